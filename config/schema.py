@@ -1,0 +1,82 @@
+"""The settings schema: one frozen dataclass per section, each field with its help text.
+
+A field's metadata feeds every other surface: the TOML key is `section.field`, the environment
+variable is HUBCHAT_<SECTION>_<FIELD>, `flag` (when present) names the `python -m hub` option,
+and `check` returns an error message for an invalid value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable
+
+
+def setting(default: Any, help: str, *, flag: str | None = None,
+            check: Callable[[Any], str | None] | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "flag": flag, "check": check})
+
+
+def at_least(low: int) -> Callable[[int], str | None]:
+    return lambda v: None if v >= low else f"must be at least {low}"
+
+
+def port_number(v: int) -> str | None:
+    return None if 0 <= v <= 65535 else "must be a port number from 0 to 65535"
+
+
+def server_name(v: str) -> str | None:
+    ok = v and " " not in v and "." in v and all(c.isalnum() or c in ".-" for c in v)
+    return None if ok else "must look like a host name with a dot, e.g. irc.example.org"
+
+
+def one_word(v: str) -> str | None:
+    return None if v and not any(c in v for c in " ,\r\n\x00") else "must be one word"
+
+
+def log_level(v: str) -> str | None:
+    return None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else "must be debug, info, warning or error"
+
+
+@dataclass(frozen=True)
+class ServerSection:
+    name: str = setting("hubchat.local", "Server name: the source clients see on server replies.",
+                        flag="--name", check=server_name)
+    network: str = setting("hubchat", "Network name (NETWORK in ISUPPORT, and the welcome line).", check=one_word)
+    host: str = setting("127.0.0.1", "Address to listen on. Loopback by default; exposing the server is a choice.",
+                        flag="--host")
+    port: int = setting(6667, "TCP port for plain IRC. 0 picks a free port (printed at start).",
+                        flag="--port", check=port_number)
+    workers: int = setting(0, "Worker processes serving clients; 0 means one per CPU.",
+                           flag="--workers", check=at_least(0))
+    password: str = setting("", "Server password clients must send with PASS; empty means none.")
+    motd: str = setting("Welcome to hubchat.\nBe kind.", "Message of the day; empty sends 422 (no MOTD).")
+    flood_control: bool = setting(True, "Throttle clients that send too fast. Turn off only for trusted load tests "
+                                        "(python -m hub --no-flood-control).")
+    log_level: str = setting("info", "Log level on stderr: debug, info, warning or error.",
+                             flag="--log-level", check=log_level)
+
+
+@dataclass(frozen=True)
+class LimitsSection:
+    nicklen: int = setting(30, "Longest nickname, in characters (NICKLEN).", check=at_least(1))
+    channellen: int = setting(64, "Longest channel name, in bytes (CHANNELLEN).", check=at_least(2))
+    topiclen: int = setting(390, "Longest topic, in bytes (TOPICLEN); longer topics are cut.", check=at_least(1))
+    chanlimit: int = setting(50, "Channels one client may be in at once (CHANLIMIT).", check=at_least(1))
+    maxtargets: int = setting(4, "Targets in one PRIVMSG or NOTICE (TARGMAX).", check=at_least(1))
+    sendq: int = setting(98304, "Bytes of output queued for a client before it is dropped with "
+                                "'SendQ exceeded'.", check=at_least(4096))
+    registration_timeout: int = setting(60, "Seconds a new connection has to finish registering.",
+                                        check=at_least(1))
+    ping_interval: int = setting(90, "Seconds of silence from a client before the server sends PING.",
+                                 check=at_least(1))
+    ping_timeout: int = setting(60, "Seconds to wait for any reply to that PING before dropping the client.",
+                                check=at_least(1))
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerSection = field(default_factory=ServerSection)
+    limits: LimitsSection = field(default_factory=LimitsSection)
+
+
+def sections() -> list[tuple[str, type]]:
+    return [(f.name, f.default_factory) for f in fields(Config)]  # type: ignore[misc]

@@ -1,0 +1,57 @@
+"""python -m hub: start the hubchat server (supervisor, hub and workers)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+
+import config
+from config.schema import sections
+from hub.supervisor import Supervisor, setup_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hub", description="Run the hubchat IRC server.")
+    parser.add_argument("--config", metavar="FILE", help="TOML configuration file (see config/example.toml)")
+    for section, cls in sections():
+        for f in fields(cls):
+            flag = f.metadata.get("flag")
+            if flag:
+                parser.add_argument(flag, dest=f"{section}.{f.name}", type=type(f.default),
+                                    default=None, help=f.metadata["help"])
+    parser.add_argument("--no-flood-control", dest="server.flood_control", action="store_const", const=False,
+                        default=None, help="Turn flood control off; for trusted load tests only.")
+    return parser
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, object]]:
+    result: dict[str, dict[str, object]] = {}
+    for dest, value in vars(args).items():
+        if "." in dest and value is not None:
+            section, key = dest.split(".", 1)
+            result.setdefault(section, {})[key] = value
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = overrides_from(args)
+
+    def load() -> config.Config:
+        return config.load(args.config, overrides=overrides)
+
+    try:
+        cfg = load()
+    except config.ConfigError as exc:
+        print(f"hubchat: configuration error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(cfg.server.log_level)
+    try:
+        return Supervisor(cfg, reload=load).run()
+    except OSError as exc:
+        print(f"hubchat: cannot listen on {cfg.server.host}:{cfg.server.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

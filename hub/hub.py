@@ -1,0 +1,239 @@
+"""The hub process: the single authority over global state and the single sequencer.
+
+Theory of operation
+-------------------
+Workers send requests; the hub handles them one at a time, in arrival order, on one event
+loop. A granted change becomes an event that the hub applies to its own `State` and sends to
+every worker (so every replica sees the same sequence). A channel message is checked and
+forwarded, as the bytes the origin worker rendered, to each worker that has members in the
+channel (the origin included): since every copy leaves the hub in one order, every member
+sees the channel in one order. A private message goes to the one worker holding the target.
+Refusals go back to the requesting worker only, as a numeric for its client.
+
+A worker's link reaching EOF means the worker died: every client it held quits.
+When any worker's link is backed up, the hub stops reading from all links until it drains,
+so a slow worker slows the producers instead of growing the hub's memory.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+
+from config import Config
+from hub import control, link
+from hub.state import E_JOIN, E_NICK, E_PART, E_QUIT, E_TOPIC, E_USER, OP_STATUS, State, wid_of
+from ircproto import numerics as N
+from ircproto.casemap import casefold
+
+log = logging.getLogger("hubchat.hub")
+
+WORKER_LOST_REASON = "Server process exited"
+
+
+class Hub:
+    def __init__(self, config: Config, control_sock: socket.socket) -> None:
+        self.config = config
+        self.control = control_sock
+        self.state = State()
+        self.links: dict[int, link.LinkProtocol] = {}
+        self._backed_up: set[int] = set()
+        self._parent = os.getppid()
+        self._stopped: asyncio.Future | None = None
+        self.handlers = {
+            link.R_HELLO: self.hello,
+            link.R_REGISTER: self.register,
+            link.R_NICK: self.nick,
+            link.R_JOIN: self.join,
+            link.R_PART: self.part,
+            link.R_QUIT: self.quit,
+            link.R_TOPIC: self.topic,
+            link.R_CHANMSG: self.channel_message,
+            link.R_USERMSG: self.user_message,
+        }
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._stopped = loop.create_future()
+        loop.add_signal_handler(signal.SIGTERM, self.stop)
+        self.control.setblocking(False)
+        loop.add_reader(self.control.fileno(), self._on_control)
+        loop.call_later(1.0, self._watch_parent)
+        log.info("hub ready (pid %d)", os.getpid())
+        await self._stopped
+        for protocol in self.links.values():
+            protocol.close()
+
+    def stop(self) -> None:
+        if not self._stopped.done():  # type: ignore[union-attr]
+            self._stopped.set_result(None)  # type: ignore[union-attr]
+
+    def _watch_parent(self) -> None:
+        if os.getppid() != self._parent:
+            log.warning("hub: supervisor is gone, exiting")
+            self.stop()
+            return
+        asyncio.get_running_loop().call_later(1.0, self._watch_parent)
+
+    def _on_control(self) -> None:
+        try:
+            message, fds = control.recv(self.control)
+        except BlockingIOError:
+            return
+        except OSError:
+            message, fds = None, []
+        if message is None:
+            log.warning("hub: control channel closed, exiting")
+            asyncio.get_running_loop().remove_reader(self.control.fileno())
+            self.stop()
+        elif message[0] == control.LINK:
+            asyncio.get_running_loop().create_task(self._attach(message[1], fds[0]))
+        elif message[0] == control.CONFIG:
+            self.config = message[1]
+            log.info("hub reloaded its configuration")
+
+    async def _attach(self, wid: int, fd: int) -> None:
+        protocol = link.LinkProtocol(
+            lambda items: self._on_items(wid, items),
+            on_lost=lambda: self._on_lost(wid),
+            on_pause=lambda: self._backpressure(wid, True),
+            on_resume=lambda: self._backpressure(wid, False))
+        self.links[wid] = protocol
+        await link.open_link(fd, protocol)
+
+    def _on_items(self, wid: int, items: list[tuple]) -> None:
+        handlers = self.handlers
+        for item in items:
+            try:
+                handlers[item[0]](wid, *item[1:])
+            except Exception:
+                log.exception("hub failed to handle %r from worker %d", item[:2], wid)
+
+    def _on_lost(self, wid: int) -> None:
+        if self.links.pop(wid, None) is None:
+            return
+        self._backpressure(wid, False)
+        lost = list(self.state.local_cids(wid))
+        log.info("hub: worker %d is gone; %d of its clients quit", wid, len(lost))
+        for cid in lost:
+            self.emit((E_QUIT, cid, WORKER_LOST_REASON))
+
+    def _backpressure(self, wid: int, backed_up: bool) -> None:
+        was = bool(self._backed_up)
+        (self._backed_up.add if backed_up else self._backed_up.discard)(wid)
+        if was != bool(self._backed_up):
+            for protocol in self.links.values():
+                protocol.set_reading(not self._backed_up)
+
+    # --- output --------------------------------------------------------------------------
+    def emit(self, event: tuple) -> None:
+        """Apply a granted change and announce it to every worker, in this order for all."""
+        self.state.apply(event)
+        for protocol in self.links.values():
+            protocol.send(event)
+
+    def to_worker_of(self, cid: int, item: tuple) -> None:
+        protocol = self.links.get(wid_of(cid))
+        if protocol is not None:
+            protocol.send(item)
+
+    def refuse(self, cid: int, numeric: str, *params: str) -> None:
+        self.to_worker_of(cid, (link.D_NUMERIC, cid, numeric, params))
+
+    # --- requests ------------------------------------------------------------------------
+    def hello(self, wid: int, snapshot: dict) -> None:
+        """A worker (re)joined; after a hub restart it brings the clients it still holds."""
+        if not snapshot["users"]:
+            return
+        refused = self.state.merge(snapshot)
+        for cid in refused:
+            log.warning("hub: client %x lost its nick in the rebuild after a restart", cid)
+        log.info("hub: worker %d re-announced %d clients", wid, len(snapshot["users"]))
+        sync = (link.D_SYNC, self.state.snapshot())
+        for protocol in self.links.values():
+            protocol.send(sync)
+
+    def register(self, wid: int, cid: int, nick: str, user: str, host: str, realname: str) -> None:
+        if casefold(nick) in self.state.nicks:
+            self.to_worker_of(cid, (link.D_NICK_REFUSED, cid, nick))
+            return
+        self.emit((E_USER, cid, nick, user, host, realname, time.time()))
+
+    def nick(self, wid: int, cid: int, new: str) -> None:
+        if cid not in self.state.users:
+            return
+        holder = self.state.nicks.get(casefold(new))
+        if holder is not None and holder != cid:
+            self.to_worker_of(cid, (link.D_NICK_REFUSED, cid, new))
+            return
+        self.emit((E_NICK, cid, new))
+
+    def join(self, wid: int, cid: int, name: str) -> None:
+        user = self.state.users.get(cid)
+        if user is None or casefold(name) in user.channels:
+            return
+        if len(user.channels) >= self.config.limits.chanlimit:
+            self.refuse(cid, N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+            return
+        self.emit((E_JOIN, cid, name, time.time()))
+
+    def part(self, wid: int, cid: int, name: str, reason: str) -> None:
+        key = casefold(name)
+        chan = self.state.channels.get(key)
+        if chan is None:
+            self.refuse(cid, N.ERR_NOSUCHCHANNEL, name, "No such channel")
+        elif cid not in chan.members:
+            self.refuse(cid, N.ERR_NOTONCHANNEL, name, "You're not on that channel")
+        else:
+            self.emit((E_PART, cid, key, reason))
+
+    def quit(self, wid: int, cid: int, reason: str) -> None:
+        if cid in self.state.users:
+            self.emit((E_QUIT, cid, reason))
+
+    def topic(self, wid: int, cid: int, name: str, text: str) -> None:
+        key = casefold(name)
+        chan = self.state.channels.get(key)
+        if chan is None:
+            self.refuse(cid, N.ERR_NOSUCHCHANNEL, name, "No such channel")
+        elif cid not in chan.members:
+            self.refuse(cid, N.ERR_NOTONCHANNEL, name, "You're not on that channel")
+        elif "t" in chan.modes and OP_STATUS not in chan.members[cid]:
+            self.refuse(cid, N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not channel operator")
+        else:
+            self.emit((E_TOPIC, cid, key, text, time.time()))
+
+    def channel_message(self, wid: int, cid: int, name: str, line: bytes, msgid: str, ts: float,
+                        quiet: bool) -> None:
+        key = casefold(name)
+        chan = self.state.channels.get(key)
+        if chan is None:
+            if not quiet:
+                self.refuse(cid, N.ERR_NOSUCHCHANNEL, name, "No such channel")
+            return
+        if "n" in chan.modes and cid not in chan.members:
+            if not quiet:
+                self.refuse(cid, N.ERR_CANNOTSENDTOCHAN, chan.name, "Cannot send to channel")
+            return
+        item = (link.D_CHANMSG, key, cid, line, msgid, ts)
+        links = self.links
+        for member_wid in chan.by_wid:
+            protocol = links.get(member_wid)
+            if protocol is not None:
+                protocol.send(item)
+
+    def user_message(self, wid: int, cid: int, nick: str, line: bytes, msgid: str, ts: float,
+                     quiet: bool) -> None:
+        target = self.state.nicks.get(casefold(nick))
+        if target is None:
+            if not quiet:
+                self.refuse(cid, N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            return
+        self.to_worker_of(target, (link.D_USERMSG, target, cid, line, msgid, ts))

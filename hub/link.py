@@ -1,0 +1,144 @@
+"""The hub <-> worker link: batched frames over a multiprocessing pipe, never blocking.
+
+Theory of operation
+-------------------
+Each worker is joined to the hub by one `multiprocessing.Pipe()` (a Unix socketpair). Frames
+use the same encoding as `Connection.send_bytes`: a 4-byte big-endian length, then the payload,
+so a plain `Connection` can talk to either end in tests. A payload is a pickled list of tuples
+of built-in types (`(opcode, *args)`); pickling plain tuples is cheap and both ends run the
+same code.
+
+Neither end ever calls the blocking `Connection` methods from its event loop: `LinkProtocol`
+wraps the fd in an asyncio transport, so writes are buffered by the loop and a full kernel
+buffer can never stall or deadlock a process. Everything sent during one loop iteration is
+collected and leaves as one frame at the start of the next iteration (`call_soon`), which is
+where most of the link's throughput comes from. When the transport's buffer passes its high
+water mark the owner is told (`on_pause`/`on_resume`) so it can stop producing.
+"""
+from __future__ import annotations
+
+import asyncio
+import pickle
+import socket
+import struct
+from typing import Callable
+
+_LEN = struct.Struct("!i")
+
+# Requests, worker -> hub.
+R_HELLO = "hello"  # (snapshot of the worker's clients): first frame on every new link
+R_REGISTER = "register"  # (cid, nick, user, host, realname)
+R_NICK = "nick"  # (cid, new_nick)
+R_JOIN = "join"  # (cid, channel_name)
+R_PART = "part"  # (cid, channel_name, reason)
+R_QUIT = "quit"  # (cid, reason)
+R_TOPIC = "topic"  # (cid, channel_name, text)
+R_CHANMSG = "cmsg"  # (cid, channel_name, line, msgid, ts, quiet)
+R_USERMSG = "umsg"  # (cid, nick, line, msgid, ts, quiet)
+
+# Replies and deliveries, hub -> worker (events from hub.state go to every worker).
+D_CHANMSG = "cmsg"  # (channel_key, sender_cid, line, msgid, ts)
+D_USERMSG = "umsg"  # (target_cid, sender_cid, line, msgid, ts)
+D_NUMERIC = "numeric"  # (cid, numeric, params): an error for the client that asked
+D_NICK_REFUSED = "nick_refused"  # (cid, nick): the nick is taken; the asking session resumes
+D_SYNC = "sync"  # (snapshot): a new hub's view of the world, after a restart
+
+
+def encode_frame(items: list[tuple]) -> bytes:
+    payload = pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LEN.pack(len(payload)) + payload
+
+
+class FrameDecoder:
+    """Bytes in, lists of items out."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[list[tuple]]:
+        buf = self._buf
+        buf += data
+        batches = []
+        pos = 0
+        while len(buf) - pos >= 4:
+            (size,) = _LEN.unpack_from(buf, pos)
+            end = pos + 4 + size
+            if end > len(buf):
+                break
+            batches.append(pickle.loads(memoryview(buf)[pos + 4:end]))
+            pos = end
+        if pos:
+            del buf[:pos]
+        return batches
+
+
+class LinkProtocol(asyncio.Protocol):
+    """One end of a link; `send` queues an item for this loop iteration's frame."""
+
+    def __init__(self, on_items: Callable[[list[tuple]], None],
+                 on_lost: Callable[[], None] | None = None,
+                 on_pause: Callable[[], None] | None = None,
+                 on_resume: Callable[[], None] | None = None) -> None:
+        self._on_items = on_items
+        self._on_lost = on_lost
+        self._on_pause = on_pause
+        self._on_resume = on_resume
+        self._decoder = FrameDecoder()
+        self._outbox: list[tuple] = []
+        self._transport: asyncio.Transport | None = None
+        self.paused = False
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=4 << 20)  # type: ignore[attr-defined]
+
+    def send(self, item: tuple) -> None:
+        if self.closed:
+            return
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outbox.append(item)
+
+    def _flush(self) -> None:
+        items, self._outbox = self._outbox, []
+        if items and self._transport is not None and not self.closed:
+            self._transport.write(encode_frame(items))
+
+    def data_received(self, data: bytes) -> None:
+        for batch in self._decoder.feed(data):
+            self._on_items(batch)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+        if self._on_pause:
+            self._on_pause()
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self._on_resume:
+            self._on_resume()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._on_lost:
+            self._on_lost()
+
+    def set_reading(self, reading: bool) -> None:
+        if self._transport is not None and not self.closed:
+            (self._transport.resume_reading if reading else self._transport.pause_reading)()
+
+    def close(self) -> None:
+        self._flush()
+        if self._transport is not None:
+            self._transport.close()
+
+
+async def open_link(fd_or_sock: int | socket.socket, protocol: LinkProtocol) -> LinkProtocol:
+    """Attach a protocol to one end of a pipe (an inherited fd or a socket)."""
+    sock = fd_or_sock if isinstance(fd_or_sock, socket.socket) else socket.socket(fileno=fd_or_sock)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().connect_accepted_socket(lambda: protocol, sock)
+    return protocol

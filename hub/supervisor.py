@@ -1,0 +1,312 @@
+"""The supervisor: binds the listening socket, forks the hub and the workers, keeps them alive.
+
+Theory of operation
+-------------------
+A small synchronous loop, after gunicorn's arbiter. Signal handlers only queue the signal; the
+loop wakes (the signal wakeup fd), handles what was queued, reaps children, restarts the dead
+and sleeps again. Everything a child needs is built before `fork` and each child closes what
+is not its own, so that when a process dies its peers see end-of-file at once: the hub on the
+worker's link, the children on their control channel when the supervisor itself is gone.
+
+Links: the supervisor makes one `multiprocessing.Pipe()` per (hub, worker) pair and hands the
+two ends over the control channels, both when a worker starts and, for every worker, when a
+new hub starts. A worker that loses its hub keeps its clients and waits for the next link.
+
+A child that dies within `BOOT_GRACE` seconds of its start has failed at boot; after
+`MAX_BOOT_FAILURES` such failures in a row the supervisor stops the server with a message
+rather than looping forever.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import multiprocessing
+import os
+import secrets
+import select
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import config as config_pkg
+from config import Config
+from hub import control
+
+log = logging.getLogger("hubchat.supervisor")
+
+BOOT_GRACE = 2.0
+MAX_BOOT_FAILURES = 5
+GRACEFUL_TIMEOUT = 4.0
+HUB = "hub"
+
+
+@dataclass
+class Child:
+    role: str  # "hub" or "worker"
+    slot: int  # worker slot, -1 for the hub
+    pid: int
+    wid: int
+    control: socket.socket
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def label(self) -> str:
+        return "hub" if self.role == HUB else f"worker {self.slot} (wid {self.wid})"
+
+
+def _run_hub(cfg: Config, ctl: socket.socket, **_: object) -> None:
+    from hub.hub import Hub
+    Hub(cfg, ctl).run()
+
+
+def _run_worker(cfg: Config, ctl: socket.socket, *, wid: int, slot: int, listener: socket.socket,
+                loads, boot_id: str, started_at: float) -> None:
+    from workers.worker import Worker
+    Worker(cfg, wid, slot, listener, ctl, loads, boot_id, started_at).run()
+
+
+class Supervisor:
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
+
+    def __init__(self, cfg: Config, reload: Callable[[], Config] | None = None,
+                 hub_main=_run_hub, worker_main=_run_worker) -> None:
+        self.config = cfg
+        self.reload = reload
+        self.hub_main = hub_main
+        self.worker_main = worker_main
+        self.nworkers = cfg.server.workers or os.cpu_count() or 1
+        self.children: dict[int, Child] = {}  # pid -> child
+        self.failures: dict[int, int] = {}  # slot (-1: hub) -> boot failures in a row
+        self.restart_at: dict[int, float] = {}  # slot -> when to start it again
+        self.signals: list[int] = []
+        self.next_wid = 0
+        self.boot_id = secrets.token_hex(3)
+        self.started_at = time.time()
+        self.stopping = False
+        self.exit_code = 0
+
+    # --- setup ---------------------------------------------------------------------------
+    def bind(self) -> None:
+        host, port = self.config.server.host, self.config.server.port
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(4096)
+        self.listener = sock
+        self.address = sock.getsockname()[:2]
+        self.loads = multiprocessing.RawArray("q", [-1] * self.nworkers)
+
+    def install_signals(self) -> None:
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        signal.set_wakeup_fd(self.wake_w)
+        for sig in self.SIGNALS:
+            signal.signal(sig, lambda signum, frame: self.signals.append(signum))
+
+    # --- children ------------------------------------------------------------------------
+    def _fork(self, role: str, slot: int, run: Callable[..., None], **kwargs: object) -> Child:
+        ours, theirs = control.pair()
+        self.next_wid += 1
+        wid = self.next_wid
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                self._become_child(role, keep=theirs)
+                ours.close()
+                if role == HUB:
+                    run(self.config, theirs)
+                else:
+                    run(self.config, theirs, wid=wid, slot=slot, **kwargs)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:
+                logging.getLogger("hubchat").exception("%s crashed", role)
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        theirs.close()
+        child = Child(role, slot, pid, wid, ours)
+        self.children[pid] = child
+        log.info("started %s, pid %d", child.label, pid)
+        return child
+
+    def _become_child(self, role: str, keep: socket.socket) -> None:
+        """Drop the supervisor's signal handling and every fd that is not this child's."""
+        signal.set_wakeup_fd(-1)
+        for sig in self.SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the supervisor decides
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # reloads arrive over the control channel
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+        for child in self.children.values():
+            child.control.close()
+        if role == HUB:
+            self.listener.close()
+
+    def hub(self) -> Child | None:
+        return next((c for c in self.children.values() if c.role == HUB), None)
+
+    def workers(self) -> list[Child]:
+        return [c for c in self.children.values() if c.role != HUB]
+
+    def spawn_hub(self) -> None:
+        hub = self._fork(HUB, -1, self.hub_main)
+        for worker in self.workers():
+            self._link(hub, worker)
+
+    def spawn_worker(self, slot: int) -> None:
+        self.loads[slot] = 0
+        worker = self._fork("worker", slot, self.worker_main, listener=self.listener, loads=self.loads,
+                            boot_id=self.boot_id, started_at=self.started_at)
+        hub = self.hub()
+        if hub is not None:
+            self._link(hub, worker)
+
+    def _link(self, hub: Child, worker: Child) -> None:
+        hub_end, worker_end = multiprocessing.Pipe(duplex=True)
+        try:
+            self._tell(hub, (control.LINK, worker.wid), [hub_end.fileno()])
+            self._tell(worker, (control.HUB,), [worker_end.fileno()])
+        finally:
+            hub_end.close()
+            worker_end.close()
+
+    def _tell(self, child: Child, message: tuple, fds: list[int] = ()) -> None:  # type: ignore[assignment]
+        try:
+            control.send(child.control, message, fds)
+        except OSError as exc:  # it died; reaping will restart it and relink
+            log.debug("could not reach %s: %s", child.label, exc)
+
+    # --- main loop -----------------------------------------------------------------------
+    def run(self) -> int:
+        self.bind()
+        self.install_signals()
+        self.spawn_hub()
+        for slot in range(self.nworkers):
+            self.spawn_worker(slot)
+        host, port = self.address
+        pids = " ".join(str(w.pid) for w in sorted(self.workers(), key=lambda c: c.slot))
+        print(f"hubchat listening on {host}:{port} with {self.nworkers} workers "
+              f"(supervisor {os.getpid()}, hub {self.hub().pid}, workers {pids})", flush=True)  # type: ignore[union-attr]
+        while not self.stopping:
+            self._sleep(0.2)
+            self._handle_signals()
+            self._reap()
+            self._restart_due()
+        self._stop_children()
+        return self.exit_code
+
+    def _sleep(self, timeout: float) -> None:
+        if self.restart_at:
+            timeout = max(0.0, min(timeout, min(self.restart_at.values()) - time.monotonic()))
+        try:
+            select.select([self.wake_r], [], [], timeout)
+            while os.read(self.wake_r, 512):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def _handle_signals(self) -> None:
+        while self.signals:
+            sig = self.signals.pop(0)
+            if sig in (signal.SIGTERM, signal.SIGINT):
+                log.info("received %s: shutting down", signal.Signals(sig).name)
+                self.stopping = True
+            elif sig == signal.SIGHUP:
+                self.handle_hup()
+
+    def handle_hup(self) -> None:
+        if self.reload is None:
+            return
+        try:
+            new = self.reload()
+        except config_pkg.ConfigError as exc:
+            log.error("configuration not reloaded: %s", exc)
+            return
+        old = self.config.server
+        for key in ("host", "port", "workers"):
+            if getattr(new.server, key) != getattr(old, key):
+                log.warning("server.%s changed; it takes effect at the next start", key)
+        self.config = new
+        for child in list(self.children.values()):
+            self._tell(child, (control.CONFIG, new))
+        log.info("configuration reloaded")
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = self.children.pop(pid, None)
+            if child is None:
+                continue
+            child.control.close()
+            if child.role != HUB:
+                self.loads[child.slot] = -1
+            if self.stopping:
+                continue
+            how = (f"killed by {signal.Signals(-os.waitstatus_to_exitcode(status)).name}"
+                   if os.WIFSIGNALED(status) else f"exit code {os.waitstatus_to_exitcode(status)}")
+            lived = time.monotonic() - child.started
+            if lived < BOOT_GRACE:
+                self.failures[child.slot] = self.failures.get(child.slot, 0) + 1
+            else:
+                self.failures[child.slot] = 0
+            fails = self.failures[child.slot]
+            if fails >= MAX_BOOT_FAILURES:
+                log.error("%s failed %d times in a row within %.0fs of starting (last: %s); stopping the server",
+                          child.label, fails, BOOT_GRACE, how)
+                self.exit_code = 1
+                self.stopping = True
+                return
+            delay = 0.0 if fails <= 1 else min(0.8, 0.1 * 2 ** (fails - 2))
+            log.warning("%s (pid %d) died: %s after %.1fs; restarting%s", child.label, pid, how, lived,
+                        f" in {delay:.1f}s" if delay else "")
+            self.restart_at[child.slot] = time.monotonic() + delay
+
+    def _restart_due(self) -> None:
+        now = time.monotonic()
+        for slot, when in sorted(self.restart_at.items()):  # the hub's slot (-1) first
+            if when <= now and not self.stopping:
+                del self.restart_at[slot]
+                self.spawn_hub() if slot == -1 else self.spawn_worker(slot)
+
+    def _stop_children(self) -> None:
+        for child in self.children.values():
+            self._kill(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + GRACEFUL_TIMEOUT
+        while self.children and time.monotonic() < deadline:
+            self._sleep(0.05)
+            self._reap()
+        for child in self.children.values():
+            log.warning("%s did not stop in time; killing it", child.label)
+            self._kill(child.pid, signal.SIGKILL)
+        while self.children:
+            pid, _ = os.waitpid(-1, 0)
+            self.children.pop(pid, None)
+        self.listener.close()
+        log.info("stopped")
+
+    @staticmethod
+    def _kill(pid: int, sig: int) -> None:
+        try:
+            os.kill(pid, sig)
+        except OSError as exc:
+            if exc.errno != errno.ESRCH:
+                raise
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(stream=sys.stderr, level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s")

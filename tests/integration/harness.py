@@ -1,0 +1,216 @@
+"""Start the real server as processes and talk to it over real loopback sockets.
+
+`Server` runs `python -m hub --port 0 ...` and learns the port and pids from the one line the
+supervisor prints. `Client` is a plain blocking IRC client that keeps every message it
+received, so a test can wait for one message and still assert on everything else.
+`worker_pid_of` asks psutil which worker process holds the other end of a client's socket.
+"""
+from __future__ import annotations
+
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import psutil
+
+from ircproto.message import Message, parse
+
+ROOT = Path(__file__).resolve().parents[2]
+START_LINE = re.compile(r"listening on (\S+):(\d+) with (\d+) workers \(supervisor (\d+), hub (\d+), workers ([\d ]+)\)")
+TIMEOUT = 10.0
+
+
+def wait_for(condition: Callable[[], object], timeout: float = TIMEOUT, what: str = "condition") -> object:
+    """Poll a condition that no event can announce (process state seen from outside)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+class Server:
+    def __init__(self, workers: int = 3, *args: str, env: dict[str, str] | None = None) -> None:
+        cmd = [sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0", *args]
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=full_env, text=True)
+        ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
+        line = self.proc.stdout.readline() if ready else ""
+        match = START_LINE.search(line)
+        if not match:
+            self.proc.kill()
+            raise AssertionError(f"server did not start: {line!r} {self.proc.stderr.read()!r}")
+        self.host = match.group(1)
+        self.port = int(match.group(2))
+        self.pid = int(match.group(4))
+        self.hub_pid = int(match.group(5))
+        self.worker_pids = [int(p) for p in match.group(6).split()]
+        self.nworkers = int(match.group(3))
+
+    # --- processes -----------------------------------------------------------------------
+    def children(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+
+    def current_workers(self) -> set[int]:
+        return {p.pid for p in self.children()} - {self.current_hub()}
+
+    def current_hub(self) -> int | None:
+        """The hub is the child not holding the listening socket."""
+        for child in self.children():
+            try:
+                if not any(c.status == psutil.CONN_LISTEN and c.laddr.port == self.port
+                           for c in child.net_connections("tcp")):
+                    return child.pid
+            except psutil.NoSuchProcess:
+                continue
+        return None
+
+    def wait_ready(self) -> None:
+        """All workers up (each holds the listening socket) and a hub exists."""
+        wait_for(lambda: len(self.current_workers()) == self.nworkers and self.current_hub(), what="server ready")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                for child in self.children():
+                    child.kill()
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr = self.proc.stderr.read()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return self.proc.returncode
+
+    def connect(self) -> "Client":
+        return Client(self.port, self.host)
+
+
+def worker_pid_of(server: Server, client: "Client", timeout: float = TIMEOUT) -> int:
+    """The pid of the worker holding the server side of this client's connection."""
+    local_port = client.sock.getsockname()[1]
+
+    def find() -> int | None:
+        for pid in server.current_workers():
+            try:
+                for conn in psutil.Process(pid).net_connections("tcp"):
+                    if conn.raddr and conn.raddr.port == local_port and conn.laddr.port == server.port:
+                        return pid
+            except psutil.NoSuchProcess:
+                continue
+        return None
+
+    return wait_for(find, timeout, "the connection to be accepted")  # type: ignore[return-value]
+
+
+class Client:
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+        self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
+        self.buffer = b""
+        self.received: list[Message] = []
+        self.cursor = 0
+        self.closed = False
+        self.nick: str | None = None
+
+    def send(self, line: str | bytes) -> None:
+        data = line if isinstance(line, bytes) else line.encode()
+        self.sock.sendall(data if data.endswith(b"\n") else data + b"\r\n")
+
+    def _read_more(self, deadline: float) -> bool:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or self.closed:
+            return False
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.closed = True
+            return False
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\r\n")
+        self.received.extend(parse(line) for line in lines if line)
+        return True
+
+    def expect(self, command: str, *params: str, timeout: float = TIMEOUT,
+               where: Callable[[Message], bool] | None = None) -> Message:
+        """The next message (after the last one expected) with this command and leading params."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i in range(self.cursor, len(self.received)):
+                msg = self.received[i]
+                if msg.command == command and list(msg.params[:len(params)]) == list(params) \
+                        and (where is None or where(msg)):
+                    self.cursor = i + 1
+                    return msg
+            if not self._read_more(deadline):
+                seen = [(m.source, m.command, m.params) for m in self.received[self.cursor:]][-15:]
+                state = "closed" if self.closed else "open"
+                raise AssertionError(f"{self.nick}: no {command} {params} within {timeout}s ({state}); "
+                                     f"last seen: {seen}")
+
+    def expect_closed(self, timeout: float = TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.closed:
+            if not self._read_more(deadline) and not self.closed:
+                raise AssertionError(f"{self.nick}: connection still open after {timeout}s")
+
+    def since(self, command: str) -> list[Message]:
+        return [m for m in self.received if m.command == command]
+
+    def register(self, nick: str, user: str = "tester", realname: str = "Test User") -> Message:
+        self.nick = nick
+        self.send(f"NICK {nick}")
+        self.send(f"USER {user} 0 * :{realname}")
+        welcome = self.expect("001")
+        self.expect("376")
+        return welcome
+
+    def sync(self) -> None:
+        """Round trip through this client's worker: everything sent before has been handled."""
+        token = f"sync{time.monotonic_ns()}"
+        self.send(f"PING {token}")
+        self.expect("PONG", where=lambda m: m.params[-1] == token)
+
+    def close(self) -> None:
+        self.closed = True
+        self.sock.close()
+
+
+def clients_on_distinct_workers(server: Server, count: int) -> list[Client]:
+    """`count` connected clients, each held by a different worker process (proved by psutil)."""
+    chosen: dict[int, Client] = {}
+    spare: list[Client] = []
+    for _ in range(count * 8):
+        client = server.connect()
+        pid = worker_pid_of(server, client)
+        if pid in chosen:
+            spare.append(client)
+        else:
+            chosen[pid] = client
+            client.worker_pid = pid  # type: ignore[attr-defined]
+            if len(chosen) == count:
+                break
+    for client in spare:
+        client.close()
+    assert len(chosen) == count, f"could not spread {count} clients over distinct workers"
+    return list(chosen.values())

@@ -1,0 +1,58 @@
+"""The verb table: each IRC command mapped to its handler, minimum parameters and whether it is
+allowed before registration. The dispatcher does those generic checks once, so a handler only
+implements its own paragraph of the spec. A handler raises `Reply` to answer with an error."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ircproto import numerics as N
+from ircproto.message import Message
+from workers.handlers import channels, messages, registration, server
+from workers.handlers.common import Reply
+from workers.session import Session
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    handler: Callable[[Session, Message], None]
+    min_params: int = 0
+    before_registration: bool = False
+
+
+COMMANDS: dict[str, Command] = {
+    "CAP": Command(registration.cap, 1, before_registration=True),
+    "PASS": Command(registration.pass_, 1, before_registration=True),
+    "NICK": Command(registration.nick, 0, before_registration=True),
+    "USER": Command(registration.user, 4, before_registration=True),
+    "PING": Command(registration.ping, 1, before_registration=True),
+    "PONG": Command(registration.pong, 0, before_registration=True),
+    "QUIT": Command(registration.quit, 0, before_registration=True),
+    "JOIN": Command(channels.join, 1),
+    "PART": Command(channels.part, 1),
+    "TOPIC": Command(channels.topic, 1),
+    "NAMES": Command(channels.names, 0),
+    "MODE": Command(channels.mode, 1),
+    "WHO": Command(channels.who, 1),
+    "PRIVMSG": Command(messages.privmsg, 0),
+    "NOTICE": Command(messages.notice, 0),
+    "MOTD": Command(server.motd, 0),
+    "LUSERS": Command(server.lusers, 0),
+}
+
+
+def dispatch(s: Session, msg: Message) -> None:
+    command = COMMANDS.get(msg.command)
+    if not s.registered and (command is None or not command.before_registration):
+        s.numeric(N.ERR_NOTREGISTERED, "You have not registered")
+        return
+    if command is None:
+        s.numeric(N.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")
+        return
+    if len(msg.params) < command.min_params:
+        s.numeric(N.ERR_NEEDMOREPARAMS, msg.command, "Not enough parameters")
+        return
+    try:
+        command.handler(s, msg)
+    except Reply as reply:
+        s.numeric(reply.numeric, *reply.params)

@@ -1,0 +1,161 @@
+"""One client connection: bytes in, parsed commands dispatched, replies and relays out.
+
+Theory of operation
+-------------------
+A `Session` is the asyncio protocol of one TCP connection. Input is split into lines by
+`LineBuffer` and parsed once; each message goes through `commands.dispatch`. Requests that
+change global state go to the hub; while one whose answer changes how later lines must be
+read is outstanding (registration, a nick change), the session *waits*: further lines are
+held in `backlog`, in order, and replayed when the hub answers, so a client's commands always
+take effect in the order it sent them. A long backlog pauses reading from the socket, so a
+client cannot grow it without bound.
+
+Output is written straight to the transport. Nothing ever awaits a slow client: once more
+than `limits.sendq` bytes are queued for it, it is dropped with `ERROR :SendQ exceeded` and
+everybody else carries on.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from ircproto import numerics as N
+from ircproto.framing import LineBuffer, ReadQExceeded
+from ircproto.message import EmptyMessage, ProtocolError, format_line, parse
+
+if TYPE_CHECKING:
+    from workers.worker import Worker
+
+log = logging.getLogger("hubchat.session")
+
+BACKLOG_PAUSE = 64  # lines held while waiting for the hub before reading is paused
+
+
+class Session(asyncio.Protocol):
+    def __init__(self, worker: "Worker", cid: int, host: str) -> None:
+        self.worker = worker
+        self.cid = cid
+        self.host = host
+        self.nick: str | None = None
+        self.user: str | None = None
+        self.realname = ""
+        self.password: str | None = None
+        self.cap_negotiating = False
+        self.registered = False
+        self.announced = False  # the hub has been asked about this client, so it must hear of its QUIT
+        self.waiting = False
+        self.pending: tuple | None = None  # the request the session waits on, re-sent to a new hub
+        self.backlog: list[bytes] = []
+        self.closed = False
+        self.transport: asyncio.Transport | None = None
+        self.lines = LineBuffer()
+        now = time.monotonic()
+        self.connected_at = now
+        self.last_seen = now
+        self.ping_sent_at: float | None = None
+        self.reading_paused = False
+
+    # --- transport callbacks -------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.worker.session_opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = time.monotonic()
+        self.ping_sent_at = None  # any input proves the client is alive
+        try:
+            lines = self.lines.feed(data)
+        except ReadQExceeded:
+            self.close("Input line too long (no line ending)")
+            return
+        if self.waiting:
+            self.backlog.extend(lines)
+            self._pause_if_backlogged()
+            return
+        for i, line in enumerate(lines):
+            if self.closed:
+                return
+            self.handle_line(line)
+            if self.waiting:
+                self.backlog.extend(lines[i + 1:])
+                self._pause_if_backlogged()
+                return
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.worker.transport_gone(self)
+        self.close("Connection closed" if exc is None else f"Read error: {exc.strerror or exc}"
+                   if isinstance(exc, OSError) else "Connection closed")
+
+    # --- input ---------------------------------------------------------------------------
+    def handle_line(self, line: bytes) -> None:
+        try:
+            msg = parse(line)
+        except EmptyMessage:
+            return
+        except ProtocolError as err:
+            self.numeric(err.numeric, err.text)
+            return
+        self.worker.dispatch(self, msg)
+
+    def ask_hub(self, request: tuple) -> None:
+        """Send a request and hold further input until the hub answers it."""
+        self.worker.request(request)
+        self.pending = request
+        self.waiting = True
+
+    def resume(self) -> None:
+        """The hub answered: replay held lines until the next wait."""
+        self.waiting = False
+        self.pending = None
+        while self.backlog and not self.waiting and not self.closed:
+            self.handle_line(self.backlog.pop(0))
+        if self.reading_paused and not self.backlog and not self.closed:
+            self.reading_paused = False
+            self.transport.resume_reading()  # type: ignore[union-attr]
+
+    def _pause_if_backlogged(self) -> None:
+        if len(self.backlog) > BACKLOG_PAUSE and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()  # type: ignore[union-attr]
+
+    # --- output --------------------------------------------------------------------------
+    @property
+    def display_nick(self) -> str:
+        return self.nick or "*"
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.nick}!{self.user}@{self.host}"
+
+    def write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        transport = self.transport
+        transport.write(data)  # type: ignore[union-attr]
+        if transport.get_write_buffer_size() > self.worker.config.limits.sendq:  # type: ignore[union-attr]
+            self.close("SendQ exceeded", notify=True)
+
+    def send(self, command: str, *params: str, source: str | None = None) -> None:
+        self.write(format_line(source or self.worker.server_name, command, *params))
+
+    def numeric(self, code: str, *params: str) -> None:
+        self.write(format_line(self.worker.server_name, code, self.display_nick, *params))
+
+    def close(self, reason: str, notify: bool = True) -> None:
+        """End the connection; tell the client why (ERROR) and the hub (QUIT) once."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.transport is not None:
+            if notify and not self.transport.is_closing():
+                try:
+                    self.transport.write(format_line(None, "ERROR", reason))
+                except (RuntimeError, OSError):
+                    pass
+            if reason == "SendQ exceeded":
+                self.transport.abort()  # a full queue will never drain; don't wait for it
+            else:
+                self.transport.close()
+        self.worker.session_closed(self, reason)

@@ -1,0 +1,235 @@
+"""A worker process: one asyncio loop serving many client sessions, linked to the hub.
+
+Theory of operation
+-------------------
+The worker accepts from the shared listening socket (`Acceptor`), runs a `Session` per client,
+and keeps a replica of the hub's `State`. Everything a client does that other clients could
+see becomes a request to the hub (`request`); the hub's answers and events come back in hub
+order through `_on_hub_items` and are applied to the replica before anything is written, so
+local queries never contradict what the worker has already delivered.
+
+If the hub dies the worker keeps its clients: requests are held (and clients' reading paused,
+so the hold stays small) until the supervisor hands over a link to the new hub, then the worker
+re-announces its clients and channels (R_HELLO) and sends what it held, including the pending
+registration or nick change of any session still waiting for an answer.
+
+The worker exits when told to (SIGTERM: every client gets `ERROR :Server shutting down`), and
+when its supervisor is gone (control channel EOF, or the parent pid changes).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+
+from config import Config
+from hub import control, link
+from hub.state import State
+from workers import commands, events
+from workers.acceptor import Acceptor
+from workers.session import Session
+
+log = logging.getLogger("hubchat.worker")
+
+SWEEP_INTERVAL = 1.0
+SHUTDOWN_DRAIN = 2.0
+
+
+class Worker:
+    dispatch = staticmethod(commands.dispatch)
+
+    def __init__(self, config: Config, wid: int, slot: int, listener: socket.socket,
+                 control_sock: socket.socket, loads, boot_id: str, started_at: float) -> None:
+        self.config = config
+        self.wid = wid
+        self.slot = slot
+        self.listener = listener
+        self.control = control_sock
+        self.loads = loads
+        self.started_at = started_at
+        self.server_name = config.server.name
+        self.state = State()
+        self.sessions: dict[int, Session] = {}
+        self.transports: set[Session] = set()
+        self.hub: link.LinkProtocol | None = None
+        self.held: list[tuple] = []  # requests waiting for a hub link
+        self.clients_paused = False
+        self._next_client = 0
+        self._next_msgid = 0
+        self._msgid_prefix = f"{boot_id}{wid:x}-"
+        self._parent = os.getppid()
+        self._stopping = False
+        self._stopped: asyncio.Future | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._stopped = loop.create_future()
+        loop.add_signal_handler(signal.SIGTERM, self.shutdown, "Server shutting down")
+        self.control.setblocking(False)
+        loop.add_reader(self.control.fileno(), self._on_control)
+        self.listener.setblocking(False)
+        self.acceptor = Acceptor(self.listener, self.slot, self.loads, self._on_connection)
+        self.acceptor.start()
+        loop.call_later(SWEEP_INTERVAL, self._sweep)
+        log.info("worker %d ready (slot %d, pid %d)", self.wid, self.slot, os.getpid())
+        await self._stopped
+
+    def shutdown(self, reason: str) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        log.info("worker %d stopping: %s, %d clients", self.wid, reason, len(self.sessions))
+        self.acceptor.stop()
+        for s in list(self.sessions.values()):
+            s.close(reason)
+        asyncio.get_running_loop().create_task(self._drain_and_stop())
+
+    async def _drain_and_stop(self) -> None:
+        deadline = time.monotonic() + SHUTDOWN_DRAIN
+        while self.transports and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        if self.hub is not None:
+            self.hub.close()
+        self._stopped.set_result(None)  # type: ignore[union-attr]
+
+    # --- control channel -----------------------------------------------------------------
+    def _on_control(self) -> None:
+        try:
+            message, fds = control.recv(self.control)
+        except BlockingIOError:
+            return
+        except OSError:
+            message, fds = None, []
+        if message is None:
+            asyncio.get_running_loop().remove_reader(self.control.fileno())
+            self.shutdown("Server shutting down")  # the supervisor is gone
+        elif message[0] == control.HUB:
+            asyncio.get_running_loop().create_task(self._attach_hub(fds[0]))
+        elif message[0] == control.CONFIG:
+            self.config = message[1]
+            log.info("worker %d reloaded its configuration", self.wid)
+
+    async def _attach_hub(self, fd: int) -> None:
+        protocol = link.LinkProtocol(self._on_hub_items, on_lost=self._on_hub_lost,
+                                     on_pause=lambda: self._pause_clients(True),
+                                     on_resume=lambda: self._pause_clients(False))
+        await link.open_link(fd, protocol)
+        if self.hub is not None and not self.hub.closed:
+            self.hub.close()
+        self.hub = protocol
+        protocol.send((link.R_HELLO, self.state.snapshot(only_wid=self.wid)))
+        held, self.held = self.held, []
+        for item in held:
+            protocol.send(item)
+        self._pause_clients(False)
+        log.info("worker %d linked to the hub (%d held requests sent)", self.wid, len(held))
+
+    def _on_hub_lost(self) -> None:
+        if self._stopping:
+            return
+        log.warning("worker %d lost its hub link; holding requests until a new hub arrives", self.wid)
+        self.hub = None
+        # A request that was waiting for an answer may have died with the hub: ask again.
+        self.held = [s.pending for s in self.sessions.values() if s.waiting and s.pending] + self.held
+        self._pause_clients(True)
+
+    # --- hub traffic ---------------------------------------------------------------------
+    def request(self, item: tuple) -> None:
+        hub = self.hub
+        if hub is not None and not hub.closed:
+            hub.send(item)
+        else:
+            self.held.append(item)
+
+    def _on_hub_items(self, items: list[tuple]) -> None:
+        handlers = events.HANDLERS
+        for item in items:
+            try:
+                handlers[item[0]](self, *item[1:])
+            except Exception:
+                log.exception("worker %d failed to apply %r", self.wid, item[:2])
+
+    def _pause_clients(self, paused: bool) -> None:
+        if paused == self.clients_paused:
+            return
+        self.clients_paused = paused
+        for s in self.sessions.values():
+            if s.transport is not None and not s.closed and not s.reading_paused:
+                if paused:
+                    s.transport.pause_reading()
+                else:
+                    s.transport.resume_reading()
+
+    # --- sessions ------------------------------------------------------------------------
+    def _on_connection(self, conn: socket.socket, addr: tuple) -> None:
+        self._next_client += 1
+        cid = self.wid << 32 | self._next_client
+        host = addr[0] if isinstance(addr, tuple) else "localhost"
+        if host.startswith(":"):
+            host = "0" + host  # a source may not start with ':' on the wire
+        session = Session(self, cid, host)
+        conn.setblocking(False)
+        asyncio.get_running_loop().create_task(self._start_session(conn, session))
+
+    async def _start_session(self, conn: socket.socket, session: Session) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(lambda: session, conn)
+        except OSError as exc:
+            log.info("connection from %s failed before it started: %s", session.host, exc)
+            self.loads[self.slot] -= 1
+            conn.close()
+
+    def session_opened(self, s: Session) -> None:
+        self.sessions[s.cid] = s
+        self.transports.add(s)
+        if self.clients_paused:
+            s.transport.pause_reading()  # type: ignore[union-attr]
+        log.debug("client %x connected from %s", s.cid, s.host)
+
+    def session_closed(self, s: Session, reason: str) -> None:
+        if self.sessions.pop(s.cid, None) is not None:
+            self.loads[self.slot] -= 1
+        if s.announced:
+            self.request((link.R_QUIT, s.cid, reason))
+        log.debug("client %x (%s) closed: %s", s.cid, s.nick, reason)
+
+    def transport_gone(self, s: Session) -> None:
+        self.transports.discard(s)
+
+    def unregistered_count(self) -> int:
+        return sum(1 for s in self.sessions.values() if not s.registered)
+
+    def next_msgid(self) -> str:
+        self._next_msgid += 1
+        return f"{self._msgid_prefix}{self._next_msgid:x}"
+
+    # --- timers --------------------------------------------------------------------------
+    def _sweep(self) -> None:
+        if self._stopping:
+            return
+        if os.getppid() != self._parent:
+            self.shutdown("Server shutting down")
+            return
+        self.check_timeouts(time.monotonic())
+        asyncio.get_running_loop().call_later(SWEEP_INTERVAL, self._sweep)
+
+    def check_timeouts(self, now: float) -> None:
+        """Drop clients that never registered or stopped answering; PING the quiet ones."""
+        limits = self.config.limits
+        for s in list(self.sessions.values()):
+            if not s.registered:
+                if now - s.connected_at > limits.registration_timeout:
+                    s.close("Registration timed out")
+            elif s.ping_sent_at is not None:
+                if now - s.ping_sent_at > limits.ping_timeout:
+                    s.close(f"Ping timeout: {int(now - s.last_seen)} seconds")
+            elif now - s.last_seen > limits.ping_interval:
+                s.send("PING", self.server_name, source=self.server_name)
+                s.ping_sent_at = now
