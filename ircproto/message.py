@@ -114,13 +114,13 @@ def parse(line: bytes) -> Message:
     text = _decode(line)
     source = None
     if text[:1] == ":":
-        source, _, text = text.partition(" ")
+        source, _, text = text.partition(" ")  # type: ignore[assignment]
         source = source[1:]
         text = text.lstrip(" ")
     head, sep, trailing = text.partition(" :")
     if text[:1] == ":":  # no middle params at all, only a trailing one
         head, sep, trailing = "", ":", text[1:]
-    words = head.split()
+    words = [w for w in head.split(" ") if w]  # only SPACE separates; other whitespace is data
     if not words:
         raise EmptyMessage()
     params = words[1:]

@@ -53,10 +53,10 @@ def on_nick_refused(w: "Worker", cid: int, nick: str) -> None:
     s = w.sessions.get(cid)
     if s is None:
         return
-    s.numeric(N.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
-    if not s.registered:
+    if not s.registered:  # the client is still nameless: the reply goes to "*"
         s.nick = None
         s.announced = False
+    s.numeric(N.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
     s.resume()
 
 

@@ -98,8 +98,8 @@ class Server:
         self.proc.stderr.close()
         return self.proc.returncode
 
-    def connect(self) -> "Client":
-        return Client(self.port, self.host)
+    def connect(self, auto_pong: bool = True) -> "Client":
+        return Client(self.port, self.host, auto_pong)
 
 
 def worker_pid_of(server: Server, client: "Client", timeout: float = TIMEOUT) -> int:
@@ -120,7 +120,8 @@ def worker_pid_of(server: Server, client: "Client", timeout: float = TIMEOUT) ->
 
 
 class Client:
-    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, port: int, host: str = "127.0.0.1", auto_pong: bool = True) -> None:
+        self.auto_pong = auto_pong  # answer server PINGs, as every real client does
         self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
         self.buffer = b""
         self.received: list[Message] = []
@@ -148,17 +149,22 @@ class Client:
             return False
         self.buffer += data
         *lines, self.buffer = self.buffer.split(b"\r\n")
-        self.received.extend(parse(line) for line in lines if line)
+        for line in lines:
+            if line:
+                msg = parse(line)
+                self.received.append(msg)
+                if msg.command == "PING" and self.auto_pong:
+                    self.send(f"PONG :{msg.params[-1]}")
         return True
 
     def expect(self, command: str, *params: str, timeout: float = TIMEOUT,
-               where: Callable[[Message], bool] | None = None) -> Message:
+               where: Callable[[Message], bool] | None = None, any_command: bool = False) -> Message:
         """The next message (after the last one expected) with this command and leading params."""
         deadline = time.monotonic() + timeout
         while True:
             for i in range(self.cursor, len(self.received)):
                 msg = self.received[i]
-                if msg.command == command and list(msg.params[:len(params)]) == list(params) \
+                if (any_command or msg.command == command) and list(msg.params[:len(params)]) == list(params) \
                         and (where is None or where(msg)):
                     self.cursor = i + 1
                     return msg
@@ -167,6 +173,11 @@ class Client:
                 state = "closed" if self.closed else "open"
                 raise AssertionError(f"{self.nick}: no {command} {params} within {timeout}s ({state}); "
                                      f"last seen: {seen}")
+
+    def expect_any(self, *commands: str, timeout: float = TIMEOUT) -> Message:
+        """The next message whose command is any of these."""
+        return self.expect(commands[0], timeout=timeout, where=None) if len(commands) == 1 else \
+            self.expect("", timeout=timeout, where=lambda m: m.command in commands, any_command=True)
 
     def expect_closed(self, timeout: float = TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
