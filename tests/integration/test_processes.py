@@ -1,0 +1,204 @@
+"""The process model: balance, restarts after SIGKILL, shutdown, reload, orphans, crash loops."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+
+import psutil
+import pytest
+
+from tests.integration.harness import ROOT, Server, clients_on_distinct_workers, wait_for, worker_pid_of
+
+
+def chat_works(a, b, channel, text):
+    a.send(f"PRIVMSG {channel} :{text}")
+    assert b.expect("PRIVMSG", channel, where=lambda m: m.params[1] == text).source.startswith(a.nick + "!")
+
+
+def test_connections_spread_evenly_over_workers():
+    srv = Server(4)
+    try:
+        srv.wait_ready()
+        clients = []
+        for _burst in range(4):
+            clients += [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(100)]
+        local_ports = {c.getsockname()[1] for c in clients}
+
+        def spread():
+            counts = Counter()
+            for pid in srv.current_workers():
+                for conn in psutil.Process(pid).net_connections("tcp"):
+                    if conn.raddr and conn.raddr.port in local_ports:
+                        counts[pid] += 1
+            return counts if sum(counts.values()) == 400 else None
+
+        counts = wait_for(spread, what="all 400 connections accepted")
+        assert len(counts) == 4
+        for pid, n in counts.items():
+            assert 75 <= n <= 125, f"worker {pid} holds {n} of 400: {dict(counts)}"
+        for c in clients:
+            c.close()
+    finally:
+        srv.stop()
+
+
+def test_killed_worker_is_replaced_and_others_keep_chatting():
+    srv = Server(3)
+    try:
+        alice, bob, carol = clients_on_distinct_workers(srv, 3)
+        for c, nick in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
+            c.register(nick)
+            c.send("JOIN #room")
+            c.expect("366")
+        alice.expect("JOIN", where=lambda m: m.source.startswith("carol!"))
+        bob.expect("JOIN", where=lambda m: m.source.startswith("carol!"))
+        victim = bob.worker_pid
+        os.kill(victim, signal.SIGKILL)
+        for watcher in (alice, carol):
+            quit_msg = watcher.expect("QUIT")
+            assert quit_msg.source.startswith("bob!")
+        bob.expect_closed()
+        wait_for(lambda: victim not in srv.current_workers() and len(srv.current_workers()) == 3,
+                 timeout=3, what="a replacement worker")
+        chat_works(alice, carol, "#room", "still here")
+        chat_works(carol, alice, "#room", "me too")
+        # The nick is free again and new connections are served, on any worker.
+        newcomers = [srv.connect() for _ in range(6)]
+        newcomers[0].register("bob")
+        for i, c in enumerate(newcomers[1:]):
+            c.register(f"new{i}")
+        assert srv.proc.poll() is None
+    finally:
+        srv.stop()
+
+
+def test_killed_hub_is_replaced_and_nobody_notices():
+    srv = Server(2)
+    try:
+        alice, bob = clients_on_distinct_workers(srv, 2)
+        alice.register("alice")
+        bob.register("bob")
+        for c in (alice, bob):
+            c.send("JOIN #room")
+            c.expect("366")
+        alice.expect("JOIN", where=lambda m: m.source.startswith("bob!"))
+        alice.send("TOPIC #room :before the crash")
+        bob.expect("TOPIC")
+        old_hub = srv.current_hub()
+        os.kill(old_hub, signal.SIGKILL)
+        wait_for(lambda: srv.current_hub() not in (None, old_hub), timeout=3, what="a new hub")
+        # Nobody was disconnected, and the rebuilt state is the old one.
+        chat_works(alice, bob, "#room", "after the crash")
+        chat_works(bob, alice, "#room", "indeed")
+        alice.send("PRIVMSG bob :private still works")
+        assert bob.expect("PRIVMSG", "bob").params[1] == "private still works"
+        thief = srv.connect()
+        thief.send("NICK alice")
+        thief.send("USER t 0 * :t")
+        thief.expect("433")
+        thief.send("NICK carol")
+        thief.expect("001")
+        thief.send("JOIN #room")
+        assert thief.expect("332").params[2] == "before the crash"
+        names = thief.expect("353").params[-1].split()
+        assert sorted(names) == ["@alice", "bob", "carol"]
+        assert not alice.closed and not bob.closed
+    finally:
+        srv.stop()
+
+
+def test_sigterm_tells_every_client_and_releases_the_port():
+    srv = Server(3)
+    clients = [srv.connect() for _ in range(6)]
+    for i, c in enumerate(clients):
+        c.register(f"user{i}")
+    started = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    for c in clients:
+        assert c.expect("ERROR").params == ["Server shutting down"]
+        c.expect_closed()
+    assert srv.proc.wait(timeout=5) == 0
+    assert time.monotonic() - started < 5
+    assert not srv.children()
+    probe = socket.socket()
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    probe.bind(("127.0.0.1", srv.port))  # the port is free again
+    probe.close()
+    srv.stop()
+
+
+def test_sighup_reloads_the_motd_without_dropping_anyone(tmp_path):
+    conf = tmp_path / "hubchat.toml"
+    conf.write_text('[server]\nmotd = "first edition"\n')
+    srv = Server(2, "--config", str(conf))
+    try:
+        stay = srv.connect()
+        stay.register("stayer")
+        assert stay.since("372")[0].params[1] == "- first edition"
+        conf.write_text('[server]\nmotd = "second edition"\n')
+        srv.proc.send_signal(signal.SIGHUP)
+
+        def new_motd_everywhere():
+            probes = clients_on_distinct_workers(srv, 2)
+            texts = []
+            for p in probes:
+                p.register(f"probe{time.monotonic_ns()}"[:20])
+                p.send("MOTD")
+                texts.append(p.expect("372").params[1])
+                p.close()
+            return all(t == "- second edition" for t in texts)
+
+        wait_for(new_motd_everywhere, what="the new MOTD on every worker")
+        stay.sync()  # still connected
+    finally:
+        srv.stop()
+
+
+def test_bad_config_on_sighup_keeps_the_old_one(tmp_path):
+    conf = tmp_path / "hubchat.toml"
+    conf.write_text('[server]\nmotd = "good"\n')
+    srv = Server(1, "--config", str(conf))
+    try:
+        conf.write_text('[limits]\nnicklen = "long"\n')
+        srv.proc.send_signal(signal.SIGHUP)
+        c = srv.connect()
+        c.register("after")
+        c.send("MOTD")
+        assert c.expect("372").params[1] == "- good"
+    finally:
+        srv.stop()
+    assert "limits.nicklen" in srv.stderr
+
+
+def test_children_exit_when_the_supervisor_is_killed():
+    srv = Server(2)
+    srv.wait_ready()
+    children = srv.children()
+    c = srv.connect()
+    c.register("orphan")
+    os.kill(srv.pid, signal.SIGKILL)
+    srv.proc.wait(timeout=5)
+    gone, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive, f"orphans left: {alive}"
+    c.expect("ERROR")
+    srv.stop()
+
+
+def test_a_child_failing_at_boot_stops_the_server_with_a_message():
+    script = textwrap.dedent("""
+        import sys
+        import config
+        from hub.supervisor import Supervisor, setup_logging
+        def broken_worker(cfg, ctl, **kw):
+            raise RuntimeError("cannot start")
+        setup_logging("info")
+        cfg = config.load(env={}, overrides={"server": {"port": 0, "workers": 1}})
+        sys.exit(Supervisor(cfg, worker_main=broken_worker).run())
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert "failed 5 times in a row" in proc.stderr
