@@ -283,12 +283,14 @@ class Supervisor:
                 self.spawn_hub() if slot == -1 else self.spawn_worker(slot)
 
     def _stop_children(self) -> None:
-        for child in self.children.values():
-            self._kill(child.pid, signal.SIGTERM)
+        """Workers first (they say goodbye to their clients), then the hub they report to."""
         deadline = time.monotonic() + GRACEFUL_TIMEOUT
-        while self.children and time.monotonic() < deadline:
-            self._sleep(0.05)
-            self._reap()
+        for group in (self.workers, lambda: [c for c in (self.hub(),) if c]):
+            for child in group():
+                self._kill(child.pid, signal.SIGTERM)
+            while group() and time.monotonic() < deadline:
+                self._sleep(0.05)
+                self._reap()
         for child in self.children.values():
             log.warning("%s did not stop in time; killing it", child.label)
             self._kill(child.pid, signal.SIGKILL)
