@@ -3,6 +3,7 @@ allowed before registration. The dispatcher does those generic checks once, so a
 implements its own paragraph of the spec. A handler raises `Reply` to answer with an error."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable
 
@@ -11,6 +12,8 @@ from ircproto.message import Message
 from workers.handlers import channels, messages, registration, server
 from workers.handlers.common import Reply
 from workers.session import Session
+
+log = logging.getLogger("hubchat.commands")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +59,6 @@ def dispatch(s: Session, msg: Message) -> None:
         command.handler(s, msg)
     except Reply as reply:
         s.numeric(reply.numeric, *reply.params)
+    except Exception:  # a bug must cost one command, never the connection or the worker
+        log.exception("%s from %s failed", msg.command, s.display_nick)
+        s.numeric(N.ERR_UNKNOWNERROR, msg.command, "Internal error; the command was not completed")

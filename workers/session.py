@@ -141,7 +141,10 @@ class Session(asyncio.Protocol):
         self.write(format_line(source or self.worker.server_name, command, *params))
 
     def numeric(self, code: str, *params: str) -> None:
-        self.write(format_line(self.worker.server_name, code, self.display_nick, *params))
+        # Middle params often echo what the client typed; one that is empty, has a space or
+        # starts with ':' would change the line's meaning, so it is shown as '*'.
+        middle = [p if p and " " not in p and p[0] != ":" else "*" for p in params[:-1]]
+        self.write(format_line(self.worker.server_name, code, self.display_nick, *middle, *params[-1:]))
 
     def close(self, reason: str, notify: bool = True) -> None:
         """End the connection; tell the client why (ERROR) and the hub (QUIT) once."""

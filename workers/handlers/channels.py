@@ -10,7 +10,7 @@ from ircproto import numerics as N
 from ircproto.casemap import casefold, is_channel_name, is_valid_channel
 from ircproto.message import Message, truncate_utf8
 from workers import replies
-from workers.handlers.common import Reply
+from workers.handlers.common import Reply, split_targets
 from workers.session import Session
 
 
@@ -21,7 +21,7 @@ def join(s: Session, msg: Message) -> None:
             s.worker.request((link.R_PART, s.cid, s.worker.state.channels[key].name, ""))
         return
     maxlen = s.worker.config.limits.channellen
-    for name in msg.params[0].split(","):
+    for name in split_targets(msg.params[0]):
         if not is_valid_channel(name, maxlen):
             s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
             continue
@@ -30,7 +30,7 @@ def join(s: Session, msg: Message) -> None:
 
 def part(s: Session, msg: Message) -> None:
     reason = msg.params[1] if len(msg.params) > 1 else ""
-    for name in msg.params[0].split(","):
+    for name in split_targets(msg.params[0]):
         s.worker.request((link.R_PART, s.cid, name, reason))
 
 
@@ -50,7 +50,7 @@ def names(s: Session, msg: Message) -> None:
     if not msg.params:
         s.numeric(N.RPL_ENDOFNAMES, "*", "End of /NAMES list.")
         return
-    for name in msg.params[0].split(","):
+    for name in split_targets(msg.params[0]):
         chan = s.worker.state.channel(name)
         if chan is None:
             s.numeric(N.RPL_ENDOFNAMES, name, "End of /NAMES list.")

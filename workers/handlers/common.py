@@ -8,3 +8,8 @@ class Reply(Exception):
         super().__init__(numeric, *params)
         self.numeric = numeric
         self.params = params
+
+
+def split_targets(text: str) -> list[str]:
+    """A comma-separated target list, without the empty items a stray comma leaves."""
+    return [t for t in text.split(",") if t]

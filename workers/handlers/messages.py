@@ -13,12 +13,13 @@ from hub import link
 from ircproto import numerics as N
 from ircproto.casemap import is_channel_name
 from ircproto.message import Message, format_line
-from workers.handlers.common import Reply
+from workers.handlers.common import Reply, split_targets
 from workers.session import Session
 
 
 def _send(s: Session, msg: Message, quiet: bool) -> None:
-    if not msg.params or not msg.params[0]:
+    targets = split_targets(msg.params[0]) if msg.params else []
+    if not targets:
         if quiet:
             return
         raise Reply(N.ERR_NORECIPIENT, f"No recipient given ({msg.command})")
@@ -26,7 +27,6 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
         if quiet:
             return
         raise Reply(N.ERR_NOTEXTTOSEND, "No text to send")
-    targets = msg.params[0].split(",")
     if len(targets) > s.worker.config.limits.maxtargets:
         if quiet:
             return

@@ -1,0 +1,57 @@
+"""Hostile input against a live server: whatever one client sends, its connection lives (unless it
+asked to leave), the server logs no crash, and clients on other workers carry on."""
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.integration.harness import Server, clients_on_distinct_workers
+
+COMMANDS = ["CAP", "PASS", "NICK", "USER", "PING", "PONG", "JOIN", "PART", "TOPIC", "NAMES", "MODE", "WHO",
+            "PRIVMSG", "NOTICE", "MOTD", "LUSERS", "WHOIS", "KICK", "FOO", "001", "cap"]
+word = st.text(alphabet=st.sampled_from(list("ab#&,:*!@+-o0 ~\x01é[]") + ["\udcff"]), max_size=12)
+
+
+@st.composite
+def lines(draw):
+    params = draw(st.lists(word.filter(lambda w: " " not in w and not w.startswith(":")), max_size=5))
+    line = " ".join([draw(st.sampled_from(COMMANDS))] + [p for p in params if p])
+    if draw(st.booleans()):
+        line += " :" + draw(word)
+    if draw(st.booleans()):
+        line = "@" + draw(word).replace(" ", "") + " " + line
+    return line.encode("utf-8", "surrogateescape")
+
+
+@pytest.fixture(scope="module")
+def fuzzed():
+    srv = Server(2)
+    yield srv
+    srv.stop()
+    assert "Traceback" not in srv.stderr, srv.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def fuzzer(fuzzed):
+    client = fuzzed.connect()
+    client.register("fuzzer")
+    client.send("JOIN #a,#b")
+    client.expect("366", "fuzzer", "#b")
+    return client
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(lines(), min_size=1, max_size=5))
+def test_random_commands_never_cost_the_connection(fuzzer, batch):
+    for line in batch:
+        fuzzer.send(line)
+    fuzzer.sync()  # still connected, and every line has been handled
+    assert not fuzzer.closed
+
+
+def test_others_still_chat_after_the_fuzzing(fuzzed, fuzzer):
+    a, b = clients_on_distinct_workers(fuzzed, 2)
+    a.register("calm_a")
+    b.register("calm_b")
+    a.send("PRIVMSG calm_b :all good?")
+    assert b.expect("PRIVMSG").params == ["calm_b", "all good?"]
+    fuzzer.sync()
