@@ -5,6 +5,8 @@ differ only in A-Z case can never be two different names.
 """
 import re
 
+from ircproto.message import wire_length
+
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 # RFC 2812 section 2.3.1: a letter or special first, then letters, digits, specials, '-'.
@@ -30,4 +32,4 @@ def is_channel_name(target: str) -> bool:
 
 
 def is_valid_channel(name: str, maxlen: int) -> bool:
-    return len(name.encode("utf-8", "surrogateescape")) <= maxlen and _CHANNEL.match(name) is not None
+    return wire_length(name) <= maxlen and _CHANNEL.match(name) is not None

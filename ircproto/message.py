@@ -68,6 +68,11 @@ def _encode(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+def wire_length(text: str) -> int:
+    """Bytes this text takes on the wire (bytes that were not UTF-8 count as themselves)."""
+    return len(_encode(text))
+
+
 def unescape_tag_value(value: str) -> str:
     out = []
     i = 0

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from hub.state import Channel
 from ircproto import numerics as N
-from ircproto.message import MAX_LINE
+from ircproto.message import MAX_LINE, wire_length
 
 if TYPE_CHECKING:
     from workers.session import Session
@@ -69,11 +69,11 @@ def motd(s: "Session") -> None:
 def names(s: "Session", chan: Channel) -> None:
     users = s.worker.state.users
     head = f":{s.worker.server_name} {N.RPL_NAMREPLY} {s.display_nick} = {chan.name} :"
-    budget = MAX_LINE - 2 - len(head.encode())
+    budget = MAX_LINE - 2 - wire_length(head)
     batch: list[str] = []
     size = 0
     for cid, status in chan.members.items():
-        entry = status[:1] + users[cid].nick
+        entry = status[:1] + users[cid].nick  # nicks are ASCII: characters are bytes
         if batch and size + len(entry) + 1 > budget:
             s.numeric(N.RPL_NAMREPLY, "=", chan.name, " ".join(batch))
             batch, size = [], 0

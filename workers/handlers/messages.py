@@ -11,33 +11,43 @@ import time
 
 from hub import link
 from ircproto import numerics as N
-from ircproto.casemap import is_channel_name
+from ircproto.casemap import is_channel_name, is_valid_channel, is_valid_nick
 from ircproto.message import Message, format_line
 from workers.handlers.common import Reply, split_targets
 from workers.session import Session
 
 
+def _refusal(s: Session, msg: Message, targets: list[str]) -> Reply | None:
+    if not targets:
+        return Reply(N.ERR_NORECIPIENT, f"No recipient given ({msg.command})")
+    if len(msg.params) < 2 or not msg.params[1]:
+        return Reply(N.ERR_NOTEXTTOSEND, "No text to send")
+    if len(targets) > s.worker.config.limits.maxtargets:
+        return Reply(N.ERR_TOOMANYTARGETS, msg.params[0], "Too many targets")
+    return None
+
+
 def _send(s: Session, msg: Message, quiet: bool) -> None:
     targets = split_targets(msg.params[0]) if msg.params else []
-    if not targets:
+    refusal = _refusal(s, msg, targets)
+    if refusal is not None:
         if quiet:
             return
-        raise Reply(N.ERR_NORECIPIENT, f"No recipient given ({msg.command})")
-    if len(msg.params) < 2 or not msg.params[1]:
-        if quiet:
-            return
-        raise Reply(N.ERR_NOTEXTTOSEND, "No text to send")
-    if len(targets) > s.worker.config.limits.maxtargets:
-        if quiet:
-            return
-        raise Reply(N.ERR_TOOMANYTARGETS, msg.params[0], "Too many targets")
+        raise refusal
     text = msg.params[1]
-    state = s.worker.state
     worker = s.worker
+    state = worker.state
+    limits = worker.config.limits
     for target in targets:
+        is_channel = is_channel_name(target)
+        if not (is_valid_channel(target, limits.channellen) if is_channel else is_valid_nick(target, limits.nicklen)):
+            if not quiet:  # a name that cannot exist does not
+                s.numeric(*((N.ERR_NOSUCHCHANNEL, target, "No such channel") if is_channel
+                            else (N.ERR_NOSUCHNICK, target, "No such nick/channel")))
+            continue
         msgid = worker.next_msgid()
         now = time.time()
-        if is_channel_name(target):
+        if is_channel:
             chan = state.channel(target)
             line = format_line(s.prefix, msg.command, chan.name if chan else target, text)
             worker.request((link.R_CHANMSG, s.cid, target, line, msgid, now, quiet))
