@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import socket
 import time
 
 from config import Config
 from hub import control, link
-from hub.state import E_JOIN, E_NICK, E_PART, E_QUIT, E_TOPIC, E_USER, OP_STATUS, State, wid_of
+from hub.child import ChildProcess
+from hub.state import E_JOIN, E_NICK, E_PART, E_QUIT, E_TOPIC, E_USER, OP_STATUS, Channel, State, wid_of
 from ircproto import numerics as N
 from ircproto.casemap import casefold
 
@@ -34,15 +33,15 @@ log = logging.getLogger("hubchat.hub")
 WORKER_LOST_REASON = "Server process exited"
 
 
-class Hub:
+class Hub(ChildProcess):
+    label = "hub"
+
     def __init__(self, config: Config, control_sock: socket.socket) -> None:
-        self.config = config
-        self.control = control_sock
+        super().__init__(config, control_sock)
         self.state = State()
         self.links: dict[int, link.LinkProtocol] = {}
         self._backed_up: set[int] = set()
-        self._parent = os.getppid()
-        self._stopped: asyncio.Future | None = None
+        self.control_handlers[control.LINK] = self.new_link
         self.handlers = {
             link.R_HELLO: self.hello,
             link.R_REGISTER: self.register,
@@ -56,48 +55,12 @@ class Hub:
         }
 
     # --- lifecycle -----------------------------------------------------------------------
-    def run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._stopped = loop.create_future()
-        loop.add_signal_handler(signal.SIGTERM, self.stop)
-        self.control.setblocking(False)
-        loop.add_reader(self.control.fileno(), self._on_control)
-        loop.call_later(1.0, self._watch_parent)
-        log.info("hub ready (pid %d)", os.getpid())
-        await self._stopped
+    def finish(self) -> None:
         for protocol in self.links.values():
             protocol.close()
 
-    def stop(self) -> None:
-        if not self._stopped.done():  # type: ignore[union-attr]
-            self._stopped.set_result(None)  # type: ignore[union-attr]
-
-    def _watch_parent(self) -> None:
-        if os.getppid() != self._parent:
-            log.warning("hub: supervisor is gone, exiting")
-            self.stop()
-            return
-        asyncio.get_running_loop().call_later(1.0, self._watch_parent)
-
-    def _on_control(self) -> None:
-        try:
-            message, fds = control.recv(self.control)
-        except BlockingIOError:
-            return
-        except OSError:
-            message, fds = None, []
-        if message is None:
-            log.warning("hub: control channel closed, exiting")
-            asyncio.get_running_loop().remove_reader(self.control.fileno())
-            self.stop()
-        elif message[0] == control.LINK:
-            asyncio.get_running_loop().create_task(self._attach(message[1], fds[0]))
-        elif message[0] == control.CONFIG:
-            self.config = message[1]
-            log.info("hub reloaded its configuration")
+    def new_link(self, wid: int, fds: list[int]) -> None:
+        asyncio.get_running_loop().create_task(self._attach(wid, fds[0]))
 
     async def _attach(self, wid: int, fd: int) -> None:
         protocol = link.LinkProtocol(
@@ -184,31 +147,33 @@ class Hub:
             return
         self.emit((E_JOIN, cid, name, time.time()))
 
-    def part(self, wid: int, cid: int, name: str, reason: str) -> None:
-        key = casefold(name)
-        chan = self.state.channels.get(key)
+    def _channel_of_member(self, cid: int, name: str) -> Channel | None:
+        """The channel, if it exists and the client is in it; otherwise refuse (403 or 442)."""
+        chan = self.state.channels.get(casefold(name))
         if chan is None:
             self.refuse(cid, N.ERR_NOSUCHCHANNEL, name, "No such channel")
         elif cid not in chan.members:
             self.refuse(cid, N.ERR_NOTONCHANNEL, name, "You're not on that channel")
         else:
-            self.emit((E_PART, cid, key, reason))
+            return chan
+        return None
+
+    def part(self, wid: int, cid: int, name: str, reason: str) -> None:
+        if self._channel_of_member(cid, name):
+            self.emit((E_PART, cid, casefold(name), reason))
 
     def quit(self, wid: int, cid: int, reason: str) -> None:
         if cid in self.state.users:
             self.emit((E_QUIT, cid, reason))
 
     def topic(self, wid: int, cid: int, name: str, text: str) -> None:
-        key = casefold(name)
-        chan = self.state.channels.get(key)
+        chan = self._channel_of_member(cid, name)
         if chan is None:
-            self.refuse(cid, N.ERR_NOSUCHCHANNEL, name, "No such channel")
-        elif cid not in chan.members:
-            self.refuse(cid, N.ERR_NOTONCHANNEL, name, "You're not on that channel")
-        elif "t" in chan.modes and OP_STATUS not in chan.members[cid]:
+            return
+        if "t" in chan.modes and OP_STATUS not in chan.members[cid]:
             self.refuse(cid, N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not channel operator")
         else:
-            self.emit((E_TOPIC, cid, key, text, time.time()))
+            self.emit((E_TOPIC, cid, casefold(name), text, time.time()))
 
     def channel_message(self, wid: int, cid: int, name: str, line: bytes, msgid: str, ts: float,
                         quiet: bool) -> None:

@@ -94,6 +94,8 @@ class LinkProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=4 << 20)  # type: ignore[attr-defined]
+        if self._outbox:  # sent before the transport existed
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def send(self, item: tuple) -> None:
         if self.closed:
@@ -103,8 +105,10 @@ class LinkProtocol(asyncio.Protocol):
         self._outbox.append(item)
 
     def _flush(self) -> None:
+        if self._transport is None or self.closed:
+            return  # kept until connection_made (or dropped with a lost link)
         items, self._outbox = self._outbox, []
-        if items and self._transport is not None and not self.closed:
+        if items:
             self._transport.write(encode_frame(items))
 
     def data_received(self, data: bytes) -> None:

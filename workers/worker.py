@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import socket
 import time
 
 from config import Config
 from hub import control, link
+from hub.child import ChildProcess
 from hub.state import State
 from workers import commands, events
 from workers.acceptor import Acceptor
@@ -38,16 +37,16 @@ SWEEP_INTERVAL = 1.0
 SHUTDOWN_DRAIN = 2.0
 
 
-class Worker:
+class Worker(ChildProcess):
     dispatch = staticmethod(commands.dispatch)
 
     def __init__(self, config: Config, wid: int, slot: int, listener: socket.socket,
                  control_sock: socket.socket, loads, boot_id: str, started_at: float) -> None:
-        self.config = config
+        super().__init__(config, control_sock)
+        self.label = f"worker {wid}"
         self.wid = wid
         self.slot = slot
         self.listener = listener
-        self.control = control_sock
         self.loads = loads
         self.started_at = started_at
         self.server_name = config.server.name
@@ -60,26 +59,18 @@ class Worker:
         self._next_client = 0
         self._next_msgid = 0
         self._msgid_prefix = f"{boot_id}{wid:x}-"
-        self._parent = os.getppid()
         self._stopping = False
-        self._stopped: asyncio.Future | None = None
+        self.control_handlers[control.HUB] = self.new_hub_link
 
     # --- lifecycle -----------------------------------------------------------------------
-    def run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._stopped = loop.create_future()
-        loop.add_signal_handler(signal.SIGTERM, self.shutdown, "Server shutting down")
-        self.control.setblocking(False)
-        loop.add_reader(self.control.fileno(), self._on_control)
+    def start(self) -> None:
         self.listener.setblocking(False)
         self.acceptor = Acceptor(self.listener, self.slot, self.loads, self._on_connection)
         self.acceptor.start()
-        loop.call_later(SWEEP_INTERVAL, self._sweep)
-        log.info("worker %d ready (slot %d, pid %d)", self.wid, self.slot, os.getpid())
-        await self._stopped
+        asyncio.get_running_loop().call_later(SWEEP_INTERVAL, self._sweep)
+
+    def on_terminate(self) -> None:
+        self.shutdown("Server shutting down")
 
     def shutdown(self, reason: str) -> None:
         if self._stopping:
@@ -97,45 +88,39 @@ class Worker:
             await asyncio.sleep(0.02)
         if self.hub is not None:
             self.hub.close()
-        self._stopped.set_result(None)  # type: ignore[union-attr]
+        self.stop()
 
-    # --- control channel -----------------------------------------------------------------
-    def _on_control(self) -> None:
-        try:
-            message, fds = control.recv(self.control)
-        except BlockingIOError:
-            return
-        except OSError:
-            message, fds = None, []
-        if message is None:
-            asyncio.get_running_loop().remove_reader(self.control.fileno())
-            self.shutdown("Server shutting down")  # the supervisor is gone
-        elif message[0] == control.HUB:
-            asyncio.get_running_loop().create_task(self._attach_hub(fds[0]))
-        elif message[0] == control.CONFIG:
-            self.config = message[1]
-            log.info("worker %d reloaded its configuration", self.wid)
+    # --- hub link ------------------------------------------------------------------------
+    def new_hub_link(self, fds: list[int]) -> None:
+        asyncio.get_running_loop().create_task(self._attach_hub(fds[0]))
 
     async def _attach_hub(self, fd: int) -> None:
         protocol = link.LinkProtocol(self._on_hub_items, on_lost=self._on_hub_lost,
                                      on_pause=lambda: self._pause_clients(True),
                                      on_resume=lambda: self._pause_clients(False))
         await link.open_link(fd, protocol)
-        if self.hub is not None and not self.hub.closed:
-            self.hub.close()
+        if self.hub is not None:  # the old hub is dead even if its EOF has not been read yet
+            self._forget_hub()
         self.hub = protocol
         protocol.send((link.R_HELLO, self.state.snapshot(only_wid=self.wid)))
         held, self.held = self.held, []
         for item in held:
             protocol.send(item)
         self._pause_clients(False)
-        log.info("worker %d linked to the hub (%d held requests sent)", self.wid, len(held))
+        if held or self.sessions:  # a relink after a hub restart; the first link is routine
+            log.info("worker %d linked to a new hub (%d clients, %d held requests sent)",
+                     self.wid, len(self.sessions), len(held))
 
     def _on_hub_lost(self) -> None:
-        if self._stopping:
-            return
+        if self._stopping or self.hub is None or not self.hub.closed:
+            return  # shutting down, or an old link that a new one already replaced
+        self._forget_hub()
+
+    def _forget_hub(self) -> None:
         log.warning("worker %d lost its hub link; holding requests until a new hub arrives", self.wid)
-        self.hub = None
+        old, self.hub = self.hub, None
+        if old is not None and not old.closed:
+            old.close()
         # A request that was waiting for an answer may have died with the hub: ask again.
         self.held = [s.pending for s in self.sessions.values() if s.waiting and s.pending] + self.held
         self._pause_clients(True)
@@ -213,9 +198,6 @@ class Worker:
     # --- timers --------------------------------------------------------------------------
     def _sweep(self) -> None:
         if self._stopping:
-            return
-        if os.getppid() != self._parent:
-            self.shutdown("Server shutting down")
             return
         self.check_timeouts(time.monotonic())
         asyncio.get_running_loop().call_later(SWEEP_INTERVAL, self._sweep)
