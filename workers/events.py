@@ -90,6 +90,10 @@ def on_quit(w: "Worker", cid: int, reason: str) -> None:
     local = [c for c in state.neighbours(cid) if c in w.sessions]
     state.apply((E_QUIT, cid, reason))
     _write_local(w, local, line, skip=cid)
+    s = w.sessions.get(cid)
+    if s is not None:  # our client asked to QUIT: the hub has handled everything before it
+        s.announced = False
+        s.close(reason)
 
 
 def on_topic(w: "Worker", cid: int, key: str, text: str, ts: float) -> None:

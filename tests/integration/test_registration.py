@@ -163,3 +163,12 @@ def test_motd_and_lusers_on_demand(server):
     c.send("LUSERS")
     c.expect("251")
     c.expect("266")
+
+
+def test_answers_to_commands_before_quit_arrive_before_the_connection_closes(server):
+    c = server.connect()
+    c.register("hasty")
+    c.send(b"PRIVMSG nobody :anyone?\r\nQUIT :done\r\n")  # one write: the 401 comes from the hub
+    assert c.expect("401").params[1] == "nobody"
+    assert c.expect("ERROR").params == ["Quit: done"]
+    c.expect_closed()

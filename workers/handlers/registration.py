@@ -106,4 +106,10 @@ def pong(s: Session, msg: Message) -> None:
 
 def quit(s: Session, msg: Message) -> None:
     reason = msg.params[0] if msg.params and msg.params[0] else ""
-    s.close(f"Quit: {reason}" if reason else "Quit")
+    reason = f"Quit: {reason}" if reason else "Quit"
+    if not s.announced:
+        s.close(reason)
+        return
+    # Through the hub like every other request, so the answers to what the client sent
+    # before QUIT (a 401, say) reach it before the connection closes (events.on_quit).
+    s.ask_hub((link.R_QUIT, s.cid, reason))

@@ -1,0 +1,179 @@
+"""The network side of the client: one asyncio task that connects, registers, relays and reconnects.
+
+`Connection` moves lines between a socket and a `ChatCore`. Registration asks the front end
+for another nickname (`ask_nick`) while the one tried is taken or invalid. If an established
+connection drops, it reconnects with exponential backoff, registers again and rejoins the
+rooms it was in, telling the user at each step. Front ends receive `Event` lists through
+`on_events` and call `send_input` with what the user typed.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import ssl
+from typing import Awaitable, Callable
+
+from client.core import ChatCore, Event
+from ircproto import numerics as N
+from ircproto.framing import LineBuffer
+from ircproto.message import EmptyMessage, ProtocolError, format_line, parse
+
+BACKOFF_FIRST = 1.0
+BACKOFF_MAX = 30.0
+
+
+class ConnectError(Exception):
+    """A connection could not be made; the message is for the user."""
+
+
+class Connection:
+    def __init__(self, core: ChatCore, host: str, port: int, on_events: Callable[[list[Event]], None],
+                 ask_nick: Callable[[str], Awaitable[str | None]] | None = None,
+                 tls: bool = False, insecure: bool = False) -> None:
+        self.core = core
+        self.host = host
+        self.port = port
+        self.on_events = on_events
+        self.ask_nick = ask_nick
+        self.tls = tls
+        self.insecure = insecure
+        self.quitting = False
+        self.closed = asyncio.Event()
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._lines = LineBuffer()
+        self._pending: list = []
+
+    # --- connecting ----------------------------------------------------------------------
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
+        context = ssl.create_default_context()
+        if self.insecure:  # the user asked to accept a self-signed certificate
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    async def _open(self) -> None:
+        try:
+            self._reader, self._writer = await asyncio.wait_for(
+                asyncio.open_connection(self.host, self.port, ssl=self._ssl_context()), 10)
+        except ssl.SSLCertVerificationError as exc:
+            raise ConnectError(f"the server's certificate was not accepted ({exc.verify_message}); "
+                               "use --insecure to accept a self-signed one") from None
+        except (OSError, asyncio.TimeoutError) as exc:
+            detail = "" if getattr(exc, "errno", None) in (None, errno.ECONNREFUSED) else f" ({os.strerror(exc.errno)})"
+            raise ConnectError(f"could not connect to {self.host}:{self.port} - is the server running? "
+                               f"(python -m hub){detail}") from None
+        self._lines = LineBuffer()
+        self._pending = []
+
+    async def start(self) -> None:
+        """Connect and register once; raises ConnectError with a sentence for the user."""
+        await self._open()
+        await self._register()
+        self._send_raw(self.core.rejoin_lines())
+
+    async def _register(self) -> None:
+        core = self.core
+        core.registered = False
+        self._send_raw([format_line(None, "NICK", core.nick), format_line(None, "USER", "hubchat", "0", "*",
+                                                                            "hubchat user")])
+        while not core.registered:
+            msg = await self._next_message()
+            if msg is None:
+                raise ConnectError(f"the server at {self.host}:{self.port} closed the connection while we "
+                                   "were signing in")
+            if msg.command in (N.ERR_NICKNAMEINUSE, N.ERR_ERRONEUSNICKNAME, N.ERR_NONICKNAMEGIVEN):
+                reason = ("That nickname is taken." if msg.command == N.ERR_NICKNAMEINUSE else
+                          "That nickname isn't allowed: use letters, digits and -[]\\`^{}|, not starting with "
+                          "a digit.")
+                new = await self.ask_nick(reason) if self.ask_nick else core.nick + "_"
+                if not new:
+                    raise ConnectError("no nickname chosen")
+                core.nick = new
+                self._send_raw([format_line(None, "NICK", new)])
+                continue
+            self._deliver(msg)
+
+    # --- the running session -------------------------------------------------------------
+    async def run(self) -> None:
+        """Relay until the user quits; reconnect with backoff when the connection drops."""
+        try:
+            while True:
+                while (msg := await self._next_message()) is not None:
+                    self._deliver(msg)
+                if self.quitting:
+                    return
+                await self._reconnect()
+        finally:
+            self.closed.set()
+
+    async def _reconnect(self) -> None:
+        delay = BACKOFF_FIRST
+        while not self.quitting:
+            self.on_events([Event("error", f"Connection lost. Reconnecting in {delay:.0f}s...")])
+            await asyncio.sleep(delay)
+            try:
+                await self.start()
+            except ConnectError as exc:
+                self.on_events([Event("error", f"Still no connection: {exc}")])
+                delay = min(delay * 2, BACKOFF_MAX)
+                continue
+            self.on_events([Event("info", "Reconnected; rejoining your rooms.")])
+            return
+
+    def _deliver(self, msg) -> None:
+        if msg.command == "ERROR" and self.quitting:
+            return  # the goodbye we asked for
+        if msg.command == "PING":
+            self._send_raw([format_line(None, "PONG", msg.params[-1] if msg.params else "")])
+            return
+        events = self.core.handle_message(msg)
+        if events:
+            self.on_events(events)
+
+    async def _next_message(self):
+        while not self._pending:
+            try:
+                data = await self._reader.read(65536)  # type: ignore[union-attr]
+            except (OSError, ssl.SSLError):
+                data = b""
+            if not data:
+                return None
+            for line in self._lines.feed(data):
+                try:
+                    self._pending.append(parse(line))
+                except (EmptyMessage, ProtocolError):
+                    continue
+        return self._pending.pop(0)
+
+    # --- output --------------------------------------------------------------------------
+    def send_input(self, text: str) -> bool:
+        """What the user typed; returns True when it was /quit."""
+        outcome = self.core.handle_input(text)
+        self._send_raw(outcome.send)
+        if outcome.events:
+            self.on_events(outcome.events)
+        if outcome.quit:
+            self.quitting = True
+        return outcome.quit
+
+    def _send_raw(self, lines: list[bytes]) -> None:
+        writer = self._writer
+        if writer is None or writer.is_closing() or not lines:
+            return
+        writer.write(b"".join(lines))
+
+    async def quit(self, reason: str = "Leaving") -> None:
+        """Say goodbye and wait (briefly) for the server to close the connection."""
+        if not self.quitting:
+            self.quitting = True
+            self._send_raw([format_line(None, "QUIT", reason)])
+        try:
+            await asyncio.wait_for(self.closed.wait(), 5)
+        except asyncio.TimeoutError:
+            pass
+        if self._writer is not None:
+            self._writer.close()

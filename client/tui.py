@@ -1,0 +1,141 @@
+"""The terminal client: prompt_toolkit keeps the line being typed intact while messages print above it.
+
+`prompt_async` inside `patch_stdout` is the whole trick: anything printed while the prompt is
+active is drawn above it and the input line is redrawn as it was. Tab completes commands and
+nicks; up and down walk the input history (prompt_toolkit's own).
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from prompt_toolkit import PromptSession, print_formatted_text
+from prompt_toolkit.completion import Completer, Completion
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.patch_stdout import patch_stdout
+from prompt_toolkit.styles import Style
+
+from client.connection import ConnectError, Connection
+from client.core import ChatCore, Event
+from client.render import segments
+from ircproto.casemap import is_valid_nick
+
+PALETTE = ["ansired", "ansigreen", "ansiyellow", "ansiblue", "ansimagenta", "ansicyan", "ansibrightred",
+           "ansibrightgreen"]
+STYLE = Style.from_dict({
+    "time": "ansibrightblack", "target": "ansibrightblack", "private": "ansimagenta bold", "own": "bold",
+    "info": "ansibrightblack", "error": "ansired", "text": "",
+    **{f"nick{i}": colour for i, colour in enumerate(PALETTE)},
+})
+
+
+class ChatCompleter(Completer):
+    """Commands after '/', nicks elsewhere (the word under the cursor)."""
+
+    def __init__(self, core: ChatCore) -> None:
+        self.core = core
+
+    def get_completions(self, document, complete_event):
+        word = document.get_word_before_cursor(WORD=True)
+        if not word:
+            return
+        at_start = document.text_before_cursor.lstrip() == word
+        for candidate in self.core.completions(word):
+            if candidate.startswith("/") and not at_start:
+                continue
+            suffix = ": " if at_start and not candidate.startswith("/") else " "
+            yield Completion(candidate + suffix, start_position=-len(word), display=candidate)
+
+
+def formatted(event: Event, me: str, multi: bool) -> FormattedText:
+    parts = []
+    for role, text in segments(event, me, show_target=multi):
+        style = f"class:nick{role[5:]}" if role.startswith("nick:") else f"class:{role}"
+        parts.append((style, text))
+    return FormattedText(parts)
+
+
+async def ask_nickname(session: PromptSession, reason: str | None = None) -> str | None:
+    if reason:
+        print_formatted_text(FormattedText([("class:error", reason)]), style=STYLE)
+    while True:
+        try:
+            nick = (await session.prompt_async("Choose a nickname: ")).strip()
+        except (EOFError, KeyboardInterrupt):
+            return None
+        if is_valid_nick(nick, 30):
+            return nick
+        print_formatted_text(FormattedText([("class:error", "Nicknames use letters, digits and -[]\\`^{}|, "
+                                             "and don't start with a digit. Try again.")]), style=STYLE)
+
+
+async def run(host: str, port: int, nick: str | None, channel: str, tls: bool, insecure: bool,
+              session: PromptSession | None = None) -> int:
+    session = session or PromptSession(history=InMemoryHistory(), complete_while_typing=False)
+    with patch_stdout(raw=True):
+        nick = nick or await ask_nickname(session)
+        if not nick:
+            return 1
+        core = ChatCore(nick, channel)
+        session.completer = ChatCompleter(core)
+
+        def show(events: list[Event]) -> None:
+            multi = len(core.conversations()) > 1
+            for event in events:
+                print_formatted_text(formatted(event, core.nick, multi), style=STYLE)
+
+        conn = Connection(core, host, port, show, lambda reason: ask_nickname(session, reason), tls, insecure)
+        try:
+            await conn.start()
+        except ConnectError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print_formatted_text(FormattedText([("class:info", f"-- Connected to {host}:{port}. Type /help for "
+                                                           "commands, /quit to leave.")]), style=STYLE)
+        relay = asyncio.create_task(conn.run())
+        while not relay.done():
+            try:
+                text = await session.prompt_async(lambda: f"[{core.current or core.nick}] ")
+            except (EOFError, KeyboardInterrupt):
+                text = "/quit"
+            if conn.send_input(text):
+                break
+        await conn.quit()
+        return 0
+
+
+async def run_piped(host: str, port: int, nick: str | None, channel: str, tls: bool, insecure: bool,
+                    lines=None, out=None) -> int:
+    """No terminal: every input line is sent (slash commands work too); what arrives is printed."""
+    out = out or sys.stdout
+    core = ChatCore(nick or "guest", channel)
+    joined = asyncio.Event()
+
+    def show(events: list[Event]) -> None:
+        for event in events:
+            out.write(f"{plain_line(event, core)}\n")
+            if event.kind == "open":
+                joined.set()
+        out.flush()
+
+    conn = Connection(core, host, port, show, None, tls, insecure)
+    try:
+        await conn.start()
+    except ConnectError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    relay = asyncio.create_task(conn.run())
+    await asyncio.wait([asyncio.create_task(joined.wait()), relay], return_when=asyncio.FIRST_COMPLETED)
+    loop = asyncio.get_running_loop()
+    source = lines if lines is not None else sys.stdin
+    while not relay.done():
+        text = await loop.run_in_executor(None, source.readline)
+        if not text or conn.send_input(text):
+            break
+    await conn.quit()
+    return 0
+
+
+def plain_line(event: Event, core: ChatCore) -> str:
+    return "".join(text for _, text in segments(event, core.nick, show_target=True))
