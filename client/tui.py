@@ -72,7 +72,8 @@ async def ask_nickname(session: PromptSession, reason: str | None = None) -> str
 
 async def run(host: str, port: int, nick: str | None, channel: str, tls: bool, insecure: bool,
               session: PromptSession | None = None) -> int:
-    session = session or PromptSession(history=InMemoryHistory(), complete_while_typing=False)
+    session = session or PromptSession(history=InMemoryHistory(), complete_while_typing=False,
+                                       erase_when_done=True)  # the sent line is shown once, formatted
     with patch_stdout(raw=True):
         nick = nick or await ask_nickname(session)
         if not nick:

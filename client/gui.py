@@ -1,0 +1,328 @@
+"""The desktop client: a Tkinter window over the same ChatCore and Connection as the terminal.
+
+Theory of operation
+-------------------
+Tk is single-threaded, so every widget call happens on the main thread. The network runs in a
+background thread with its own asyncio loop. It never touches a widget: it puts what it has
+learned into `inbox` (events, plus a snapshot of the conversations and members whenever they
+may have changed), and the Tk thread drains that queue every few milliseconds, at most
+`DRAIN_BUDGET` items at a time, so thousands of arriving messages cannot freeze the window.
+What the user types goes the other way through `loop.call_soon_threadsafe`.
+
+Each conversation (the server view, each room, each private chat) keeps its own bounded list
+of lines; the one on screen is drawn in the text view, the others count unread messages.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import threading
+import tkinter as tk
+from collections import deque
+from tkinter import simpledialog, ttk
+
+from client.connection import ConnectError, Connection
+from client.core import ChatCore, Event
+from client.render import segments
+from ircproto.casemap import casefold, is_valid_nick
+
+SERVER_VIEW = "(server)"
+DRAIN_BUDGET = 400  # items handled per tick of the Tk loop
+DRAIN_EVERY_MS = 30
+KEEP_LINES = 2000  # per conversation
+PALETTE = ["#c0392b", "#27ae60", "#b9770e", "#2e86c1", "#8e44ad", "#148f77", "#d35400", "#2c3e50"]
+MEMBERSHIP_KINDS = {"open", "join", "part", "quit", "nick", "names"}
+
+
+class ChatWindow:
+    def __init__(self, root: tk.Tk, host: str, port: int, nick: str, channel: str,
+                 tls: bool = False, insecure: bool = False) -> None:
+        self.root = root
+        self.host, self.port = host, port
+        self.core = ChatCore(nick, channel)
+        self.inbox: queue.Queue = queue.Queue()
+        self.buffers: dict[str, deque[Event]] = {SERVER_VIEW: deque(maxlen=KEEP_LINES)}
+        self.titles: dict[str, str] = {SERVER_VIEW: SERVER_VIEW}  # key -> name as shown
+        self.unread: dict[str, int] = {}
+        self.members: dict[str, list[str]] = {}
+        self.shown = SERVER_VIEW
+        self.history: list[str] = []
+        self.history_pos = 0
+        self.status = tk.StringVar(value=f"Connecting to {host}:{port}...")
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.conn: Connection | None = None
+        self.closed = False
+        self._build()
+        self._thread = threading.Thread(target=self._network, args=(tls, insecure), daemon=True,
+                                        name="hubchat-network")
+        self._thread.start()
+        self.root.after(DRAIN_EVERY_MS, self._drain)
+
+    # --- widgets -------------------------------------------------------------------------
+    def _build(self) -> None:
+        root = self.root
+        root.title(f"hubchat - {self.core.nick}")
+        root.geometry("900x560")
+        root.protocol("WM_DELETE_WINDOW", self.close)
+        paned = ttk.PanedWindow(root, orient=tk.HORIZONTAL)
+        paned.pack(fill=tk.BOTH, expand=True)
+
+        left = ttk.Frame(paned, padding=4)
+        ttk.Label(left, text="Conversations").pack(anchor=tk.W)
+        self.conv_list = tk.Listbox(left, width=22, exportselection=False, activestyle="none")
+        self.conv_list.pack(fill=tk.BOTH, expand=True)
+        self.conv_list.bind("<<ListboxSelect>>", self._on_select)
+        paned.add(left, weight=0)
+
+        middle = ttk.Frame(paned, padding=4)
+        self.view = tk.Text(middle, wrap=tk.WORD, state=tk.DISABLED, width=70, font=("TkFixedFont", 10))
+        scroll = ttk.Scrollbar(middle, command=self.view.yview)
+        self.view.configure(yscrollcommand=scroll.set)
+        scroll.pack(side=tk.RIGHT, fill=tk.Y)
+        self.view.pack(fill=tk.BOTH, expand=True)
+        paned.add(middle, weight=1)
+
+        right = ttk.Frame(paned, padding=4)
+        self.people_label = ttk.Label(right, text="People")
+        self.people_label.pack(anchor=tk.W)
+        self.people = tk.Listbox(right, width=18, activestyle="none")
+        self.people.pack(fill=tk.BOTH, expand=True)
+        self.people.bind("<Double-Button-1>", self._on_person)
+        paned.add(right, weight=0)
+
+        bottom = ttk.Frame(root, padding=4)
+        bottom.pack(fill=tk.X)
+        self.entry = ttk.Entry(bottom)
+        self.entry.pack(side=tk.LEFT, fill=tk.X, expand=True)
+        self.entry.bind("<Return>", lambda e: self.submit())
+        self.entry.bind("<Tab>", self._complete)
+        self.entry.bind("<Up>", lambda e: self._walk_history(-1))
+        self.entry.bind("<Down>", lambda e: self._walk_history(1))
+        ttk.Button(bottom, text="Send", command=self.submit).pack(side=tk.LEFT, padx=(4, 0))
+        ttk.Label(root, textvariable=self.status, anchor=tk.W, padding=(6, 0, 6, 4)).pack(fill=tk.X)
+
+        self.view.tag_configure("time", foreground="#808080")
+        self.view.tag_configure("target", foreground="#808080")
+        self.view.tag_configure("info", foreground="#707070")
+        self.view.tag_configure("error", foreground="#c0392b")
+        self.view.tag_configure("private", foreground="#8e44ad", font=("TkFixedFont", 10, "bold"))
+        self.view.tag_configure("own", font=("TkFixedFont", 10, "bold"))
+        for i, colour in enumerate(PALETTE):
+            self.view.tag_configure(f"nick:{i}", foreground=colour, font=("TkFixedFont", 10, "bold"))
+        self.entry.focus_set()
+        self._refresh_lists()
+
+    # --- network thread ------------------------------------------------------------------
+    def _network(self, tls: bool, insecure: bool) -> None:
+        asyncio.run(self._network_main(tls, insecure))
+
+    async def _network_main(self, tls: bool, insecure: bool) -> None:
+        self.loop = asyncio.get_running_loop()
+        conn = Connection(self.core, self.host, self.port, self._from_network, self._ask_nick, tls, insecure)
+        try:
+            await conn.start()
+        except ConnectError as exc:
+            self.inbox.put(("fatal", str(exc)))
+            return
+        self.conn = conn
+        self.inbox.put(("status", f"Connected to {self.host}:{self.port} as {self.core.nick}"))
+        await conn.run()
+        self.inbox.put(("status", "Disconnected."))
+
+    def _from_network(self, events: list[Event]) -> None:
+        """Runs on the network thread: hand events over, with a snapshot if rooms may have changed."""
+        snapshot = None
+        if any(e.kind in MEMBERSHIP_KINDS for e in events):
+            core = self.core
+            snapshot = (core.nick, core.current, [c["name"] for c in core.channels.values()],
+                        list(core.queries.values()), {k: core.members(c["name"]) for k, c in core.channels.items()})
+        self.inbox.put(("events", events, snapshot))
+
+    async def _ask_nick(self, reason: str) -> str | None:
+        answer: concurrent.futures.Future = concurrent.futures.Future()
+        self.inbox.put(("ask_nick", reason, answer))
+        return await asyncio.wrap_future(answer)
+
+    def _in_network(self, function, *args) -> None:
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(function, *args)
+
+    # --- the Tk side ---------------------------------------------------------------------
+    def _drain(self) -> None:
+        changed = False
+        for _ in range(DRAIN_BUDGET):
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            kind = item[0]
+            if kind == "events":
+                self._take_events(item[1], item[2])
+                changed = True
+            elif kind == "status":
+                self.status.set(item[1])
+            elif kind == "fatal":
+                self.status.set(f"Not connected: {item[1]}")
+                self._add(Event("error", item[1]))
+            elif kind == "ask_nick":
+                nick = ask_nickname(self.root, item[1])
+                item[2].set_result(nick)
+                if nick:
+                    self.root.title(f"hubchat - {nick}")
+        if changed:
+            self._refresh_lists()
+        if not self.closed:
+            self.root.after(1 if not self.inbox.empty() else DRAIN_EVERY_MS, self._drain)
+
+    def _take_events(self, events: list[Event], snapshot) -> None:
+        if snapshot is not None:
+            nick, current, channels, queries, members = snapshot
+            self.root.title(f"hubchat - {nick}")
+            for name in channels + queries:
+                self.titles.setdefault(casefold(name), name)
+                self.buffers.setdefault(casefold(name), deque(maxlen=KEEP_LINES))
+            self.members = members
+        for event in events:
+            self._add(event)
+            if event.kind == "open" and event.target:
+                self.show(event.target)
+
+    def _add(self, event: Event) -> None:
+        key = casefold(event.target) if event.target else SERVER_VIEW
+        if key not in self.buffers:
+            self.buffers[key] = deque(maxlen=KEEP_LINES)
+            self.titles[key] = event.target or SERVER_VIEW
+        self.buffers[key].append(event)
+        if key == self.shown:
+            self._write(event)
+        elif event.kind in ("message", "action", "notice") and not event.own:
+            self.unread[key] = self.unread.get(key, 0) + 1
+
+    def _write(self, event: Event) -> None:
+        view = self.view
+        at_bottom = view.yview()[1] >= 0.999
+        view.configure(state=tk.NORMAL)
+        for role, text in segments(event, self.core.nick, show_target=False):
+            view.insert(tk.END, text, role)
+        view.insert(tk.END, "\n")
+        lines = int(view.index("end-1c").split(".")[0])
+        if lines > KEEP_LINES:
+            view.delete("1.0", f"{lines - KEEP_LINES}.0")
+        view.configure(state=tk.DISABLED)
+        if at_bottom:
+            view.see(tk.END)
+
+    def show(self, name: str) -> None:
+        """Put a conversation on screen and make it where typed lines go."""
+        key = casefold(name) if name != SERVER_VIEW else SERVER_VIEW
+        self.shown = key
+        self.unread.pop(key, None)
+        self.view.configure(state=tk.NORMAL)
+        self.view.delete("1.0", tk.END)
+        self.view.configure(state=tk.DISABLED)
+        for event in self.buffers.get(key, ()):
+            self._write(event)
+        if key != SERVER_VIEW:
+            self._in_network(setattr, self.core, "current", self.titles.get(key, name))
+        self._refresh_lists()
+
+    def _refresh_lists(self) -> None:
+        keys = [SERVER_VIEW] + sorted((k for k in self.titles if k != SERVER_VIEW),
+                                      key=lambda k: (not self.titles[k].startswith("#"), k))
+        self.conv_list.delete(0, tk.END)
+        for i, key in enumerate(keys):
+            count = self.unread.get(key, 0)
+            self.conv_list.insert(tk.END, self.titles[key] + (f"  ({count})" if count else ""))
+            if key == self.shown:
+                self.conv_list.selection_clear(0, tk.END)
+                self.conv_list.selection_set(i)
+        self._keys = keys
+        people = self.members.get(self.shown, [])
+        self.people_label.configure(text=f"People ({len(people)})" if people else "People")
+        self.people.delete(0, tk.END)
+        for nick in people:
+            self.people.insert(tk.END, nick)
+
+    def _on_select(self, _event=None) -> None:
+        selection = self.conv_list.curselection()
+        if selection and self._keys[selection[0]] != self.shown:
+            self.show(self.titles[self._keys[selection[0]]])
+
+    def _on_person(self, _event=None) -> None:
+        selection = self.people.curselection()
+        if selection:
+            self.submit(f"/msg {self.people.get(selection[0])}")
+
+    def submit(self, text: str | None = None) -> None:
+        if text is None:
+            text = self.entry.get()
+            self.entry.delete(0, tk.END)
+            if text.strip():
+                self.history.append(text)
+                self.history_pos = len(self.history)
+        if text.strip():
+            self._in_network(self._send_in_network, text)
+
+    def _send_in_network(self, text: str) -> None:
+        if self.conn is None:
+            self._from_network([Event("error", "Not connected yet.")])
+        elif self.conn.send_input(text):
+            asyncio.get_running_loop().create_task(self.conn.quit())
+            self.inbox.put(("status", "You left the chat. Close the window when you like."))
+
+    def _walk_history(self, step: int) -> str:
+        if self.history:
+            self.history_pos = max(0, min(len(self.history), self.history_pos + step))
+            self.entry.delete(0, tk.END)
+            if self.history_pos < len(self.history):
+                self.entry.insert(0, self.history[self.history_pos])
+        return "break"
+
+    def _complete(self, _event=None) -> str:
+        text = self.entry.get()
+        head, _, word = text.rpartition(" ")
+        options = self.core.completions(word) if word else []
+        if len(options) == 1:
+            suffix = ": " if not head and not options[0].startswith("/") else " "
+            self.entry.delete(0, tk.END)
+            self.entry.insert(0, (head + " " if head else "") + options[0] + suffix)
+        elif options:
+            self._add(Event("info", "  ".join(options), None))
+        return "break"  # keep the focus in the entry
+
+    def close(self) -> None:
+        if self.conn is not None and not self.conn.quitting:
+            self._in_network(lambda: asyncio.get_running_loop().create_task(self.conn.quit()))
+        self.closed = True
+        self.root.destroy()
+
+
+def ask_nickname(root: tk.Misc, reason: str | None = None) -> str | None:
+    prompt = (reason + "\n\n" if reason else "") + "Choose a nickname:"
+    while True:
+        nick = simpledialog.askstring("hubchat", prompt, parent=root)
+        if nick is None:
+            return None
+        nick = nick.strip()
+        if is_valid_nick(nick, 30):
+            return nick
+        prompt = "Nicknames use letters, digits and -[]\\`^{}|, and don't start with a digit.\n\nChoose a nickname:"
+
+
+def main(host: str, port: int, nick: str | None, channel: str, tls: bool, insecure: bool) -> int:
+    try:
+        root = tk.Tk()
+    except tk.TclError as exc:
+        print(f"cannot open a window ({exc}); is a display available? Without one, run python -m client",
+              flush=True)
+        return 1
+    if not nick:
+        root.withdraw()
+        nick = ask_nickname(root)
+        if not nick:
+            return 1
+        root.deiconify()
+    ChatWindow(root, host, port, nick, channel, tls, insecure)
+    root.mainloop()
+    return 0
