@@ -118,3 +118,38 @@ def test_gui_connects_sends_receives_and_switches_conversations(display):
         except tk.TclError:
             pass
         server.stop()
+
+
+def test_nickname_dialog_refuses_a_bad_name_and_returns_a_good_one(display):
+    import tkinter as tk
+
+    from client.gui import ask_nickname
+    root = tk.Tk()
+    answers = iter(["9lives", "goodname"])
+    prompts = []
+
+    def answer_dialog():
+        dialogs = [w for w in root.winfo_children() if isinstance(w, tk.Toplevel)]
+        if not dialogs:
+            root.after(20, answer_dialog)  # the dialog is not up yet
+            return
+        widgets, ok = dialogs[0].winfo_children(), None
+        while widgets:
+            widget = widgets.pop()
+            widgets.extend(widget.winfo_children())
+            if isinstance(widget, tk.Label):
+                prompts.append(widget.cget("text"))
+            elif isinstance(widget, tk.Entry):
+                widget.insert(0, next(answers))
+            elif isinstance(widget, tk.Button) and widget.cget("text") == "OK":
+                ok = widget
+        ok.invoke()
+        root.after(20, answer_dialog)  # the next dialog, if any
+
+    try:
+        root.after(20, answer_dialog)
+        assert ask_nickname(root, "That nickname is taken.") == "goodname"
+        assert any("That nickname is taken." in p for p in prompts)
+        assert any("don't start with a digit" in p for p in prompts)
+    finally:
+        root.destroy()
