@@ -35,13 +35,78 @@ PALETTE = ["#c0392b", "#27ae60", "#b9770e", "#2e86c1", "#8e44ad", "#148f77", "#d
 MEMBERSHIP_KINDS = {"open", "join", "part", "quit", "nick", "names"}
 
 
+class NetworkThread:
+    """The connection, on its own thread and asyncio loop. It holds nothing of Tk (a Tk object
+    freed on another thread aborts the process): it talks to the window only through `inbox`."""
+
+    def __init__(self, core: ChatCore, host: str, port: int, tls: bool, insecure: bool) -> None:
+        self.core = core
+        self.host, self.port, self.tls, self.insecure = host, port, tls, insecure
+        self.inbox: queue.Queue = queue.Queue()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.conn: Connection | None = None
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True,
+                                       name="hubchat-network")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    async def _main(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        conn = Connection(self.core, self.host, self.port, self._from_network, self._ask_nick, self.tls,
+                          self.insecure)
+        try:
+            await conn.start()
+        except ConnectError as exc:
+            self.inbox.put(("fatal", str(exc)))
+            return
+        self.conn = conn
+        self.inbox.put(("status", f"Connected to {self.host}:{self.port} as {self.core.nick}"))
+        await conn.run()
+        self.inbox.put(("status", "Disconnected."))
+
+    def _from_network(self, events: list[Event]) -> None:
+        """Hand events over, with a snapshot of rooms and people whenever they may have changed."""
+        snapshot = None
+        if any(e.kind in MEMBERSHIP_KINDS for e in events):
+            core = self.core
+            snapshot = (core.nick, core.current, [c["name"] for c in core.channels.values()],
+                        list(core.queries.values()), {k: core.members(c["name"]) for k, c in core.channels.items()})
+        self.inbox.put(("events", events, snapshot))
+
+    async def _ask_nick(self, reason: str) -> str | None:
+        answer: concurrent.futures.Future = concurrent.futures.Future()
+        self.inbox.put(("ask_nick", reason, answer))
+        return await asyncio.wrap_future(answer)
+
+    def call(self, function, *args) -> None:
+        """Run function(*args) on the network thread."""
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(function, *args)
+
+    def send(self, text: str) -> None:
+        self.call(self._send, text)
+
+    def _send(self, text: str) -> None:
+        if self.conn is None:
+            self._from_network([Event("error", "Not connected yet.")])
+        elif self.conn.send_input(text):
+            asyncio.get_running_loop().create_task(self.conn.quit())
+            self.inbox.put(("status", "You left the chat. Close the window when you like."))
+
+    def quit(self) -> None:
+        if self.conn is not None and not self.conn.quitting:
+            self.call(lambda: asyncio.get_running_loop().create_task(self.conn.quit()))
+
+
 class ChatWindow:
     def __init__(self, root: tk.Tk, host: str, port: int, nick: str, channel: str,
                  tls: bool = False, insecure: bool = False) -> None:
         self.root = root
         self.host, self.port = host, port
         self.core = ChatCore(nick, channel)
-        self.inbox: queue.Queue = queue.Queue()
+        self.net = NetworkThread(self.core, host, port, tls, insecure)
+        self.inbox = self.net.inbox
         self.buffers: dict[str, deque[Event]] = {SERVER_VIEW: deque(maxlen=KEEP_LINES)}
         self.titles: dict[str, str] = {SERVER_VIEW: SERVER_VIEW}  # key -> name as shown
         self.unread: dict[str, int] = {}
@@ -50,13 +115,9 @@ class ChatWindow:
         self.history: list[str] = []
         self.history_pos = 0
         self.status = tk.StringVar(value=f"Connecting to {host}:{port}...")
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.conn: Connection | None = None
         self.closed = False
         self._build()
-        self._thread = threading.Thread(target=self._network, args=(tls, insecure), daemon=True,
-                                        name="hubchat-network")
-        self._thread.start()
+        self.net.start()
         self.root.after(DRAIN_EVERY_MS, self._drain)
 
     # --- widgets -------------------------------------------------------------------------
@@ -112,41 +173,6 @@ class ChatWindow:
             self.view.tag_configure(f"nick:{i}", foreground=colour, font=("TkFixedFont", 10, "bold"))
         self.entry.focus_set()
         self._refresh_lists()
-
-    # --- network thread ------------------------------------------------------------------
-    def _network(self, tls: bool, insecure: bool) -> None:
-        asyncio.run(self._network_main(tls, insecure))
-
-    async def _network_main(self, tls: bool, insecure: bool) -> None:
-        self.loop = asyncio.get_running_loop()
-        conn = Connection(self.core, self.host, self.port, self._from_network, self._ask_nick, tls, insecure)
-        try:
-            await conn.start()
-        except ConnectError as exc:
-            self.inbox.put(("fatal", str(exc)))
-            return
-        self.conn = conn
-        self.inbox.put(("status", f"Connected to {self.host}:{self.port} as {self.core.nick}"))
-        await conn.run()
-        self.inbox.put(("status", "Disconnected."))
-
-    def _from_network(self, events: list[Event]) -> None:
-        """Runs on the network thread: hand events over, with a snapshot if rooms may have changed."""
-        snapshot = None
-        if any(e.kind in MEMBERSHIP_KINDS for e in events):
-            core = self.core
-            snapshot = (core.nick, core.current, [c["name"] for c in core.channels.values()],
-                        list(core.queries.values()), {k: core.members(c["name"]) for k, c in core.channels.items()})
-        self.inbox.put(("events", events, snapshot))
-
-    async def _ask_nick(self, reason: str) -> str | None:
-        answer: concurrent.futures.Future = concurrent.futures.Future()
-        self.inbox.put(("ask_nick", reason, answer))
-        return await asyncio.wrap_future(answer)
-
-    def _in_network(self, function, *args) -> None:
-        if self.loop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(function, *args)
 
     # --- the Tk side ---------------------------------------------------------------------
     def _drain(self) -> None:
@@ -224,7 +250,7 @@ class ChatWindow:
         for event in self.buffers.get(key, ()):
             self._write(event)
         if key != SERVER_VIEW:
-            self._in_network(setattr, self.core, "current", self.titles.get(key, name))
+            self.net.call(setattr, self.core, "current", self.titles.get(key, name))
         self._refresh_lists()
 
     def _refresh_lists(self) -> None:
@@ -262,14 +288,7 @@ class ChatWindow:
                 self.history.append(text)
                 self.history_pos = len(self.history)
         if text.strip():
-            self._in_network(self._send_in_network, text)
-
-    def _send_in_network(self, text: str) -> None:
-        if self.conn is None:
-            self._from_network([Event("error", "Not connected yet.")])
-        elif self.conn.send_input(text):
-            asyncio.get_running_loop().create_task(self.conn.quit())
-            self.inbox.put(("status", "You left the chat. Close the window when you like."))
+            self.net.send(text)
 
     def _walk_history(self, step: int) -> str:
         if self.history:
@@ -292,10 +311,10 @@ class ChatWindow:
         return "break"  # keep the focus in the entry
 
     def close(self) -> None:
-        if self.conn is not None and not self.conn.quitting:
-            self._in_network(lambda: asyncio.get_running_loop().create_task(self.conn.quit()))
+        self.net.quit()
         self.closed = True
         self.root.destroy()
+        self.net.thread.join(6)  # it says goodbye to the server (5 s at most), then ends
 
 
 def ask_nickname(root: tk.Misc, reason: str | None = None) -> str | None:

@@ -1,4 +1,5 @@
 """The Tk window, for real, on a virtual X display (Xvfb), against the real server."""
+import gc
 import os
 import shutil
 import subprocess
@@ -32,6 +33,14 @@ def display():
         os.environ.pop("DISPLAY", None)
     else:
         os.environ["DISPLAY"] = old
+
+
+@pytest.fixture(autouse=True)
+def collect_tk_garbage_on_this_thread():
+    """Tk objects must die on the Tk thread: a window's reference cycles are collected here,
+    not later by whichever thread next triggers the garbage collector (Tcl would abort)."""
+    yield
+    gc.collect()
 
 
 def pump_until(root, condition, what, timeout=10.0):
@@ -112,6 +121,7 @@ def test_gui_connects_sends_receives_and_switches_conversations(display):
         ImageGrab.grab(xdisplay=display).save(OUTPUT / "gui.png")
         win.close()
         peer.expect("QUIT", where=lambda m: m.source.startswith("windowed!"))
+        assert not win.net.thread.is_alive()
     finally:
         try:
             root.destroy()
