@@ -70,6 +70,17 @@ class LimitsSection:
                                  check=at_least(1))
     ping_timeout: int = setting(60, "Seconds to wait for any reply to that PING before dropping the client.",
                                 check=at_least(1))
+    max_clients: int = setting(60000, "Connections the whole server accepts at once; more are refused.",
+                               check=at_least(1))
+    max_clients_per_ip: int = setting(64, "Connections one IP address may hold at once.", check=at_least(1))
+    exempt_loopback: bool = setting(True, "Loopback addresses (127.0.0.0/8, ::1) skip the per-address limit, "
+                                          "so local load tests and bridges are not refused.")
+    max_commands_before_registration: int = setting(64, "Lines a connection may send before it has registered.",
+                                                     check=at_least(4))
+    flood_burst: int = setting(10, "Flood control: lines a client may send at once before being slowed.",
+                               check=at_least(1))
+    flood_rate: int = setting(4, "Flood control: lines per second a client may send after the burst.",
+                              check=at_least(1))
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,11 @@ so a slow worker slows the producers instead of growing the hub's memory.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 import time
+from collections import Counter
 
 from config import Config
 from hub import control, link
@@ -41,9 +43,12 @@ class Hub(ChildProcess):
         self.state = State()
         self.links: dict[int, link.LinkProtocol] = {}
         self._backed_up: set[int] = set()
+        self.connections: dict[int, str] = {}  # every connection a worker holds: cid -> IP address
+        self.per_ip: Counter[str] = Counter()
         self.control_handlers[control.LINK] = self.new_link
         self.handlers = {
             link.R_HELLO: self.hello,
+            link.R_CONNECT: self.connect,
             link.R_REGISTER: self.register,
             link.R_NICK: self.nick,
             link.R_JOIN: self.join,
@@ -83,6 +88,8 @@ class Hub(ChildProcess):
         if self.links.pop(wid, None) is None:
             return
         self._backpressure(wid, False)
+        for cid in [c for c in self.connections if wid_of(c) == wid]:
+            self._forget_connection(cid)
         lost = list(self.state.local_cids(wid))
         log.info("hub: worker %d is gone; %d of its clients quit", wid, len(lost))
         for cid in lost:
@@ -113,6 +120,10 @@ class Hub(ChildProcess):
     # --- requests ------------------------------------------------------------------------
     def hello(self, wid: int, snapshot: dict) -> None:
         """A worker (re)joined; after a hub restart it brings the clients it still holds."""
+        for cid, ip in snapshot.get("connections", ()):
+            if cid not in self.connections:
+                self.connections[cid] = ip
+                self.per_ip[ip] += 1
         if not snapshot["users"]:
             return
         refused = self.state.merge(snapshot)
@@ -123,7 +134,32 @@ class Hub(ChildProcess):
         for protocol in self.links.values():
             protocol.send(sync)
 
+    def connect(self, wid: int, cid: int, ip: str) -> None:
+        """Admit a new connection, or refuse it when the server or its address is full."""
+        if cid in self.connections:
+            return  # already known from the worker's hello (it connected before the link was up)
+        limits = self.config.limits
+        if len(self.connections) >= limits.max_clients:
+            reason = f"The server is full ({limits.max_clients} connections); try again later"
+        elif self.per_ip[ip] >= limits.max_clients_per_ip and not (limits.exempt_loopback and _is_loopback(ip)):
+            reason = f"Too many connections from your address (the limit is {limits.max_clients_per_ip})"
+        else:
+            self.connections[cid] = ip
+            self.per_ip[ip] += 1
+            return
+        log.info("hub: refused a connection from %s: %s", ip, reason)
+        self.to_worker_of(cid, (link.D_REFUSE, cid, reason))
+
+    def _forget_connection(self, cid: int) -> None:
+        ip = self.connections.pop(cid, None)
+        if ip is not None:
+            self.per_ip[ip] -= 1
+            if not self.per_ip[ip]:
+                del self.per_ip[ip]
+
     def register(self, wid: int, cid: int, nick: str, user: str, host: str, realname: str) -> None:
+        if cid not in self.connections or cid in self.state.users:
+            return  # refused at the door, or already registered (a request replayed after a restart)
         if casefold(nick) in self.state.nicks:
             self.to_worker_of(cid, (link.D_NICK_REFUSED, cid, nick))
             return
@@ -163,6 +199,7 @@ class Hub(ChildProcess):
             self.emit((E_PART, cid, casefold(name), reason))
 
     def quit(self, wid: int, cid: int, reason: str) -> None:
+        self._forget_connection(cid)
         if cid in self.state.users:
             self.emit((E_QUIT, cid, reason))
 
@@ -202,3 +239,10 @@ class Hub(ChildProcess):
                 self.refuse(cid, N.ERR_NOSUCHNICK, nick, "No such nick/channel")
             return
         self.to_worker_of(target, (link.D_USERMSG, target, cid, line, msgid, ts))
+
+
+def _is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip.lstrip("0") if ip.startswith("0:") else ip).is_loopback
+    except ValueError:
+        return False

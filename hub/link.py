@@ -27,6 +27,7 @@ _LEN = struct.Struct("!i")
 
 # Requests, worker -> hub.
 R_HELLO = "hello"  # (snapshot of the worker's clients): first frame on every new link
+R_CONNECT = "connect"  # (cid, ip): a connection was accepted; the hub may refuse it
 R_REGISTER = "register"  # (cid, nick, user, host, realname)
 R_NICK = "nick"  # (cid, new_nick)
 R_JOIN = "join"  # (cid, channel_name)
@@ -42,6 +43,7 @@ D_USERMSG = "umsg"  # (target_cid, sender_cid, line, msgid, ts)
 D_NUMERIC = "numeric"  # (cid, numeric, params): an error for the client that asked
 D_NICK_REFUSED = "nick_refused"  # (cid, nick): the nick is taken; the asking session resumes
 D_SYNC = "sync"  # (snapshot): a new hub's view of the world, after a restart
+D_REFUSE = "refuse"  # (cid, reason): over a connection limit; the worker closes it with ERROR
 
 
 def encode_frame(items: list[tuple]) -> bytes:

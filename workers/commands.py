@@ -44,8 +44,13 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+HTTP_METHODS = {"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"}
+
+
 def dispatch(s: Session, msg: Message) -> None:
     command = COMMANDS.get(msg.command)
+    if not s.registered and _refused_before_registration(s, msg):
+        return
     if not s.registered and (command is None or not command.before_registration):
         s.numeric(N.ERR_NOTREGISTERED, "You have not registered")
         return
@@ -62,3 +67,15 @@ def dispatch(s: Session, msg: Message) -> None:
     except Exception:  # a bug must cost one command, never the connection or the worker
         log.exception("%s from %s failed", msg.command, s.display_nick)
         s.numeric(N.ERR_UNKNOWNERROR, msg.command, "Internal error; the command was not completed")
+
+
+def _refused_before_registration(s: Session, msg: Message) -> bool:
+    """A web browser, or a connection that talks a lot without registering, is shown the door."""
+    if msg.command in HTTP_METHODS and msg.params and msg.params[-1].startswith("HTTP/"):
+        s.close("This is an IRC server, not a web server: connect to it with an IRC client")
+        return True
+    s.lines_before_registration += 1
+    if s.lines_before_registration > s.worker.config.limits.max_commands_before_registration:
+        s.close("Too many commands before registration")
+        return True
+    return False

@@ -55,7 +55,6 @@ def on_nick_refused(w: "Worker", cid: int, nick: str) -> None:
         return
     if not s.registered:  # the client is still nameless: the reply goes to "*"
         s.nick = None
-        s.announced = False
     s.numeric(N.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
     s.resume()
 
@@ -121,6 +120,13 @@ def on_numeric(w: "Worker", cid: int, numeric: str, params: tuple) -> None:
         s.numeric(numeric, *params)
 
 
+def on_refuse(w: "Worker", cid: int, reason: str) -> None:
+    s = w.sessions.get(cid)
+    if s is not None:
+        s.announced = False  # the hub has already forgotten it
+        s.close(reason)
+
+
 def on_sync(w: "Worker", snapshot: dict) -> None:
     """A new hub's view: adopt it, keeping what this worker knows of its own clients."""
     mine = w.state.snapshot(only_wid=w.wid)
@@ -140,4 +146,5 @@ HANDLERS: dict[str, Callable[..., None]] = {
     link.D_NUMERIC: on_numeric,
     link.D_NICK_REFUSED: on_nick_refused,
     link.D_SYNC: on_sync,
+    link.D_REFUSE: on_refuse,
 }

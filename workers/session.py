@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 from ircproto import numerics as N
+from ircproto.flood import FakeLag
 from ircproto.framing import LineBuffer, ReadQExceeded
 from ircproto.message import EmptyMessage, ProtocolError, format_line, parse
 
@@ -44,10 +46,13 @@ class Session(asyncio.Protocol):
         self.password: str | None = None
         self.cap_negotiating = False
         self.registered = False
-        self.announced = False  # the hub has been asked about this client, so it must hear of its QUIT
+        self.announced = False  # the hub knows this connection, so it must hear when it closes
+        self.lines_before_registration = 0
         self.waiting = False
         self.pending: tuple | None = None  # the request the session waits on, re-sent to a new hub
-        self.backlog: list[bytes] = []
+        self.backlog: deque[bytes] = deque()  # lines received and not yet handled, in order
+        self.fakelag: FakeLag | None = None
+        self._throttled: asyncio.TimerHandle | None = None
         self.closed = False
         self.transport: asyncio.Transport | None = None
         self.lines = LineBuffer()
@@ -66,22 +71,11 @@ class Session(asyncio.Protocol):
         self.last_seen = time.monotonic()
         self.ping_sent_at = None  # any input proves the client is alive
         try:
-            lines = self.lines.feed(data)
+            self.backlog.extend(self.lines.feed(data))
         except ReadQExceeded:
             self.close("Input line too long (no line ending)")
             return
-        if self.waiting:
-            self.backlog.extend(lines)
-            self._pause_if_backlogged()
-            return
-        for i, line in enumerate(lines):
-            if self.closed:
-                return
-            self.handle_line(line)
-            if self.waiting:
-                self.backlog.extend(lines[i + 1:])
-                self._pause_if_backlogged()
-                return
+        self._process()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.worker.transport_gone(self)
@@ -106,19 +100,41 @@ class Session(asyncio.Protocol):
         self.waiting = True
 
     def resume(self) -> None:
-        """The hub answered: replay held lines until the next wait."""
+        """The hub answered: carry on with the held lines."""
         self.waiting = False
         self.pending = None
-        while self.backlog and not self.waiting and not self.closed:
-            self.handle_line(self.backlog.pop(0))
-        if self.reading_paused and not self.backlog and not self.closed:
-            self.reading_paused = False
-            self.transport.resume_reading()  # type: ignore[union-attr]
+        self._process()
 
-    def _pause_if_backlogged(self) -> None:
-        if len(self.backlog) > BACKLOG_PAUSE and not self.reading_paused:
-            self.reading_paused = True
-            self.transport.pause_reading()  # type: ignore[union-attr]
+    def _process(self) -> None:
+        """Handle held lines in order until the session must wait (for the hub, or fakelag)."""
+        backlog = self.backlog
+        while backlog and not self.waiting and not self.closed and self._throttled is None:
+            if self.registered and self.worker.config.server.flood_control and self._must_wait():
+                break
+            self.handle_line(backlog.popleft())
+        if self.closed or self.transport is None:
+            return
+        if len(backlog) > BACKLOG_PAUSE and not self.reading_paused:
+            self.reading_paused = True  # the client is ahead of us: stop reading, so it is slowed
+            self.transport.pause_reading()
+        elif not backlog and self.reading_paused:
+            self.reading_paused = False
+            if not self.worker.clients_paused:
+                self.transport.resume_reading()
+
+    def _must_wait(self) -> bool:
+        limits = self.worker.config.limits
+        now = time.monotonic()
+        if self.fakelag is None:
+            self.fakelag = FakeLag(limits.flood_burst, limits.flood_rate, now)
+        delay = self.fakelag.delay(now)
+        if delay:
+            self._throttled = asyncio.get_running_loop().call_later(delay, self._unthrottle)
+        return bool(delay)
+
+    def _unthrottle(self) -> None:
+        self._throttled = None
+        self._process()
 
     # --- output --------------------------------------------------------------------------
     @property
@@ -151,6 +167,8 @@ class Session(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
+        if self._throttled is not None:
+            self._throttled.cancel()
         if self.transport is not None:
             if notify and not self.transport.is_closing():
                 try:

@@ -102,7 +102,12 @@ class Worker(ChildProcess):
         if self.hub is not None:  # the old hub is dead even if its EOF has not been read yet
             self._forget_hub()
         self.hub = protocol
-        protocol.send((link.R_HELLO, self.state.snapshot(only_wid=self.wid)))
+        snapshot = self.state.snapshot(only_wid=self.wid)
+        # Connections an earlier hub admitted; the ones still held are asked about below.
+        held = {item[1] for item in self.held if item[0] == link.R_CONNECT}
+        snapshot["connections"] = [(s.cid, s.host) for s in self.sessions.values()
+                                   if s.announced and s.cid not in held]
+        protocol.send((link.R_HELLO, snapshot))
         held, self.held = self.held, []
         for item in held:
             protocol.send(item)
@@ -174,6 +179,8 @@ class Worker(ChildProcess):
     def session_opened(self, s: Session) -> None:
         self.sessions[s.cid] = s
         self.transports.add(s)
+        s.announced = True
+        self.request((link.R_CONNECT, s.cid, s.host))  # the hub counts connections and may refuse
         if self.clients_paused:
             s.transport.pause_reading()  # type: ignore[union-attr]
         log.debug("client %x connected from %s", s.cid, s.host)

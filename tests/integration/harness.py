@@ -40,8 +40,11 @@ def wait_for(condition: Callable[[], object], timeout: float = TIMEOUT, what: st
 
 
 class Server:
-    def __init__(self, workers: int = 3, *args: str, env: dict[str, str] | None = None) -> None:
-        cmd = [sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0", *args]
+    def __init__(self, workers: int = 3, *args: str, env: dict[str, str] | None = None,
+                 flood_control: bool = False) -> None:
+        # Tests send their own bursts (trusted load); the flood-control tests turn it back on.
+        flags = [] if flood_control else ["--no-flood-control"]
+        cmd = [sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0", *flags, *args]
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=full_env, text=True)
@@ -98,8 +101,8 @@ class Server:
         self.proc.stderr.close()
         return self.proc.returncode
 
-    def connect(self, auto_pong: bool = True) -> "Client":
-        return Client(self.port, self.host, auto_pong)
+    def connect(self, auto_pong: bool = True, rcvbuf: int = 0) -> "Client":
+        return Client(self.port, self.host, auto_pong, rcvbuf)
 
 
 def worker_pid_of(server: Server, client: "Client", timeout: float = TIMEOUT) -> int:
@@ -120,9 +123,13 @@ def worker_pid_of(server: Server, client: "Client", timeout: float = TIMEOUT) ->
 
 
 class Client:
-    def __init__(self, port: int, host: str = "127.0.0.1", auto_pong: bool = True) -> None:
+    def __init__(self, port: int, host: str = "127.0.0.1", auto_pong: bool = True, rcvbuf: int = 0) -> None:
         self.auto_pong = auto_pong  # answer server PINGs, as every real client does
-        self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
+        self.sock = socket.socket()
+        if rcvbuf:  # before connecting, so the TCP window really is small
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(TIMEOUT)
+        self.sock.connect((host, port))
         self.buffer = b""
         self.received: list[Message] = []
         self.cursor = 0

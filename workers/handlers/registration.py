@@ -86,7 +86,6 @@ def try_register(s: Session) -> None:
         s.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
         s.close("Bad password")
         return
-    s.announced = True
     s.ask_hub((link.R_REGISTER, s.cid, s.nick, s.user, s.host, s.realname))
 
 
@@ -107,7 +106,7 @@ def pong(s: Session, msg: Message) -> None:
 def quit(s: Session, msg: Message) -> None:
     reason = msg.params[0] if msg.params and msg.params[0] else ""
     reason = f"Quit: {reason}" if reason else "Quit"
-    if not s.announced:
+    if not s.registered:
         s.close(reason)
         return
     # Through the hub like every other request, so the answers to what the client sent
