@@ -47,6 +47,11 @@ class ServerSection:
                         flag="--port", check=port_number)
     workers: int = setting(0, "Worker processes serving clients; 0 means one per CPU.",
                            flag="--workers", check=at_least(0))
+    tls_port: int = setting(6697, "TCP port for IRC over TLS, used when tls_cert and tls_key are set. "
+                                  "0 picks a free port.", flag="--tls-port", check=port_number)
+    tls_cert: str = setting("", "PEM certificate chain for the TLS listener; empty means no TLS. "
+                                "SIGHUP re-reads it.", flag="--tls-cert")
+    tls_key: str = setting("", "PEM private key for tls_cert.", flag="--tls-key")
     password: str = setting("", "Server password clients must send with PASS; empty means none.")
     motd: str = setting("Welcome to hubchat.\nBe kind.", "Message of the day; empty sends 422 (no MOTD).")
     flood_control: bool = setting(True, "Throttle clients that send too fast. Turn off only for trusted load tests "

@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(cfg.server.log_level)
     try:
         return Supervisor(cfg, reload=load).run()
+    except config.ConfigError as exc:
+        print(f"hubchat: configuration error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"hubchat: cannot listen on {cfg.server.host}:{cfg.server.port}: {exc.strerror}", file=sys.stderr)
         return 1

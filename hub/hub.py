@@ -11,6 +11,13 @@ sees the channel in one order. A private message goes to the one worker holding 
 Refusals go back to the requesting worker only, as a numeric for its client.
 
 A worker's link reaching EOF means the worker died: every client it held quits.
+
+Nothing is lost or doubled when the hub itself dies. A worker keeps each request until the hub
+acknowledges it (D_ACK, cumulative), and the hub acknowledges only after every frame those
+requests caused has reached the kernel on every link. A new hub handles nothing until each
+linked worker has said hello (re-announcing its clients), shares the rebuilt state (D_SYNC),
+and then takes the replayed requests: state changes are idempotent, error replies to replays
+are not sent, and workers drop any message whose id they have already delivered.
 When any worker's link is backed up, the hub stops reading from all links until it drains,
 so a slow worker slows the producers instead of growing the hub's memory.
 """
@@ -33,6 +40,8 @@ from ircproto.casemap import casefold
 log = logging.getLogger("hubchat.hub")
 
 WORKER_LOST_REASON = "Server process exited"
+HELLO_WAIT = 3.0  # seconds a new link may take to say hello before the hub carries on without it
+ACK_RETRY = 0.005
 
 
 class Hub(ChildProcess):
@@ -45,6 +54,15 @@ class Hub(ChildProcess):
         self._backed_up: set[int] = set()
         self.connections: dict[int, str] = {}  # every connection a worker holds: cid -> IP address
         self.per_ip: Counter[str] = Counter()
+        # Delivery guarantees across a hub restart (see the module docstring).
+        self.handled: Counter[int] = Counter()  # items handled per link
+        self.acks_due: dict[int, int] = {}
+        self.awaiting_hello: set[int] = set()
+        self.parked: list[tuple[int, list[tuple]]] = []
+        self.replaying: set[int] = set()
+        self.sync_needed = False
+        self._flush_scheduled = False
+        self._hello_timer: asyncio.TimerHandle | None = None
         self.control_handlers[control.LINK] = self.new_link
         self.handlers = {
             link.R_HELLO: self.hello,
@@ -57,6 +75,7 @@ class Hub(ChildProcess):
             link.R_TOPIC: self.topic,
             link.R_CHANMSG: self.channel_message,
             link.R_USERMSG: self.user_message,
+            link.R_REPLAY: self.replay,
         }
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -65,6 +84,11 @@ class Hub(ChildProcess):
             protocol.close()
 
     def new_link(self, wid: int, fds: list[int]) -> None:
+        # Nothing is handled until this worker has said hello: after a restart, its clients
+        # must be known before anyone's (replayed) messages are routed.
+        self.awaiting_hello.add(wid)
+        if self._hello_timer is None:
+            self._hello_timer = asyncio.get_running_loop().call_later(HELLO_WAIT, self._hello_overdue)
         asyncio.get_running_loop().create_task(self._attach(wid, fds[0]))
 
     async def _attach(self, wid: int, fd: int) -> None:
@@ -72,22 +96,100 @@ class Hub(ChildProcess):
             lambda items: self._on_items(wid, items),
             on_lost=lambda: self._on_lost(wid),
             on_pause=lambda: self._backpressure(wid, True),
-            on_resume=lambda: self._backpressure(wid, False))
+            on_resume=lambda: self._backpressure(wid, False),
+            autoflush=False)
         self.links[wid] = protocol
         await link.open_link(fd, protocol)
 
     def _on_items(self, wid: int, items: list[tuple]) -> None:
+        if not (self.awaiting_hello or self.parked):
+            self._handle(wid, items)
+            return
+        if items and items[0][0] == link.R_HELLO:
+            self._handle(wid, items[:1])
+            items = items[1:]
+            self.awaiting_hello.discard(wid)
+        if items:
+            self.parked.append((wid, items))
+        if not self.awaiting_hello:
+            self._release()
+
+    def _handle(self, wid: int, items: list[tuple]) -> None:
         handlers = self.handlers
         for item in items:
             try:
                 handlers[item[0]](wid, *item[1:])
             except Exception:
                 log.exception("hub failed to handle %r from worker %d", item[:2], wid)
+        self.handled[wid] += len(items)
+        self.acks_due[wid] = self.handled[wid]
+        self._schedule_flush()
+
+    def _release(self) -> None:
+        """Every linked worker has said hello: share the rebuilt state, then handle what waited."""
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
+            self._hello_timer = None
+        if self.sync_needed:
+            self.sync_needed = False
+            sync = (link.D_SYNC, self.state.snapshot())
+            for protocol in self.links.values():
+                self._send(protocol, sync)
+        parked, self.parked = self.parked, []
+        for wid, items in parked:
+            if wid in self.links:
+                self._handle(wid, items)
+
+    def _hello_overdue(self) -> None:
+        self._hello_timer = None
+        if self.awaiting_hello:
+            log.warning("hub: workers %s did not say hello in %.0fs; carrying on without them",
+                        sorted(self.awaiting_hello), HELLO_WAIT)
+            self.awaiting_hello.clear()
+            self._release()
+
+    # --- flushing and acknowledgements --------------------------------------------------
+    def _send(self, protocol: link.LinkProtocol, item: tuple) -> None:
+        protocol.send(item)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_all)
+
+    def _flush_all(self) -> None:
+        """One frame per link for this loop iteration, then the acks it has earned.
+
+        A worker forgets a request once acked, so an ack must never overtake what the request
+        caused on *another* link: acks go out only when every link has handed all its frames
+        to the kernel (a socketpair then delivers them even if this process dies)."""
+        self._flush_scheduled = False
+        links = self.links
+        for protocol in links.values():
+            protocol.flush()
+        if not self.acks_due:
+            return
+        if all(p.drained or p.closed for p in links.values()):
+            for wid, count in self.acks_due.items():
+                protocol = links.get(wid)
+                if protocol is not None:
+                    protocol.send((link.D_ACK, count))
+                    protocol.flush()
+            self.acks_due.clear()
+        else:
+            asyncio.get_running_loop().call_later(ACK_RETRY, self._schedule_flush)
 
     def _on_lost(self, wid: int) -> None:
         if self.links.pop(wid, None) is None:
             return
         self._backpressure(wid, False)
+        self.acks_due.pop(wid, None)
+        self.replaying.discard(wid)
+        if wid in self.awaiting_hello:
+            self.awaiting_hello.discard(wid)
+            if not self.awaiting_hello:
+                self._release()
         for cid in [c for c in self.connections if wid_of(c) == wid]:
             self._forget_connection(cid)
         lost = list(self.state.local_cids(wid))
@@ -107,14 +209,16 @@ class Hub(ChildProcess):
         """Apply a granted change and announce it to every worker, in this order for all."""
         self.state.apply(event)
         for protocol in self.links.values():
-            protocol.send(event)
+            self._send(protocol, event)
 
     def to_worker_of(self, cid: int, item: tuple) -> None:
         protocol = self.links.get(wid_of(cid))
         if protocol is not None:
-            protocol.send(item)
+            self._send(protocol, item)
 
     def refuse(self, cid: int, numeric: str, *params: str) -> None:
+        if wid_of(cid) in self.replaying:
+            return  # a replayed request was answered by the hub that died, or needs no answer now
         self.to_worker_of(cid, (link.D_NUMERIC, cid, numeric, params))
 
     # --- requests ------------------------------------------------------------------------
@@ -130,9 +234,11 @@ class Hub(ChildProcess):
         for cid in refused:
             log.warning("hub: client %x lost its nick in the rebuild after a restart", cid)
         log.info("hub: worker %d re-announced %d clients", wid, len(snapshot["users"]))
-        sync = (link.D_SYNC, self.state.snapshot())
-        for protocol in self.links.values():
-            protocol.send(sync)
+        self.sync_needed = True  # sent to everyone once every worker has said hello
+
+    def replay(self, wid: int, on: bool) -> None:
+        """The worker is re-sending requests that the previous hub may already have handled."""
+        (self.replaying.add if on else self.replaying.discard)(wid)
 
     def connect(self, wid: int, cid: int, ip: str) -> None:
         """Admit a new connection, or refuse it when the server or its address is full."""
@@ -168,6 +274,8 @@ class Hub(ChildProcess):
     def nick(self, wid: int, cid: int, new: str) -> None:
         if cid not in self.state.users:
             return
+        if self.state.users[cid].nick == new:
+            return  # nothing changes (a replay of a change that already happened)
         holder = self.state.nicks.get(casefold(new))
         if holder is not None and holder != cid:
             self.to_worker_of(cid, (link.D_NICK_REFUSED, cid, new))
@@ -209,6 +317,8 @@ class Hub(ChildProcess):
             return
         if "t" in chan.modes and OP_STATUS not in chan.members[cid]:
             self.refuse(cid, N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not channel operator")
+        elif wid in self.replaying and chan.topic == text:
+            return  # set before the restart already
         else:
             self.emit((E_TOPIC, cid, casefold(name), text, time.time()))
 
@@ -230,6 +340,7 @@ class Hub(ChildProcess):
             protocol = links.get(member_wid)
             if protocol is not None:
                 protocol.send(item)
+        self._schedule_flush()
 
     def user_message(self, wid: int, cid: int, nick: str, line: bytes, msgid: str, ts: float,
                      quiet: bool) -> None:

@@ -36,6 +36,7 @@ R_QUIT = "quit"  # (cid, reason)
 R_TOPIC = "topic"  # (cid, channel_name, text)
 R_CHANMSG = "cmsg"  # (cid, channel_name, line, msgid, ts, quiet)
 R_USERMSG = "umsg"  # (cid, nick, line, msgid, ts, quiet)
+R_REPLAY = "replay"  # (on,): the requests between (True,) and (False,) were sent to a hub that died
 
 # Replies and deliveries, hub -> worker (events from hub.state go to every worker).
 D_CHANMSG = "cmsg"  # (channel_key, sender_cid, line, msgid, ts)
@@ -44,6 +45,8 @@ D_NUMERIC = "numeric"  # (cid, numeric, params): an error for the client that as
 D_NICK_REFUSED = "nick_refused"  # (cid, nick): the nick is taken; the asking session resumes
 D_SYNC = "sync"  # (snapshot): a new hub's view of the world, after a restart
 D_REFUSE = "refuse"  # (cid, reason): over a connection limit; the worker closes it with ERROR
+D_ACK = "ack"  # (count,): the hub has handled this many items from this link, and everything they
+#   caused has been handed to the kernel; the worker may forget them
 
 
 def encode_frame(items: list[tuple]) -> bytes:
@@ -82,8 +85,10 @@ class LinkProtocol(asyncio.Protocol):
     def __init__(self, on_items: Callable[[list[tuple]], None],
                  on_lost: Callable[[], None] | None = None,
                  on_pause: Callable[[], None] | None = None,
-                 on_resume: Callable[[], None] | None = None) -> None:
+                 on_resume: Callable[[], None] | None = None,
+                 autoflush: bool = True) -> None:
         self._on_items = on_items
+        self._autoflush = autoflush  # False: the owner calls flush() (the hub, to order its acks)
         self._on_lost = on_lost
         self._on_pause = on_pause
         self._on_resume = on_resume
@@ -102,9 +107,18 @@ class LinkProtocol(asyncio.Protocol):
     def send(self, item: tuple) -> None:
         if self.closed:
             return
-        if not self._outbox:
+        if not self._outbox and self._autoflush:
             asyncio.get_running_loop().call_soon(self._flush)
         self._outbox.append(item)
+
+    def flush(self) -> None:
+        """Write what is queued as one frame now."""
+        self._flush()
+
+    @property
+    def drained(self) -> bool:
+        """Everything written so far has been handed to the kernel."""
+        return self._transport is not None and not self._outbox and self._transport.get_write_buffer_size() == 0
 
     def _flush(self) -> None:
         if self._transport is None or self.closed:

@@ -34,6 +34,7 @@ from typing import Callable
 import config as config_pkg
 from config import Config
 from hub import control
+from hub.tls import server_context, tls_enabled
 
 log = logging.getLogger("hubchat.supervisor")
 
@@ -63,9 +64,9 @@ def _run_hub(cfg: Config, ctl: socket.socket, **_: object) -> None:
 
 
 def _run_worker(cfg: Config, ctl: socket.socket, *, wid: int, slot: int, listener: socket.socket,
-                loads, boot_id: str, started_at: float) -> None:
+                tls_listener: socket.socket | None, loads, boot_id: str, started_at: float) -> None:
     from workers.worker import Worker
-    Worker(cfg, wid, slot, listener, ctl, loads, boot_id, started_at).run()
+    Worker(cfg, wid, slot, listener, ctl, loads, boot_id, started_at, tls_listener).run()
 
 
 class Supervisor:
@@ -89,15 +90,20 @@ class Supervisor:
         self.exit_code = 0
 
     # --- setup ---------------------------------------------------------------------------
-    def bind(self) -> None:
-        host, port = self.config.server.host, self.config.server.port
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+    @staticmethod
+    def _listen(host: str, port: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(4096)
-        self.listener = sock
-        self.address = sock.getsockname()[:2]
+        return sock
+
+    def bind(self) -> None:
+        server = self.config.server
+        server_context(self.config)  # refuse to start with a certificate that does not load
+        self.listener = self._listen(server.host, server.port)
+        self.address = self.listener.getsockname()[:2]
+        self.tls_listener = self._listen(server.host, server.tls_port) if tls_enabled(self.config) else None
         self.loads = multiprocessing.RawArray("q", [-1] * self.nworkers)
 
     def install_signals(self) -> None:
@@ -150,6 +156,8 @@ class Supervisor:
             child.control.close()
         if role == HUB:
             self.listener.close()
+            if self.tls_listener is not None:
+                self.tls_listener.close()
 
     def hub(self) -> Child | None:
         return next((c for c in self.children.values() if c.role == HUB), None)
@@ -164,7 +172,8 @@ class Supervisor:
 
     def spawn_worker(self, slot: int) -> None:
         self.loads[slot] = 0
-        worker = self._fork("worker", slot, self.worker_main, listener=self.listener, loads=self.loads,
+        worker = self._fork("worker", slot, self.worker_main, listener=self.listener,
+                            tls_listener=self.tls_listener, loads=self.loads,
                             boot_id=self.boot_id, started_at=self.started_at)
         hub = self.hub()
         if hub is not None:
@@ -194,7 +203,8 @@ class Supervisor:
             self.spawn_worker(slot)
         host, port = self.address
         pids = " ".join(str(w.pid) for w in sorted(self.workers(), key=lambda c: c.slot))
-        print(f"hubchat listening on {host}:{port} with {self.nworkers} workers "
+        tls = f" and TLS on {host}:{self.tls_listener.getsockname()[1]}" if self.tls_listener else ""
+        print(f"hubchat listening on {host}:{port}{tls} with {self.nworkers} workers "
               f"(supervisor {os.getpid()}, hub {self.hub().pid}, workers {pids})", flush=True)  # type: ignore[union-attr]
         while not self.stopping:
             self._sleep(0.2)
@@ -228,6 +238,9 @@ class Supervisor:
             return
         try:
             new = self.reload()
+            if tls_enabled(new) != (self.tls_listener is not None):
+                raise config_pkg.ConfigError("server.tls_cert/server.tls_key: turning TLS on or off needs a restart")
+            server_context(new)  # a certificate that does not load is refused before anyone uses it
         except config_pkg.ConfigError as exc:
             log.error("configuration not reloaded: %s", exc)
             return
@@ -298,6 +311,8 @@ class Supervisor:
             pid, _ = os.waitpid(-1, 0)
             self.children.pop(pid, None)
         self.listener.close()
+        if self.tls_listener is not None:
+            self.tls_listener.close()
         log.info("stopped")
 
     @staticmethod

@@ -104,13 +104,13 @@ def on_topic(w: "Worker", cid: int, key: str, text: str, ts: float) -> None:
 
 def on_channel_message(w: "Worker", key: str, sender: int, line: bytes, msgid: str, ts: float) -> None:
     chan = w.state.channels.get(key)
-    if chan is not None:
+    if chan is not None and w.first_delivery(msgid):
         _write_local(w, chan.by_wid.get(w.wid, ()), line, skip=sender)
 
 
 def on_user_message(w: "Worker", target: int, sender: int, line: bytes, msgid: str, ts: float) -> None:
     s = w.sessions.get(target)
-    if s is not None:
+    if s is not None and w.first_delivery(msgid):
         s.write(line)
 
 
@@ -134,6 +134,10 @@ def on_sync(w: "Worker", snapshot: dict) -> None:
     w.state.merge(mine)
 
 
+def on_ack(w: "Worker", count: int) -> None:
+    w.acknowledged(count)
+
+
 HANDLERS: dict[str, Callable[..., None]] = {
     E_USER: on_user,
     E_NICK: on_nick,
@@ -147,4 +151,5 @@ HANDLERS: dict[str, Callable[..., None]] = {
     link.D_NICK_REFUSED: on_nick_refused,
     link.D_SYNC: on_sync,
     link.D_REFUSE: on_refuse,
+    link.D_ACK: on_ack,
 }

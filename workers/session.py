@@ -49,7 +49,6 @@ class Session(asyncio.Protocol):
         self.announced = False  # the hub knows this connection, so it must hear when it closes
         self.lines_before_registration = 0
         self.waiting = False
-        self.pending: tuple | None = None  # the request the session waits on, re-sent to a new hub
         self.backlog: deque[bytes] = deque()  # lines received and not yet handled, in order
         self.fakelag: FakeLag | None = None
         self._throttled: asyncio.TimerHandle | None = None
@@ -96,13 +95,11 @@ class Session(asyncio.Protocol):
     def ask_hub(self, request: tuple) -> None:
         """Send a request and hold further input until the hub answers it."""
         self.worker.request(request)
-        self.pending = request
         self.waiting = True
 
     def resume(self) -> None:
         """The hub answered: carry on with the held lines."""
         self.waiting = False
-        self.pending = None
         self._process()
 
     def _process(self) -> None:

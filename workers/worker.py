@@ -9,9 +9,10 @@ order through `_on_hub_items` and are applied to the replica before anything is 
 local queries never contradict what the worker has already delivered.
 
 If the hub dies the worker keeps its clients: requests are held (and clients' reading paused,
-so the hold stays small) until the supervisor hands over a link to the new hub, then the worker
-re-announces its clients and channels (R_HELLO) and sends what it held, including the pending
-registration or nick change of any session still waiting for an answer.
+so the hold stays small) until the supervisor hands over a link to the new hub. Then the worker
+re-announces its clients and channels (R_HELLO), replays every request the dead hub had not
+acknowledged, and sends what it held. Replayed messages keep their ids, and `first_delivery`
+drops the copies of any that the dead hub had already delivered.
 
 The worker exits when told to (SIGTERM: every client gets `ERROR :Server shutting down`), and
 when its supervisor is gone (control channel EOF, or the parent pid changes).
@@ -22,11 +23,13 @@ import asyncio
 import logging
 import socket
 import time
+from collections import deque
 
 from config import Config
 from hub import control, link
 from hub.child import ChildProcess
 from hub.state import State
+from hub.tls import server_context
 from workers import commands, events
 from workers.acceptor import Acceptor
 from workers.session import Session
@@ -34,6 +37,7 @@ from workers.session import Session
 log = logging.getLogger("hubchat.worker")
 
 SWEEP_INTERVAL = 1.0
+SEEN_MESSAGES = 100_000  # message ids remembered for de-duplication (far more than one restart replays)
 SHUTDOWN_DRAIN = 2.0
 
 
@@ -41,8 +45,11 @@ class Worker(ChildProcess):
     dispatch = staticmethod(commands.dispatch)
 
     def __init__(self, config: Config, wid: int, slot: int, listener: socket.socket,
-                 control_sock: socket.socket, loads, boot_id: str, started_at: float) -> None:
+                 control_sock: socket.socket, loads, boot_id: str, started_at: float,
+                 tls_listener: socket.socket | None = None) -> None:
         super().__init__(config, control_sock)
+        self.tls_listener = tls_listener
+        self.tls_context = server_context(config) if tls_listener is not None else None
         self.label = f"worker {wid}"
         self.wid = wid
         self.slot = slot
@@ -54,7 +61,12 @@ class Worker(ChildProcess):
         self.sessions: dict[int, Session] = {}
         self.transports: set[Session] = set()
         self.hub: link.LinkProtocol | None = None
-        self.held: list[tuple] = []  # requests waiting for a hub link
+        self.held: list[tuple] = []  # requests made while there was no hub
+        self.unacked: deque[tuple[int, tuple]] = deque()  # (number on this link, request) until acked
+        self.sent = 0  # items sent on the current link
+        self.replay: list[tuple] = []  # requests the dead hub never acknowledged
+        self._seen: set[str] = set()  # ids of messages delivered lately, to drop replayed duplicates
+        self._seen_order: deque[str] = deque()
         self.clients_paused = False
         self._next_client = 0
         self._next_msgid = 0
@@ -65,8 +77,13 @@ class Worker(ChildProcess):
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
         self.listener.setblocking(False)
-        self.acceptor = Acceptor(self.listener, self.slot, self.loads, self._on_connection)
-        self.acceptor.start()
+        self.acceptors = [Acceptor(self.listener, self.slot, self.loads, self._on_connection)]
+        if self.tls_listener is not None:
+            self.tls_listener.setblocking(False)
+            self.acceptors.append(Acceptor(self.tls_listener, self.slot, self.loads,
+                                           lambda conn, addr: self._on_connection(conn, addr, tls=True)))
+        for acceptor in self.acceptors:
+            acceptor.start()
         asyncio.get_running_loop().call_later(SWEEP_INTERVAL, self._sweep)
 
     def on_terminate(self) -> None:
@@ -77,7 +94,8 @@ class Worker(ChildProcess):
             return
         self._stopping = True
         log.info("worker %d stopping: %s, %d clients", self.wid, reason, len(self.sessions))
-        self.acceptor.stop()
+        for acceptor in self.acceptors:
+            acceptor.stop()
         for s in list(self.sessions.values()):
             s.close(reason)
         asyncio.get_running_loop().create_task(self._drain_and_stop())
@@ -103,18 +121,25 @@ class Worker(ChildProcess):
             self._forget_hub()
         self.hub = protocol
         snapshot = self.state.snapshot(only_wid=self.wid)
-        # Connections an earlier hub admitted; the ones still held are asked about below.
-        held = {item[1] for item in self.held if item[0] == link.R_CONNECT}
+        # Connections an earlier hub was told of; the ones still held are asked about below.
+        held_connects = {item[1] for item in self.held if item[0] == link.R_CONNECT}
         snapshot["connections"] = [(s.cid, s.host) for s in self.sessions.values()
-                                   if s.announced and s.cid not in held]
-        protocol.send((link.R_HELLO, snapshot))
+                                   if s.announced and s.cid not in held_connects]
+        protocol.send((link.R_HELLO, snapshot))  # always the first item on a link
+        self.sent = 1
+        replay, self.replay = self.replay, []
         held, self.held = self.held, []
+        if replay:
+            self.request((link.R_REPLAY, True))
+            for item in replay:
+                self.request(item)
+            self.request((link.R_REPLAY, False))
         for item in held:
-            protocol.send(item)
+            self.request(item)
         self._pause_clients(False)
-        if held or self.sessions:  # a relink after a hub restart; the first link is routine
-            log.info("worker %d linked to a new hub (%d clients, %d held requests sent)",
-                     self.wid, len(self.sessions), len(held))
+        if replay or held or self.sessions:  # a relink after a hub restart; the first link is routine
+            log.info("worker %d linked to a new hub (%d clients; %d requests replayed, %d held sent)",
+                     self.wid, len(self.sessions), len(replay), len(held))
 
     def _on_hub_lost(self) -> None:
         if self._stopping or self.hub is None or not self.hub.closed:
@@ -126,8 +151,9 @@ class Worker(ChildProcess):
         old, self.hub = self.hub, None
         if old is not None and not old.closed:
             old.close()
-        # A request that was waiting for an answer may have died with the hub: ask again.
-        self.held = [s.pending for s in self.sessions.values() if s.waiting and s.pending] + self.held
+        # Whatever the dead hub did not acknowledge may have died with it: send it again.
+        self.replay.extend(item for _, item in self.unacked)
+        self.unacked.clear()
         self._pause_clients(True)
 
     # --- hub traffic ---------------------------------------------------------------------
@@ -135,8 +161,25 @@ class Worker(ChildProcess):
         hub = self.hub
         if hub is not None and not hub.closed:
             hub.send(item)
+            self.sent += 1
+            self.unacked.append((self.sent, item))
         else:
             self.held.append(item)
+
+    def acknowledged(self, count: int) -> None:
+        unacked = self.unacked
+        while unacked and unacked[0][0] <= count:
+            unacked.popleft()
+
+    def first_delivery(self, msgid: str) -> bool:
+        """False for a message this worker has already delivered (replayed after a hub restart)."""
+        if msgid in self._seen:
+            return False
+        self._seen.add(msgid)
+        self._seen_order.append(msgid)
+        if len(self._seen_order) > SEEN_MESSAGES:
+            self._seen.discard(self._seen_order.popleft())
+        return True
 
     def _on_hub_items(self, items: list[tuple]) -> None:
         handlers = events.HANDLERS
@@ -158,7 +201,15 @@ class Worker(ChildProcess):
                     s.transport.resume_reading()
 
     # --- sessions ------------------------------------------------------------------------
-    def _on_connection(self, conn: socket.socket, addr: tuple) -> None:
+    def reload(self, config: Config, fds: list[int]) -> None:
+        super().reload(config, fds)
+        if self.tls_listener is not None:
+            try:
+                self.tls_context = server_context(config)  # new connections get the new certificate
+            except Exception as exc:
+                log.error("worker %d kept its old TLS certificate: %s", self.wid, exc)
+
+    def _on_connection(self, conn: socket.socket, addr: tuple, tls: bool = False) -> None:
         self._next_client += 1
         cid = self.wid << 32 | self._next_client
         host = addr[0] if isinstance(addr, tuple) else "localhost"
@@ -166,12 +217,14 @@ class Worker(ChildProcess):
             host = "0" + host  # a source may not start with ':' on the wire
         session = Session(self, cid, host)
         conn.setblocking(False)
-        asyncio.get_running_loop().create_task(self._start_session(conn, session))
+        asyncio.get_running_loop().create_task(
+            self._start_session(conn, session, self.tls_context if tls else None))
 
-    async def _start_session(self, conn: socket.socket, session: Session) -> None:
+    async def _start_session(self, conn: socket.socket, session: Session, tls) -> None:
         try:
-            await asyncio.get_running_loop().connect_accepted_socket(lambda: session, conn)
-        except OSError as exc:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: session, conn, ssl=tls, ssl_handshake_timeout=10 if tls else None)
+        except (OSError, asyncio.TimeoutError) as exc:
             log.info("connection from %s failed before it started: %s", session.host, exc)
             self.loads[self.slot] -= 1
             conn.close()

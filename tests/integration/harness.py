@@ -23,7 +23,8 @@ import psutil
 from ircproto.message import Message, parse
 
 ROOT = Path(__file__).resolve().parents[2]
-START_LINE = re.compile(r"listening on (\S+):(\d+) with (\d+) workers \(supervisor (\d+), hub (\d+), workers ([\d ]+)\)")
+START_LINE = re.compile(r"listening on (\S+):(\d+)(?: and TLS on \S+:(\d+))? with (\d+) workers "
+                        r"\(supervisor (\d+), hub (\d+), workers ([\d ]+)\)")
 TIMEOUT = 10.0
 
 
@@ -56,10 +57,11 @@ class Server:
             raise AssertionError(f"server did not start: {line!r} {self.proc.stderr.read()!r}")
         self.host = match.group(1)
         self.port = int(match.group(2))
-        self.pid = int(match.group(4))
-        self.hub_pid = int(match.group(5))
-        self.worker_pids = [int(p) for p in match.group(6).split()]
-        self.nworkers = int(match.group(3))
+        self.tls_port = int(match.group(3)) if match.group(3) else None
+        self.nworkers = int(match.group(4))
+        self.pid = int(match.group(5))
+        self.hub_pid = int(match.group(6))
+        self.worker_pids = [int(p) for p in match.group(7).split()]
 
     # --- processes -----------------------------------------------------------------------
     def children(self) -> list[psutil.Process]:

@@ -1,0 +1,27 @@
+"""The TLS listener's context, built from the configured certificate and key."""
+from __future__ import annotations
+
+import ssl
+
+from config import Config, ConfigError
+
+
+def tls_enabled(config: Config) -> bool:
+    return bool(config.server.tls_cert and config.server.tls_key)
+
+
+def server_context(config: Config) -> ssl.SSLContext | None:
+    """A server context, or None without TLS; ConfigError names the setting that is wrong."""
+    if not tls_enabled(config):
+        if config.server.tls_cert or config.server.tls_key:
+            raise ConfigError("server.tls_cert and server.tls_key: set both, or neither")
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(config.server.tls_cert, config.server.tls_key)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"server.tls_cert/server.tls_key: no such file: {exc.filename}") from None
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"server.tls_cert/server.tls_key: cannot load the certificate and key: {exc}") from None
+    return context

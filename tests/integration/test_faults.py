@@ -1,0 +1,80 @@
+"""Processes dying under load: what clients see, and that nothing accepted is lost or doubled."""
+import os
+import signal
+import threading
+import time
+
+from tests.integration.harness import Server, clients_on_distinct_workers, wait_for
+
+
+def stream(client, target, count, label, pause=0.002):
+    """Send numbered messages from a thread, steadily, so a kill lands mid-stream."""
+    def run():
+        for i in range(count):
+            client.send(f"PRIVMSG {target} :{label} {i}")
+            time.sleep(pause)  # pacing the load, not synchronisation
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def numbers(client, label):
+    return [int(m.params[1].split()[1]) for m in client.since("PRIVMSG") if m.params[1].startswith(label + " ")]
+
+
+def test_hub_killed_under_load_loses_and_doubles_nothing():
+    srv = Server(2)
+    try:
+        alice, bob = clients_on_distinct_workers(srv, 2)
+        alice.register("alice")
+        bob.register("bob")
+        for c in (alice, bob):
+            c.send("JOIN #stream")
+            c.expect("366")
+        alice.expect("JOIN", where=lambda m: m.source.startswith("bob!"))
+        count = 1500
+        senders = [stream(alice, "#stream", count, "a"), stream(bob, "alice", count, "b")]
+        bob.expect("PRIVMSG", where=lambda m: m.params[1] == "a 100")  # well under way
+        old_hub = srv.current_hub()
+        os.kill(old_hub, signal.SIGKILL)
+        for t in senders:
+            t.join(60)
+        bob.expect("PRIVMSG", where=lambda m: m.params[1] == f"a {count - 1}", timeout=30)
+        alice.expect("PRIVMSG", where=lambda m: m.params[1] == f"b {count - 1}", timeout=30)
+        bob.sync()
+        alice.sync()
+        assert numbers(bob, "a") == list(range(count)), "channel messages lost, doubled or reordered"
+        assert numbers(alice, "b") == list(range(count)), "private messages lost, doubled or reordered"
+        assert not alice.closed and not bob.closed
+        assert srv.current_hub() not in (None, old_hub)
+    finally:
+        srv.stop()
+
+
+def test_worker_killed_under_load_costs_only_its_own_clients():
+    srv = Server(3)
+    try:
+        talker, victim, listener = clients_on_distinct_workers(srv, 3)
+        for c, nick in ((talker, "talker"), (victim, "victim"), (listener, "listener")):
+            c.register(nick)
+            c.send("JOIN #stream")
+            c.expect("366")
+        talker.expect("JOIN", where=lambda m: m.source.startswith("listener!"))
+        count = 1000
+        sender = stream(talker, "#stream", count, "t")
+        listener.expect("PRIVMSG", where=lambda m: m.params[1] == "t 100")
+        dead = victim.worker_pid
+        os.kill(dead, signal.SIGKILL)
+        sender.join(60)
+        listener.expect("PRIVMSG", where=lambda m: m.params[1] == f"t {count - 1}", timeout=30)
+        assert numbers(listener, "t") == list(range(count))
+        quits = [m for m in listener.since("QUIT")]
+        assert [m.source.split("!")[0] for m in quits] == ["victim"]
+        victim.expect_closed()
+        wait_for(lambda: dead not in srv.current_workers() and len(srv.current_workers()) == 3,
+                 what="a replacement worker")
+        newcomer = srv.connect()
+        newcomer.register("newcomer")
+        assert not talker.closed and not listener.closed
+    finally:
+        srv.stop()

@@ -1,0 +1,112 @@
+"""A real hub process driven over its link by plain multiprocessing Connections standing in for
+workers: the hello gate, acknowledgements, and replays after a restart."""
+import multiprocessing
+import pickle
+
+import pytest
+
+import config
+from hub import control, link
+from hub.hub import Hub
+from hub.state import E_JOIN, E_USER
+
+W1, W2 = 1, 2
+A = W1 << 32 | 1
+
+
+class FakeWorker:
+    def __init__(self, ctl, wid):
+        hub_end, self.conn = multiprocessing.Pipe()
+        control.send(ctl, (control.LINK, wid), [hub_end.fileno()])
+        hub_end.close()
+        self.received = []
+
+    def send(self, *items):
+        self.conn.send_bytes(pickle.dumps(list(items)))
+
+    def next(self, timeout=10):
+        while not self.received:
+            assert self.conn.poll(timeout), "the hub sent nothing"
+            self.received.extend(pickle.loads(self.conn.recv_bytes()))
+        return self.received.pop(0)
+
+    def until(self, opcode):
+        skipped = []
+        while (item := self.next())[0] != opcode:
+            skipped.append(item)
+        return item, skipped
+
+    def silent(self, timeout=0.3):
+        """Nothing but acknowledgements arrives (a bounded wait: absence cannot be awaited)."""
+        while self.conn.poll(timeout):
+            self.received.extend(pickle.loads(self.conn.recv_bytes()))
+        return all(item[0] == link.D_ACK for item in self.received)
+
+
+@pytest.fixture
+def hub():
+    ours, theirs = control.pair()
+    process = multiprocessing.get_context("fork").Process(
+        target=lambda: Hub(config.load(env={}), theirs).run(), daemon=True)
+    process.start()
+    theirs.close()
+    yield ours
+    process.kill()
+    process.join(5)
+
+
+def hello(users=(), channels=(), connections=()):
+    return (link.R_HELLO, {"users": list(users), "channels": list(channels), "connections": list(connections)})
+
+
+def test_nothing_is_handled_until_every_linked_worker_has_said_hello(hub):
+    first, second = FakeWorker(hub, W1), FakeWorker(hub, W2)
+    first.send(hello(), (link.R_CONNECT, A, "127.0.0.1"), (link.R_REGISTER, A, "alice", "~a", "h", "A"))
+    assert first.silent()
+    second.send(hello())
+    event, _ = first.until(E_USER)
+    assert event[1:3] == (A, "alice")
+    assert second.until(E_USER)[0][1] == A
+    ack, _ = first.until(link.D_ACK)
+    assert ack == (link.D_ACK, 3)  # hello, connect, register
+
+
+def test_replayed_requests_are_idempotent_and_get_no_error_replies(hub):
+    worker = FakeWorker(hub, W1)
+    worker.send(hello(), (link.R_CONNECT, A, "127.0.0.1"), (link.R_REGISTER, A, "alice", "~a", "h", "A"),
+                (link.R_JOIN, A, "#room"))
+    worker.until(E_JOIN)
+    worker.until(link.D_ACK)
+    worker.send((link.R_REPLAY, True),
+                (link.R_CONNECT, A, "127.0.0.1"),
+                (link.R_REGISTER, A, "alice", "~a", "h", "A"),  # already registered: no second E_USER
+                (link.R_JOIN, A, "#room"),  # already a member: nothing
+                (link.R_PART, A, "#nowhere", ""),  # would be 403: not while replaying
+                (link.R_REPLAY, False))
+    ack, before = worker.until(link.D_ACK)
+    assert before == [] and ack == (link.D_ACK, 10)
+    worker.send((link.R_PART, A, "#nowhere", ""))  # a live request is answered again
+    refusal, _ = worker.until(link.D_NUMERIC)
+    assert refusal[1:3] == (A, "403")
+
+
+def test_a_replayed_message_keeps_its_id_so_workers_can_drop_the_copy(hub):
+    worker = FakeWorker(hub, W1)
+    worker.send(hello(), (link.R_CONNECT, A, "127.0.0.1"), (link.R_REGISTER, A, "alice", "~a", "h", "A"),
+                (link.R_JOIN, A, "#room"))
+    worker.until(link.D_ACK)
+    message = (link.R_CHANMSG, A, "#room", b":alice!~a@h PRIVMSG #room :hi\r\n", "boot1-7", 1.0, False)
+    worker.send(message, (link.R_REPLAY, True), message, (link.R_REPLAY, False))
+    deliveries = [worker.until(link.D_CHANMSG)[0] for _ in range(2)]
+    assert [d[4] for d in deliveries] == ["boot1-7", "boot1-7"]
+
+
+def test_the_worker_delivers_each_message_id_once():
+    from workers.worker import SEEN_MESSAGES, Worker
+    worker = Worker.__new__(Worker)  # only the de-duplication state is needed
+    worker._seen, worker._seen_order = set(), __import__("collections").deque()
+    assert worker.first_delivery("m1") and not worker.first_delivery("m1")
+    for i in range(SEEN_MESSAGES):
+        worker.first_delivery(f"x{i}")
+    assert len(worker._seen) == SEEN_MESSAGES  # bounded
+    assert worker.first_delivery("m1")  # long forgotten
