@@ -10,6 +10,7 @@ import tomllib
 from dataclasses import fields, replace
 from typing import Any, Mapping
 
+from config.passwords import is_hash
 from config.schema import Config, sections
 
 ENV_PREFIX = "HUBCHAT_"
@@ -40,9 +41,22 @@ def _coerce(key: str, kind: type, value: Any, from_text: bool) -> Any:
     raise ConfigError(f"{key}: expected a string, got {value!r}")
 
 
+def _operators(values: Any, origin: str) -> dict[str, str]:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"operators: expected a table of name = \"scrypt$...\" in {origin}")
+    for name, hashed in values.items():
+        if not isinstance(hashed, str) or not is_hash(hashed):
+            raise ConfigError(f"operators.{name}: must be a password hash made with "
+                              f"'python -m hub --hash-password', never the password itself ({origin})")
+    return dict(values)
+
+
 def _apply(config: Config, values: Mapping[str, Mapping[str, Any]], origin: str, from_text: bool) -> Config:
     known = dict(sections())
     for section_name, section_values in values.items():
+        if section_name == "operators":
+            config = replace(config, operators=_operators(section_values, origin))
+            continue
         if section_name not in known:
             raise ConfigError(f"{section_name}: unknown section in {origin}")
         if not isinstance(section_values, Mapping):

@@ -6,8 +6,8 @@ and `check` returns an error message for an invalid value.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any, Callable
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, Callable, Mapping
 
 
 def setting(default: Any, help: str, *, flag: str | None = None,
@@ -92,7 +92,10 @@ class LimitsSection:
 class Config:
     server: ServerSection = field(default_factory=ServerSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
+    # [operators] in the TOML file: name = "scrypt$..." (python -m hub --hash-password); never plain text.
+    operators: Mapping[str, str] = field(default_factory=dict)
 
 
 def sections() -> list[tuple[str, type]]:
-    return [(f.name, f.default_factory) for f in fields(Config)]  # type: ignore[misc]
+    """The sections made of fixed settings (operators is a table of names instead)."""
+    return [(f.name, f.default_factory) for f in fields(Config) if is_dataclass(f.default_factory)]  # type: ignore

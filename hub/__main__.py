@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
             if flag:
                 parser.add_argument(flag, dest=f"{section}.{f.name}", type=type(f.default),
                                     default=None, help=f.metadata["help"])
+    parser.add_argument("--hash-password", action="store_true",
+                        help="Print a password hash for the [operators] table (password read from stdin) and exit.")
     parser.add_argument("--no-flood-control", dest="server.flood_control", action="store_const", const=False,
                         default=None, help="Turn flood control off; for trusted load tests only.")
     return parser
@@ -33,8 +35,22 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict[str, object]]:
     return result
 
 
+def print_password_hash() -> int:
+    from getpass import getpass
+
+    from config.passwords import hash_password
+    password = getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("hubchat: an empty password is not allowed", file=sys.stderr)
+        return 2
+    print(hash_password(password))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.hash_password:
+        return print_password_hash()
     overrides = overrides_from(args)
 
     def load() -> config.Config:

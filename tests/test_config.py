@@ -68,3 +68,15 @@ def test_server_refuses_to_start_with_a_bad_value_and_names_the_key():
     proc = subprocess.run([sys.executable, "-m", "hub", "--port", "99999"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert "server.port" in proc.stderr
+
+
+def test_operator_passwords_must_be_hashes(tmp_path):
+    from config.passwords import hash_password, verify
+    hashed = hash_password("s3cret")
+    assert verify("s3cret", hashed) and not verify("guess", hashed)
+    path = tmp_path / "ops.toml"
+    path.write_text(f'[operators]\nalice = "{hashed}"\n')
+    assert config.load(str(path), env={}).operators == {"alice": hashed}
+    path.write_text('[operators]\nbob = "plain-text-password"\n')
+    with pytest.raises(config.ConfigError, match="operators.bob"):
+        config.load(str(path), env={})

@@ -9,7 +9,7 @@ from typing import Callable
 
 from ircproto import numerics as N
 from ircproto.message import Message
-from workers.handlers import channels, messages, registration, server
+from workers.handlers import channels, messages, operators, registration, server
 from workers.handlers.common import Reply
 from workers.session import Session
 
@@ -41,6 +41,7 @@ COMMANDS: dict[str, Command] = {
     "NOTICE": Command(messages.notice, 0),
     "MOTD": Command(server.motd, 0),
     "LUSERS": Command(server.lusers, 0),
+    "OPER": Command(operators.oper, 2),
 }
 
 

@@ -46,6 +46,7 @@ class Session(asyncio.Protocol):
         self.password: str | None = None
         self.cap_negotiating = False
         self.registered = False
+        self.oper = False
         self.announced = False  # the hub knows this connection, so it must hear when it closes
         self.lines_before_registration = 0
         self.waiting = False

@@ -185,6 +185,10 @@ def test_children_exit_when_the_supervisor_is_killed():
     gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, f"orphans left: {alive}"
     c.expect("ERROR")
+    probe = socket.socket()
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    probe.bind(("127.0.0.1", srv.port))  # nobody holds the port any more
+    probe.close()
     srv.stop()
 
 
