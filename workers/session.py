@@ -22,7 +22,6 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from ircproto import numerics as N
 from ircproto.flood import FakeLag
 from ircproto.framing import LineBuffer, ReadQExceeded
 from ircproto.message import EmptyMessage, ProtocolError, format_line, parse

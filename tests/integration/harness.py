@@ -234,3 +234,21 @@ def clients_on_distinct_workers(server: Server, count: int) -> list[Client]:
         client.close()
     assert len(chosen) == count, f"could not spread {count} clients over distinct workers"
     return list(chosen.values())
+
+
+def registered(server: Server, *nicks: str) -> list[Client]:
+    """Registered clients, each on a different worker process."""
+    clients = clients_on_distinct_workers(server, len(nicks))
+    for client, nick in zip(clients, nicks):
+        client.register(nick)
+    return clients
+
+
+def join_all(channel: str, *clients: Client) -> None:
+    """Each joins in turn; returns once everyone has seen the last one arrive."""
+    for client in clients:
+        client.send(f"JOIN {channel}")
+        client.expect("366", client.nick, channel)
+    last = clients[-1]
+    for client in clients[:-1]:
+        client.expect("JOIN", channel, where=lambda m: m.source.startswith(last.nick + "!"))

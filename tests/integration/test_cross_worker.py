@@ -4,24 +4,7 @@ import threading
 
 import pytest
 
-from tests.integration.harness import clients_on_distinct_workers
-
-
-def registered(server, *nicks):
-    clients = clients_on_distinct_workers(server, len(nicks))
-    assert len({c.worker_pid for c in clients}) == len(nicks)
-    for client, nick in zip(clients, nicks):
-        client.register(nick)
-    return clients
-
-
-def join_all(channel, *clients):
-    for client in clients:
-        client.send(f"JOIN {channel}")
-        client.expect("366", client.nick, channel)
-    last = clients[-1]
-    for client in clients[:-1]:  # everyone has seen the last join, so all joins are applied
-        client.expect("JOIN", channel, where=lambda m: m.source.startswith(last.nick + "!"))
+from tests.integration.harness import clients_on_distinct_workers, join_all, registered
 
 
 def test_nick_is_unique_across_workers_under_ascii_casemapping(server):

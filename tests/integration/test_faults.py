@@ -4,7 +4,7 @@ import signal
 import threading
 import time
 
-from tests.integration.harness import Server, clients_on_distinct_workers, wait_for
+from tests.integration.harness import Server, join_all, registered, wait_for
 
 
 def stream(client, target, count, label, pause=0.002):
@@ -25,13 +25,8 @@ def numbers(client, label):
 def test_hub_killed_under_load_loses_and_doubles_nothing():
     srv = Server(2)
     try:
-        alice, bob = clients_on_distinct_workers(srv, 2)
-        alice.register("alice")
-        bob.register("bob")
-        for c in (alice, bob):
-            c.send("JOIN #stream")
-            c.expect("366")
-        alice.expect("JOIN", where=lambda m: m.source.startswith("bob!"))
+        alice, bob = registered(srv, "alice", "bob")
+        join_all("#stream", alice, bob)
         count = 1500
         senders = [stream(alice, "#stream", count, "a"), stream(bob, "alice", count, "b")]
         bob.expect("PRIVMSG", where=lambda m: m.params[1] == "a 100")  # well under way
@@ -54,12 +49,8 @@ def test_hub_killed_under_load_loses_and_doubles_nothing():
 def test_worker_killed_under_load_costs_only_its_own_clients():
     srv = Server(3)
     try:
-        talker, victim, listener = clients_on_distinct_workers(srv, 3)
-        for c, nick in ((talker, "talker"), (victim, "victim"), (listener, "listener")):
-            c.register(nick)
-            c.send("JOIN #stream")
-            c.expect("366")
-        talker.expect("JOIN", where=lambda m: m.source.startswith("listener!"))
+        talker, victim, listener = registered(srv, "talker", "victim", "listener")
+        join_all("#stream", talker, victim, listener)
         count = 1000
         sender = stream(talker, "#stream", count, "t")
         listener.expect("PRIVMSG", where=lambda m: m.params[1] == "t 100")

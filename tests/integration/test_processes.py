@@ -9,9 +9,8 @@ import time
 from collections import Counter
 
 import psutil
-import pytest
 
-from tests.integration.harness import ROOT, Server, clients_on_distinct_workers, wait_for, worker_pid_of
+from tests.integration.harness import ROOT, Server, clients_on_distinct_workers, join_all, registered, wait_for
 
 
 def chat_works(a, b, channel, text):
@@ -49,13 +48,8 @@ def test_connections_spread_evenly_over_workers():
 def test_killed_worker_is_replaced_and_others_keep_chatting():
     srv = Server(3)
     try:
-        alice, bob, carol = clients_on_distinct_workers(srv, 3)
-        for c, nick in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
-            c.register(nick)
-            c.send("JOIN #room")
-            c.expect("366")
-        alice.expect("JOIN", where=lambda m: m.source.startswith("carol!"))
-        bob.expect("JOIN", where=lambda m: m.source.startswith("carol!"))
+        alice, bob, carol = registered(srv, "alice", "bob", "carol")
+        join_all("#room", alice, bob, carol)
         victim = bob.worker_pid
         os.kill(victim, signal.SIGKILL)
         for watcher in (alice, carol):
@@ -79,13 +73,8 @@ def test_killed_worker_is_replaced_and_others_keep_chatting():
 def test_killed_hub_is_replaced_and_nobody_notices():
     srv = Server(2)
     try:
-        alice, bob = clients_on_distinct_workers(srv, 2)
-        alice.register("alice")
-        bob.register("bob")
-        for c in (alice, bob):
-            c.send("JOIN #room")
-            c.expect("366")
-        alice.expect("JOIN", where=lambda m: m.source.startswith("bob!"))
+        alice, bob = registered(srv, "alice", "bob")
+        join_all("#room", alice, bob)
         alice.send("TOPIC #room :before the crash")
         bob.expect("TOPIC")
         old_hub = srv.current_hub()
