@@ -11,6 +11,8 @@ sees the channel in one order. A private message goes to the one worker holding 
 Refusals go back to the requesting worker only, as a numeric for its client.
 
 A worker's link reaching EOF means the worker died: every client it held quits.
+When any worker's link is backed up, the hub stops reading from all links until it drains,
+so a slow worker slows the producers instead of growing the hub's memory.
 
 Nothing is lost or doubled when the hub itself dies. A worker keeps each request until the hub
 acknowledges it (D_ACK, cumulative), and the hub acknowledges only after every frame those
@@ -18,8 +20,6 @@ requests caused has reached the kernel on every link. A new hub handles nothing 
 linked worker has said hello (re-announcing its clients), shares the rebuilt state (D_SYNC),
 and then takes the replayed requests: state changes are idempotent, error replies to replays
 are not sent, and workers drop any message whose id they have already delivered.
-When any worker's link is backed up, the hub stops reading from all links until it drains,
-so a slow worker slows the producers instead of growing the hub's memory.
 """
 from __future__ import annotations
 

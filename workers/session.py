@@ -7,8 +7,9 @@ A `Session` is the asyncio protocol of one TCP connection. Input is split into l
 change global state go to the hub; while one whose answer changes how later lines must be
 read is outstanding (registration, a nick change), the session *waits*: further lines are
 held in `backlog`, in order, and replayed when the hub answers, so a client's commands always
-take effect in the order it sent them. A long backlog pauses reading from the socket, so a
-client cannot grow it without bound.
+take effect in the order it sent them. Flood control (fakelag) holds lines the same way when a
+client sends faster than its allowance. A long backlog pauses reading from the socket, so a
+client cannot grow it without bound and a flooder is slowed, not dropped.
 
 Output is written straight to the transport. Nothing ever awaits a slow client: once more
 than `limits.sendq` bytes are queued for it, it is dropped with `ERROR :SendQ exceeded` and
@@ -17,7 +18,6 @@ everybody else carries on.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import deque
 from typing import TYPE_CHECKING
@@ -29,9 +29,7 @@ from ircproto.message import EmptyMessage, ProtocolError, format_line, parse
 if TYPE_CHECKING:
     from workers.worker import Worker
 
-log = logging.getLogger("hubchat.session")
-
-BACKLOG_PAUSE = 64  # lines held while waiting for the hub before reading is paused
+BACKLOG_PAUSE = 64  # lines held (waiting for the hub, or slowed by fakelag) before reading is paused
 
 
 class Session(asyncio.Protocol):
@@ -78,8 +76,7 @@ class Session(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.worker.transport_gone(self)
-        self.close("Connection closed" if exc is None else f"Read error: {exc.strerror or exc}"
-                   if isinstance(exc, OSError) else "Connection closed")
+        self.close(f"Read error: {exc.strerror or exc}" if isinstance(exc, OSError) else "Connection closed")
 
     # --- input ---------------------------------------------------------------------------
     def handle_line(self, line: bytes) -> None:
