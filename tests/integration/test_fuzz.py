@@ -55,3 +55,25 @@ def test_others_still_chat_after_the_fuzzing(fuzzed, fuzzer):
     a.send("PRIVMSG calm_b :all good?")
     assert b.expect("PRIVMSG").params == ["calm_b", "all good?"]
     fuzzer.sync()
+
+
+@pytest.fixture(scope="module")
+def bystander(fuzzed):
+    client = fuzzed.connect()
+    client.register("bystander")
+    return client
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(blob=st.binary(max_size=3000), register_first=st.booleans())
+def test_random_byte_streams_never_disturb_anyone_else(fuzzed, bystander, blob, register_first):
+    import socket
+    with socket.create_connection(("127.0.0.1", fuzzed.port), timeout=10) as raw:
+        if register_first:
+            raw.sendall(b"NICK rnd" + str(abs(hash(blob)) % 100000).encode() + b"\r\nUSER r 0 * :r\r\n")
+        try:
+            raw.sendall(blob)
+        except OSError:
+            pass  # the server may already have hung up on us: that is allowed
+    bystander.sync()  # served throughout
+    assert not bystander.closed
