@@ -1,0 +1,184 @@
+"""The soak run's load generator: IRC clients spread over several processes.
+
+Client i is nick `<prefix><i>` in channel `#soak<i % channels>`; clients 0..senders-1 also send,
+together `rate` messages a second, each line about 100 bytes: `<seq> <monotonic send time> x...`.
+CLOCK_MONOTONIC is shared by every process on the machine, so a receiver's latency is simply
+its clock minus the send time in the line. Each process reports once a second (sent,
+delivered, a latency histogram, connected) and, at the end, its clients' ledgers.
+It speaks plain IRC, so it can drive any server.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+
+from ledger import Ledger
+
+LINE_BYTES = 100
+BUCKET_MS = 0.1  # latency histogram resolution
+BUCKETS = 20_000  # up to 2 s; slower deliveries land in the last bucket
+
+
+@dataclass(frozen=True)
+class Plan:
+    host: str
+    port: int
+    clients: int
+    channels: int
+    senders: int
+    rate: float
+    duration: float
+    procs: int
+    prefix: str = "soak"
+    drain: float = 10.0
+
+    def channel_of(self, i: int) -> str:
+        return f"#soak{i % self.channels}"
+
+    def nick(self, i: int) -> str:
+        return f"{self.prefix}{i}"
+
+
+class SoakClient(asyncio.Protocol):
+    def __init__(self, gen: "Generator", i: int) -> None:
+        self.gen = gen
+        self.nick = gen.plan.nick(i)
+        self.channel = gen.plan.channel_of(i)
+        self.ledger = Ledger(self.channel, self.nick, sends=i < gen.plan.senders)
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+        self.joined = asyncio.get_running_loop().create_future()
+        self.closed = False
+        self.quitting = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        transport.write(f"NICK {self.nick}\r\nUSER soak 0 * :soak\r\nJOIN {self.channel}\r\n".encode())
+
+    def data_received(self, data: bytes) -> None:
+        *lines, self.buffer = (self.buffer + data).split(b"\r\n")
+        gen = self.gen
+        now = time.monotonic()
+        for line in lines:
+            marker = line.find(b" PRIVMSG #")
+            if marker > 0:
+                sender = line[1:line.index(b"!")].decode()
+                text = line[line.index(b" :", marker) + 2:]
+                seq, sent_at, _ = text.split(b" ", 2)
+                self.ledger.record(sender, int(seq))
+                gen.delivered += 1
+                bucket = int((now - float(sent_at)) * 1000 / BUCKET_MS)
+                gen.histogram[bucket if bucket < BUCKETS else BUCKETS - 1] += 1
+            elif line.startswith(b"PING"):
+                self.transport.write(b"PONG" + line[4:] + b"\r\n")
+            elif b" 366 " in line and not self.joined.done():
+                self.joined.set_result(None)
+            elif line.startswith(b"ERROR") or b" 433 " in line:
+                gen.errors.append(f"{self.nick}: {line.decode(errors='replace')}")
+
+    def connection_lost(self, exc) -> None:
+        self.closed = True
+        if not self.quitting:
+            self.gen.disconnected.append(self.nick)
+        if not self.joined.done():
+            self.joined.set_exception(ConnectionError(f"{self.nick} was closed before joining"))
+
+
+class Generator:
+    def __init__(self, plan: Plan, index: int, report) -> None:
+        self.plan = plan
+        self.index = index
+        self.report = report  # a multiprocessing queue
+        self.clients: list[SoakClient] = []
+        self.sent: dict[str, int] = {}
+        self.delivered = 0
+        self.sent_total = 0
+        self.histogram = [0] * BUCKETS
+        self.errors: list[str] = []
+        self.disconnected: list[str] = []
+
+    async def connect_all(self) -> None:
+        loop = asyncio.get_running_loop()
+        mine = [i for i in range(self.plan.clients) if i % self.plan.procs == self.index]
+        gate = asyncio.Semaphore(200)  # connections being set up at once
+
+        async def one(i: int) -> None:
+            async with gate:
+                client = SoakClient(self, i)
+                await loop.create_connection(lambda: client, self.plan.host, self.plan.port)
+                self.clients.append(client)
+                await asyncio.wait_for(client.joined, 60)
+
+        await asyncio.gather(*(one(i) for i in mine))
+
+    async def send_until(self, start: float, stop: float) -> None:
+        senders = [c for c in self.clients if c.ledger.sends]
+        if not senders:
+            return
+        per_sender = self.plan.rate / self.plan.senders
+        pad = b"x" * LINE_BYTES
+        while time.monotonic() < start:
+            await asyncio.sleep(start - time.monotonic())
+        while (now := time.monotonic()) < stop:
+            due = int((now - start) * per_sender) + 1
+            for client in senders:
+                seq = self.sent.get(client.nick, 0)
+                if seq < due and not client.closed:
+                    head = f"PRIVMSG {client.channel} :".encode()
+                    lines = []
+                    for n in range(seq, due):
+                        body = f"{n} {time.monotonic():.6f} ".encode()
+                        lines.append(head + body + pad[:max(0, LINE_BYTES - len(head) - len(body) - 2)] + b"\r\n")
+                    client.transport.write(b"".join(lines))
+                    self.sent_total += due - seq
+                    self.sent[client.nick] = due
+            await asyncio.sleep(0.005)
+
+    def all_arrived(self, totals: dict[str, int]) -> bool:
+        plan = self.plan
+        for client in self.clients:
+            if client.closed:
+                continue
+            for sender, count in totals.items():
+                if sender != client.nick and plan.channel_of(int(sender[len(plan.prefix):])) == client.channel \
+                        and client.ledger.next_seq.get(sender, 0) < count:
+                    return False
+        return True
+
+    async def tick(self, stop_event: asyncio.Event) -> None:
+        last = (0, 0)
+        while not stop_event.is_set():
+            await asyncio.sleep(1.0)
+            histogram, self.histogram = self.histogram, [0] * BUCKETS
+            self.report.put(("tick", self.index, self.sent_total - last[0], self.delivered - last[1],
+                             {b: n for b, n in enumerate(histogram) if n},
+                             sum(1 for c in self.clients if not c.closed)))
+            last = (self.sent_total, self.delivered)
+
+    async def run(self, ready, go) -> None:
+        await self.connect_all()
+        ready.put(("ready", self.index))
+        start = await asyncio.get_running_loop().run_in_executor(None, go.get)
+        ticking = asyncio.Event()
+        ticker = asyncio.create_task(self.tick(ticking))
+        await self.send_until(start, start + self.plan.duration)
+        self.report.put(("sent", self.index, dict(self.sent)))
+        totals = await asyncio.get_running_loop().run_in_executor(None, go.get)  # what everyone sent
+        deadline = time.monotonic() + self.plan.drain
+        while not self.all_arrived(totals) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        ticking.set()
+        await ticker
+        for client in self.clients:
+            client.quitting = True
+            if client.transport is not None:
+                client.transport.close()
+        self.report.put(("done", self.index, [c.ledger.summary() for c in self.clients],
+                         self.disconnected, self.errors[:20]))
+
+
+def generator_main(plan: Plan, index: int, report, ready, go) -> None:
+    os.nice(0)
+    asyncio.run(Generator(plan, index, report).run(ready, go))

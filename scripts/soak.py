@@ -1,0 +1,275 @@
+"""The multi-core stress run: start the server (or drive --target), load it from several
+generator processes, show live progress, then check that nothing was lost, doubled or
+reordered, that nobody was disconnected and that no server process restarted.
+
+Usage: scripts/soak.sh [--workers N] [--clients C] [--channels M] [--senders S] [--rate R]
+                       [--duration D] [--target HOST:PORT] [--procs P] [--quick] [--out DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ledger import verify  # noqa: E402
+from loadgen import BUCKET_MS, BUCKETS, Plan, generator_main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = {"workers": 2, "clients": 200, "channels": 10, "senders": 10, "rate": 500.0, "duration": 20.0}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="scripts/soak.sh", description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--channels", type=int, default=10)
+    parser.add_argument("--senders", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=1000.0, help="messages per second, all senders together")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of sending")
+    parser.add_argument("--target", help="HOST:PORT of a running IRC server to drive instead of starting one")
+    parser.add_argument("--procs", type=int, default=max(2, os.cpu_count() or 2), help="generator processes")
+    parser.add_argument("--quick", action="store_true", help="a short light run (CI): " + str(QUICK))
+    parser.add_argument("--out", default=str(ROOT / "soak-results"), help="where results are written")
+    args = parser.parse_args(argv)
+    if args.quick:
+        for key, value in QUICK.items():
+            setattr(args, key, value)
+    if args.senders > args.clients:
+        parser.error("--senders cannot exceed --clients")
+    return args
+
+
+def start_server(workers: int):
+    proc = subprocess.Popen([sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0",
+                             "--no-flood-control", "--log-level", "warning"], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "HUBCHAT_LIMITS_MAX_CLIENTS": "200000"})
+    line = proc.stdout.readline()
+    match = re.search(r"listening on (\S+):(\d+)", line)
+    if not match:
+        proc.kill()
+        raise SystemExit(f"soak: the server did not start: {line!r}")
+    return proc, match.group(1), int(match.group(2))
+
+
+def server_processes(supervisor_pid: int | None) -> dict[int, str]:
+    if supervisor_pid is None:
+        return {}
+    sup = psutil.Process(supervisor_pid)
+    found = {supervisor_pid: "supervisor"}
+    for child in sup.children():
+        try:
+            listens = any(c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp"))
+        except psutil.NoSuchProcess:
+            continue
+        found[child.pid] = "worker" if listens else "hub"
+    return found
+
+
+def percentile(histogram: dict[int, int], fraction: float) -> float | None:
+    total = sum(histogram.values())
+    if not total:
+        return None
+    running = 0
+    for bucket in sorted(histogram):
+        running += histogram[bucket]
+        if running >= total * fraction:
+            return (bucket + 1) * BUCKET_MS
+    return BUCKETS * BUCKET_MS
+
+
+def cpu_and_memory(procs: dict[int, psutil.Process]) -> dict[int, tuple[float, float]]:
+    result = {}
+    for pid, p in procs.items():
+        try:
+            result[pid] = (p.cpu_percent(None), p.memory_info().rss / 2 ** 20)
+        except psutil.NoSuchProcess:
+            result[pid] = (0.0, 0.0)
+    return result
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    server = None
+    if args.target:
+        host, _, port = args.target.rpartition(":")
+        port = int(port)
+        supervisor_pid = None
+    else:
+        server, host, port = start_server(args.workers)
+        supervisor_pid = server.pid
+    roles = server_processes(supervisor_pid)
+    watched = {pid: psutil.Process(pid) for pid in roles}
+    plan = Plan(host, port, args.clients, args.channels, args.senders, args.rate, args.duration, args.procs,
+                drain=10.0)
+    ctx = multiprocessing.get_context("fork")
+    report, ready = ctx.Queue(), ctx.Queue()
+    gos = [ctx.Queue() for _ in range(plan.procs)]
+    gens = [ctx.Process(target=generator_main, args=(plan, i, report, ready, gos[i]), daemon=True)
+            for i in range(plan.procs)]
+    for g in gens:
+        g.start()
+    gen_procs = {g.pid: psutil.Process(g.pid) for g in gens}
+    print(f"soak: {plan.clients} clients in {plan.channels} channels, {plan.senders} senders, "
+          f"{plan.rate:g} msg/s for {plan.duration:g}s against {host}:{port}"
+          + (f" ({args.workers} workers)" if server else ""), flush=True)
+    problems: list[str] = []
+    timeline = []
+    results = {}
+    try:
+        connecting_since = time.monotonic()
+        for _ in range(plan.procs):
+            try:
+                ready.get(timeout=180)
+            except queue.Empty:
+                raise SystemExit("soak: the clients did not all connect and join within 180 s")
+        print(f"soak: all {plan.clients} clients joined in {time.monotonic() - connecting_since:.1f}s", flush=True)
+        cpu_and_memory(watched), cpu_and_memory(gen_procs)  # prime psutil's CPU counters
+        start = time.monotonic() + 0.5
+        for go in gos:
+            go.put(start)
+        sent: dict[str, int] = {}
+        senders_reported = 0
+        ledgers, disconnected, errors = [], [], []
+        done = 0
+        second: dict[str, object] = {"sent": 0, "delivered": 0, "hist": {}, "connected": {}}
+        total_hist: dict[int, int] = {}
+        next_print = time.monotonic() + 1.0
+        deadline = start + plan.duration + plan.drain + 120
+        while done < plan.procs:
+            if time.monotonic() > deadline:
+                raise SystemExit("soak: the generators did not finish in time")
+            try:
+                message = report.get(timeout=0.2)
+            except queue.Empty:
+                message = None
+            if message and message[0] == "tick":
+                _, index, s, d, hist, connected = message
+                second["sent"] += s
+                second["delivered"] += d
+                for b, n in hist.items():
+                    second["hist"][b] = second["hist"].get(b, 0) + n
+                    total_hist[b] = total_hist.get(b, 0) + n
+                second["connected"][index] = connected
+            elif message and message[0] == "sent":
+                sent.update(message[2])
+                senders_reported += 1
+                if senders_reported == plan.procs:
+                    for go in gos:
+                        go.put(dict(sent))
+            elif message and message[0] == "done":
+                ledgers += message[2]
+                disconnected += message[3]
+                errors += message[4]
+                done += 1
+            if time.monotonic() >= next_print:
+                next_print += 1.0
+                usage = cpu_and_memory(watched)
+                gen_cpu = sum(c for c, _ in cpu_and_memory(gen_procs).values())
+                p50, p99 = percentile(second["hist"], 0.5), percentile(second["hist"], 0.99)
+                row = {"t": round(time.monotonic() - start, 1), "connected": sum(second["connected"].values()),
+                       "sent_per_s": second["sent"], "delivered_per_s": second["delivered"], "p50_ms": p50,
+                       "p99_ms": p99, "server": {f"{roles[pid]} {pid}": {"cpu": c, "rss_mb": round(m, 1)}
+                                                  for pid, (c, m) in usage.items()},
+                       "generator_cpu": gen_cpu}
+                timeline.append(row)
+                procs = "  ".join(f"{name}: {v['cpu']:.0f}% {v['rss_mb']:.0f}MB" for name, v in row["server"].items())
+                latency = f"p50 {p50:.1f}ms p99 {p99:.1f}ms" if p50 is not None else "p50 - p99 -"
+                print(f"[{row['t']:6.1f}s] clients {row['connected']}  sent {row['sent_per_s']}/s  "
+                      f"delivered {row['delivered_per_s']}/s  {latency}  |  {procs}  |  generator {gen_cpu:.0f}%",
+                      flush=True)
+                second = {"sent": 0, "delivered": 0, "hist": {}, "connected": second["connected"]}
+        if server is not None:
+            now = server_processes(supervisor_pid)
+            if set(now) != set(roles):
+                gone = {f"{roles[pid]} {pid}" for pid in set(roles) - set(now)}
+                problems.append(f"server processes died and were replaced during the run: {sorted(gone)}")
+        problems += [f"server said: {e}" for e in errors]
+        channel_of = {plan.nick(i): plan.channel_of(i) for i in range(plan.clients)}
+        problems += verify(ledgers, sent, channel_of, disconnected)
+        members = plan.clients / plan.channels
+        total_sent = sum(sent.values())
+        delivered = sum(r["received"] for r in ledgers)
+        results = {
+            "plan": {k: getattr(plan, k) for k in ("clients", "channels", "senders", "rate", "duration", "procs")},
+            "workers": args.workers if server else None, "target": f"{host}:{port}",
+            "sent": total_sent, "delivered": delivered,
+            "expected_deliveries": int(total_sent * (members - 1)),
+            "throughput_msg_per_s": round(total_sent / plan.duration, 1),
+            "deliveries_per_s": round(delivered / plan.duration, 1),
+            "latency_ms": {"p50": percentile(total_hist, 0.5), "p99": percentile(total_hist, 0.99),
+                           "max_bucket": percentile(total_hist, 1.0)},
+            "timeline": timeline, "problems": problems, "machine": f"{os.cpu_count()} CPUs, "
+            f"{psutil.virtual_memory().total / 2 ** 30:.0f} GiB",
+        }
+    finally:
+        for g in gens:
+            g.join(5)
+            if g.is_alive():
+                g.kill()
+        if server is not None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    write_reports(Path(args.out), results)
+    lat = results["latency_ms"]
+    print(f"soak: sent {results['sent']} messages ({results['throughput_msg_per_s']}/s), delivered "
+          f"{results['delivered']} of {results['expected_deliveries']} expected ({results['deliveries_per_s']}/s); "
+          f"latency p50 {lat['p50']}ms p99 {lat['p99']}ms", flush=True)
+    if problems:
+        print(f"soak: FAILED with {len(problems)} problem(s):", flush=True)
+        for p in problems[:50]:
+            print(f"  - {p}", flush=True)
+        return 1
+    print("soak: passed: nothing lost, doubled or reordered; nobody disconnected; no process restarted", flush=True)
+    return 0
+
+
+def write_reports(out: Path, results: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "soak.json").write_text(json.dumps(results, indent=1))
+    lat = results["latency_ms"]
+    lines = ["# Soak run", "", f"- plan: {results['plan']}", f"- target: {results['target']}, "
+             f"workers: {results['workers']}, machine: {results['machine']}",
+             f"- sent {results['sent']} ({results['throughput_msg_per_s']} msg/s), delivered "
+             f"{results['delivered']} of {results['expected_deliveries']} ({results['deliveries_per_s']}/s)",
+             f"- latency p50 {lat['p50']} ms, p99 {lat['p99']} ms",
+             f"- verdict: {'passed' if not results['problems'] else 'FAILED'}"]
+    lines += [f"  - {p}" for p in results["problems"][:50]]
+    (out / "soak.md").write_text("\n".join(lines) + "\n")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    t = [r["t"] for r in results["timeline"]]
+    fig, axes = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
+    axes[0].plot(t, [r["delivered_per_s"] for r in results["timeline"]], label="deliveries/s")
+    axes[0].plot(t, [r["sent_per_s"] for r in results["timeline"]], label="sent/s")
+    axes[1].plot(t, [r["p99_ms"] for r in results["timeline"]], label="p99 ms")
+    axes[1].plot(t, [r["p50_ms"] for r in results["timeline"]], label="p50 ms")
+    for name in results["timeline"][0]["server"] if results["timeline"] else []:
+        axes[2].plot(t, [r["server"].get(name, {}).get("cpu", 0) for r in results["timeline"]], label=name)
+    axes[2].plot(t, [r["generator_cpu"] for r in results["timeline"]], label="generator")
+    for ax in axes:
+        ax.legend(fontsize=7)
+    axes[2].set_xlabel("seconds")
+    fig.savefig(out / "soak.png", dpi=90)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
