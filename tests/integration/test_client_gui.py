@@ -2,6 +2,7 @@
 import gc
 import os
 import shutil
+import socket
 import subprocess
 import time
 
@@ -19,16 +20,26 @@ def display():
             pytest.fail("Xvfb is missing; the test command installs it (scripts/test.sh)")
         pytest.skip("Xvfb is not installed (apt-get install xvfb)")
     read_end, write_end = os.pipe()
+    OUTPUT.mkdir(exist_ok=True)
+    log = open(OUTPUT / "xvfb.log", "w")
     xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "960x600x24", "-nolisten", "tcp"],
-                            pass_fds=(write_end,), stderr=subprocess.DEVNULL)
+                            pass_fds=(write_end,), stderr=log)
     os.close(write_end)
-    number = os.read(read_end, 64).decode().strip()  # Xvfb picks a free display and says which
+    announced = b""
+    while not announced.endswith(b"\n"):  # Xvfb writes the number and the newline separately, and
+        chunk = os.read(read_end, 64)     # exits if the pipe is closed between the two
+        if not chunk:
+            break
+        announced += chunk
     os.close(read_end)
+    number = announced.decode().strip()
+    wait_for_display(xvfb, number)
     old = os.environ.get("DISPLAY")
     os.environ["DISPLAY"] = f":{number}"
     yield f":{number}"
     xvfb.terminate()
     xvfb.wait(10)
+    log.close()
     if old is None:
         os.environ.pop("DISPLAY", None)
     else:
@@ -41,6 +52,24 @@ def collect_tk_garbage_on_this_thread():
     not later by whichever thread next triggers the garbage collector (Tcl would abort)."""
     yield
     gc.collect()
+
+
+def wait_for_display(xvfb, number):
+    """Make sure the display accepts connections, and say so plainly if Xvfb died instead
+    (its messages are in test-output/xvfb.log)."""
+    path = f"/tmp/.X11-unix/X{number}"
+    deadline = time.monotonic() + 10
+    while True:
+        if xvfb.poll() is not None:
+            pytest.fail(f"Xvfb exited (code {xvfb.returncode}) before display :{number} was usable")
+        try:
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.connect(path)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"display :{number} never accepted a connection")
+            time.sleep(0.02)
 
 
 def pump_until(root, condition, what, timeout=10.0):
