@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+from collections import deque
 import os
 import ssl
 from typing import Awaitable, Callable
@@ -43,7 +44,7 @@ class Connection:
         self._writer: asyncio.StreamWriter | None = None
         self._reader: asyncio.StreamReader | None = None
         self._lines = LineBuffer()
-        self._pending: list = []
+        self._pending: deque = deque()  # parsed messages not yet handed out
 
     # --- connecting ----------------------------------------------------------------------
     def _ssl_context(self) -> ssl.SSLContext | None:
@@ -67,7 +68,7 @@ class Connection:
             raise ConnectError(f"could not connect to {self.host}:{self.port} - is the server running? "
                                f"(python -m hub){detail}") from None
         self._lines = LineBuffer()
-        self._pending = []
+        self._pending = deque()
 
     async def start(self) -> None:
         """Connect and register once; raises ConnectError with a sentence for the user."""
@@ -147,7 +148,7 @@ class Connection:
                     self._pending.append(parse(line))
                 except (EmptyMessage, ProtocolError):
                     continue
-        return self._pending.pop(0)
+        return self._pending.popleft()
 
     # --- output --------------------------------------------------------------------------
     def send_input(self, text: str) -> bool:

@@ -123,7 +123,7 @@ class Supervisor:
         if pid == 0:
             code = 0
             try:
-                self._become_child(role, keep=theirs)
+                self._become_child(role)
                 ours.close()
                 if role == HUB:
                     run(self.config, theirs)
@@ -143,7 +143,7 @@ class Supervisor:
         log.info("started %s, pid %d", child.label, pid)
         return child
 
-    def _become_child(self, role: str, keep: socket.socket) -> None:
+    def _become_child(self, role: str) -> None:
         """Drop the supervisor's signal handling and every fd that is not this child's."""
         signal.set_wakeup_fd(-1)
         for sig in self.SIGNALS:
