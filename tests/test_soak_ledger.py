@@ -53,3 +53,11 @@ def test_members_seeing_different_interleavings_is_reported():
 
 def test_disconnections_are_reported():
     assert verify([], SENT, CHANNEL_OF, ["r1"]) == ["r1 was disconnected"]
+
+
+def test_counted_only_members_must_receive_exactly_what_the_others_sent():
+    exact, short, extra = (Ledger("#a", n, counted_only=True) for n in ("c1", "c2", "c3"))
+    exact.received, short.received, extra.received = 5, 4, 6
+    problems = verify([exact.summary(), short.summary(), extra.summary()], SENT, CHANNEL_OF, [])
+    assert problems == ["c2 in #a received 4 of 5 messages: 1 lost",
+                        "c3 in #a received 6 of 5 messages: 1 extra (duplicates)"]
