@@ -28,6 +28,16 @@ START_LINE = re.compile(r"listening on (\S+):(\d+)(?: and TLS on \S+:(\d+))? wit
 TIMEOUT = 10.0
 
 
+def _die_with_the_tests() -> None:
+    """In the server's process before exec: if the test process dies (a crash, a kill), the
+    supervisor gets SIGTERM and shuts down cleanly instead of outliving the run (Linux)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def wait_for(condition: Callable[[], object], timeout: float = TIMEOUT, what: str = "condition") -> object:
     """Poll a condition that no event can announce (process state seen from outside)."""
     deadline = time.monotonic() + timeout
@@ -41,6 +51,8 @@ def wait_for(condition: Callable[[], object], timeout: float = TIMEOUT, what: st
 
 
 class Server:
+    started: list["Server"] = []  # every server a test started, so none outlives the test run
+
     def __init__(self, workers: int = 3, *args: str, env: dict[str, str] | None = None,
                  flood_control: bool = False) -> None:
         # Tests send their own bursts (trusted load); the flood-control tests turn it back on.
@@ -48,7 +60,7 @@ class Server:
         cmd = [sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0", *flags, *args]
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=full_env, text=True)
+                                     env=full_env, text=True, preexec_fn=_die_with_the_tests)
         ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
         line = self.proc.stdout.readline() if ready else ""
         match = START_LINE.search(line)
@@ -62,6 +74,7 @@ class Server:
         self.pid = int(match.group(5))
         self.hub_pid = int(match.group(6))
         self.worker_pids = [int(p) for p in match.group(7).split()]
+        Server.started.append(self)
 
     # --- processes -----------------------------------------------------------------------
     def children(self) -> list[psutil.Process]:

@@ -101,8 +101,9 @@ def test_gui_connects_sends_receives_and_switches_conversations(display):
 
     from client.gui import KEEP_LINES, ChatWindow
     server = Server(2)
-    root = tk.Tk()
+    root = None
     try:
+        root = tk.Tk()
         peer = server.connect()
         peer.register("peer")
         peer.send("JOIN #lobby")
@@ -153,7 +154,8 @@ def test_gui_connects_sends_receives_and_switches_conversations(display):
         assert not win.net.thread.is_alive()
     finally:
         try:
-            root.destroy()
+            if root is not None:
+                root.destroy()
         except tk.TclError:
             pass
         server.stop()
