@@ -15,7 +15,7 @@ import os
 import ssl
 from typing import Awaitable, Callable
 
-from client.core import ChatCore, Event
+from client.core import NICK_RULES, ChatCore, Event
 from ircproto import numerics as N
 from ircproto.framing import LineBuffer
 from ircproto.message import EmptyMessage, ProtocolError, format_line, parse
@@ -88,8 +88,7 @@ class Connection:
                                    "were signing in")
             if msg.command in (N.ERR_NICKNAMEINUSE, N.ERR_ERRONEUSNICKNAME, N.ERR_NONICKNAMEGIVEN):
                 reason = ("That nickname is taken." if msg.command == N.ERR_NICKNAMEINUSE else
-                          "That nickname isn't allowed: use letters, digits and -[]\\`^{}|, not starting with "
-                          "a digit.")
+                          "That nickname isn't allowed. " + NICK_RULES)
                 new = await self.ask_nick(reason) if self.ask_nick else core.nick + "_"
                 if not new:
                     raise ConnectError("no nickname chosen")

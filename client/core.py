@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from ircproto import numerics as N
-from ircproto.casemap import casefold, is_channel_name
+from ircproto.casemap import casefold, is_channel_name, is_valid_nick
 from ircproto.message import Message, format_line
 
 DEFAULT_CHANNEL = "#lobby"
@@ -37,6 +37,17 @@ HELP = {
     "/help": "this list",
 }
 COMMANDS = sorted(spec.split()[0] for spec in HELP)
+MAX_NICK = 30  # hubchat's default NICKLEN; the server has the final word
+NICK_RULES = "Nicknames use letters, digits and -[]\\`^{}|, and don't start with a digit."
+
+
+def nickname_allowed(nick: str) -> bool:
+    return is_valid_nick(nick, MAX_NICK)
+
+
+def completion(candidate: str, at_start: bool) -> str:
+    """What Tab puts in the line: 'nick: ' to address someone at its start, otherwise a space after."""
+    return candidate + (": " if at_start and not candidate.startswith("/") else " ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +367,7 @@ _FRIENDLY = {
     N.ERR_CANNOTSENDTOCHAN: "You can't send to {0} (join it first).",
     N.ERR_NOTONCHANNEL: "You are not in {0}.",
     N.ERR_NICKNAMEINUSE: "The nickname {0} is taken; pick another.",
-    N.ERR_ERRONEUSNICKNAME: "{0} can't be a nickname: use letters, digits and -[]\\`^{{}}|, not starting with a digit.",
+    N.ERR_ERRONEUSNICKNAME: "{0} can't be a nickname. " + NICK_RULES.replace("{", "{{").replace("}", "}}"),
     N.ERR_CHANOPRIVSNEEDED: "Only the room's operators can do that in {0}.",
     N.ERR_UNKNOWNCOMMAND: "This server does not support {0} yet.",
 }

@@ -23,9 +23,9 @@ from collections import deque
 from tkinter import simpledialog, ttk
 
 from client.connection import ConnectError, Connection
-from client.core import ChatCore, Event
+from client.core import NICK_RULES, ChatCore, Event, completion, nickname_allowed
 from client.render import segments
-from ircproto.casemap import casefold, is_valid_nick
+from ircproto.casemap import casefold
 
 SERVER_VIEW = "(server)"
 DRAIN_BUDGET = 400  # items handled per tick of the Tk loop
@@ -303,9 +303,8 @@ class ChatWindow:
         head, _, word = text.rpartition(" ")
         options = self.core.completions(word) if word else []
         if len(options) == 1:
-            suffix = ": " if not head and not options[0].startswith("/") else " "
             self.entry.delete(0, tk.END)
-            self.entry.insert(0, (head + " " if head else "") + options[0] + suffix)
+            self.entry.insert(0, (head + " " if head else "") + completion(options[0], at_start=not head))
         elif options:
             self._add(Event("info", "  ".join(options), None))
         return "break"  # keep the focus in the entry
@@ -324,9 +323,9 @@ def ask_nickname(root: tk.Misc, reason: str | None = None) -> str | None:
         if nick is None:
             return None
         nick = nick.strip()
-        if is_valid_nick(nick, 30):
+        if nickname_allowed(nick):
             return nick
-        prompt = "Nicknames use letters, digits and -[]\\`^{}|, and don't start with a digit.\n\nChoose a nickname:"
+        prompt = NICK_RULES + "\n\nChoose a nickname:"
 
 
 def main(host: str, port: int, nick: str | None, channel: str, tls: bool, insecure: bool) -> int:

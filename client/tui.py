@@ -17,9 +17,8 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.styles import Style
 
 from client.connection import ConnectError, Connection
-from client.core import ChatCore, Event
-from client.render import segments
-from ircproto.casemap import is_valid_nick
+from client.core import NICK_RULES, ChatCore, Event, completion, nickname_allowed
+from client.render import plain, segments
 
 PALETTE = ["ansired", "ansigreen", "ansiyellow", "ansiblue", "ansimagenta", "ansicyan", "ansibrightred",
            "ansibrightgreen"]
@@ -44,8 +43,7 @@ class ChatCompleter(Completer):
         for candidate in self.core.completions(word):
             if candidate.startswith("/") and not at_start:
                 continue
-            suffix = ": " if at_start and not candidate.startswith("/") else " "
-            yield Completion(candidate + suffix, start_position=-len(word), display=candidate)
+            yield Completion(completion(candidate, at_start), start_position=-len(word), display=candidate)
 
 
 def formatted(event: Event, me: str, multi: bool) -> FormattedText:
@@ -64,10 +62,9 @@ async def ask_nickname(session: PromptSession, reason: str | None = None) -> str
             nick = (await session.prompt_async("Choose a nickname: ")).strip()
         except (EOFError, KeyboardInterrupt):
             return None
-        if is_valid_nick(nick, 30):
+        if nickname_allowed(nick):
             return nick
-        print_formatted_text(FormattedText([("class:error", "Nicknames use letters, digits and -[]\\`^{}|, "
-                                             "and don't start with a digit. Try again.")]), style=STYLE)
+        print_formatted_text(FormattedText([("class:error", NICK_RULES + " Try again.")]), style=STYLE)
 
 
 async def run(host: str, port: int, nick: str | None, channel: str, tls: bool, insecure: bool,
@@ -115,7 +112,7 @@ async def run_piped(host: str, port: int, nick: str | None, channel: str, tls: b
 
     def show(events: list[Event]) -> None:
         for event in events:
-            out.write(f"{plain_line(event, core)}\n")
+            out.write(f"{plain(event, core.nick)}\n")
             if event.kind == "open":
                 joined.set()
         out.flush()
@@ -136,7 +133,3 @@ async def run_piped(host: str, port: int, nick: str | None, channel: str, tls: b
             break
     await conn.quit()
     return 0
-
-
-def plain_line(event: Event, core: ChatCore) -> str:
-    return "".join(text for _, text in segments(event, core.nick, show_target=True))
