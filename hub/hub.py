@@ -336,7 +336,7 @@ class Hub(ChildProcess):
             return
         item = (link.D_CHANMSG, key, cid, line, msgid, ts)
         links = self.links
-        for member_wid in chan.by_wid:
+        for member_wid in chan.by_wid:  # the hot path: queue to each link, schedule one flush
             protocol = links.get(member_wid)
             if protocol is not None:
                 protocol.send(item)

@@ -10,7 +10,6 @@ It speaks plain IRC, so it can drive any server.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import dataclass
 
@@ -209,5 +208,4 @@ class Generator:
 
 
 def generator_main(plan: Plan, index: int, report, ready, go) -> None:
-    os.nice(0)
     asyncio.run(Generator(plan, index, report).run(ready, go))

@@ -91,8 +91,7 @@ def on_quit(w: "Worker", cid: int, reason: str) -> None:
     _write_local(w, local, line, skip=cid)
     s = w.sessions.get(cid)
     if s is not None:  # our client asked to QUIT: the hub has handled everything before it
-        s.announced = False
-        s.close(reason)
+        s.close_forgotten(reason)
 
 
 def on_topic(w: "Worker", cid: int, key: str, text: str, ts: float) -> None:
@@ -123,8 +122,7 @@ def on_numeric(w: "Worker", cid: int, numeric: str, params: tuple) -> None:
 def on_refuse(w: "Worker", cid: int, reason: str) -> None:
     s = w.sessions.get(cid)
     if s is not None:
-        s.announced = False  # the hub has already forgotten it
-        s.close(reason)
+        s.close_forgotten(reason)
 
 
 def on_sync(w: "Worker", snapshot: dict) -> None:

@@ -156,6 +156,11 @@ class Session(asyncio.Protocol):
         middle = [p if p and " " not in p and p[0] != ":" else "*" for p in params[:-1]]
         self.write(format_line(self.worker.server_name, code, self.display_nick, *middle, *params[-1:]))
 
+    def close_forgotten(self, reason: str) -> None:
+        """Close a client the hub has already let go of (its QUIT or a refusal): no QUIT back."""
+        self.announced = False
+        self.close(reason)
+
     def close(self, reason: str, notify: bool = True) -> None:
         """End the connection; tell the client why (ERROR) and the hub (QUIT) once."""
         if self.closed:
