@@ -53,6 +53,7 @@ class ServerSection:
                                 "SIGHUP re-reads it.", flag="--tls-cert")
     tls_key: str = setting("", "PEM private key for tls_cert.", flag="--tls-key")
     password: str = setting("", "Server password clients must send with PASS; empty means none.")
+    admin: str = setting("", "Who runs this server and how to reach them (ADMIN); empty shows the network name.")
     motd: str = setting("Welcome to hubchat.\nBe kind.", "Message of the day; empty sends 422 (no MOTD).")
     flood_control: bool = setting(True, "Throttle clients that send too fast. Turn off only for trusted load tests "
                                         "(python -m hub --no-flood-control).")

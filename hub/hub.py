@@ -33,9 +33,12 @@ from collections import Counter
 from config import Config
 from hub import control, link
 from hub.child import ChildProcess
-from hub.state import E_JOIN, E_NICK, E_PART, E_QUIT, E_TOPIC, E_USER, OP_STATUS, Channel, State, wid_of
+from hub.state import (BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART,
+                       E_QUIT, E_SETNAME, E_TOPIC, E_UMODE, E_USER, OP_STATUS, STATUS_OF_MODE,
+                       Channel, State, User, wid_of)
 from ircproto import numerics as N
 from ircproto.casemap import casefold
+from ircproto.masks import normalize_ban
 
 log = logging.getLogger("hubchat.hub")
 
@@ -73,8 +76,20 @@ class Hub(ChildProcess):
             link.R_PART: self.part,
             link.R_QUIT: self.quit,
             link.R_TOPIC: self.topic,
+            link.R_MODE: self.mode,
+            link.R_UMODE: self.user_mode,
+            link.R_OPER: self.oper,
+            link.R_KICK: self.kick,
+            link.R_INVITE: self.invite,
+            link.R_AWAY: self.away,
+            link.R_SETNAME: self.setname,
+            link.R_CHGHOST: self.chghost,
+            link.R_KILL: self.kill,
+            link.R_WALLOPS: self.wallops,
             link.R_CHANMSG: self.channel_message,
             link.R_USERMSG: self.user_message,
+            link.R_BARRIER: self.barrier,
+            link.R_FORWARD: self.forward,
             link.R_REPLAY: self.replay,
         }
 
@@ -195,7 +210,7 @@ class Hub(ChildProcess):
         lost = list(self.state.local_cids(wid))
         log.info("hub: worker %d is gone; %d of its clients quit", wid, len(lost))
         for cid in lost:
-            self.emit((E_QUIT, cid, WORKER_LOST_REASON))
+            self.emit((E_QUIT, cid, WORKER_LOST_REASON, time.time()))
 
     def _backpressure(self, wid: int, backed_up: bool) -> None:
         was = bool(self._backed_up)
@@ -280,14 +295,19 @@ class Hub(ChildProcess):
         if holder is not None and holder != cid:
             self.to_worker_of(cid, (link.D_NICK_REFUSED, cid, new))
             return
-        self.emit((E_NICK, cid, new))
+        self.emit((E_NICK, cid, new, time.time()))
 
-    def join(self, wid: int, cid: int, name: str) -> None:
+    def join(self, wid: int, cid: int, name: str, key: str = "") -> None:
         user = self.state.users.get(cid)
         if user is None or casefold(name) in user.channels:
             return
         if len(user.channels) >= self.config.limits.chanlimit:
             self.refuse(cid, N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+            return
+        chan = self.state.channels.get(casefold(name))
+        refusal = _join_refusal(chan, user, key) if chan is not None else None
+        if refusal is not None:
+            self.refuse(cid, refusal[0], chan.name, refusal[1])
             return
         self.emit((E_JOIN, cid, name, time.time()))
 
@@ -309,7 +329,7 @@ class Hub(ChildProcess):
     def quit(self, wid: int, cid: int, reason: str) -> None:
         self._forget_connection(cid)
         if cid in self.state.users:
-            self.emit((E_QUIT, cid, reason))
+            self.emit((E_QUIT, cid, reason, time.time()))
 
     def topic(self, wid: int, cid: int, name: str, text: str) -> None:
         chan = self._channel_of_member(cid, name)
@@ -322,35 +342,223 @@ class Hub(ChildProcess):
         else:
             self.emit((E_TOPIC, cid, casefold(name), text, time.time()))
 
+    # --- channel operator commands ---------------------------------------------------------
+    def _operator_channel(self, cid: int, name: str) -> Channel | None:
+        """The channel, if the client is one of its operators; otherwise refuse (403, 442, 482)."""
+        chan = self._channel_of_member(cid, name)
+        if chan is not None and OP_STATUS not in chan.members[cid]:
+            self.refuse(cid, N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not channel operator")
+            return None
+        return chan
+
+    def mode(self, wid: int, cid: int, name: str, changes: tuple) -> None:
+        chan = self._operator_channel(cid, name)
+        if chan is None:
+            return
+        applied = []
+        for sign, letter, arg in changes:
+            change = self._mode_change(cid, chan, sign == "+", letter, arg)
+            if change is not None:
+                applied.append(change)
+        if applied:
+            self.emit((E_MODE, cid, casefold(chan.name), tuple(applied), time.time()))
+
+    def _mode_change(self, cid: int, chan: Channel, add: bool, letter: str, arg: str) -> tuple | None:
+        """One change as it will take effect, or None when it changes nothing or is refused."""
+        sign = "+" if add else "-"
+        if letter in STATUS_OF_MODE:
+            target = self.state.user_by_nick(arg)
+            if target is None:
+                self.refuse(cid, N.ERR_NOSUCHNICK, arg, "No such nick/channel")
+                return None
+            if target.cid not in chan.members:
+                self.refuse(cid, N.ERR_USERNOTINCHANNEL, target.nick, chan.name, "They aren't on that channel")
+                return None
+            if (STATUS_OF_MODE[letter] in chan.members[target.cid]) == add:
+                return None
+            return (sign, letter, target.nick)
+        if letter == "b":
+            mask = normalize_ban(arg)
+            present = any(casefold(m) == casefold(mask) for m, _, _ in chan.bans)
+            if present == add:
+                return None
+            if add and len(chan.bans) >= BAN_LIST_LENGTH:
+                self.refuse(cid, N.ERR_BANLISTFULL, chan.name, mask, "Channel ban list is full")
+                return None
+            return (sign, letter, mask)
+        if letter == "k":
+            if add:
+                return None if chan.key == arg else (sign, letter, arg)
+            return (sign, letter, "*") if chan.key else None
+        if letter == "l":
+            if add:
+                return None if chan.limit == int(arg) else (sign, letter, arg)
+            return (sign, letter, "") if chan.limit else None
+        return None if (letter in chan.modes) == add else (sign, letter, "")
+
+    def kick(self, wid: int, cid: int, name: str, nick: str, reason: str) -> None:
+        chan = self._operator_channel(cid, name)
+        if chan is None:
+            return
+        target = self.state.user_by_nick(nick)
+        if target is None:
+            self.refuse(cid, N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        elif target.cid not in chan.members:
+            self.refuse(cid, N.ERR_USERNOTINCHANNEL, target.nick, chan.name, "They aren't on that channel")
+        else:
+            self.emit((E_KICK, cid, casefold(chan.name), target.cid, reason))
+
+    def invite(self, wid: int, cid: int, nick: str, name: str) -> None:
+        target = self.state.user_by_nick(nick)
+        if target is None:
+            self.refuse(cid, N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            return
+        chan = self._channel_of_member(cid, name)
+        if chan is None:
+            return
+        if "i" in chan.modes and OP_STATUS not in chan.members[cid]:
+            self.refuse(cid, N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not channel operator")
+        elif target.cid in chan.members:
+            self.refuse(cid, N.ERR_USERONCHANNEL, target.nick, chan.name, "is already on channel")
+        else:
+            self.emit((E_INVITE, cid, casefold(chan.name), target.cid))
+
+    # --- user state ----------------------------------------------------------------------
+    def user_mode(self, wid: int, cid: int, changes: str) -> None:
+        user = self.state.users.get(cid)
+        if user is None:
+            return
+        have = set(user.modes)
+        applied: list[str] = []
+        sign = "+"
+        for letter in changes:
+            if letter in "+-":
+                sign = letter
+            elif letter == "o" and sign == "+":
+                continue  # only OPER grants +o (Modern IRC: the attempt is ignored)
+            elif (letter in have) != (sign == "+"):
+                (have.add if sign == "+" else have.discard)(letter)
+                applied.append(sign + letter)
+        if applied:
+            self.emit((E_UMODE, cid, _join_mode_changes(applied)))
+
+    def oper(self, wid: int, cid: int) -> None:
+        user = self.state.users.get(cid)
+        if user is not None and "o" not in user.modes:
+            self.emit((E_UMODE, cid, "+o"))
+
+    def away(self, wid: int, cid: int, text: str) -> None:
+        user = self.state.users.get(cid)
+        if user is not None and not (wid in self.replaying and user.away == text):
+            self.emit((E_AWAY, cid, text))
+
+    def setname(self, wid: int, cid: int, realname: str) -> None:
+        if cid in self.state.users:
+            self.emit((E_SETNAME, cid, realname))
+
+    # --- operator powers -----------------------------------------------------------------
+    def _operator(self, cid: int) -> User | None:
+        user = self.state.users.get(cid)
+        if user is not None and "o" not in user.modes:
+            self.refuse(cid, N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+            return None
+        return user
+
+    def _target(self, cid: int, nick: str) -> User | None:
+        target = self.state.user_by_nick(nick)
+        if target is None:
+            self.refuse(cid, N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return target
+
+    def kill(self, wid: int, cid: int, nick: str, reason: str) -> None:
+        oper = self._operator(cid)
+        target = oper and self._target(cid, nick)
+        if target:
+            log.info("hub: %s killed %s (%s)", oper.nick, target.nick, reason)
+            self._forget_connection(target.cid)
+            self.emit((E_QUIT, target.cid, f"Killed ({oper.nick} ({reason}))", time.time()))
+
+    def wallops(self, wid: int, cid: int, line: bytes) -> None:
+        if self._operator(cid):
+            for protocol in self.links.values():
+                self._send(protocol, (link.D_WALLOPS, line))
+
+    def chghost(self, wid: int, cid: int, nick: str, user: str, host: str) -> None:
+        target = self._operator(cid) and self._target(cid, nick)
+        if target and (target.user, target.host) != (user, host):
+            self.emit((E_CHGHOST, target.cid, user, host))
+
+    # --- messages ------------------------------------------------------------------------
     def channel_message(self, wid: int, cid: int, name: str, line: bytes, msgid: str, ts: float,
-                        quiet: bool) -> None:
+                        flags: int, tags: str) -> None:
         key = casefold(name)
         chan = self.state.channels.get(key)
         if chan is None:
-            if not quiet:
+            if not flags & link.MSG_QUIET:
                 self.refuse(cid, N.ERR_NOSUCHCHANNEL, name, "No such channel")
             return
-        if "n" in chan.modes and cid not in chan.members:
-            if not quiet:
-                self.refuse(cid, N.ERR_CANNOTSENDTOCHAN, chan.name, "Cannot send to channel")
-            return
-        item = (link.D_CHANMSG, key, cid, line, msgid, ts)
+        status = chan.members.get(cid)
+        if status is None or not status:  # members with +o or +v may always speak
+            user = self.state.users.get(cid)
+            if (status is None and "n" in chan.modes) or "m" in chan.modes or (user and chan.is_banned(user)):
+                if not flags & link.MSG_QUIET:
+                    self.refuse(cid, N.ERR_CANNOTSENDTOCHAN, chan.name, "Cannot send to channel")
+                return
+        item = (link.D_CHANMSG, key, cid, line, msgid, ts, flags, tags)
         links = self.links
         for member_wid in chan.by_wid:  # the hot path: queue to each link, schedule one flush
             protocol = links.get(member_wid)
             if protocol is not None:
                 protocol.send(item)
+        if status is None and flags & link.MSG_ECHO:  # an outsider's echo has no member to ride with
+            self.to_worker_of(cid, (link.D_ECHO, cid, line, msgid, ts, flags, tags))
         self._schedule_flush()
 
     def user_message(self, wid: int, cid: int, nick: str, line: bytes, msgid: str, ts: float,
-                     quiet: bool) -> None:
+                     flags: int, tags: str) -> None:
         target = self.state.nicks.get(casefold(nick))
         if target is None:
-            if not quiet:
+            if not flags & link.MSG_QUIET:
                 self.refuse(cid, N.ERR_NOSUCHNICK, nick, "No such nick/channel")
             return
-        self.to_worker_of(target, (link.D_USERMSG, target, cid, line, msgid, ts))
+        self.to_worker_of(target, (link.D_USERMSG, target, cid, line, msgid, ts, flags, tags))
+        if flags & link.MSG_ECHO:
+            self.to_worker_of(cid, (link.D_ECHO, cid, line, msgid, ts, flags, tags))
+        away = self.state.users[target].away
+        if away and not flags & (link.MSG_QUIET | link.MSG_TAGMSG):
+            self.refuse(cid, N.RPL_AWAY, self.state.users[target].nick, away)
 
+    # --- plumbing for workers --------------------------------------------------------------
+    def barrier(self, wid: int, cid: int) -> None:
+        """Everything this client asked for before has been handled and sent: tell its worker."""
+        self.to_worker_of(cid, (link.D_BARRIER, cid))
+
+    def forward(self, wid: int, cid: int, item: tuple) -> None:
+        self.to_worker_of(cid, item)
+
+
+def _join_refusal(chan: Channel, user: User, key: str) -> tuple[str, str] | None:
+    """Why a user may not join an existing channel (numeric and text), or None."""
+    if chan.is_banned(user):
+        return N.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"
+    if "i" in chan.modes and user.cid not in chan.invited:
+        return N.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"
+    if chan.key and key != chan.key:
+        return N.ERR_BADCHANNELKEY, "Cannot join channel (+k)"
+    if chan.limit and len(chan.members) >= chan.limit:
+        return N.ERR_CHANNELISFULL, "Cannot join channel (+l)"
+    return None
+
+
+def _join_mode_changes(changes: list[str]) -> str:
+    """['+i', '+w', '-o'] -> '+iw-o'."""
+    out, sign = [], ""
+    for change in changes:
+        if change[0] != sign:
+            sign = change[0]
+            out.append(sign)
+        out.append(change[1])
+    return "".join(out)
 
 def _is_loopback(ip: str) -> bool:
     try:

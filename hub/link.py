@@ -30,23 +30,46 @@ R_HELLO = "hello"  # (snapshot of the worker's clients): first frame on every ne
 R_CONNECT = "connect"  # (cid, ip): a connection was accepted; the hub may refuse it
 R_REGISTER = "register"  # (cid, nick, user, host, realname)
 R_NICK = "nick"  # (cid, new_nick)
-R_JOIN = "join"  # (cid, channel_name)
+R_JOIN = "join"  # (cid, channel_name, key)
 R_PART = "part"  # (cid, channel_name, reason)
 R_QUIT = "quit"  # (cid, reason)
 R_TOPIC = "topic"  # (cid, channel_name, text)
-R_CHANMSG = "cmsg"  # (cid, channel_name, line, msgid, ts, quiet)
-R_USERMSG = "umsg"  # (cid, nick, line, msgid, ts, quiet)
+R_MODE = "mode"  # (cid, channel_name, ((sign, letter, arg), ...)): checked for syntax by the worker
+R_UMODE = "umode"  # (cid, "+i-w"): user modes the client asked for
+R_OPER = "oper"  # (cid,): the worker verified an OPER password
+R_KICK = "kick"  # (cid, channel_name, nick, reason)
+R_INVITE = "invite"  # (cid, nick, channel_name)
+R_AWAY = "away"  # (cid, text)
+R_SETNAME = "setname"  # (cid, realname)
+R_CHGHOST = "chghost"  # (cid, nick, user, host): an operator changes someone's user@host
+R_KILL = "kill"  # (cid, nick, reason)
+R_WALLOPS = "wallops"  # (cid, line)
+R_CHANMSG = "cmsg"  # (cid, channel_name, line, msgid, ts, flags, client_tags)
+R_USERMSG = "umsg"  # (cid, nick, line, msgid, ts, flags, client_tags)
+R_BARRIER = "barrier"  # (cid,): answer D_BARRIER once everything before this request has been handled
+R_FORWARD = "forward"  # (cid, item): pass item to the worker holding cid
 R_REPLAY = "replay"  # (on,): the requests between (True,) and (False,) were sent to a hub that died
 
+# Flags of a relayed message.
+MSG_QUIET = 1  # NOTICE: never answered with an error
+MSG_ECHO = 2  # the sender has echo-message: send the message back to it too
+MSG_TAGMSG = 4  # TAGMSG: only clients with message-tags can receive it
+
 # Replies and deliveries, hub -> worker (events from hub.state go to every worker).
-D_CHANMSG = "cmsg"  # (channel_key, sender_cid, line, msgid, ts)
-D_USERMSG = "umsg"  # (target_cid, sender_cid, line, msgid, ts)
+D_CHANMSG = "cmsg"  # (channel_key, sender_cid, line, msgid, ts, flags, client_tags)
+D_USERMSG = "umsg"  # (target_cid, sender_cid, line, msgid, ts, flags, client_tags)
+D_ECHO = "echo"  # (sender_cid, line, msgid, ts, flags, client_tags): echo-message to its sender
+D_WALLOPS = "wallops"  # (line,): for every local client with user mode +w
+D_BARRIER = "barrier"  # (cid,): the answer to R_BARRIER
 D_NUMERIC = "numeric"  # (cid, numeric, params): an error for the client that asked
 D_NICK_REFUSED = "nick_refused"  # (cid, nick): the nick is taken; the asking session resumes
 D_SYNC = "sync"  # (snapshot): a new hub's view of the world, after a restart
 D_REFUSE = "refuse"  # (cid, reason): over a connection limit; the worker closes it with ERROR
 D_ACK = "ack"  # (count,): the hub has handled this many items from this link, and everything they
 #   caused has been handed to the kernel; the worker may forget them
+# Items workers send each other through R_FORWARD.
+F_IDLE_ASK = "idle_ask"  # (asker_cid, target_cid): WHOIS wants the target's idle time
+F_IDLE_TELL = "idle_tell"  # (asker_cid, target_cid, idle_seconds or None)
 
 
 def encode_frame(items: list[tuple]) -> bytes:

@@ -15,10 +15,12 @@ never alias a dead one's.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ircproto.casemap import casefold
+from ircproto.masks import matches
 
 # Event opcodes: the hub emits these and every State applies them.
 E_USER = "user"  # (cid, nick, user, host, realname, signon): a client finished registration
@@ -27,12 +29,31 @@ E_JOIN = "join"  # (cid, channel_name, ts)
 E_PART = "part"  # (cid, channel_key, reason)
 E_QUIT = "quit"  # (cid, reason)
 E_TOPIC = "topic"  # (cid, channel_key, text, ts)
+E_MODE = "mode"  # (cid, channel_key, ((sign, letter, arg), ...), ts): only changes that took effect
+E_UMODE = "umode"  # (cid, "+i-w"): user modes that changed
+E_KICK = "kick"  # (cid, channel_key, target_cid, reason)
+E_INVITE = "invite"  # (cid, channel_key, target_cid)
+E_AWAY = "away"  # (cid, text): "" means back
+E_SETNAME = "setname"  # (cid, realname)
+E_CHGHOST = "chghost"  # (cid, user, host)
 
 OP_STATUS = "@"
+VOICE_STATUS = "+"
+STATUS_RANK = "@+"  # member prefixes, highest first (PREFIX=(ov)@+)
+STATUS_OF_MODE = {"o": OP_STATUS, "v": VOICE_STATUS}
+FLAG_MODES = "imnst"  # channel modes without a parameter (CHANMODES type D)
+WHOWAS_LENGTH = 1000  # nicks remembered for WHOWAS
+BAN_LIST_LENGTH = 100  # MAXLIST=b:100
 
 
 def wid_of(cid: int) -> int:
     return cid >> 32
+
+
+def with_status(status: str, prefix: str, add: bool) -> str:
+    """A member's prefixes with one added or removed, kept in rank order ("@+")."""
+    have = set(status) | {prefix} if add else set(status) - {prefix}
+    return "".join(p for p in STATUS_RANK if p in have)
 
 
 @dataclass(slots=True)
@@ -43,6 +64,8 @@ class User:
     host: str
     realname: str
     signon: float
+    modes: str = ""  # user modes: i (invisible), o (operator), w (wallops)
+    away: str = ""
     channels: set[str] = field(default_factory=set)  # channel keys (casefolded names)
 
     @property
@@ -54,12 +77,31 @@ class User:
 class Channel:
     name: str
     created: float
-    members: dict[int, str] = field(default_factory=dict)  # cid -> status prefixes ("@", "")
+    members: dict[int, str] = field(default_factory=dict)  # cid -> status prefixes ("@+", "+", "")
     by_wid: dict[int, set[int]] = field(default_factory=dict)  # worker -> its member cids
     topic: str = ""
     topic_setter: str = ""
     topic_time: float = 0.0
-    modes: str = "nt"
+    modes: str = "nt"  # flag modes that are set, in FLAG_MODES order
+    key: str = ""
+    limit: int = 0
+    bans: list[tuple[str, str, float]] = field(default_factory=list)  # (mask, setter, ts)
+    invited: set[int] = field(default_factory=set)
+
+    def is_banned(self, user: User) -> bool:
+        prefix = user.prefix
+        return any(matches(mask, prefix) for mask, _, _ in self.bans)
+
+    def mode_string(self, with_key: bool = True) -> tuple[str, ...]:
+        """The modes as MODE parameters, e.g. ("+klnt", "secret", "10"); the key hidden when asked."""
+        letters, args = self.modes, []
+        if self.key:
+            letters += "k"
+            args.append(self.key if with_key else "*")
+        if self.limit:
+            letters += "l"
+            args.append(str(self.limit))
+        return ("+" + "".join(sorted(letters)), *args)
 
 
 class State:
@@ -69,9 +111,13 @@ class State:
         self.users: dict[int, User] = {}
         self.nicks: dict[str, int] = {}  # casefolded nick -> cid
         self.channels: dict[str, Channel] = {}  # casefolded name -> channel
+        self.whowas: deque[tuple[str, str, str, str, float]] = deque(maxlen=WHOWAS_LENGTH)
         self._appliers = {
             E_USER: self._add_user, E_NICK: self._rename, E_JOIN: self._join,
             E_PART: self._part, E_QUIT: self._quit, E_TOPIC: self._set_topic,
+            E_MODE: self._set_modes, E_UMODE: self._set_user_modes, E_KICK: self._kick,
+            E_INVITE: self._invite, E_AWAY: self._set_away, E_SETNAME: self._set_name,
+            E_CHGHOST: self._set_host,
         }
 
     def apply(self, event: tuple) -> None:
@@ -94,13 +140,31 @@ class State:
                 found.update(self.channels[key].members)
         return found
 
+    def shares_channel(self, a: int, b: int) -> bool:
+        ua, ub = self.users.get(a), self.users.get(b)
+        return bool(ua and ub and not ua.channels.isdisjoint(ub.channels))
+
+    def may_see(self, viewer: int, chan: Channel) -> bool:
+        """Secret channels (+s) are visible only to their members."""
+        return "s" not in chan.modes or viewer in chan.members
+
+    def was(self, nick: str) -> list[tuple[str, str, str, str, float]]:
+        """WHOWAS entries for a nick, newest first."""
+        folded = casefold(nick)
+        return [entry for entry in reversed(self.whowas) if casefold(entry[0]) == folded]
+
     # --- appliers ------------------------------------------------------------------------
-    def _add_user(self, cid: int, nick: str, user: str, host: str, realname: str, signon: float) -> None:
-        self.users[cid] = User(cid, nick, user, host, realname, signon)
+    def _add_user(self, cid: int, nick: str, user: str, host: str, realname: str, signon: float,
+                  modes: str = "", away: str = "") -> None:
+        self.users[cid] = User(cid, nick, user, host, realname, signon, modes, away)
         self.nicks[casefold(nick)] = cid
 
-    def _rename(self, cid: int, nick: str) -> None:
+    def _remember(self, user: User, ts: float) -> None:
+        self.whowas.append((user.nick, user.user, user.host, user.realname, ts))
+
+    def _rename(self, cid: int, nick: str, ts: float = 0.0) -> None:
         user = self.users[cid]
+        self._remember(user, ts)
         del self.nicks[casefold(user.nick)]
         user.nick = nick
         self.nicks[casefold(nick)] = cid
@@ -113,6 +177,7 @@ class State:
             status = OP_STATUS if status is None else status  # the founder is the first operator
         chan.members[cid] = status or ""
         chan.by_wid.setdefault(wid_of(cid), set()).add(cid)
+        chan.invited.discard(cid)
         self.users[cid].channels.add(key)
 
     def _part(self, cid: int, key: str, reason: str = "") -> None:
@@ -126,10 +191,13 @@ class State:
             del self.channels[key]
         self.users[cid].channels.discard(key)
 
-    def _quit(self, cid: int, reason: str = "") -> None:
+    def _quit(self, cid: int, reason: str = "", ts: float = 0.0) -> None:
         user = self.users[cid]
         for key in list(user.channels):
             self._part(cid, key)
+        for chan in self.channels.values():
+            chan.invited.discard(cid)
+        self._remember(user, ts)
         del self.nicks[casefold(user.nick)]
         del self.users[cid]
 
@@ -139,14 +207,64 @@ class State:
         chan.topic_setter = self.users[cid].prefix if cid in self.users else ""
         chan.topic_time = ts
 
+    def _set_modes(self, cid: int, key: str, changes: tuple, ts: float) -> None:
+        chan = self.channels[key]
+        setter = self.users[cid].prefix if cid in self.users else ""
+        for sign, letter, arg in changes:
+            add = sign == "+"
+            if letter in STATUS_OF_MODE:
+                target = self.nicks[casefold(arg)]
+                chan.members[target] = with_status(chan.members[target], STATUS_OF_MODE[letter], add)
+            elif letter == "b":
+                if add:
+                    chan.bans.append((arg, setter, ts))
+                else:
+                    chan.bans = [b for b in chan.bans if casefold(b[0]) != casefold(arg)]
+            elif letter == "k":
+                chan.key = arg if add else ""
+            elif letter == "l":
+                chan.limit = int(arg) if add else 0
+            else:
+                have = set(chan.modes) | {letter} if add else set(chan.modes) - {letter}
+                chan.modes = "".join(m for m in FLAG_MODES if m in have)
+
+    def _set_user_modes(self, cid: int, changes: str) -> None:
+        user = self.users[cid]
+        have = set(user.modes)
+        sign = "+"
+        for ch in changes:
+            if ch in "+-":
+                sign = ch
+            elif sign == "+":
+                have.add(ch)
+            else:
+                have.discard(ch)
+        user.modes = "".join(sorted(have))
+
+    def _kick(self, cid: int, key: str, target: int, reason: str) -> None:
+        self._part(target, key)
+
+    def _invite(self, cid: int, key: str, target: int) -> None:
+        self.channels[key].invited.add(target)
+
+    def _set_away(self, cid: int, text: str) -> None:
+        self.users[cid].away = text
+
+    def _set_name(self, cid: int, realname: str) -> None:
+        self.users[cid].realname = realname
+
+    def _set_host(self, cid: int, user: str, host: str) -> None:
+        self.users[cid].user, self.users[cid].host = user, host
+
     # --- snapshots, for rebuilding after a hub restart -------------------------------------
     def snapshot(self, only_wid: int | None = None) -> dict[str, Any]:
         """Plain data describing the state (or one worker's clients and their channels)."""
         users = [u for u in self.users.values() if only_wid is None or wid_of(u.cid) == only_wid]
         keys = {k for u in users for k in u.channels}
         return {
-            "users": [(u.cid, u.nick, u.user, u.host, u.realname, u.signon) for u in users],
-            "channels": [(c.name, c.created, c.topic, c.topic_setter, c.topic_time, c.modes,
+            "users": [(u.cid, u.nick, u.user, u.host, u.realname, u.signon, u.modes, u.away) for u in users],
+            "channels": [(c.name, c.created, c.topic, c.topic_setter, c.topic_time, c.modes, c.key, c.limit,
+                          list(c.bans),
                           [(cid, st) for cid, st in c.members.items() if only_wid is None or wid_of(cid) == only_wid])
                          for k, c in self.channels.items() if k in keys or only_wid is None],
         }
@@ -154,20 +272,23 @@ class State:
     def merge(self, snap: dict[str, Any]) -> list[int]:
         """Add what a snapshot knows and this state does not; returns cids refused for a nick clash."""
         refused = []
-        for cid, nick, user, host, realname, signon in snap["users"]:
+        for cid, nick, *rest in snap["users"]:
             if cid in self.users:
                 continue
             if casefold(nick) in self.nicks:
                 refused.append(cid)
                 continue
-            self._add_user(cid, nick, user, host, realname, signon)
-        for name, created, topic, setter, topic_time, modes, members in snap["channels"]:
+            self._add_user(cid, nick, *rest)
+        for name, created, topic, setter, topic_time, modes, key_, limit, bans, members in snap["channels"]:
             key = casefold(name)
             chan = self.channels.get(key)
+            fresh = chan is None
             for cid, status in members:
                 if cid in self.users and (chan is None or cid not in chan.members):
                     self._join(cid, name, created, status)
                     chan = self.channels[key]
+            if chan is not None and fresh:  # the first report of a channel brings its settings
+                chan.modes, chan.key, chan.limit, chan.bans = modes, key_, limit, list(bans)
             if chan is not None and not chan.topic and topic:
                 chan.topic, chan.topic_setter, chan.topic_time = topic, setter, topic_time
         return refused

@@ -74,13 +74,13 @@ def test_nothing_is_handled_until_every_linked_worker_has_said_hello(hub):
 def test_replayed_requests_are_idempotent_and_get_no_error_replies(hub):
     worker = FakeWorker(hub, W1)
     worker.send(hello(), (link.R_CONNECT, A, "127.0.0.1"), (link.R_REGISTER, A, "alice", "~a", "h", "A"),
-                (link.R_JOIN, A, "#room"))
+                (link.R_JOIN, A, "#room", ""))
     worker.until(E_JOIN)
     worker.until(link.D_ACK)
     worker.send((link.R_REPLAY, True),
                 (link.R_CONNECT, A, "127.0.0.1"),
                 (link.R_REGISTER, A, "alice", "~a", "h", "A"),  # already registered: no second E_USER
-                (link.R_JOIN, A, "#room"),  # already a member: nothing
+                (link.R_JOIN, A, "#room", ""),  # already a member: nothing
                 (link.R_PART, A, "#nowhere", ""),  # would be 403: not while replaying
                 (link.R_REPLAY, False))
     ack, before = worker.until(link.D_ACK)
@@ -93,9 +93,9 @@ def test_replayed_requests_are_idempotent_and_get_no_error_replies(hub):
 def test_a_replayed_message_keeps_its_id_so_workers_can_drop_the_copy(hub):
     worker = FakeWorker(hub, W1)
     worker.send(hello(), (link.R_CONNECT, A, "127.0.0.1"), (link.R_REGISTER, A, "alice", "~a", "h", "A"),
-                (link.R_JOIN, A, "#room"))
+                (link.R_JOIN, A, "#room", ""))
     worker.until(link.D_ACK)
-    message = (link.R_CHANMSG, A, "#room", b":alice!~a@h PRIVMSG #room :hi\r\n", "boot1-7", 1.0, False)
+    message = (link.R_CHANMSG, A, "#room", b":alice!~a@h PRIVMSG #room :hi\r\n", "boot1-7", 1.0, 0, "")
     worker.send(message, (link.R_REPLAY, True), message, (link.R_REPLAY, False))
     deliveries = [worker.until(link.D_CHANMSG)[0] for _ in range(2)]
     assert [d[4] for d in deliveries] == ["boot1-7", "boot1-7"]

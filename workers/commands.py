@@ -9,7 +9,7 @@ from typing import Callable
 
 from ircproto import numerics as N
 from ircproto.message import Message
-from workers.handlers import channels, messages, operators, registration, server
+from workers.handlers import channels, messages, modes, operators, queries, registration, server, users
 from workers.handlers.common import Reply
 from workers.session import Session
 
@@ -21,9 +21,11 @@ class Command:
     handler: Callable[[Session, Message], None]
     min_params: int = 0
     before_registration: bool = False
+    reads_state: bool = False  # a query: answered only once the client's earlier changes are applied
 
 
 COMMANDS: dict[str, Command] = {
+    # Connection registration
     "CAP": Command(registration.cap, 1, before_registration=True),
     "PASS": Command(registration.pass_, 1, before_registration=True),
     "NICK": Command(registration.nick, 0, before_registration=True),
@@ -31,18 +33,47 @@ COMMANDS: dict[str, Command] = {
     "PING": Command(registration.ping, 1, before_registration=True),
     "PONG": Command(registration.pong, 0, before_registration=True),
     "QUIT": Command(registration.quit, 0, before_registration=True),
+    # Channel operations
     "JOIN": Command(channels.join, 1),
     "PART": Command(channels.part, 1),
-    "TOPIC": Command(channels.topic, 1),
-    "NAMES": Command(channels.names, 0),
-    "MODE": Command(channels.mode, 1),
-    "WHO": Command(channels.who, 1),
+    "TOPIC": Command(channels.topic, 1, reads_state=True),
+    "NAMES": Command(channels.names, 0, reads_state=True),
+    "LIST": Command(channels.list_, 0, reads_state=True),
+    "KICK": Command(channels.kick, 2),
+    "INVITE": Command(channels.invite, 2),
+    "MODE": Command(modes.mode, 1, reads_state=True),
+    # Messages
     "PRIVMSG": Command(messages.privmsg, 0),
     "NOTICE": Command(messages.notice, 0),
+    "TAGMSG": Command(messages.tagmsg, 0),
+    # User queries and presence
+    "WHO": Command(queries.who, 1, reads_state=True),
+    "WHOIS": Command(queries.whois, 1, reads_state=True),
+    "WHOWAS": Command(queries.whowas, 1, reads_state=True),
+    "ISON": Command(queries.ison, 1, reads_state=True),
+    "USERHOST": Command(queries.userhost, 1, reads_state=True),
+    "AWAY": Command(users.away, 0),
+    "SETNAME": Command(users.setname, 1),
+    # Server queries
     "MOTD": Command(server.motd, 0),
-    "LUSERS": Command(server.lusers, 0),
+    "LUSERS": Command(server.lusers, 0, reads_state=True),
+    "VERSION": Command(server.version, 0),
+    "TIME": Command(server.time_, 0),
+    "ADMIN": Command(server.admin, 0),
+    "INFO": Command(server.info, 0),
+    "HELP": Command(server.help_, 0),
+    # Operators
     "OPER": Command(operators.oper, 2),
+    "KILL": Command(operators.kill, 2),
+    "WALLOPS": Command(operators.wallops, 1),
+    "REHASH": Command(operators.rehash, 0),
+    "CHGHOST": Command(operators.chghost, 3),
 }
+
+
+def reads_state(command: str) -> bool:
+    found = COMMANDS.get(command)
+    return found is not None and found.reads_state
 
 
 HTTP_METHODS = {"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"}

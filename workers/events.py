@@ -1,32 +1,50 @@
 """What a worker does with each item from the hub: apply events to the replica in hub order,
 then write the resulting lines to the local clients concerned.
 
-Each line a local client must see is rendered once and written to every local recipient.
-Recipients are computed from the replica *before* an event that removes someone is applied,
-so the leaver's neighbours are still known.
+Each line a local client must see is rendered once and written to every local recipient
+(a relayed message has at most one variant per tag mode: none, server-time, message-tags,
+both). Recipients are computed from the replica *before* an event that removes someone is
+applied, so the leaver's neighbours are still known. A line that answers a local client's own
+request goes through `Session.reply`, so a labelled command gets it in its response.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+import time
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from hub import link
-from hub.state import E_JOIN, E_NICK, E_PART, E_QUIT, E_TOPIC, E_USER, State
+from hub.state import (E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_SETNAME,
+                       E_TOPIC, E_UMODE, E_USER, OP_STATUS, State)
 from ircproto import numerics as N
 from ircproto.message import format_line
 from workers import replies
+from workers.handlers import queries
 from workers.handlers.registration import registered
+from workers.session import TAG_MSGID, TAG_TIME
 
 if TYPE_CHECKING:
+    from workers.session import Session
     from workers.worker import Worker
 
 
-def _write_local(w: "Worker", cids, line: bytes, skip: int | None = None) -> None:
+def _write_local(w: "Worker", cids: Iterable[int], line: bytes, actor: int | None = None,
+                 skip: int | None = None, cap: str | None = None) -> None:
+    """Write one line to the local clients among cids (only those with `cap`, when given)."""
     sessions = w.sessions
     for cid in cids:
-        if cid != skip:
-            s = sessions.get(cid)
-            if s is not None:
-                s.write(line)
+        if cid == skip:
+            continue
+        s = sessions.get(cid)
+        if s is None or (cap is not None and cap not in s.caps):
+            continue
+        if cid == actor:
+            s.reply(line)
+        else:
+            s.write(line)
+
+
+def _local_neighbours(w: "Worker", cid: int) -> list[int]:
+    return [c for c in w.state.neighbours(cid) if c in w.sessions]
 
 
 def on_user(w: "Worker", cid: int, nick: str, user: str, host: str, realname: str, signon: float) -> None:
@@ -37,12 +55,12 @@ def on_user(w: "Worker", cid: int, nick: str, user: str, host: str, realname: st
         s.resume()
 
 
-def on_nick(w: "Worker", cid: int, new: str) -> None:
+def on_nick(w: "Worker", cid: int, new: str, ts: float = 0.0) -> None:
     state = w.state
     line = format_line(state.users[cid].prefix, "NICK", new)
-    local = [c for c in state.neighbours(cid) if c in w.sessions]
-    state.apply((E_NICK, cid, new))
-    _write_local(w, local, line)
+    local = _local_neighbours(w, cid)
+    state.apply((E_NICK, cid, new, ts))
+    _write_local(w, local, line, actor=cid)
     s = w.sessions.get(cid)
     if s is not None:
         s.nick = new
@@ -63,7 +81,21 @@ def on_join(w: "Worker", cid: int, name: str, ts: float) -> None:
     state = w.state
     state.apply((E_JOIN, cid, name, ts))
     chan = state.channel(name)
-    _write_local(w, chan.by_wid.get(w.wid, ()), format_line(state.users[cid].prefix, "JOIN", chan.name))
+    user = state.users[cid]
+    plain = format_line(user.prefix, "JOIN", chan.name)
+    extended = format_line(user.prefix, "JOIN", chan.name, "*", user.realname)  # '*': no account
+    away = format_line(user.prefix, "AWAY", user.away) if user.away else None
+    for member in chan.by_wid.get(w.wid, ()):
+        s = w.sessions.get(member)
+        if s is None:
+            continue
+        line = extended if "extended-join" in s.caps else plain
+        if member == cid:
+            s.reply(line)
+        else:
+            s.write(line)
+            if away is not None and "away-notify" in s.caps:
+                s.write(away)
     s = w.sessions.get(cid)
     if s is not None:
         replies.topic(s, chan, on_join=True)
@@ -77,20 +109,29 @@ def on_part(w: "Worker", cid: int, key: str, reason: str) -> None:
     line = format_line(state.users[cid].prefix, "PART", *params)
     local = list(chan.by_wid.get(w.wid, ()))
     state.apply((E_PART, cid, key, reason))
-    _write_local(w, local, line)
+    _write_local(w, local, line, actor=cid)
 
 
-def on_quit(w: "Worker", cid: int, reason: str) -> None:
+def on_kick(w: "Worker", cid: int, key: str, target: int, reason: str) -> None:
+    state = w.state
+    chan = state.channels[key]
+    line = format_line(state.users[cid].prefix, "KICK", chan.name, state.users[target].nick, reason)
+    local = list(chan.by_wid.get(w.wid, ()))
+    state.apply((E_KICK, cid, key, target, reason))
+    _write_local(w, local, line, actor=cid)
+
+
+def on_quit(w: "Worker", cid: int, reason: str, ts: float = 0.0) -> None:
     state = w.state
     user = state.users.get(cid)
     if user is None:
         return
     line = format_line(user.prefix, "QUIT", reason)
-    local = [c for c in state.neighbours(cid) if c in w.sessions]
-    state.apply((E_QUIT, cid, reason))
+    local = _local_neighbours(w, cid)
+    state.apply((E_QUIT, cid, reason, ts))
     _write_local(w, local, line, skip=cid)
     s = w.sessions.get(cid)
-    if s is not None:  # our client asked to QUIT: the hub has handled everything before it
+    if s is not None:  # our client asked to QUIT (or was killed): the hub has let it go
         s.close_forgotten(reason)
 
 
@@ -98,31 +139,183 @@ def on_topic(w: "Worker", cid: int, key: str, text: str, ts: float) -> None:
     state = w.state
     chan = state.channels[key]
     state.apply((E_TOPIC, cid, key, text, ts))
-    _write_local(w, chan.by_wid.get(w.wid, ()), format_line(state.users[cid].prefix, "TOPIC", chan.name, text))
+    _write_local(w, chan.by_wid.get(w.wid, ()), format_line(state.users[cid].prefix, "TOPIC", chan.name, text),
+                 actor=cid)
 
 
-def on_channel_message(w: "Worker", key: str, sender: int, line: bytes, msgid: str, ts: float) -> None:
+def on_mode(w: "Worker", cid: int, key: str, changes: tuple, ts: float) -> None:
+    state = w.state
+    chan = state.channels[key]
+    letters, args, sign = [], [], ""
+    for change_sign, letter, arg in changes:
+        if change_sign != sign:
+            sign = change_sign
+            letters.append(sign)
+        letters.append(letter)
+        if arg:
+            args.append(arg)
+    line = format_line(state.users[cid].prefix, "MODE", chan.name, "".join(letters), *args)
+    state.apply((E_MODE, cid, key, changes, ts))
+    _write_local(w, chan.by_wid.get(w.wid, ()), line, actor=cid)
+
+
+def on_user_mode(w: "Worker", cid: int, changes: str) -> None:
+    w.state.apply((E_UMODE, cid, changes))
+    s = w.sessions.get(cid)
+    if s is not None:
+        s.reply(format_line(s.nick, "MODE", s.nick, changes))
+
+
+def on_invite(w: "Worker", cid: int, key: str, target: int) -> None:
+    state = w.state
+    state.apply((E_INVITE, cid, key, target))
+    chan = state.channels[key]
+    inviter, invited = state.users[cid], state.users[target]
+    line = format_line(inviter.prefix, "INVITE", invited.nick, chan.name)
+    s = w.sessions.get(cid)
+    if s is not None:
+        s.numeric(N.RPL_INVITING, invited.nick, chan.name)
+    s = w.sessions.get(target)
+    if s is not None:
+        s.write(line)
+    # invite-notify: the channel's other operators hear of it too
+    ops = [m for m in chan.by_wid.get(w.wid, ()) if OP_STATUS in chan.members[m] and m not in (cid, target)]
+    _write_local(w, ops, line, cap="invite-notify")
+
+
+def on_away(w: "Worker", cid: int, text: str) -> None:
+    state = w.state
+    state.apply((E_AWAY, cid, text))
+    user = state.users[cid]
+    s = w.sessions.get(cid)
+    if s is not None:
+        if text:
+            s.numeric(N.RPL_NOWAWAY, "You have been marked as being away")
+        else:
+            s.numeric(N.RPL_UNAWAY, "You are no longer marked as being away")
+    line = format_line(user.prefix, "AWAY", text) if text else format_line(user.prefix, "AWAY")
+    _write_local(w, _local_neighbours(w, cid), line, skip=cid, cap="away-notify")
+
+
+def on_setname(w: "Worker", cid: int, realname: str) -> None:
+    state = w.state
+    state.apply((E_SETNAME, cid, realname))
+    s = w.sessions.get(cid)
+    if s is not None:
+        s.realname = realname
+    line = format_line(state.users[cid].prefix, "SETNAME", realname)
+    _write_local(w, _local_neighbours(w, cid), line, actor=cid, cap="setname")
+
+
+def on_chghost(w: "Worker", cid: int, user: str, host: str) -> None:
+    state = w.state
+    line = format_line(state.users[cid].prefix, "CHGHOST", user, host)
+    _write_local(w, _local_neighbours(w, cid), line, cap="chghost")
+    state.apply((E_CHGHOST, cid, user, host))
+    s = w.sessions.get(cid)
+    if s is not None:
+        s.user, s.host = user, host
+
+
+# --- relayed messages: the hot path --------------------------------------------------------
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
+
+
+def tagged(line: bytes, mode: int, msgid: str, ts: float, client_tags: str) -> bytes:
+    """The line as a client with this tag mode sees it."""
+    tags = []
+    if mode & TAG_TIME:
+        tags.append("time=" + _iso(ts))
+    if mode & TAG_MSGID:
+        tags.append("msgid=" + msgid)
+        if client_tags:
+            tags.append(client_tags)
+    return ("@" + ";".join(tags) + " ").encode() + line if tags else line
+
+
+def _deliver(s: "Session", variants: list, line: bytes, msgid: str, ts: float, flags: int, tags: str,
+             own: bool = False) -> None:
+    mode = s.tag_mode
+    if mode:
+        data = variants[mode]
+        if data is None:
+            data = variants[mode] = tagged(line, mode, msgid, ts, tags)
+    elif flags & link.MSG_TAGMSG:
+        return  # TAGMSG is only for clients with message-tags
+    else:
+        data = line
+    if own:
+        s.reply(data)
+    else:
+        s.write(data)
+
+
+def on_channel_message(w: "Worker", key: str, sender: int, line: bytes, msgid: str, ts: float,
+                       flags: int, tags: str) -> None:
     chan = w.state.channels.get(key)
-    if chan is not None and w.first_delivery(msgid):
-        _write_local(w, chan.by_wid.get(w.wid, ()), line, skip=sender)
+    if chan is None or not w.first_delivery(msgid):
+        return
+    sessions = w.sessions
+    variants = [line, None, None, None]
+    for cid in chan.by_wid.get(w.wid, ()):
+        s = sessions.get(cid)
+        if s is not None:
+            if cid == sender:
+                if flags & link.MSG_ECHO:
+                    _deliver(s, variants, line, msgid, ts, flags, tags, own=True)
+            else:
+                _deliver(s, variants, line, msgid, ts, flags, tags)
 
 
-def on_user_message(w: "Worker", target: int, sender: int, line: bytes, msgid: str, ts: float) -> None:
+def on_user_message(w: "Worker", target: int, sender: int, line: bytes, msgid: str, ts: float,
+                    flags: int, tags: str) -> None:
     s = w.sessions.get(target)
     if s is not None and w.first_delivery(msgid):
-        s.write(line)
+        _deliver(s, [line, None, None, None], line, msgid, ts, flags, tags)
 
 
+def on_echo(w: "Worker", sender: int, line: bytes, msgid: str, ts: float, flags: int, tags: str) -> None:
+    s = w.sessions.get(sender)
+    if s is not None and w.first_delivery(msgid + ".echo"):
+        _deliver(s, [line, None, None, None], line, msgid, ts, flags, tags, own=True)
+
+
+def on_wallops(w: "Worker", line: bytes) -> None:
+    users = w.state.users
+    for cid, s in w.sessions.items():
+        user = users.get(cid)
+        if user is not None and "w" in user.modes:
+            s.write(line)
+
+
+# --- answers to one client ------------------------------------------------------------------
 def on_numeric(w: "Worker", cid: int, numeric: str, params: tuple) -> None:
     s = w.sessions.get(cid)
     if s is not None:
         s.numeric(numeric, *params)
 
 
+def on_barrier(w: "Worker", cid: int) -> None:
+    s = w.sessions.get(cid)
+    if s is not None and s.syncing:
+        s.barrier_passed()
+
+
 def on_refuse(w: "Worker", cid: int, reason: str) -> None:
     s = w.sessions.get(cid)
     if s is not None:
         s.close_forgotten(reason)
+
+
+def on_idle_ask(w: "Worker", asker: int, target: int) -> None:
+    s = w.sessions.get(target)
+    idle = int(time.time() - s.idle_since) if s is not None else None
+    w.request((link.R_FORWARD, asker, (link.F_IDLE_TELL, asker, target, idle)))
+
+
+def on_idle_tell(w: "Worker", asker: int, target: int, idle: int | None) -> None:
+    queries.whois_answered(w, asker, target, idle)
 
 
 def on_sync(w: "Worker", snapshot: dict) -> None:
@@ -141,13 +334,25 @@ HANDLERS: dict[str, Callable[..., None]] = {
     E_NICK: on_nick,
     E_JOIN: on_join,
     E_PART: on_part,
+    E_KICK: on_kick,
     E_QUIT: on_quit,
     E_TOPIC: on_topic,
+    E_MODE: on_mode,
+    E_UMODE: on_user_mode,
+    E_INVITE: on_invite,
+    E_AWAY: on_away,
+    E_SETNAME: on_setname,
+    E_CHGHOST: on_chghost,
     link.D_CHANMSG: on_channel_message,
     link.D_USERMSG: on_user_message,
+    link.D_ECHO: on_echo,
+    link.D_WALLOPS: on_wallops,
     link.D_NUMERIC: on_numeric,
+    link.D_BARRIER: on_barrier,
     link.D_NICK_REFUSED: on_nick_refused,
     link.D_SYNC: on_sync,
     link.D_REFUSE: on_refuse,
     link.D_ACK: on_ack,
+    link.F_IDLE_ASK: on_idle_ask,
+    link.F_IDLE_TELL: on_idle_tell,
 }

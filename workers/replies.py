@@ -1,30 +1,46 @@
-"""Multi-line replies that several commands and events share: welcome burst, LUSERS, MOTD, NAMES, topic."""
+"""Multi-line replies that several commands and events share: welcome burst, ISUPPORT, LUSERS, MOTD,
+NAMES, topic."""
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING
 
-from hub.state import Channel
+from hub.state import BAN_LIST_LENGTH, Channel
 from ircproto import numerics as N
 from ircproto.message import MAX_LINE, wire_length
 
 if TYPE_CHECKING:
     from workers.session import Session
 
-VERSION = "hubchat-0.1"
-USER_MODES = "i"
-CHANNEL_MODES = "nt"
+VERSION = "hubchat-0.2"
+USER_MODES = "iow"
+CHANNEL_MODES = "biklmnostv"
+CHANNEL_MODES_WITH_PARAMS = "bklov"
+# Fixed lengths, advertised in ISUPPORT and applied by the handlers.
+KICKLEN = 255
+AWAYLEN = 200
+NAMELEN = 100  # realname, for SETNAME
+USERLEN = 10
 
 
 def isupport_tokens(config) -> list[str]:
     lim = config.limits
     return [
-        "CASEMAPPING=ascii", "CHANTYPES=#", "CHANMODES=,,,nt", "PREFIX=(o)@",
+        "CASEMAPPING=ascii", "CHANTYPES=#", "CHANMODES=b,k,l,imnst", "PREFIX=(ov)@+", "MODES=4",
+        f"MAXLIST=b:{BAN_LIST_LENGTH}", "ELIST=MU", "WHOX", "UTF8ONLY", "SAFELIST",
         f"NICKLEN={lim.nicklen}", f"CHANNELLEN={lim.channellen}", f"TOPICLEN={lim.topiclen}",
-        f"CHANLIMIT=#:{lim.chanlimit}", f"TARGMAX=PRIVMSG:{lim.maxtargets},NOTICE:{lim.maxtargets},JOIN:,PART:",
+        f"KICKLEN={KICKLEN}", f"AWAYLEN={AWAYLEN}", f"NAMELEN={NAMELEN}", f"USERLEN={USERLEN}",
+        f"CHANLIMIT=#:{lim.chanlimit}",
+        f"TARGMAX=PRIVMSG:{lim.maxtargets},NOTICE:{lim.maxtargets},TAGMSG:{lim.maxtargets},JOIN:,PART:,KICK:,"
+        f"NAMES:,LIST:,WHOIS:1",
         f"MAXTARGETS={lim.maxtargets}", f"NETWORK={config.server.network}", f"LINELEN={MAX_LINE}",
-        "SAFELIST",
     ]
+
+
+def isupport(s: "Session") -> None:
+    tokens = isupport_tokens(s.worker.config)
+    for i in range(0, len(tokens), 12):  # at most 13 middle parameters per line
+        s.numeric(N.RPL_ISUPPORT, *tokens[i:i + 12], "are supported by this server")
 
 
 def welcome(s: "Session") -> None:
@@ -34,10 +50,8 @@ def welcome(s: "Session") -> None:
     s.numeric(N.RPL_YOURHOST, f"Your host is {w.server_name}, running version {VERSION}")
     s.numeric(N.RPL_CREATED, "This server was created " + time.strftime("%Y-%m-%d %H:%M:%S UTC",
                                                                           time.gmtime(w.started_at)))
-    s.numeric(N.RPL_MYINFO, w.server_name, VERSION, USER_MODES, CHANNEL_MODES)
-    tokens = isupport_tokens(cfg)
-    for i in range(0, len(tokens), 12):  # at most 13 middle parameters per line
-        s.numeric(N.RPL_ISUPPORT, *tokens[i:i + 12], "are supported by this server")
+    s.numeric(N.RPL_MYINFO, w.server_name, VERSION, USER_MODES, CHANNEL_MODES, CHANNEL_MODES_WITH_PARAMS)
+    isupport(s)
     lusers(s)
     motd(s)
 
@@ -45,7 +59,11 @@ def welcome(s: "Session") -> None:
 def lusers(s: "Session") -> None:
     state = s.worker.state
     users = len(state.users)
-    s.numeric(N.RPL_LUSERCLIENT, f"There are {users} users and 0 invisible on 1 servers")
+    invisible = sum(1 for u in state.users.values() if "i" in u.modes)
+    opers = sum(1 for u in state.users.values() if "o" in u.modes)
+    s.numeric(N.RPL_LUSERCLIENT, f"There are {users - invisible} users and {invisible} invisible on 1 servers")
+    if opers:
+        s.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")
     unknown = s.worker.unregistered_count()
     if unknown:
         s.numeric(N.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
@@ -66,22 +84,32 @@ def motd(s: "Session") -> None:
     s.numeric(N.RPL_ENDOFMOTD, "End of /MOTD command.")
 
 
-def names(s: "Session", chan: Channel) -> None:
+def names(s: "Session", chan: Channel, end: bool = True) -> None:
+    """353 lines filled up to the line limit, then 366 (unless end=False, for NAMES of many)."""
     users = s.worker.state.users
-    head = f":{s.worker.server_name} {N.RPL_NAMREPLY} {s.display_nick} = {chan.name} :"
+    kind = "@" if "s" in chan.modes else "="
+    head = f":{s.worker.server_name} {N.RPL_NAMREPLY} {s.display_nick} {kind} {chan.name} :"
     budget = MAX_LINE - 2 - wire_length(head)
+    all_prefixes = "multi-prefix" in s.caps
+    full_mask = "userhost-in-names" in s.caps
+    member = s.cid in chan.members  # invisible users are listed only to fellow members
     batch: list[str] = []
     size = 0
     for cid, status in chan.members.items():
-        entry = status[:1] + users[cid].nick  # nicks are ASCII: characters are bytes
-        if batch and size + len(entry) + 1 > budget:
-            s.numeric(N.RPL_NAMREPLY, "=", chan.name, " ".join(batch))
+        user = users[cid]
+        if not member and "i" in user.modes:
+            continue
+        entry = (status if all_prefixes else status[:1]) + (user.prefix if full_mask else user.nick)
+        length = wire_length(entry)
+        if batch and size + length + 1 > budget:
+            s.numeric(N.RPL_NAMREPLY, kind, chan.name, " ".join(batch))
             batch, size = [], 0
         batch.append(entry)
-        size += len(entry) + 1
+        size += length + 1
     if batch:
-        s.numeric(N.RPL_NAMREPLY, "=", chan.name, " ".join(batch))
-    s.numeric(N.RPL_ENDOFNAMES, chan.name, "End of /NAMES list.")
+        s.numeric(N.RPL_NAMREPLY, kind, chan.name, " ".join(batch))
+    if end:
+        s.numeric(N.RPL_ENDOFNAMES, chan.name, "End of /NAMES list.")
 
 
 def topic(s: "Session", chan: Channel, *, on_join: bool = False) -> None:

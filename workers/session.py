@@ -11,6 +11,16 @@ take effect in the order it sent them. Flood control (fakelag) holds lines the s
 client sends faster than its allowance. A long backlog pauses reading from the socket, so a
 client cannot grow it without bound and a flooder is slowed, not dropped.
 
+Queries are answered from the worker's replica. If the client has changes still on their way
+through the hub (`pending`), a query first sends a *barrier* and waits for it to come back, so
+"JOIN #a" then "WHO #a" shows the client in #a, exactly as on a one-process server.
+
+IRCv3 `labeled-response`: while a labelled command runs, everything that answers it (numerics,
+and the events that echo the client's own action) goes through `reply` into `captured`; when
+the command is finished (nothing held for the hub, and a barrier back if anything was sent)
+the capture leaves as an ACK, one labelled line, or a `labeled-response` batch. Relayed traffic
+from other clients is written directly meanwhile, never mistaken for the answer.
+
 Output is written straight to the transport. Nothing ever awaits a slow client: once more
 than `limits.sendq` bytes are queued for it, it is dropped with `ERROR :SendQ exceeded` and
 everybody else carries on.
@@ -22,14 +32,22 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
+from hub.link import R_BARRIER
 from ircproto.flood import FakeLag
 from ircproto.framing import LineBuffer, ReadQExceeded
-from ircproto.message import EmptyMessage, ProtocolError, format_line, parse
+from ircproto.message import EmptyMessage, ProtocolError, escape_tag_value, format_line, parse
 
 if TYPE_CHECKING:
     from workers.worker import Worker
 
 BACKLOG_PAUSE = 64  # lines held (waiting for the hub, or slowed by fakelag) before reading is paused
+MAX_LABEL = 64  # bytes of a labeled-response label (the IRCv3 limit)
+TAG_TIME, TAG_MSGID = 1, 2  # bits of `tag_mode`: server-time, message-tags (msgid and client tags)
+
+
+def add_tag(line: bytes, tag: bytes) -> bytes:
+    """Put one more tag on a rendered line."""
+    return b"@" + tag + (b";" + line[1:] if line[:1] == b"@" else b" " + line)
 
 
 class Session(asyncio.Protocol):
@@ -42,8 +60,14 @@ class Session(asyncio.Protocol):
         self.realname = ""
         self.password: str | None = None
         self.cap_negotiating = False
+        self.caps: set[str] = set()
+        self.tag_mode = 0  # TAG_TIME | TAG_MSGID, from the capabilities
         self.registered = False
-        self.oper = False
+        self.pending = False  # requests sent to the hub since the last barrier came back
+        self.syncing = False  # waiting for a barrier
+        self.label: str | None = None
+        self.captured: list[bytes] = []
+        self.idle_since = time.time()  # last PRIVMSG, NOTICE or TAGMSG, for WHOIS
         self.announced = False  # the hub knows this connection, so it must hear when it closes
         self.lines_before_registration = 0
         self.waiting = False
@@ -87,22 +111,70 @@ class Session(asyncio.Protocol):
         except ProtocolError as err:
             self.numeric(err.numeric, err.text)
             return
+        if not line.isascii() and not _is_utf8(line):  # UTF8ONLY: never relay text we cannot read
+            self.send("FAIL", msg.command, "INVALID_UTF8", "Message rejected, your message contained invalid UTF-8")
+            return
+        if self.pending and self.worker.reads_state(msg.command):
+            self.backlog.appendleft(line)  # answered once our earlier changes are in the replica
+            self._barrier()
+            return
+        label = msg.tags.get("label") if "labeled-response" in self.caps else None
+        if label and len(label) <= MAX_LABEL:
+            self.label = label
         self.worker.dispatch(self, msg)
+        self._settle()
+
+    def request(self, item: tuple) -> None:
+        """Send a request to the hub; queries after it wait until it has been handled."""
+        self.worker.request(item)
+        self.pending = True
 
     def ask_hub(self, request: tuple) -> None:
         """Send a request and hold further input until the hub answers it."""
-        self.worker.request(request)
+        self.request(request)
         self.waiting = True
 
     def resume(self) -> None:
         """The hub answered: carry on with the held lines."""
         self.waiting = False
+        self._settle()
         self._process()
+
+    def _barrier(self) -> None:
+        self.worker.request((R_BARRIER, self.cid))
+        self.pending = False
+        self.syncing = True
+
+    def barrier_passed(self) -> None:
+        self.syncing = False
+        self._settle()
+        self._process()
+
+    def _settle(self) -> None:
+        """Finish a labelled command once everything it caused has come back from the hub."""
+        if self.label is None or self.waiting or self.syncing or self.closed:
+            return
+        if self.pending:
+            self._barrier()
+            return
+        label = b"label=" + escape_tag_value(self.label).encode()
+        captured, self.label, self.captured = self.captured, None, []
+        if not captured:
+            self.write(add_tag(format_line(self.worker.server_name, "ACK"), label))
+        elif len(captured) == 1:
+            self.write(add_tag(captured[0], label))
+        else:
+            ref = self.worker.next_batch_ref()
+            self.write(add_tag(format_line(self.worker.server_name, "BATCH", "+" + ref, "labeled-response"), label))
+            tag = b"batch=" + ref.encode()
+            for line in captured:
+                self.write(add_tag(line, tag))
+            self.write(format_line(self.worker.server_name, "BATCH", "-" + ref))
 
     def _process(self) -> None:
         """Handle held lines in order until the session must wait (for the hub, or fakelag)."""
         backlog = self.backlog
-        while backlog and not self.waiting and not self.closed and self._throttled is None:
+        while backlog and not (self.waiting or self.syncing or self.closed) and self._throttled is None:
             if self.registered and self.worker.config.server.flood_control and self._must_wait():
                 break
             self.handle_line(backlog.popleft())
@@ -147,14 +219,25 @@ class Session(asyncio.Protocol):
         if transport.get_write_buffer_size() > self.worker.config.limits.sendq:  # type: ignore[union-attr]
             self.close("SendQ exceeded", notify=True)
 
+    def reply(self, data: bytes) -> None:
+        """Write a line that answers this client's own command (labelled, if it asked for that)."""
+        if self.label is not None:
+            self.captured.append(data)
+        else:
+            self.write(data)
+
     def send(self, command: str, *params: str, source: str | None = None) -> None:
-        self.write(format_line(source or self.worker.server_name, command, *params))
+        self.reply(format_line(source or self.worker.server_name, command, *params))
 
     def numeric(self, code: str, *params: str) -> None:
         # Middle params often echo what the client typed; one that is empty, has a space or
         # starts with ':' would change the line's meaning, so it is shown as '*'.
         middle = [p if p and " " not in p and p[0] != ":" else "*" for p in params[:-1]]
-        self.write(format_line(self.worker.server_name, code, self.display_nick, *middle, *params[-1:]))
+        self.reply(format_line(self.worker.server_name, code, self.display_nick, *middle, *params[-1:]))
+
+    def set_caps(self, caps: set[str]) -> None:
+        self.caps = caps
+        self.tag_mode = (TAG_TIME if "server-time" in caps else 0) | (TAG_MSGID if "message-tags" in caps else 0)
 
     def close_forgotten(self, reason: str) -> None:
         """Close a client the hub has already let go of (its QUIT or a refusal): no QUIT back."""
@@ -179,3 +262,11 @@ class Session(asyncio.Protocol):
             else:
                 self.transport.close()
         self.worker.session_closed(self, reason)
+
+
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

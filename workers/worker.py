@@ -43,6 +43,7 @@ SHUTDOWN_DRAIN = 2.0
 
 class Worker(ChildProcess):
     dispatch = staticmethod(commands.dispatch)
+    reads_state = staticmethod(commands.reads_state)
 
     def __init__(self, config: Config, wid: int, slot: int, listener: socket.socket,
                  control_sock: socket.socket, loads, boot_id: str, started_at: float,
@@ -67,6 +68,7 @@ class Worker(ChildProcess):
         self.replay: list[tuple] = []  # requests the dead hub never acknowledged
         self._seen: set[str] = set()  # ids of messages delivered lately, to drop replayed duplicates
         self._seen_order: deque[str] = deque()
+        self.whois_waiting: dict[tuple[int, int], tuple[str, asyncio.TimerHandle]] = {}  # (asker, target)
         self.clients_paused = False
         self._next_client = 0
         self._next_msgid = 0
@@ -254,6 +256,10 @@ class Worker(ChildProcess):
     def next_msgid(self) -> str:
         self._next_msgid += 1
         return f"{self._msgid_prefix}{self._next_msgid:x}"
+
+    def next_batch_ref(self) -> str:
+        self._next_msgid += 1
+        return f"{self._next_msgid:x}"
 
     # --- timers --------------------------------------------------------------------------
     def _sweep(self) -> None:

@@ -1,9 +1,11 @@
-"""Sending messages (Modern IRC "Sending Messages"): PRIVMSG and NOTICE.
+"""Sending messages (Modern IRC "Sending Messages"): PRIVMSG, NOTICE, and IRCv3 TAGMSG.
 
 The line every recipient will see is rendered once, here, and travels through the hub as
 bytes. The hub checks that the target exists (and that the sender may speak in a channel) in
 the same order as every other event, so a PRIVMSG right after a JOIN always follows the JOIN.
 NOTICE never provokes an error reply (Modern IRC: automatic replies must not be sent to it).
+Client-only tags (`+name=value`, IRCv3 message-tags) travel with the message as one escaped
+string and reach only recipients with message-tags; TAGMSG carries nothing else.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import time
 from hub import link
 from ircproto import numerics as N
 from ircproto.casemap import is_channel_name, is_valid_channel, is_valid_nick
-from ircproto.message import Message, format_line
+from ircproto.message import Message, escape_tag_value, format_line
 from workers.handlers.common import Reply, split_targets
 from workers.session import Session
 
@@ -20,11 +22,15 @@ from workers.session import Session
 def _refusal(s: Session, msg: Message, targets: list[str]) -> Reply | None:
     if not targets:
         return Reply(N.ERR_NORECIPIENT, f"No recipient given ({msg.command})")
-    if len(msg.params) < 2 or not msg.params[1]:
+    if msg.command != "TAGMSG" and (len(msg.params) < 2 or not msg.params[1]):
         return Reply(N.ERR_NOTEXTTOSEND, "No text to send")
     if len(targets) > s.worker.config.limits.maxtargets:
         return Reply(N.ERR_TOOMANYTARGETS, msg.params[0], "Too many targets")
     return None
+
+
+def _client_tags(msg: Message) -> str:
+    return ";".join(k + "=" + escape_tag_value(v) if v else k for k, v in msg.tags.items() if k[:1] == "+")
 
 
 def _send(s: Session, msg: Message, quiet: bool) -> None:
@@ -34,10 +40,16 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
         if quiet:
             return
         raise refusal
-    text = msg.params[1]
+    text = msg.params[1:2]  # none for TAGMSG
     worker = s.worker
     state = worker.state
     limits = worker.config.limits
+    flags = (link.MSG_QUIET if quiet else 0) | (link.MSG_ECHO if "echo-message" in s.caps else 0)
+    if msg.command == "TAGMSG":
+        flags |= link.MSG_TAGMSG
+    tags = _client_tags(msg) if msg.tags else ""
+    now = time.time()
+    s.idle_since = now
     for target in targets:
         is_channel = is_channel_name(target)
         if not (is_valid_channel(target, limits.channellen) if is_channel else is_valid_nick(target, limits.nicklen)):
@@ -46,15 +58,14 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
                             else (N.ERR_NOSUCHNICK, target, "No such nick/channel")))
             continue
         msgid = worker.next_msgid()
-        now = time.time()
         if is_channel:
             chan = state.channel(target)
-            line = format_line(s.prefix, msg.command, chan.name if chan else target, text)
-            worker.request((link.R_CHANMSG, s.cid, target, line, msgid, now, quiet))
+            line = format_line(s.prefix, msg.command, chan.name if chan else target, *text)
+            s.request((link.R_CHANMSG, s.cid, target, line, msgid, now, flags, tags))
         else:
             user = state.user_by_nick(target)
-            line = format_line(s.prefix, msg.command, user.nick if user else target, text)
-            worker.request((link.R_USERMSG, s.cid, target, line, msgid, now, quiet))
+            line = format_line(s.prefix, msg.command, user.nick if user else target, *text)
+            s.request((link.R_USERMSG, s.cid, target, line, msgid, now, flags, tags))
 
 
 def privmsg(s: Session, msg: Message) -> None:
@@ -63,3 +74,7 @@ def privmsg(s: Session, msg: Message) -> None:
 
 def notice(s: Session, msg: Message) -> None:
     _send(s, msg, quiet=True)
+
+
+def tagmsg(s: Session, msg: Message) -> None:
+    _send(s, msg, quiet=False)

@@ -1,14 +1,28 @@
-"""OPER (Modern IRC "OPER message"): become an IRC operator with a name and password from the
-configuration's [operators] table, where only password hashes are stored."""
+"""IRC operators (Modern IRC "Operator Messages"): OPER, KILL, WALLOPS, REHASH, and CHGHOST
+(the IRCv3 chghost event's command, as InspIRCd and UnrealIRCd spell it).
+
+Operators are named in the configuration's [operators] table, where only password hashes are
+stored. The hub checks operator status (user mode +o) for every power, so no worker's view can
+be out of date; the worker checks it too, to answer 481 without a round trip.
+"""
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import re
+import signal
 
 from config.passwords import verify
+from hub import link
 from ircproto import numerics as N
-from ircproto.message import Message
+from ircproto.message import Message, format_line
 from workers.handlers.common import Reply
 from workers.session import Session
+
+log = logging.getLogger("hubchat.operators")
+_HOSTNAME = re.compile(r"[A-Za-z0-9.:-]{1,63}\Z")
+_USERNAME = re.compile(r"[A-Za-z0-9._~-]{1,10}\Z")
 
 
 def oper(s: Session, msg: Message) -> None:
@@ -20,16 +34,50 @@ def oper(s: Session, msg: Message) -> None:
     # lines meanwhile, so guessing passwords cannot stall everyone else on the worker.
     s.waiting = True
     check = asyncio.get_running_loop().run_in_executor(None, verify, password, hashed)
-    check.add_done_callback(lambda done: _answer(s, done.result()))
+    check.add_done_callback(lambda done: _answer(s, name, done.result()))
 
 
-def _answer(s: Session, ok: bool) -> None:
+def _answer(s: Session, name: str, ok: bool) -> None:
     if s.closed:
         return
     if ok:
-        s.oper = True
+        log.info("%s is now an IRC operator (as %s)", s.prefix, name)
         s.numeric(N.RPL_YOUREOPER, "You are now an IRC operator")
-        s.send("MODE", s.display_nick, "+o", source=s.display_nick)
+        s.request((link.R_OPER, s.cid))  # the MODE +o echo comes with the hub's event
     else:
+        log.warning("failed OPER attempt as %s by %s", name, s.prefix)
         s.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
     s.resume()
+
+
+def _require_operator(s: Session) -> None:
+    user = s.worker.state.users.get(s.cid)
+    if user is None or "o" not in user.modes:
+        raise Reply(N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+
+
+def kill(s: Session, msg: Message) -> None:
+    _require_operator(s)
+    s.request((link.R_KILL, s.cid, msg.params[0], msg.params[1]))
+
+
+def wallops(s: Session, msg: Message) -> None:
+    _require_operator(s)
+    s.request((link.R_WALLOPS, s.cid, format_line(s.prefix, "WALLOPS", msg.params[0])))
+
+
+def rehash(s: Session, msg: Message) -> None:
+    """Reload the configuration exactly as SIGHUP does: the supervisor re-reads it for everyone."""
+    _require_operator(s)
+    s.numeric(N.RPL_REHASHING, "configuration", "Rehashing")
+    log.info("%s asked for a rehash", s.prefix)
+    os.kill(os.getppid(), signal.SIGHUP)
+
+
+def chghost(s: Session, msg: Message) -> None:
+    _require_operator(s)
+    nick, user, host = msg.params[0], msg.params[1], msg.params[2]
+    if not _USERNAME.match(user) or not _HOSTNAME.match(host) or host[0] == ":":
+        s.send("FAIL", "CHGHOST", "INVALID_PARAMS", "Invalid user name or host name")
+        return
+    s.request((link.R_CHGHOST, s.cid, nick, user, host))

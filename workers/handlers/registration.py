@@ -12,32 +12,58 @@ from workers import replies
 from workers.handlers.common import Reply
 from workers.session import Session
 
-SUPPORTED_CAPS: dict[str, str] = {}  # name -> CAP LS 302 value; only what is implemented is listed
-USERLEN = 10
+# IRCv3 capabilities, name -> CAP LS 302 value. Only what is implemented is listed; the set never
+# changes while the server runs, so cap-notify (implied by CAP LS 302) never has NEW or DEL to send.
+SUPPORTED_CAPS: dict[str, str] = {
+    "away-notify": "", "batch": "", "cap-notify": "", "chghost": "", "echo-message": "", "extended-join": "",
+    "invite-notify": "", "labeled-response": "", "message-tags": "", "multi-prefix": "", "server-time": "",
+    "setname": "", "userhost-in-names": "",
+}
+CAP_LS_LINE = 400  # bytes of capability names per CAP LS line before it continues on another
 _USERNAME_JUNK = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def cap(s: Session, msg: Message) -> None:
+    """CAP LS/LIST/REQ/END (IRCv3 capability negotiation, version 302)."""
     sub = msg.params[0].upper()
+    if sub in ("LS", "REQ") and not s.registered:
+        s.cap_negotiating = True  # registration now waits for CAP END
     if sub == "LS":
-        if not s.registered:
-            s.cap_negotiating = True  # registration now waits for CAP END
-        s.send("CAP", s.display_nick, "LS", " ".join(SUPPORTED_CAPS))
-    elif sub == "REQ":
-        if not s.registered:
-            s.cap_negotiating = True
-        wanted = msg.params[1] if len(msg.params) > 1 else ""
-        names = [c.lstrip("-") for c in wanted.split()]
-        verdict = "ACK" if names and all(n in SUPPORTED_CAPS for n in names) else "NAK"
-        s.send("CAP", s.display_nick, verdict, wanted)
+        version = msg.params[1] if len(msg.params) > 1 and msg.params[1].isdigit() else "0"
+        if int(version) >= 302:
+            s.set_caps(s.caps | {"cap-notify"})  # implied by 302
+        _cap_list(s, "LS", [f"{name}={value}" if value and int(version) >= 302 else name
+                            for name, value in SUPPORTED_CAPS.items()])
     elif sub == "LIST":
-        s.send("CAP", s.display_nick, "LIST", "")
+        _cap_list(s, "LIST", sorted(s.caps))
+    elif sub == "REQ":
+        wanted = msg.params[1] if len(msg.params) > 1 else ""
+        changes = wanted.split()
+        if changes and all(c.lstrip("-") in SUPPORTED_CAPS for c in changes):  # all or nothing
+            caps = set(s.caps)
+            for change in changes:
+                (caps.discard if change[0] == "-" else caps.add)(change.lstrip("-"))
+            s.set_caps(caps)
+            s.send("CAP", s.display_nick, "ACK", wanted)
+        else:
+            s.send("CAP", s.display_nick, "NAK", wanted)
     elif sub == "END":
         if s.cap_negotiating:
             s.cap_negotiating = False
             try_register(s)
     else:
         raise Reply(N.ERR_INVALIDCAPCMD, msg.params[0], "Invalid CAP command")
+
+
+def _cap_list(s: Session, sub: str, names: list[str]) -> None:
+    lines: list[list[str]] = [[]]
+    for name in names:
+        if lines[-1] and sum(len(n) + 1 for n in lines[-1]) + len(name) > CAP_LS_LINE:
+            lines.append([])
+        lines[-1].append(name)
+    for i, line in enumerate(lines):
+        more = ["*"] if i < len(lines) - 1 else []
+        s.send("CAP", s.display_nick, sub, *more, " ".join(line))
 
 
 def pass_(s: Session, msg: Message) -> None:
@@ -69,7 +95,7 @@ def user(s: Session, msg: Message) -> None:
     if s.registered:
         raise Reply(N.ERR_ALREADYREGISTERED, "You may not reregister")
     username, realname = msg.params[0], msg.params[3]
-    username = _USERNAME_JUNK.sub("", username)[:USERLEN]
+    username = _USERNAME_JUNK.sub("", username)[:replies.USERLEN]
     if not username:
         raise Reply(N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
     s.user = "~" + username  # '~': the username was not verified by ident

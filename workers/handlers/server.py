@@ -1,7 +1,51 @@
-"""Server queries answered from the worker's copy of the state: MOTD, LUSERS."""
+"""Server queries (Modern IRC "Server Queries and Commands") answered by the worker itself:
+MOTD, LUSERS, VERSION, TIME, ADMIN, INFO, HELP."""
+from __future__ import annotations
+
+import time
+
+from ircproto import numerics as N
 from ircproto.message import Message
 from workers import replies
+from workers.handlers.common import Reply
 from workers.session import Session
+
+INFO = (
+    f"{replies.VERSION}: a multi-process IRC server in Python.",
+    "A supervisor, one hub that owns the global state and orders every event,",
+    "and worker processes that each serve many clients on an event loop.",
+)
+
+HELP: dict[str, tuple[str, ...]] = {
+    "*": ("hubchat understands these commands:",
+          "ADMIN AWAY CAP CHGHOST HELP INFO INVITE ISON JOIN KICK KILL LIST LUSERS MODE MOTD NAMES",
+          "NICK NOTICE OPER PART PASS PING PONG PRIVMSG QUIT REHASH SETNAME TAGMSG TIME TOPIC USER",
+          "USERHOST VERSION WALLOPS WHO WHOIS WHOWAS", "Use HELP <command> for one of them."),
+    "ADMIN": ("ADMIN", "Who runs this server."),
+    "AWAY": ("AWAY [<message>]", "Mark yourself away with a message, or back without one."),
+    "CHGHOST": ("CHGHOST <nick> <user> <host>", "(Operators) Change someone's user name and host."),
+    "INVITE": ("INVITE <nick> <channel>", "Invite someone into a channel (needed to join a +i channel)."),
+    "ISON": ("ISON <nick> [<nick> ...]", "Which of these nicks are online."),
+    "JOIN": ("JOIN <channel>[,<channel>] [<key>[,<key>]]", "Join channels; JOIN 0 leaves them all."),
+    "KICK": ("KICK <channel> <nick>[,<nick>] [<reason>]", "(Channel operators) Remove someone from a channel."),
+    "KILL": ("KILL <nick> <reason>", "(Operators) Disconnect someone."),
+    "LIST": ("LIST [<channel>,... | <mask> | >N | <N]", "List channels, by name, mask or member count."),
+    "MODE": ("MODE <channel> [+-imnstklbov [<args>]]", "MODE <nick> [+-iw]", "Show or change modes."),
+    "NAMES": ("NAMES [<channel>[,<channel>]]", "Who is in a channel."),
+    "NICK": ("NICK <nick>", "Change your nickname."),
+    "NOTICE": ("NOTICE <target> <text>", "Like PRIVMSG, but never answered automatically."),
+    "OPER": ("OPER <name> <password>", "Become an IRC operator."),
+    "PART": ("PART <channel>[,<channel>] [<reason>]", "Leave channels."),
+    "PRIVMSG": ("PRIVMSG <target>[,<target>] <text>", "Send a message to a channel or a nick."),
+    "QUIT": ("QUIT [<reason>]", "Disconnect."),
+    "REHASH": ("REHASH", "(Operators) Reload the configuration file, like SIGHUP."),
+    "SETNAME": ("SETNAME <realname>", "Change your real name."),
+    "TOPIC": ("TOPIC <channel> [<topic>]", "Show or set a channel's topic."),
+    "WALLOPS": ("WALLOPS <text>", "(Operators) Message everyone with user mode +w."),
+    "WHO": ("WHO <channel|nick|mask> [o][%fields[,token]]", "List users; WHOX fields tcuihsnfdlaor."),
+    "WHOIS": ("WHOIS <nick>", "Details about someone."),
+    "WHOWAS": ("WHOWAS <nick> [<count>]", "Who used a nick that is gone."),
+}
 
 
 def motd(s: Session, msg: Message) -> None:
@@ -10,3 +54,39 @@ def motd(s: Session, msg: Message) -> None:
 
 def lusers(s: Session, msg: Message) -> None:
     replies.lusers(s)
+
+
+def version(s: Session, msg: Message) -> None:
+    s.numeric(N.RPL_VERSION, replies.VERSION, s.worker.server_name, "Python, multi-process")
+    replies.isupport(s)
+
+
+def time_(s: Session, msg: Message) -> None:
+    now = time.time()
+    s.numeric(N.RPL_TIME, s.worker.server_name, str(int(now)), "0",
+              time.strftime("%A %B %d %Y -- %H:%M:%S +00:00", time.gmtime(now)))
+
+
+def admin(s: Session, msg: Message) -> None:
+    server = s.worker.config.server
+    s.numeric(N.RPL_ADMINME, s.worker.server_name, "Administrative info")
+    s.numeric(N.RPL_ADMINLOC1, f"The {server.network} network")
+    s.numeric(N.RPL_ADMINLOC2, s.worker.server_name)
+    s.numeric(N.RPL_ADMINEMAIL, server.admin or f"The {server.network} administrators")
+
+
+def info(s: Session, msg: Message) -> None:
+    for line in INFO:
+        s.numeric(N.RPL_INFO, line)
+    s.numeric(N.RPL_ENDOFINFO, "End of INFO list")
+
+
+def help_(s: Session, msg: Message) -> None:
+    subject = msg.params[0].upper() if msg.params else "*"
+    text = HELP.get(subject)
+    if text is None:
+        raise Reply(N.ERR_HELPNOTFOUND, msg.params[0], "No help available on this topic")
+    s.numeric(N.RPL_HELPSTART, subject, text[0])
+    for line in text[1:]:
+        s.numeric(N.RPL_HELPTXT, subject, line)
+    s.numeric(N.RPL_ENDOFHELP, subject, "End of /HELP")

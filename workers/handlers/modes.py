@@ -1,0 +1,106 @@
+"""MODE (Modern IRC "MODE message") for channels and for the client's own user modes.
+
+The worker parses the mode string (unknown letters, missing or bad parameters) and answers
+list queries (+b with no mask) from the replica; the changes themselves go to the hub, which
+checks operator status and targets and broadcasts only what actually changed.
+"""
+from __future__ import annotations
+
+from hub import link
+from hub.state import FLAG_MODES, Channel
+from ircproto import numerics as N
+from ircproto.casemap import casefold, is_channel_name
+from ircproto.message import Message
+from workers.handlers.common import Reply
+from workers.session import Session
+
+MODES_PER_COMMAND = 4  # MODES: changes with a parameter in one MODE command
+USER_MODES = "iow"  # +o only through OPER; clients may drop it
+MAX_KEY = 23
+
+
+def mode(s: Session, msg: Message) -> None:
+    target = msg.params[0]
+    if is_channel_name(target):
+        channel_mode(s, target, msg.params[1:])
+    else:
+        user_mode(s, target, msg.params[1:])
+
+
+def channel_mode(s: Session, name: str, params: list[str]) -> None:
+    state = s.worker.state
+    chan = state.channel(name)
+    if chan is None or not state.may_see(s.cid, chan):
+        raise Reply(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+    if not params:
+        s.numeric(N.RPL_CHANNELMODEIS, chan.name, *chan.mode_string(with_key=s.cid in chan.members))
+        s.numeric(N.RPL_CREATIONTIME, chan.name, str(int(chan.created)))
+        return
+    args = iter(params[1:])
+    changes: list[tuple[str, str, str]] = []
+    with_param = 0
+    sign = "+"
+    for letter in params[0]:
+        if letter in "+-":
+            sign = letter
+        elif letter == "b":
+            mask = next(args, None)
+            if mask is None:
+                ban_list(s, chan)
+            elif with_param < MODES_PER_COMMAND and mask.strip():
+                with_param += 1
+                changes.append((sign, letter, mask))
+        elif letter in "ov":
+            nick = next(args, None)
+            if nick is not None and with_param < MODES_PER_COMMAND:
+                with_param += 1
+                changes.append((sign, letter, nick))
+        elif letter == "k":
+            key = next(args, None)  # -k takes the key too (RFC 2812), though any key will do
+            if sign == "-":
+                changes.append((sign, letter, ""))
+            elif key is None:
+                s.numeric(N.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+            elif not key or len(key) > MAX_KEY or any(c in key for c in " ,:") or not key.isprintable():
+                s.numeric(N.ERR_INVALIDMODEPARAM, chan.name, "k", key or "*", "Invalid key")
+            else:
+                changes.append((sign, letter, key))
+        elif letter == "l":
+            if sign == "-":
+                changes.append((sign, letter, ""))
+                continue
+            limit = next(args, None)
+            if limit is None:
+                s.numeric(N.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
+            elif not limit.isdigit() or not 0 < int(limit) < 1 << 31:
+                s.numeric(N.ERR_INVALIDMODEPARAM, chan.name, "l", limit, "Invalid limit")
+            else:
+                changes.append((sign, letter, str(int(limit))))
+        elif letter in FLAG_MODES:
+            changes.append((sign, letter, ""))
+        else:
+            s.numeric(N.ERR_UNKNOWNMODE, letter, "is unknown mode char to me")
+    if changes:
+        s.request((link.R_MODE, s.cid, chan.name, tuple(changes)))
+
+
+def ban_list(s: Session, chan: Channel) -> None:
+    for mask, setter, ts in chan.bans:
+        s.numeric(N.RPL_BANLIST, chan.name, mask, setter or s.worker.server_name, str(int(ts)))
+    s.numeric(N.RPL_ENDOFBANLIST, chan.name, "End of channel ban list")
+
+
+def user_mode(s: Session, nick: str, params: list[str]) -> None:
+    if casefold(nick) != casefold(s.nick or ""):
+        if s.worker.state.user_by_nick(nick) is None:
+            raise Reply(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        raise Reply(N.ERR_USERSDONTMATCH, "Cant change mode for other users")
+    user = s.worker.state.users[s.cid]
+    if not params:
+        s.numeric(N.RPL_UMODEIS, "+" + user.modes)
+        return
+    wanted = "".join(c for c in params[0] if c in "+-" + USER_MODES)
+    if len(wanted) != len(params[0]):
+        s.numeric(N.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
+    if any(c not in "+-" for c in wanted):
+        s.request((link.R_UMODE, s.cid, wanted))

@@ -1,0 +1,172 @@
+"""User queries (Modern IRC "User-Based Queries"): WHO (with WHOX), WHOIS, WHOWAS, ISON, USERHOST.
+
+All are answered from the worker's replica, except WHOIS's idle time: only the worker holding
+the target knows when it last spoke, so WHOIS for a user on another worker asks that worker
+through the hub (F_IDLE_ASK / F_IDLE_TELL) and answers when it hears back, or after
+IDLE_WAIT without the idle line if that worker has gone.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from hub import link
+from hub.state import Channel, User
+from ircproto import numerics as N
+from ircproto.casemap import is_channel_name
+from ircproto.masks import is_wild, matches
+from ircproto.message import Message
+from workers.handlers.common import Reply, split_targets
+from workers.session import Session
+
+if TYPE_CHECKING:
+    from workers.worker import Worker
+
+IDLE_WAIT = 2.0
+WHOX_FIELDS = "tcuihsnfdlaor"  # the order WHOX replies use, whatever order they were asked in
+WHOWAS_DEFAULT = 10
+
+
+def _status(s: Session, status: str) -> str:
+    return status if "multi-prefix" in s.caps else status[:1]
+
+
+def _flags(s: Session, user: User, status: str) -> str:
+    return ("G" if user.away else "H") + ("*" if "o" in user.modes else "") + _status(s, status)
+
+
+def _visible(s: Session, user: User) -> bool:
+    """Invisible users (+i) show up only to themselves and to those who share a channel."""
+    return "i" not in user.modes or user.cid == s.cid or s.worker.state.shares_channel(s.cid, user.cid)
+
+
+def who(s: Session, msg: Message) -> None:
+    mask = msg.params[0]
+    options = msg.params[1] if len(msg.params) > 1 else ""
+    fields, _, token = options.partition("%")[2].partition(",")
+    whox = "%" in options
+    opers_only = "o" in options.partition("%")[0]
+    state = s.worker.state
+    rows: list[tuple[str, User, str]] = []
+    if is_channel_name(mask):
+        chan = state.channel(mask)
+        if chan is not None and state.may_see(s.cid, chan):
+            member = s.cid in chan.members
+            rows = [(chan.name, state.users[cid], status) for cid, status in chan.members.items()
+                    if member or "i" not in state.users[cid].modes]
+    elif not is_wild(mask) and mask != "0":
+        user = state.user_by_nick(mask)
+        rows = [("*", user, "")] if user else []
+    else:
+        pattern = "*" if mask == "0" else mask
+        rows = [("*", u, "") for u in state.users.values()
+                if _visible(s, u) and any(matches(pattern, text) for text in (u.nick, u.prefix, u.host, u.realname))]
+    server = s.worker.server_name
+    for channel_name, user, status in rows:
+        if opers_only and "o" not in user.modes:
+            continue
+        if whox:
+            values = {"t": token or "0", "c": channel_name, "u": user.user, "i": "255.255.255.255", "h": user.host,
+                      "s": server, "n": user.nick, "f": _flags(s, user, status), "d": "0", "l": "0", "a": "0",
+                      "o": "n/a", "r": user.realname}
+            s.numeric(N.RPL_WHOSPCRPL, *[values[f] for f in WHOX_FIELDS if f in fields] or ["*"])
+        else:
+            s.numeric(N.RPL_WHOREPLY, channel_name, user.user, user.host, server, user.nick,
+                      _flags(s, user, status), f"0 {user.realname}")
+    s.numeric(N.RPL_ENDOFWHO, mask, "End of WHO list")
+
+
+def whois(s: Session, msg: Message) -> None:
+    """WHOIS [<server>] <nick>: the last parameter is the nick; only the first of a list is answered."""
+    targets = split_targets(msg.params[-1])
+    if not targets:
+        raise Reply(N.ERR_NONICKNAMEGIVEN, "No nickname given")
+    nick = targets[0]
+    w = s.worker
+    user = w.state.user_by_nick(nick)
+    if user is None:
+        s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        s.numeric(N.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+        return
+    local = w.sessions.get(user.cid)
+    if local is not None:
+        _whois_reply(s, user, int(time.time() - local.idle_since))
+        return
+    # Another worker holds this user: ask it for the idle time, holding the client's later lines.
+    key = (s.cid, user.cid)
+    timer = asyncio.get_running_loop().call_later(IDLE_WAIT, whois_answered, w, s.cid, user.cid, None)
+    w.whois_waiting[key] = (nick, timer)
+    s.waiting = True
+    w.request((link.R_FORWARD, user.cid, (link.F_IDLE_ASK, s.cid, user.cid)))
+
+
+def whois_answered(w: "Worker", asker: int, target: int, idle: int | None) -> None:
+    waiting = w.whois_waiting.pop((asker, target), None)
+    s = w.sessions.get(asker)
+    if waiting is None or s is None:
+        return
+    nick, timer = waiting
+    timer.cancel()
+    user = w.state.users.get(target)
+    if user is None:  # quit while we asked
+        s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        s.numeric(N.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+    else:
+        _whois_reply(s, user, idle)
+    s.resume()
+
+
+def _whois_reply(s: Session, user: User, idle: int | None) -> None:
+    state = s.worker.state
+    s.numeric(N.RPL_WHOISUSER, user.nick, user.user, user.host, "*", user.realname)
+    channels = []
+    for key in sorted(user.channels):
+        chan: Channel = state.channels[key]
+        if state.may_see(s.cid, chan) or user.cid == s.cid:
+            channels.append(_status(s, chan.members[user.cid]) + chan.name)
+    if channels:
+        s.numeric(N.RPL_WHOISCHANNELS, user.nick, " ".join(channels))
+    s.numeric(N.RPL_WHOISSERVER, user.nick, s.worker.server_name, s.worker.config.server.network)
+    if "o" in user.modes:
+        s.numeric(N.RPL_WHOISOPERATOR, user.nick, "is an IRC operator")
+    if user.away:
+        s.numeric(N.RPL_AWAY, user.nick, user.away)
+    if idle is not None:
+        s.numeric(N.RPL_WHOISIDLE, user.nick, str(max(idle, 0)), str(int(user.signon)), "seconds idle, signon time")
+    s.numeric(N.RPL_ENDOFWHOIS, user.nick, "End of /WHOIS list")
+
+
+def whowas(s: Session, msg: Message) -> None:
+    nick = msg.params[0]
+    count = msg.params[1] if len(msg.params) > 1 else ""
+    limit = int(count) if count.isdigit() and int(count) > 0 else WHOWAS_DEFAULT
+    entries = s.worker.state.was(nick)[:limit]
+    if not entries:
+        s.numeric(N.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+    for was_nick, user, host, realname, ts in entries:
+        s.numeric(N.RPL_WHOWASUSER, was_nick, user, host, "*", realname)
+        s.numeric(N.RPL_WHOISSERVER, was_nick, s.worker.server_name,
+                  time.strftime("%a %b %d %H:%M:%S %Y UTC", time.gmtime(ts)))
+    s.numeric(N.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+
+
+def ison(s: Session, msg: Message) -> None:
+    state = s.worker.state
+    online = []
+    for nick in " ".join(msg.params).split():
+        user = state.user_by_nick(nick)
+        if user is not None:
+            online.append(user.nick)
+    s.numeric(N.RPL_ISON, " ".join(online))
+
+
+def userhost(s: Session, msg: Message) -> None:
+    state = s.worker.state
+    found = []
+    for nick in msg.params[:5]:
+        user = state.user_by_nick(nick)
+        if user is not None:
+            oper = "*" if "o" in user.modes else ""
+            found.append(f"{user.nick}{oper}={'-' if user.away else '+'}{user.user}@{user.host}")
+    s.numeric(N.RPL_USERHOST, " ".join(found))
