@@ -21,7 +21,7 @@ class Command:
     handler: Callable[[Session, Message], None]
     min_params: int = 0
     before_registration: bool = False
-    reads_state: bool = False  # a query: answered only once the client's earlier changes are applied
+    reads_state: bool = False  # answered from the replica: only once the client's earlier changes are in it
 
 
 COMMANDS: dict[str, Command] = {
@@ -64,10 +64,10 @@ COMMANDS: dict[str, Command] = {
     "HELP": Command(server.help_, 0),
     # Operators
     "OPER": Command(operators.oper, 2),
-    "KILL": Command(operators.kill, 2),
-    "WALLOPS": Command(operators.wallops, 1),
-    "REHASH": Command(operators.rehash, 0),
-    "CHGHOST": Command(operators.chghost, 3),
+    "KILL": Command(operators.kill, 2, reads_state=True),
+    "WALLOPS": Command(operators.wallops, 1, reads_state=True),
+    "REHASH": Command(operators.rehash, 0, reads_state=True),
+    "CHGHOST": Command(operators.chghost, 3, reads_state=True),
 }
 
 

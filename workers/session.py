@@ -11,9 +11,11 @@ take effect in the order it sent them. Flood control (fakelag) holds lines the s
 client sends faster than its allowance. A long backlog pauses reading from the socket, so a
 client cannot grow it without bound and a flooder is slowed, not dropped.
 
-Queries are answered from the worker's replica. If the client has changes still on their way
-through the hub (`pending`), a query first sends a *barrier* and waits for it to come back, so
-"JOIN #a" then "WHO #a" shows the client in #a, exactly as on a one-process server.
+Queries are answered from the worker's replica, but only after a *barrier* has been through
+the hub and back: by then the replica holds every event the hub had decided before the query
+reached it. So "JOIN #a" then "WHO #a" shows the client in #a, and once bob has seen his own
+306, alice's WHOIS (on another worker) shows him away, exactly as on a one-process server.
+The cost is one hub round trip per query; messages never wait for one.
 
 IRCv3 `labeled-response`: while a labelled command runs, everything that answers it (numerics,
 and the events that echo the client's own action) goes through `reply` into `captured`; when
@@ -65,6 +67,7 @@ class Session(asyncio.Protocol):
         self.registered = False
         self.pending = False  # requests sent to the hub since the last barrier came back
         self.syncing = False  # waiting for a barrier
+        self.fresh = False  # a barrier came back: the replica is new enough for the next query
         self.label: str | None = None
         self.captured: list[bytes] = []
         self.idle_since = time.time()  # last PRIVMSG, NOTICE or TAGMSG, for WHOIS
@@ -114,10 +117,11 @@ class Session(asyncio.Protocol):
         if not line.isascii() and not _is_utf8(line):  # UTF8ONLY: never relay text we cannot read
             self.send("FAIL", msg.command, "INVALID_UTF8", "Message rejected, your message contained invalid UTF-8")
             return
-        if self.pending and self.worker.reads_state(msg.command):
-            self.backlog.appendleft(line)  # answered once our earlier changes are in the replica
+        if not self.fresh and self.worker.reads_state(msg.command):
+            self.backlog.appendleft(line)  # answered once the barrier is back
             self._barrier()
             return
+        self.fresh = False
         label = msg.tags.get("label") if "labeled-response" in self.caps else None
         if label and len(label) <= MAX_LABEL:
             self.label = label
@@ -147,6 +151,7 @@ class Session(asyncio.Protocol):
 
     def barrier_passed(self) -> None:
         self.syncing = False
+        self.fresh = True
         self._settle()
         self._process()
 

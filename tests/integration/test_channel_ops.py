@@ -1,0 +1,251 @@
+"""Channel operators and modes, KICK, INVITE, TOPIC, LIST and NAMES, as users on different workers
+see them. Every client in a test is on its own worker process (proved by psutil), so every
+check here crosses the hub."""
+import pytest
+
+from tests.integration.harness import Server, join_all, registered
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = Server(workers=3)
+    yield srv
+    srv.stop()
+
+
+def names_of(client, channel):
+    client.send(f"NAMES {channel}")
+    entries = []
+    while True:
+        msg = client.expect_any("353", "366")
+        if msg.command == "366":
+            return entries
+        entries += msg.params[3].split()
+
+
+def test_the_founder_is_operator_and_op_voice_changes_reach_every_worker(server):
+    alice, bob, carol = registered(server, "mo_alice", "mo_bob", "mo_carol")
+    join_all("#modes", alice, bob, carol)
+    assert names_of(carol, "#modes") == ["@mo_alice", "mo_bob", "mo_carol"]
+    alice.send("MODE #modes +v mo_bob")
+    for c in (alice, bob, carol):
+        mode = c.expect("MODE", "#modes")
+        assert mode.source.startswith("mo_alice!") and mode.params == ["#modes", "+v", "mo_bob"]
+    carol.send("CAP REQ multi-prefix")
+    carol.expect("CAP")
+    alice.send("MODE #modes +o mo_bob")
+    carol.expect("MODE", "#modes", "+o", "mo_bob")
+    assert "@+mo_bob" in names_of(carol, "#modes")
+    assert "@mo_bob" in names_of(alice, "#modes")  # without multi-prefix: the highest prefix only
+    bob.send("MODE #modes -o+v mo_alice mo_carol")  # bob is an operator now
+    mode = alice.expect("MODE", "#modes")
+    assert mode.params == ["#modes", "-o+v", "mo_alice", "mo_carol"]
+    alice.send("MODE #modes +m")
+    alice.expect("482", "mo_alice", "#modes")
+    alice.send("MODE #modes +o mo_carol")
+    alice.expect("482")
+
+
+def test_mode_errors_and_queries(server):
+    alice, bob = registered(server, "me_alice", "me_bob")
+    join_all("#errs", alice, bob)
+    alice.send("MODE #errs")
+    assert alice.expect("324").params == ["me_alice", "#errs", "+nt"]
+    assert int(alice.expect("329").params[2]) > 0
+    alice.send("MODE #errs +o nobody_here")
+    assert alice.expect("401").params[1] == "nobody_here"
+    carol, = registered(server, "me_carol")
+    alice.send("MODE #errs +v me_carol")
+    assert alice.expect("441").params[1:3] == ["me_carol", "#errs"]
+    alice.send("MODE #errs +y")
+    assert alice.expect("472").params[1] == "y"
+    alice.send("MODE #errs +l abc")
+    assert alice.expect("696").params[1:3] == ["#errs", "l"]
+    bob.send("MODE #errs +t")
+    assert bob.expect("482").params[1] == "#errs"
+    bob.send("MODE #nowhere")
+    bob.expect("403")
+    bob.send("MODE me_alice +i")
+    assert bob.expect("502").params[0] == "me_bob"
+
+
+def test_moderated_and_no_external_messages(server):
+    alice, bob, carol = registered(server, "mm_alice", "mm_bob", "mm_carol")
+    join_all("#mod", alice, bob)
+    carol.send("PRIVMSG #mod :from outside")
+    assert carol.expect("404").params[1] == "#mod"
+    alice.send("MODE #mod -n")
+    alice.expect("MODE", "#mod", "-n")
+    carol.send("PRIVMSG #mod :outside allowed now")
+    assert bob.expect("PRIVMSG", "#mod").params[1] == "outside allowed now"
+    alice.send("MODE #mod +m")
+    bob.expect("MODE", "#mod", "+m")
+    bob.send("PRIVMSG #mod :can I talk?")
+    assert bob.expect("404").params[1:] == ["#mod", "Cannot send to channel"]
+    alice.send("MODE #mod +v mm_bob")
+    bob.expect("MODE", "#mod", "+v", "mm_bob")
+    bob.send("PRIVMSG #mod :voiced now")
+    alice.expect("PRIVMSG", "#mod", "voiced now")
+
+
+def test_invite_only_invite_and_refusals(server):
+    alice, bob, carol = registered(server, "mi_alice", "mi_bob", "mi_carol")
+    join_all("#club", alice, carol)
+    alice.send("MODE #club +i")
+    alice.expect("MODE", "#club", "+i")
+    bob.send("JOIN #club")
+    assert bob.expect("473").params[1:] == ["#club", "Cannot join channel (+i)"]
+    carol.send("INVITE mi_bob #club")  # +i: only operators may invite
+    assert carol.expect("482").params[1] == "#club"
+    bob.send("INVITE mi_carol #club")
+    assert bob.expect("442").params[1] == "#club"
+    alice.send("INVITE mi_carol #club")
+    assert alice.expect("443").params[1:3] == ["mi_carol", "#club"]
+    alice.send("INVITE nobody_here #club")
+    alice.expect("401")
+    alice.send("INVITE mi_bob #club")
+    assert alice.expect("341").params == ["mi_alice", "mi_bob", "#club"]
+    invite = bob.expect("INVITE")
+    assert invite.source.startswith("mi_alice!") and invite.params == ["mi_bob", "#club"]
+    bob.send("JOIN #club")
+    bob.expect("366", "mi_bob", "#club")
+    bob.send("PART #club")
+    bob.expect("PART")
+    bob.send("JOIN #club")  # an invitation is used up by the join
+    bob.expect("473")
+
+
+def test_key_limit_and_the_key_shown_only_to_members(server):
+    alice, bob, carol = registered(server, "mk_alice", "mk_bob", "mk_carol")
+    alice.send("JOIN #vault")
+    alice.expect("366")
+    alice.send("MODE #vault +kl sesame 2")
+    assert alice.expect("MODE", "#vault").params == ["#vault", "+kl", "sesame", "2"]
+    bob.send("JOIN #vault")
+    assert bob.expect("475").params[1:] == ["#vault", "Cannot join channel (+k)"]
+    bob.send("JOIN #vault wrong")
+    bob.expect("475")
+    bob.send("JOIN #vault sesame")
+    bob.expect("366", "mk_bob", "#vault")
+    carol.send("JOIN #vault sesame")
+    assert carol.expect("471").params[1:] == ["#vault", "Cannot join channel (+l)"]
+    bob.send("MODE #vault")
+    assert bob.expect("324").params[1:] == ["#vault", "+klnt", "sesame", "2"]
+    carol.send("MODE #vault")
+    assert carol.expect("324").params[1:] == ["#vault", "+klnt", "*", "2"]
+    alice.send("MODE #vault -k *")
+    assert bob.expect("MODE", "#vault").params == ["#vault", "-k", "*"]
+    alice.send("MODE #vault -l")
+    bob.expect("MODE", "#vault", "-l")
+    carol.send("JOIN #vault")
+    carol.expect("366", "mk_carol", "#vault")
+
+
+def test_bans_stop_joining_and_speaking_and_are_listed(server):
+    alice, bob = registered(server, "mb_alice", "mb_bob")
+    join_all("#bans", alice, bob)
+    alice.send("MODE #bans +b mb_b*!*@*")
+    assert bob.expect("MODE", "#bans").params == ["#bans", "+b", "mb_b*!*@*"]
+    bob.send("PRIVMSG #bans :am I banned?")
+    assert bob.expect("404").params[1] == "#bans"
+    alice.send("MODE #bans +b *!*@banned.example")  # completed to nick!user@host form
+    alice.expect("MODE", "#bans", "+b", "*!*@banned.example")
+    bob.send("MODE #bans +b")
+    bans = [bob.expect("367"), bob.expect("367")]
+    assert [b.params[2] for b in bans] == ["mb_b*!*@*", "*!*@banned.example"]
+    assert bans[0].params[3].startswith("mb_alice!")
+    bob.expect("368", "mb_bob", "#bans")
+    bob.send("PART #bans")
+    bob.expect("PART")
+    bob.send("JOIN #bans")
+    assert bob.expect("474").params[1:] == ["#bans", "Cannot join channel (+b)"]
+    alice.send("MODE #bans -b MB_B*!*@*")  # masks compare without case
+    alice.expect("MODE", "#bans", "-b")
+    bob.send("JOIN #bans")
+    bob.expect("366", "mb_bob", "#bans")
+
+
+def test_kick(server):
+    alice, bob, carol = registered(server, "mq_alice", "mq_bob", "mq_carol")
+    join_all("#kick", alice, bob, carol)
+    bob.send("KICK #kick mq_carol :no")
+    assert bob.expect("482").params[1] == "#kick"
+    alice.send("KICK #kick nobody_here")
+    alice.expect("401")
+    outsider, = registered(server, "mq_out")
+    alice.send("KICK #kick mq_out")
+    assert alice.expect("441").params[1:3] == ["mq_out", "#kick"]
+    alice.send("KICK #kick mq_bob :behave")
+    for c in (alice, bob, carol):
+        kick = c.expect("KICK")
+        assert kick.source.startswith("mq_alice!") and kick.params == ["#kick", "mq_bob", "behave"]
+    assert names_of(carol, "#kick") == ["@mq_alice", "mq_carol"]
+    bob.send("PRIVMSG #kick :still here?")
+    bob.expect("404")
+    alice.send("KICK #kick mq_carol")  # the default reason is the kicker's nick
+    assert carol.expect("KICK").params == ["#kick", "mq_carol", "mq_alice"]
+
+
+def test_topic_with_setter_and_time_and_plus_t(server):
+    alice, bob, carol = registered(server, "mt_alice", "mt_bob", "mt_carol")
+    join_all("#topic", alice, bob)
+    bob.send("TOPIC #topic :bob's topic")
+    assert bob.expect("482").params[1] == "#topic"
+    alice.send("MODE #topic -t")
+    bob.expect("MODE", "#topic", "-t")
+    bob.send("TOPIC #topic :bob's topic")
+    assert alice.expect("TOPIC").params == ["#topic", "bob's topic"]
+    carol.send("JOIN #topic")
+    assert carol.expect("332").params[1:] == ["#topic", "bob's topic"]
+    who_time = carol.expect("333")
+    assert who_time.params[2].startswith("mt_bob!") and int(who_time.params[3]) > 0
+    carol.send("TOPIC #topic")
+    carol.expect("332", "mt_carol", "#topic")
+
+
+def test_list_with_masks_and_member_counts_and_secret_channels(server):
+    alice, bob = registered(server, "ml_alice", "ml_bob")
+    join_all("#list-big", alice, bob)
+    alice.send("JOIN #list-small,#list-secret")
+    alice.expect("366", "ml_alice", "#list-secret")
+    alice.send("TOPIC #list-big :the big one")
+    alice.expect("TOPIC")
+    alice.send("MODE #list-secret +s")
+    alice.expect("MODE", "#list-secret", "+s")
+
+    def listing(client, *args):
+        client.send(" ".join(("LIST",) + args))
+        client.expect("321")
+        rows = {}
+        while (msg := client.expect_any("322", "323")).command == "322":
+            rows[msg.params[1]] = (int(msg.params[2]), msg.params[3])
+        return rows
+
+    rows = listing(bob, "#list-*")
+    assert set(rows) == {"#list-big", "#list-small"}  # the secret one is hidden from non-members
+    assert rows["#list-big"] == (2, "[+nt] the big one")
+    assert set(listing(alice, "#list-*")) == {"#list-big", "#list-small", "#list-secret"}
+    assert set(listing(bob, ">1")) >= {"#list-big"} and "#list-small" not in listing(bob, ">1")
+    assert "#list-small" in listing(bob, "<2") and "#list-big" not in listing(bob, "<2")
+    assert set(listing(bob, "#list-small,#list-big")) == {"#list-small", "#list-big"}
+    bob.send("WHOIS ml_alice")
+    channels = bob.expect("319").params[2].split()
+    assert "@#list-big" in channels and "@#list-secret" not in channels
+
+
+def test_names_of_several_channels_and_of_none(server):
+    alice, bob = registered(server, "mn_alice", "mn_bob")
+    join_all("#names-a", alice, bob)
+    alice.send("JOIN #names-b")
+    alice.expect("366", "mn_alice", "#names-b")
+    bob.send("NAMES #names-a,#names-b,#names-none")
+    assert bob.expect("353").params[1:] == ["=", "#names-a", "@mn_alice mn_bob"]
+    bob.expect("366", "mn_bob", "#names-a")
+    assert bob.expect("353").params[1:] == ["=", "#names-b", "@mn_alice"]
+    bob.expect("366", "mn_bob", "#names-b")
+    bob.expect("366", "mn_bob", "#names-none")
+    bob.send("NAMES")
+    seen = set()
+    while (msg := bob.expect_any("353", "366")).command == "353":
+        seen.add(msg.params[2])
+    assert msg.params[1] == "*" and {"#names-a", "#names-b"} <= seen

@@ -1,0 +1,181 @@
+"""IRCv3 capabilities, each seen by clients on different workers: CAP 302, message-tags, TAGMSG,
+server-time, msgid, echo-message, extended-join, userhost-in-names, away-notify, invite-notify,
+setname, chghost, batch with labeled-response, and UTF8ONLY."""
+import re
+
+import pytest
+
+from config.passwords import hash_password
+from tests.integration.harness import Server, clients_on_distinct_workers, join_all
+
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    conf = tmp_path_factory.mktemp("v3") / "ops.toml"
+    conf.write_text(f'[operators]\nroot = "{hash_password("hunter2")}"\n')
+    srv = Server(3, "--config", str(conf))
+    yield srv
+    srv.stop()
+
+
+def with_caps(server, count, *nick_caps):
+    """Registered clients on distinct workers, each having negotiated its own capabilities."""
+    clients = clients_on_distinct_workers(server, count)
+    for client, (nick, caps) in zip(clients, nick_caps):
+        client.nick = nick
+        client.send("CAP LS 302")
+        client.expect("CAP")
+        if caps:
+            client.send(f"CAP REQ :{caps}")
+            assert client.expect("CAP").params[1:] == ["ACK", caps]
+        client.send(f"NICK {nick}\r\nUSER u 0 * :Real {nick}\r\nCAP END")
+        client.expect("376")
+    return clients
+
+
+def test_cap_negotiation(server):
+    c = server.connect()
+    c.send("CAP LS 302")
+    assert "labeled-response" in c.expect("CAP").params[2].split()
+    c.send("CAP REQ :server-time nonexistent")  # all or nothing
+    assert c.expect("CAP").params[1:] == ["NAK", "server-time nonexistent"]
+    c.send("CAP REQ :server-time echo-message")
+    c.expect("CAP", "*", "ACK")
+    c.send("CAP REQ :-echo-message")
+    c.expect("CAP", "*", "ACK")
+    c.send("CAP LIST")
+    assert set(c.expect("CAP").params[2].split()) == {"cap-notify", "server-time"}  # cap-notify: implied by 302
+    c.send("CAP FOO")
+    c.expect("410")
+    c.send("NICK v3_cap\r\nUSER u 0 * :x\r\nCAP END")
+    c.expect("001")
+    c.send("CAP REQ :multi-prefix")  # after registration too
+    c.expect("CAP", "v3_cap", "ACK")
+
+
+def test_tags_time_msgid_and_client_tags_reach_only_those_who_asked(server):
+    alice, tagged, plain = with_caps(server, 3, ("v3_alice", "message-tags"),
+                                     ("v3_tagged", "message-tags server-time"), ("v3_plain", ""))
+    join_all("#tags", alice, tagged, plain)
+    alice.send("@+draft/reply=abc;+example.org/x=a\\sb PRIVMSG #tags :hello")
+    got = tagged.expect("PRIVMSG", "#tags")
+    assert ISO_TIME.match(got.tags["time"])
+    assert got.tags["+draft/reply"] == "abc" and got.tags["+example.org/x"] == "a b"
+    plain_got = plain.expect("PRIVMSG", "#tags")
+    assert plain_got.tags == {} and plain_got.params == ["#tags", "hello"]
+    alice.send("@+typing=active TAGMSG #tags")
+    assert tagged.expect("TAGMSG").tags["+typing"] == "active"
+    alice.send("PRIVMSG #tags :after the tagmsg")
+    plain.expect("PRIVMSG", "#tags", "after the tagmsg")
+    assert not plain.since("TAGMSG")  # TAGMSG is only for clients with message-tags
+    alice.send("@+typing=done TAGMSG v3_tagged")
+    assert tagged.expect("TAGMSG", "v3_tagged").tags["+typing"] == "done"
+
+
+def test_one_msgid_for_every_recipient_and_echo_message(server):
+    alice, bob, carol = with_caps(server, 3, ("v3e_alice", "echo-message message-tags"),
+                                  ("v3e_bob", "message-tags"), ("v3e_carol", "message-tags"))
+    join_all("#echo", alice, bob, carol)
+    alice.send("PRIVMSG #echo :one id")
+    echoed = alice.expect("PRIVMSG", "#echo", "one id")
+    assert echoed.source.startswith("v3e_alice!")
+    ids = {echoed.tags["msgid"], bob.expect("PRIVMSG", "#echo").tags["msgid"],
+           carol.expect("PRIVMSG", "#echo").tags["msgid"]}
+    assert len(ids) == 1
+    alice.send("PRIVMSG v3e_bob :private")
+    mine = alice.expect("PRIVMSG", "v3e_bob", "private")
+    assert mine.tags["msgid"] == bob.expect("PRIVMSG", "v3e_bob").tags["msgid"]
+    bob.send("PRIVMSG #echo :bob has no echo")
+    alice.expect("PRIVMSG", "#echo", "bob has no echo")
+    bob.sync()
+    assert [m.params[1] for m in bob.since("PRIVMSG")] == ["one id", "private"]
+
+
+def test_extended_join_userhost_in_names_and_away_notify(server):
+    watcher, joiner = with_caps(server, 2, ("v3j_watch", "extended-join away-notify userhost-in-names"),
+                                ("v3j_join", ""))
+    watcher.send("JOIN #ext")
+    watcher.expect("366")
+    joiner.send("AWAY :not here")
+    joiner.expect("306")
+    joiner.send("JOIN #ext")
+    join = watcher.expect("JOIN")
+    assert join.params == ["#ext", "*", "Real v3j_join"]
+    assert watcher.expect("AWAY").params == ["not here"]  # a joining user who is away says so
+    joiner.send("AWAY")
+    away = watcher.expect("AWAY")
+    assert away.source.startswith("v3j_join!") and away.params == []
+    watcher.send("NAMES #ext")
+    assert watcher.expect("353").params[3] == "@v3j_watch!~u@127.0.0.1 v3j_join!~u@127.0.0.1"
+
+
+def test_invite_notify_tells_the_other_operators(server):
+    op1, op2, guest = with_caps(server, 3, ("v3i_op1", ""), ("v3i_op2", "invite-notify"), ("v3i_guest", ""))
+    join_all("#inv", op1, op2)
+    op1.send("MODE #inv +o v3i_op2")
+    op2.expect("MODE", "#inv", "+o")
+    op1.send("INVITE v3i_guest #inv")
+    guest.expect("INVITE", "v3i_guest", "#inv")
+    note = op2.expect("INVITE")
+    assert note.source.startswith("v3i_op1!") and note.params == ["v3i_guest", "#inv"]
+
+
+def test_setname_and_chghost(server):
+    alice, bob = with_caps(server, 2, ("v3s_alice", "setname chghost"), ("v3s_bob", "setname"))
+    join_all("#names", alice, bob)
+    bob.send("SETNAME :Robert Tables")
+    assert bob.expect("SETNAME").params == ["Robert Tables"]
+    seen = alice.expect("SETNAME")
+    assert seen.source.startswith("v3s_bob!") and seen.params == ["Robert Tables"]
+    alice.send("WHOIS v3s_bob")
+    assert alice.expect("311").params[5] == "Robert Tables"
+    bob.send("SETNAME :")
+    assert bob.expect("FAIL").params[:2] == ["SETNAME", "INVALID_REALNAME"]
+    bob.send("CHGHOST v3s_bob bob cloak.example")
+    bob.expect("481")
+    bob.send("OPER root hunter2")
+    bob.expect("381")
+    bob.send("CHGHOST v3s_bob bob cloak.example")
+    change = alice.expect("CHGHOST")
+    assert change.source == "v3s_bob!~u@127.0.0.1" and change.params == ["bob", "cloak.example"]
+    bob.send("PRIVMSG #names :new host")
+    assert alice.expect("PRIVMSG", "#names").source == "v3s_bob!bob@cloak.example"
+
+
+def test_labeled_response(server):
+    alice, bob = with_caps(server, 2, ("v3l_alice", "labeled-response batch message-tags"), ("v3l_bob", ""))
+    alice.send("@label=p1 PING tok")
+    pong = alice.expect("PONG")
+    assert pong.tags["label"] == "p1" and pong.params[-1] == "tok"
+    alice.send("@label=nothing PONG tok")  # no reply at all: an ACK carries the label
+    assert alice.expect("ACK").tags["label"] == "nothing"
+    alice.send("@label=j1 JOIN #labels")  # several replies, from the hub's event: one batch
+    start = alice.expect("BATCH")
+    assert start.tags["label"] == "j1" and start.params[1] == "labeled-response"
+    ref = start.params[0][1:]
+    inside = []
+    while (msg := alice.expect_any("JOIN", "353", "366", "BATCH")).command != "BATCH":
+        assert msg.tags["batch"] == ref
+        inside.append(msg.command)
+    assert inside == ["JOIN", "353", "366"] and msg.params == ["-" + ref]
+    alice.send("@label=m1 PRIVMSG nobody_here :hi")  # the hub's refusal is the labelled answer
+    assert alice.expect("401").tags["label"] == "m1"
+    bob.send("JOIN #labels")
+    alice.send("@label=w1 WHOIS v3l_bob")
+    assert alice.expect("BATCH").tags["label"] == "w1"
+    whois = [alice.expect_any("311", "312", "317", "318", "319") for _ in range(5)]
+    assert {m.command for m in whois} == {"311", "312", "317", "318", "319"}
+
+
+def test_invalid_utf8_is_refused_and_never_relayed(server):
+    alice, bob = with_caps(server, 2, ("v3u_alice", ""), ("v3u_bob", ""))
+    join_all("#utf8", alice, bob)
+    alice.send(b"PRIVMSG #utf8 :caf\xe9 au lait\r\n")
+    fail = alice.expect("FAIL")
+    assert fail.params[:2] == ["PRIVMSG", "INVALID_UTF8"]
+    alice.send("PRIVMSG #utf8 :café au lait")
+    assert bob.expect("PRIVMSG", "#utf8").params[1] == "café au lait"  # the first one never arrived
+    alice.send(b"TOPIC #utf8 :\xff\xfe\r\n")
+    assert alice.expect("FAIL").params[:2] == ["TOPIC", "INVALID_UTF8"]

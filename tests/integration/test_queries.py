@@ -1,0 +1,162 @@
+"""User and server queries: WHO/WHOX, WHOIS, WHOWAS, ISON, USERHOST, AWAY, user modes, and the
+server's information commands, asked by users on different workers."""
+import pytest
+
+from tests.integration.harness import Server, join_all, registered
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = Server(workers=3)
+    yield srv
+    srv.stop()
+
+
+def replies_until(client, end, *numerics):
+    found = []
+    while (msg := client.expect_any(end, *numerics)).command != end:
+        found.append(msg)
+    return found, msg
+
+
+def test_who_for_a_channel_a_nick_and_a_mask_and_whox(server):
+    alice, bob = registered(server, "qw_alice", "qw_bob")
+    join_all("#who", alice, bob)
+    bob.send("AWAY :lunch")
+    bob.expect("306")
+    alice.send("WHO #who")
+    rows, end = replies_until(alice, "315", "352")
+    assert end.params[1] == "#who"
+    by_nick = {r.params[5]: r.params for r in rows}
+    assert by_nick["qw_alice"][1:7] == ["#who", "~tester", "127.0.0.1", "hubchat.local", "qw_alice", "H@"]
+    assert by_nick["qw_bob"][6] == "G" and by_nick["qw_bob"][7] == "0 Test User"
+    alice.send("WHO qw_bob")
+    rows, _ = replies_until(alice, "315", "352")
+    assert [r.params[5] for r in rows] == ["qw_bob"]
+    alice.send("WHO qw_*")
+    rows, _ = replies_until(alice, "315", "352")
+    assert {"qw_alice", "qw_bob"} <= {r.params[5] for r in rows}
+    alice.send("WHO #who %tnfu,42")
+    rows, _ = replies_until(alice, "315", "354")
+    assert sorted(r.params[1:] for r in rows) == [["42", "~tester", "qw_alice", "H@"],
+                                                   ["42", "~tester", "qw_bob", "G"]]
+
+
+def test_whois_of_a_user_on_another_worker(server):
+    alice, bob = registered(server, "qi_alice", "qi_bob")
+    join_all("#whois", alice, bob)
+    bob.send("AWAY :back soon")
+    bob.expect("306")
+    alice.send("WHOIS qi_bob")
+    assert alice.expect("311").params[1:] == ["qi_bob", "~tester", "127.0.0.1", "*", "Test User"]
+    assert alice.expect("319").params[1:] == ["qi_bob", "#whois"]
+    assert alice.expect("312").params[1:3] == ["qi_bob", "hubchat.local"]
+    assert alice.expect("301").params[1:] == ["qi_bob", "back soon"]
+    idle = alice.expect("317")  # only bob's worker knows: asked through the hub
+    assert idle.params[1] == "qi_bob" and 0 <= int(idle.params[2]) < 60 and int(idle.params[3]) > 0
+    alice.expect("318", "qi_alice", "qi_bob")
+    alice.send("WHOIS nobody_here")
+    alice.expect("401", "qi_alice", "nobody_here")
+    alice.expect("318", "qi_alice", "nobody_here")
+
+
+def test_whowas_after_a_nick_change_and_a_quit(server):
+    alice, bob = registered(server, "qh_alice", "qh_bob")
+    bob.send("NICK qh_robert")
+    bob.expect("NICK")
+    bob.send("QUIT :bye")
+    bob.expect_closed()
+    alice.send("WHOWAS qh_robert")
+    assert alice.expect("314").params[1:] == ["qh_robert", "~tester", "127.0.0.1", "*", "Test User"]
+    alice.expect("369", "qh_alice", "qh_robert")
+    alice.send("WHOWAS qh_bob")
+    alice.expect("314", "qh_alice", "qh_bob")
+    alice.send("WHOWAS never_seen_nick")
+    alice.expect("406", "qh_alice", "never_seen_nick")
+    alice.expect("369", "qh_alice", "never_seen_nick")
+
+
+def test_ison_and_userhost(server):
+    alice, bob = registered(server, "qs_alice", "qs_bob")
+    alice.send("ISON qs_BOB nobody_here qs_alice")
+    assert alice.expect("303").params[1] == "qs_bob qs_alice"
+    bob.send("AWAY :gone")
+    bob.expect("306")
+    alice.send("USERHOST qs_bob qs_alice nobody_here")
+    assert alice.expect("302").params[1] == "qs_bob=-~tester@127.0.0.1 qs_alice=+~tester@127.0.0.1"
+
+
+def test_away_replies_and_the_away_reply_to_private_messages(server):
+    alice, bob = registered(server, "qa_alice", "qa_bob")
+    bob.send("AWAY :in a meeting")
+    assert bob.expect("306").params == ["qa_bob", "You have been marked as being away"]
+    alice.send("PRIVMSG qa_bob :ping?")
+    assert alice.expect("301").params[1:] == ["qa_bob", "in a meeting"]
+    bob.expect("PRIVMSG", "qa_bob", "ping?")
+    alice.send("NOTICE qa_bob :no auto-reply to notices")
+    bob.expect("NOTICE")
+    alice.sync()
+    assert len(alice.since("301")) == 1
+    bob.send("AWAY")
+    bob.expect("305", "qa_bob")
+    alice.send("PRIVMSG qa_bob :back?")
+    bob.expect("PRIVMSG", "qa_bob", "back?")
+    alice.sync()
+    assert len(alice.since("301")) == 1
+
+
+def test_user_modes_and_invisible_users(server):
+    alice, bob, carol = registered(server, "qu_alice", "qu_bob", "qu_carol")
+    join_all("#vis", alice, bob)
+    alice.send("MODE qu_alice +i")
+    assert alice.expect("MODE").params == ["qu_alice", "+i"]
+    alice.send("MODE qu_alice")
+    assert alice.expect("221").params == ["qu_alice", "+i"]
+    alice.send("MODE qu_alice +o")  # only OPER grants +o: ignored
+    alice.send("MODE qu_alice +x")
+    alice.expect("501")
+    carol.send("WHO qu_*")
+    rows, _ = replies_until(carol, "315", "352")
+    assert {r.params[5] for r in rows} == {"qu_bob", "qu_carol"}  # alice is invisible to carol
+    bob.send("WHO qu_*")
+    rows, _ = replies_until(bob, "315", "352")
+    assert "qu_alice" in {r.params[5] for r in rows}  # but not to someone sharing a channel
+    carol.send("LUSERS")
+    assert "1 invisible" in carol.expect("251").params[1]
+
+
+def test_a_query_sees_the_clients_own_earlier_change(server):
+    """JOIN then WHO at once: the WHO waits for the hub to place the client in the channel."""
+    alice, = registered(server, "qf_alice")
+    alice.send("JOIN #fresh\r\nWHO #fresh\r\nMODE #fresh +s\r\nMODE #fresh\r\nAWAY :x\r\nWHO qf_alice")
+    rows, _ = replies_until(alice, "315", "352")
+    assert [r.params[5] for r in rows] == ["qf_alice"]
+    assert alice.expect("324").params[2] == "+nst"
+    rows, _ = replies_until(alice, "315", "352")
+    assert rows[0].params[6] == "G"
+
+
+def test_server_information_commands(server):
+    alice, = registered(server, "qv_alice")
+    alice.send("VERSION")
+    assert alice.expect("351").params[1:3] == ["hubchat-0.2", "hubchat.local"]
+    alice.expect("005")
+    alice.send("TIME")
+    assert alice.expect("391").params[1] == "hubchat.local"
+    alice.send("ADMIN")
+    for numeric in ("256", "257", "258", "259"):
+        alice.expect(numeric)
+    alice.send("INFO")
+    alice.expect("371")
+    alice.expect("374")
+    alice.send("HELP")
+    alice.expect("704", "qv_alice", "*")
+    alice.expect("706")
+    alice.send("HELP privmsg")
+    assert alice.expect("704").params[1:] == ["PRIVMSG", "PRIVMSG <target>[,<target>] <text>"]
+    alice.send("HELP nonsense")
+    alice.expect("524", "qv_alice", "nonsense")
+    alice.send("MOTD")
+    alice.expect("376")
+    alice.send("LUSERS")
+    alice.expect("266")
