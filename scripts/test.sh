@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Install everything the tests need on a fresh machine, then run them: pytest arguments pass through.
-# System package: Xvfb (a virtual X display for the GUI test), via apt-get when it is missing.
+# System packages, via apt-get when missing: Xvfb (a virtual X display for the GUI test) and
+# weechat-headless (an independent IRC client the server must satisfy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v Xvfb >/dev/null 2>&1; then
-    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-        echo "installing Xvfb for the GUI test..."
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb >/dev/null
-    elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb >/dev/null
+missing=()
+command -v Xvfb >/dev/null 2>&1 || missing+=(xvfb)
+command -v weechat-headless >/dev/null 2>&1 || missing+=(weechat-headless)
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    if command -v apt-get >/dev/null 2>&1 && { [ -z "$sudo" ] || command -v sudo >/dev/null 2>&1; }; then
+        echo "installing ${missing[*]} for the tests..."
+        $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "note: Xvfb is not installed and cannot be installed here; the GUI test will be skipped" >&2
+        echo "note: ${missing[*]} cannot be installed here; the tests that need them will be skipped" >&2
     fi
 fi
 python3 -m venv .venv
