@@ -1,5 +1,6 @@
 """hub.state: the same events give the same state, wherever they are applied."""
-from hub.state import E_JOIN, E_NICK, E_PART, E_QUIT, E_TOPIC, E_USER, State, wid_of
+from hub.state import (E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_SETNAME,
+                       E_TOPIC, E_UMODE, E_USER, State, wid_of)
 
 A, B, C = 1 << 32 | 1, 2 << 32 | 1, 2 << 32 | 2
 EVENTS = [
@@ -68,3 +69,71 @@ def test_merge_refuses_a_nick_clash():
     state = build()
     clash = {"users": [(3 << 32 | 1, "ALICE", "~x", "h", "X", 5.0)], "channels": []}
     assert state.merge(clash) == [3 << 32 | 1]
+
+
+MODES = EVENTS + [
+    (E_MODE, A, "#room", (("+", "o", "Bobby"), ("+", "v", "Bobby"), ("+", "k", "key"), ("+", "l", "5"),
+                          ("+", "b", "evil!*@*"), ("+", "m", ""), ("-", "t", "")), 20.0),
+    (E_UMODE, A, "+iw"),
+    (E_AWAY, B, "lunch"),
+    (E_INVITE, A, "#room", C),
+]
+
+
+def test_modes_change_status_settings_and_bans():
+    chan = build(MODES).channel("#room")
+    assert chan.members[B] == "@+"  # prefixes kept in rank order
+    assert (chan.key, chan.limit, chan.modes) == ("key", 5, "mn")
+    assert chan.bans == [("evil!*@*", "alice!~a@h", 20.0)]
+    assert chan.mode_string() == ("+klmn", "key", "5") and chan.mode_string(with_key=False)[1] == "*"
+    state = build(MODES + [(E_MODE, A, "#room", (("-", "o", "bobby"), ("-", "b", "EVIL!*@*"), ("-", "k", "*"),
+                                                  ("-", "l", "")), 21.0)])
+    chan = state.channel("#room")
+    assert chan.members[B] == "+" and chan.bans == [] and (chan.key, chan.limit) == ("", 0)
+
+
+def test_bans_match_the_full_mask_without_case():
+    state = build(MODES)
+    chan = state.channel("#room")
+    assert not chan.is_banned(state.users[A])
+    state.apply((E_NICK, A, "EvilAlice", 22.0))
+    assert not chan.is_banned(state.users[A])  # "evil!*@*" is the whole nick, not a prefix
+    state.apply((E_NICK, A, "Evil", 23.0))
+    assert chan.is_banned(state.users[A])
+
+
+def test_user_modes_away_invites_and_kicks():
+    state = build(MODES)
+    assert state.users[A].modes == "iw" and state.users[B].away == "lunch"
+    assert state.channel("#room").invited == {C}
+    state.apply((E_JOIN, C, "#room", 30.0))
+    assert state.channel("#room").invited == set()  # an invitation is used up by joining
+    state.apply((E_KICK, A, "#room", C, "bye"))
+    assert C not in state.channel("#room").members and "#room" not in state.users[C].channels
+    state.apply((E_UMODE, A, "-w+o"))
+    assert state.users[A].modes == "io"
+
+
+def test_setname_and_chghost_change_what_others_see():
+    state = build(EVENTS + [(E_SETNAME, A, "Alice L."), (E_CHGHOST, A, "al", "cloak")])
+    assert state.users[A].realname == "Alice L." and state.users[A].prefix == "alice!al@cloak"
+
+
+def test_whowas_remembers_old_nicks_newest_first_and_is_bounded():
+    state = build(EVENTS + [(E_QUIT, B, "bye", 40.0)])
+    assert [e[0] for e in state.was("BOB")] == ["bob"]
+    assert state.was("bobby")[0] == ("Bobby", "~b", "h", "Bob", 40.0)
+    for i in range(state.whowas.maxlen + 5):
+        state.apply((E_NICK, A, f"a{i}", float(i)))
+    assert len(state.whowas) == state.whowas.maxlen and state.was("bobby") == []
+
+
+def test_snapshot_carries_modes_bans_and_away():
+    state = build(MODES)
+    rebuilt = State()
+    for wid in (1, 2):
+        rebuilt.merge(state.snapshot(only_wid=wid))
+    chan, old = rebuilt.channel("#room"), state.channel("#room")
+    assert (chan.modes, chan.key, chan.limit, chan.bans, chan.members) == \
+        (old.modes, old.key, old.limit, old.bans, old.members)
+    assert rebuilt.users[B].away == "lunch" and rebuilt.users[A].modes == "iw"

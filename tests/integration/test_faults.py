@@ -69,3 +69,31 @@ def test_worker_killed_under_load_costs_only_its_own_clients():
         assert not talker.closed and not listener.closed
     finally:
         srv.stop()
+
+
+def test_channel_modes_bans_away_and_operators_survive_a_hub_restart():
+    srv = Server(2)
+    try:
+        alice, bob = registered(srv, "alice", "bob")
+        join_all("#kept", alice, bob)
+        alice.send("MODE #kept +kb sesame evil!*@*\r\nMODE #kept +v bob\r\nTOPIC #kept :still here\r\nAWAY :out")
+        bob.expect("MODE", "#kept", "+v", "bob")
+        alice.expect("306")
+        old_hub = srv.current_hub()
+        os.kill(old_hub, signal.SIGKILL)
+        wait_for(lambda: srv.current_hub() not in (None, old_hub), what="a new hub")
+        carol, = registered(srv, "carol")
+        carol.send("JOIN #kept")
+        carol.expect("475", "carol", "#kept")
+        carol.send("WHOIS alice")
+        assert carol.expect("301").params[1:] == ["alice", "out"]
+        carol.send("NICK evil\r\nJOIN #kept sesame")
+        carol.expect("474", "evil", "#kept")
+        bob.send("MODE #kept")
+        assert bob.expect("324").params[2:] == ["+knt", "sesame"]
+        bob.send("NAMES #kept")
+        assert bob.expect("353").params[3] == "@alice +bob"
+        bob.send("TOPIC #kept")
+        assert bob.expect("332").params[2] == "still here"
+    finally:
+        srv.stop()

@@ -7,8 +7,10 @@ from hypothesis import strategies as st
 from tests.integration.harness import Server, clients_on_distinct_workers
 
 COMMANDS = ["CAP", "PASS", "NICK", "USER", "PING", "PONG", "JOIN", "PART", "TOPIC", "NAMES", "MODE", "WHO",
-            "PRIVMSG", "NOTICE", "MOTD", "LUSERS", "WHOIS", "KICK", "FOO", "001", "cap"]
-word = st.text(alphabet=st.sampled_from(list("ab#&,:*!@+-o0 ~\x01é[]") + ["\udcff"]), max_size=12)
+            "PRIVMSG", "NOTICE", "TAGMSG", "MOTD", "LUSERS", "WHOIS", "WHOWAS", "KICK", "INVITE", "LIST", "ISON",
+            "USERHOST", "AWAY", "SETNAME", "VERSION", "TIME", "ADMIN", "INFO", "HELP", "OPER", "KILL",
+            "WALLOPS", "REHASH", "CHGHOST", "FOO", "001", "cap"]
+word = st.text(alphabet=st.sampled_from(list("ab#&,:*!@+-o0 ~\x01é[]%<>=;\\bklmnstiv") + ["\udcff"]), max_size=12)
 
 
 @st.composite
