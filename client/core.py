@@ -275,6 +275,29 @@ class ChatCore:
             chan["members"].discard(who)
         return [Event("part", f"{who} left {name}{reason}", name, who)]
 
+    def _on_kick(self, msg: Message) -> list[Event]:
+        who, name, victim = self._src(msg), msg.params[0], msg.params[1]
+        reason = f" ({msg.params[2]})" if len(msg.params) > 2 and msg.params[2] else ""
+        if casefold(victim) == casefold(self.nick):
+            self.channels.pop(casefold(name), None)
+            if self.current and casefold(self.current) == casefold(name):
+                self.current = next(iter(c["name"] for c in self.channels.values()), None)
+            return [Event("part", f"{who} removed you from {name}{reason}", None, who)]
+        chan = self.channels.get(casefold(name))
+        if chan is not None:
+            chan["members"].discard(victim)
+        return [Event("part", f"{who} removed {victim} from {name}{reason}", name, victim)]
+
+    def _on_mode(self, msg: Message) -> list[Event]:
+        if len(msg.params) < 2 or not is_channel_name(msg.params[0]):
+            return []
+        return [Event("info", f"{self._src(msg)} set mode {' '.join(msg.params[1:])}", msg.params[0])]
+
+    def _on_invite(self, msg: Message) -> list[Event]:
+        if len(msg.params) < 2:
+            return []
+        return [Event("info", f"{self._src(msg)} invites you to {msg.params[1]} (type /join {msg.params[1]})")]
+
     def _on_quit(self, msg: Message) -> list[Event]:
         who = self._src(msg)
         reason = f" ({msg.params[0]})" if msg.params and msg.params[0] else ""

@@ -99,6 +99,18 @@ def test_membership_follows_joins_parts_quits_and_nick_changes():
     assert core.members() == ["me"]
 
 
+def test_kicks_modes_and_invites():
+    core = joined("me", "bob", "carol")
+    [event] = feed(core, ":bob!u@h KICK #lobby carol :spam")
+    assert core.members() == ["bob", "me"] and event.text == "bob removed carol from #lobby (spam)"
+    [event] = feed(core, ":bob!u@h MODE #lobby +o me")
+    assert event.text == "bob set mode +o me" and event.target == "#lobby"
+    [event] = feed(core, ":bob!u@h INVITE me #den")
+    assert "/join #den" in event.text
+    [event] = feed(core, ":bob!u@h KICK #lobby me")
+    assert "#lobby" not in core.channels and core.current is None and event.text == "bob removed you from #lobby"
+
+
 def test_own_nick_change_and_topic():
     core = joined("me")
     [event] = feed(core, ":me!u@h NICK you")
