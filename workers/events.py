@@ -258,14 +258,19 @@ def on_channel_message(w: "Worker", key: str, sender: int, line: bytes, msgid: s
         return
     sessions = w.sessions
     variants = [line, None, None, None]
+    plain = not flags & link.MSG_TAGMSG
     for cid in chan.by_wid.get(w.wid, ()):
         s = sessions.get(cid)
-        if s is not None:
-            if cid == sender:
-                if flags & link.MSG_ECHO:
-                    _deliver(s, variants, line, msgid, ts, flags, tags, own=True)
-            else:
-                _deliver(s, variants, line, msgid, ts, flags, tags)
+        if s is None:
+            continue
+        if cid == sender:
+            if flags & link.MSG_ECHO:
+                _deliver(s, variants, line, msgid, ts, flags, tags, own=True)
+        elif not s.tag_mode:  # the common case, kept to one call
+            if plain:
+                s.write(line)
+        else:
+            _deliver(s, variants, line, msgid, ts, flags, tags)
 
 
 def on_user_message(w: "Worker", target: int, sender: int, line: bytes, msgid: str, ts: float,
