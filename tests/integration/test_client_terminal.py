@@ -32,8 +32,9 @@ def test_typing_is_never_clobbered_and_private_messages_stay_private(server):
         wait_for(lambda: alice.cursor_line().endswith("[#lobby] half typed"), what="alice's typing to show")
         bob.type("hello alice\r")
         alice.wait_for("<bob> hello alice")
-        # The message was printed above the prompt and the half-typed line is intact.
-        assert alice.cursor_line().endswith("[#lobby] half typed")
+        # The message was printed above the prompt and the half-typed line is intact (once
+        # prompt_toolkit has redrawn it: it erases the prompt, prints, then draws it again).
+        wait_for(lambda: alice.cursor_line().endswith("[#lobby] half typed"), what="alice's line redrawn intact")
         lines = alice.lines()
         assert max(i for i, line in enumerate(lines) if "<bob> hello alice" in line) < alice.screen.cursor.y
         assert sum("hello alice" in line for line in lines) == 1
