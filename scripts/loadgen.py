@@ -82,7 +82,7 @@ class SoakClient(asyncio.Protocol):
                 self.transport.write(b"PONG" + line[4:] + b"\r\n")
             elif b" 366 " in line and not self.joined.done():
                 self.joined.set_result(None)
-            elif line.startswith(b"ERROR") or b" 433 " in line:
+            elif line.startswith(b"ERROR") or line.split(b" ", 2)[1:2] == [b"433"]:
                 gen.errors.append(f"{self.nick}: {line.decode(errors='replace')}")
 
     def _count(self, data: bytes) -> None:

@@ -23,9 +23,11 @@ the command is finished (nothing held for the hub, and a barrier back if anythin
 the capture leaves as an ACK, one labelled line, or a `labeled-response` batch. Relayed traffic
 from other clients is written directly meanwhile, never mistaken for the answer.
 
-Output is written straight to the transport. Nothing ever awaits a slow client: once more
-than `limits.sendq` bytes are queued for it, it is dropped with `ERROR :SendQ exceeded` and
-everybody else carries on.
+Output is collected per session during one loop iteration and handed to the transport in one
+write at the end of it (`Worker.flush_output`): a channel with many messages a second costs
+one send per member per iteration instead of one per message. Nothing ever awaits a slow
+client: once more than `limits.sendq` bytes are queued for it, it is dropped with
+`ERROR :SendQ exceeded` and everybody else carries on.
 """
 from __future__ import annotations
 
@@ -79,6 +81,7 @@ class Session(asyncio.Protocol):
         self._throttled: asyncio.TimerHandle | None = None
         self.closed = False
         self.transport: asyncio.Transport | None = None
+        self.outbuf: list[bytes] = []  # lines written during this loop iteration, sent by Worker.flush_output
         self.lines = LineBuffer()
         now = time.monotonic()
         self.connected_at = now
@@ -217,8 +220,19 @@ class Session(asyncio.Protocol):
         return f"{self.nick}!{self.user}@{self.host}"
 
     def write(self, data: bytes) -> None:
+        """Queue a line; the worker sends each session's lines of one loop iteration at once."""
         if self.closed:
             return
+        if not self.outbuf:
+            self.worker.output_pending(self)
+        self.outbuf.append(data)
+
+    def flush(self) -> None:
+        """Hand this iteration's lines to the transport in one write (one syscall, not one per line)."""
+        if self.closed or not self.outbuf:
+            return
+        data = b"".join(self.outbuf)
+        self.outbuf.clear()
         transport = self.transport
         transport.write(data)  # type: ignore[union-attr]
         if transport.get_write_buffer_size() > self.worker.config.limits.sendq:  # type: ignore[union-attr]
@@ -257,6 +271,9 @@ class Session(asyncio.Protocol):
         if self._throttled is not None:
             self._throttled.cancel()
         if self.transport is not None:
+            if self.outbuf and reason != "SendQ exceeded" and not self.transport.is_closing():
+                self.transport.write(b"".join(self.outbuf))  # what was said before the goodbye
+            self.outbuf.clear()
             if notify and not self.transport.is_closing():
                 try:
                     self.transport.write(format_line(None, "ERROR", reason))

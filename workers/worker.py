@@ -68,6 +68,7 @@ class Worker(ChildProcess):
         self.replay: list[tuple] = []  # requests the dead hub never acknowledged
         self._seen: set[str] = set()  # ids of messages delivered lately, to drop replayed duplicates
         self._seen_order: deque[str] = deque()
+        self._unflushed: list[Session] = []  # sessions with output queued this iteration
         self.whois_waiting: dict[tuple[int, int], tuple[str, asyncio.TimerHandle]] = {}  # (asker, target)
         self.clients_paused = False
         self._next_client = 0
@@ -246,6 +247,16 @@ class Worker(ChildProcess):
         if s.announced:
             self.request((link.R_QUIT, s.cid, reason))
         log.debug("client %x (%s) closed: %s", s.cid, s.nick, reason)
+
+    def output_pending(self, s: Session) -> None:
+        if not self._unflushed:
+            asyncio.get_running_loop().call_soon(self.flush_output)
+        self._unflushed.append(s)
+
+    def flush_output(self) -> None:
+        unflushed, self._unflushed = self._unflushed, []
+        for s in unflushed:
+            s.flush()
 
     def transport_gone(self, s: Session) -> None:
         self.transports.discard(s)
