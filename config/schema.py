@@ -32,6 +32,17 @@ def one_word(v: str) -> str | None:
     return None if v and not any(c in v for c in " ,\r\n\x00") else "must be one word"
 
 
+def event_loop(v: str) -> str | None:
+    if v not in ("auto", "asyncio", "uvloop"):
+        return "must be auto, asyncio or uvloop"
+    if v == "uvloop":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            return "uvloop is not installed (pip install uvloop)"
+    return None
+
+
 def log_level(v: str) -> str | None:
     return None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else "must be debug, info, warning or error"
 
@@ -57,6 +68,9 @@ class ServerSection:
     motd: str = setting("Welcome to hubchat.\nBe kind.", "Message of the day; empty sends 422 (no MOTD).")
     flood_control: bool = setting(True, "Throttle clients that send too fast. Turn off only for trusted load tests "
                                         "(python -m hub --no-flood-control).")
+    event_loop: str = setting("auto", "Event loop for the hub and workers: uvloop (about half the latency under "
+                                      "load), asyncio, or auto: uvloop when it is installed.",
+                              flag="--event-loop", check=event_loop)
     log_level: str = setting("info", "Log level on stderr: debug, info, warning or error.",
                              flag="--log-level", check=log_level)
 

@@ -29,6 +29,16 @@ class ChildProcess:
         self.control_handlers: dict[str, Callable[..., None]] = {control.CONFIG: self.reload}
 
     def run(self) -> None:
+        choice = self.config.server.event_loop
+        if choice != "asyncio":
+            try:
+                import uvloop
+            except ImportError:
+                if choice == "uvloop":
+                    raise
+            else:
+                uvloop.run(self._main())
+                return
         asyncio.run(self._main())
 
     async def _main(self) -> None:
@@ -39,7 +49,8 @@ class ChildProcess:
         loop.add_reader(self.control.fileno(), self._on_control)
         loop.call_later(PARENT_CHECK, self._watch_parent)
         self.start()
-        log.info("%s ready (pid %d)", self.label, os.getpid())
+        log.info("%s ready (pid %d, %s event loop)", self.label, os.getpid(),
+                 "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio")
         await self._stopped
         self.finish()
 

@@ -500,7 +500,8 @@ class Hub(ChildProcess):
         status = chan.members.get(cid)
         if status is None or not status:  # members with +o or +v may always speak
             user = self.state.users.get(cid)
-            if (status is None and "n" in chan.modes) or "m" in chan.modes or (user and chan.is_banned(user)):
+            if (status is None and "n" in chan.modes) or "m" in chan.modes or \
+                    (chan.bans and user and chan.is_banned(user)):
                 if not flags & link.MSG_QUIET:
                     self.refuse(cid, N.ERR_CANNOTSENDTOCHAN, chan.name, "Cannot send to channel")
                 return

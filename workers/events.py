@@ -259,6 +259,7 @@ def on_channel_message(w: "Worker", key: str, sender: int, line: bytes, msgid: s
     sessions = w.sessions
     variants = [line, None, None, None]
     plain = not flags & link.MSG_TAGMSG
+    unflushed = w.unflushed()
     for cid in chan.by_wid.get(w.wid, ()):
         s = sessions.get(cid)
         if s is None:
@@ -266,9 +267,12 @@ def on_channel_message(w: "Worker", key: str, sender: int, line: bytes, msgid: s
         if cid == sender:
             if flags & link.MSG_ECHO:
                 _deliver(s, variants, line, msgid, ts, flags, tags, own=True)
-        elif not s.tag_mode:  # the common case, kept to one call
-            if plain:
-                s.write(line)
+        elif not s.tag_mode:  # the common case: Session.write, inlined (this loop runs per recipient)
+            if plain and not s.closed:
+                buf = s.outbuf
+                if not buf:
+                    unflushed.append(s)
+                buf.append(line)
         else:
             _deliver(s, variants, line, msgid, ts, flags, tags)
 

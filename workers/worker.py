@@ -69,6 +69,7 @@ class Worker(ChildProcess):
         self._seen: set[str] = set()  # ids of messages delivered lately, to drop replayed duplicates
         self._seen_order: deque[str] = deque()
         self._unflushed: list[Session] = []  # sessions with output queued this iteration
+        self._flush_scheduled = False
         self.whois_waiting: dict[tuple[int, int], tuple[str, asyncio.TimerHandle]] = {}  # (asker, target)
         self.clients_paused = False
         self._next_client = 0
@@ -249,11 +250,17 @@ class Worker(ChildProcess):
         log.debug("client %x (%s) closed: %s", s.cid, s.nick, reason)
 
     def output_pending(self, s: Session) -> None:
-        if not self._unflushed:
+        self.unflushed().append(s)
+
+    def unflushed(self) -> list[Session]:
+        """The sessions to flush at the end of this iteration (a flush is scheduled once per batch)."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush_output)
-        self._unflushed.append(s)
+        return self._unflushed
 
     def flush_output(self) -> None:
+        self._flush_scheduled = False
         unflushed, self._unflushed = self._unflushed, []
         for s in unflushed:
             s.flush()
