@@ -112,6 +112,8 @@ class State:
         self.nicks: dict[str, int] = {}  # casefolded nick -> cid
         self.channels: dict[str, Channel] = {}  # casefolded name -> channel
         self.whowas: deque[tuple[str, str, str, str, float]] = deque(maxlen=WHOWAS_LENGTH)
+        self.invisible = 0  # users with +i, and with +o: kept as counts so LUSERS costs nothing
+        self.operators = 0
         self._appliers = {
             E_USER: self._add_user, E_NICK: self._rename, E_JOIN: self._join,
             E_PART: self._part, E_QUIT: self._quit, E_TOPIC: self._set_topic,
@@ -158,6 +160,11 @@ class State:
                   modes: str = "", away: str = "") -> None:
         self.users[cid] = User(cid, nick, user, host, realname, signon, modes, away)
         self.nicks[casefold(nick)] = cid
+        self._count_modes(modes, 1)
+
+    def _count_modes(self, modes: str, step: int) -> None:
+        self.invisible += step * ("i" in modes)
+        self.operators += step * ("o" in modes)
 
     def _remember(self, user: User, ts: float) -> None:
         self.whowas.append((user.nick, user.user, user.host, user.realname, ts))
@@ -198,6 +205,7 @@ class State:
         for chan in self.channels.values():
             chan.invited.discard(cid)
         self._remember(user, ts)
+        self._count_modes(user.modes, -1)
         del self.nicks[casefold(user.nick)]
         del self.users[cid]
 
@@ -239,7 +247,9 @@ class State:
                 have.add(ch)
             else:
                 have.discard(ch)
+        self._count_modes(user.modes, -1)
         user.modes = "".join(sorted(have))
+        self._count_modes(user.modes, 1)
 
     def _kick(self, cid: int, key: str, target: int, reason: str) -> None:
         self._part(target, key)

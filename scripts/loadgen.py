@@ -18,6 +18,7 @@ from ledger import Ledger
 LINE_BYTES = 100
 BUCKET_MS = 0.1  # latency histogram resolution
 BUCKETS = 20_000  # up to 2 s; slower deliveries land in the last bucket
+PORTS_PER_SOURCE = 20_000
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,13 @@ class Plan:
 
     def nick(self, i: int) -> str:
         return f"{self.prefix}{i}"
+
+    def source_address(self, i: int) -> tuple[str, int] | None:
+        """On loopback, a new source address every PORTS_PER_SOURCE clients: one address has only
+        about 28,000 ephemeral ports towards one server port."""
+        if not self.host.startswith("127.") or self.clients <= PORTS_PER_SOURCE:
+            return None
+        return (f"127.0.{i // PORTS_PER_SOURCE // 250}.{1 + i // PORTS_PER_SOURCE % 250}", 0)
 
     def fully_verified(self, i: int) -> bool:
         return not self.sample or i // self.channels < self.sample
@@ -129,7 +137,8 @@ class Generator:
         async def one(i: int) -> None:
             async with gate:
                 client = SoakClient(self, i)
-                await loop.create_connection(lambda: client, self.plan.host, self.plan.port)
+                await loop.create_connection(lambda: client, self.plan.host, self.plan.port,
+                                             local_addr=self.plan.source_address(i))
                 self.clients.append(client)
                 await asyncio.wait_for(client.joined, 60)
 

@@ -116,6 +116,7 @@ def main(argv=None) -> int:
     watched = {pid: psutil.Process(pid) for pid in roles}
     plan = Plan(host, port, args.clients, args.channels, args.senders, args.rate, args.duration, args.procs,
                 drain=10.0, sample=args.sample)
+    idle_rss = sum(m for _, m in cpu_and_memory(watched).values())
     ctx = multiprocessing.get_context("fork")
     report, ready = ctx.Queue(), ctx.Queue()
     gos = [ctx.Queue() for _ in range(plan.procs)]
@@ -134,10 +135,15 @@ def main(argv=None) -> int:
         connecting_since = time.monotonic()
         for _ in range(plan.procs):
             try:
-                ready.get(timeout=180)
+                ready.get(timeout=300)
             except queue.Empty:
-                raise SystemExit("soak: the clients did not all connect and join within 180 s")
-        print(f"soak: all {plan.clients} clients joined in {time.monotonic() - connecting_since:.1f}s", flush=True)
+                raise SystemExit("soak: the clients did not all connect and join within 300 s")
+        joined_in = time.monotonic() - connecting_since
+        joined_rss = sum(m for _, m in cpu_and_memory(watched).values())
+        per_client_kb = (joined_rss - idle_rss) * 1024 / plan.clients
+        print(f"soak: all {plan.clients} clients registered and joined in {joined_in:.1f}s "
+              f"({plan.clients / joined_in:.0f}/s); server memory {idle_rss:.0f} MB idle, {joined_rss:.0f} MB now: "
+              f"{per_client_kb:.1f} KB per client", flush=True)
         cpu_and_memory(watched), cpu_and_memory(gen_procs)  # prime psutil's CPU counters
         start = time.monotonic() + 0.5
         for go in gos:
@@ -212,6 +218,9 @@ def main(argv=None) -> int:
             "expected_deliveries": int(total_sent * (members - 1)),
             "throughput_msg_per_s": round(total_sent / plan.duration, 1),
             "deliveries_per_s": round(delivered / plan.duration, 1),
+            "joined_in_s": round(joined_in, 2), "registrations_per_s": round(plan.clients / joined_in),
+            "server_rss_mb": {"idle": round(idle_rss, 1), "joined": round(joined_rss, 1)},
+            "server_kb_per_client": round(per_client_kb, 2),
             "latency_ms": {"p50": percentile(total_hist, 0.5), "p99": percentile(total_hist, 0.99),
                            "max_bucket": percentile(total_hist, 1.0)},
             "timeline": timeline, "problems": problems, "machine": f"{os.cpu_count()} CPUs, "
@@ -251,6 +260,9 @@ def write_reports(out: Path, results: dict) -> None:
              f"- sent {results['sent']} ({results['throughput_msg_per_s']} msg/s), delivered "
              f"{results['delivered']} of {results['expected_deliveries']} ({results['deliveries_per_s']}/s)",
              f"- latency p50 {lat['p50']} ms, p99 {lat['p99']} ms",
+             f"- registered and joined {results['plan']['clients']} clients in {results['joined_in_s']} s "
+             f"({results['registrations_per_s']}/s); server memory {results['server_kb_per_client']} KB per client "
+             f"beyond the idle {results['server_rss_mb']['idle']} MB",
              f"- verdict: {'passed' if not results['problems'] else 'FAILED'}"]
     lines += [f"  - {p}" for p in results["problems"][:50]]
     (out / "soak.md").write_text("\n".join(lines) + "\n")

@@ -59,8 +59,7 @@ def welcome(s: "Session") -> None:
 def lusers(s: "Session") -> None:
     state = s.worker.state
     users = len(state.users)
-    invisible = sum(1 for u in state.users.values() if "i" in u.modes)
-    opers = sum(1 for u in state.users.values() if "o" in u.modes)
+    invisible, opers = state.invisible, state.operators
     s.numeric(N.RPL_LUSERCLIENT, f"There are {users - invisible} users and {invisible} invisible on 1 servers")
     if opers:
         s.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")

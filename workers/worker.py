@@ -68,6 +68,7 @@ class Worker(ChildProcess):
         self.replay: list[tuple] = []  # requests the dead hub never acknowledged
         self._seen: set[str] = set()  # ids of messages delivered lately, to drop replayed duplicates
         self._seen_order: deque[str] = deque()
+        self.unregistered = 0  # sessions that have not finished registering, for LUSERS
         self._unflushed: list[Session] = []  # sessions with output queued this iteration
         self._flush_scheduled = False
         self.whois_waiting: dict[tuple[int, int], tuple[str, asyncio.TimerHandle]] = {}  # (asker, target)
@@ -235,6 +236,7 @@ class Worker(ChildProcess):
 
     def session_opened(self, s: Session) -> None:
         self.sessions[s.cid] = s
+        self.unregistered += 1
         self.transports.add(s)
         s.announced = True
         self.request((link.R_CONNECT, s.cid, s.host))  # the hub counts connections and may refuse
@@ -245,6 +247,8 @@ class Worker(ChildProcess):
     def session_closed(self, s: Session, reason: str) -> None:
         if self.sessions.pop(s.cid, None) is not None:
             self.loads[self.slot] -= 1
+            if not s.registered:
+                self.unregistered -= 1
         if s.announced:
             self.request((link.R_QUIT, s.cid, reason))
         log.debug("client %x (%s) closed: %s", s.cid, s.nick, reason)
@@ -269,7 +273,7 @@ class Worker(ChildProcess):
         self.transports.discard(s)
 
     def unregistered_count(self) -> int:
-        return sum(1 for s in self.sessions.values() if not s.registered)
+        return self.unregistered
 
     def next_msgid(self) -> str:
         self._next_msgid += 1
