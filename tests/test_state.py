@@ -44,7 +44,7 @@ def test_part_and_quit_clean_up_everything():
     state = build(EVENTS + [(E_PART, A, "#room", "bye"), (E_QUIT, B, "gone")])
     assert "#room" not in state.channels  # last member left
     assert B not in state.users and state.user_by_nick("bobby") is None
-    assert state.users[A].channels == set()
+    assert state.users[A].channels == []
 
 
 def test_neighbours_are_everyone_sharing_a_channel():

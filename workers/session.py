@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 BACKLOG_PAUSE = 64  # lines held (waiting for the hub, or slowed by fakelag) before reading is paused
 MAX_LABEL = 64  # bytes of a labeled-response label (the IRCv3 limit)
 TAG_TIME, TAG_MSGID = 1, 2  # bits of `tag_mode`: server-time, message-tags (msgid and client tags)
+NO_BACKLOG: tuple = ()  # shared stand-ins for what most sessions never hold
+NO_CAPS: frozenset[str] = frozenset()
+NO_CAPTURE: list[bytes] = []  # never appended to: `reply` captures only while a label is set
 
 
 def add_tag(line: bytes, tag: bytes) -> bytes:
@@ -55,6 +58,13 @@ def add_tag(line: bytes, tag: bytes) -> bytes:
 
 
 class Session(asyncio.Protocol):
+    # One per connection, tens of thousands per worker: no __dict__.
+    __slots__ = ("worker", "cid", "host", "nick", "user", "realname", "password", "cap_negotiating", "caps",
+                 "tag_mode", "registered", "pending", "syncing", "fresh", "label", "captured", "idle_since",
+                 "announced", "lines_before_registration", "waiting", "backlog", "fakelag", "_throttled",
+                 "closed", "transport", "outbuf", "lines", "connected_at", "last_seen", "ping_sent_at",
+                 "reading_paused")
+
     def __init__(self, worker: "Worker", cid: int, host: str) -> None:
         self.worker = worker
         self.cid = cid
@@ -64,19 +74,19 @@ class Session(asyncio.Protocol):
         self.realname = ""
         self.password: str | None = None
         self.cap_negotiating = False
-        self.caps: set[str] = set()
+        self.caps: frozenset[str] | set[str] = NO_CAPS
         self.tag_mode = 0  # TAG_TIME | TAG_MSGID, from the capabilities
         self.registered = False
         self.pending = False  # requests sent to the hub since the last barrier came back
         self.syncing = False  # waiting for a barrier
         self.fresh = False  # a barrier came back: the replica is new enough for the next query
         self.label: str | None = None
-        self.captured: list[bytes] = []
+        self.captured: list[bytes] = NO_CAPTURE  # a list of its own only while a labelled command runs
         self.idle_since = time.time()  # last PRIVMSG, NOTICE or TAGMSG, for WHOIS
         self.announced = False  # the hub knows this connection, so it must hear when it closes
         self.lines_before_registration = 0
         self.waiting = False
-        self.backlog: deque[bytes] = deque()  # lines received and not yet handled, in order
+        self.backlog: deque[bytes] | tuple = NO_BACKLOG  # lines received and not yet handled, in order
         self.fakelag: FakeLag | None = None
         self._throttled: asyncio.TimerHandle | None = None
         self.closed = False
@@ -98,10 +108,15 @@ class Session(asyncio.Protocol):
         self.last_seen = time.monotonic()
         self.ping_sent_at = None  # any input proves the client is alive
         try:
-            self.backlog.extend(self.lines.feed(data))
+            lines = self.lines.feed(data)
         except ReadQExceeded:
             self.close("Input line too long (no line ending)")
             return
+        if lines:
+            if self.backlog is NO_BACKLOG:
+                self.backlog = deque(lines)
+            else:
+                self.backlog.extend(lines)  # type: ignore[union-attr]
         self._process()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -121,15 +136,21 @@ class Session(asyncio.Protocol):
             self.send("FAIL", msg.command, "INVALID_UTF8", "Message rejected, your message contained invalid UTF-8")
             return
         if not self.fresh and self.worker.reads_state(msg.command):
-            self.backlog.appendleft(line)  # answered once the barrier is back
+            self._hold_first(line)  # answered once the barrier is back
             self._barrier()
             return
         self.fresh = False
         label = msg.tags.get("label") if "labeled-response" in self.caps else None
         if label and len(label) <= MAX_LABEL:
             self.label = label
+            self.captured = []
         self.worker.dispatch(self, msg)
         self._settle()
+
+    def _hold_first(self, line: bytes) -> None:
+        if self.backlog is NO_BACKLOG:
+            self.backlog = deque()
+        self.backlog.appendleft(line)  # type: ignore[union-attr]
 
     def request(self, item: tuple) -> None:
         """Send a request to the hub; queries after it wait until it has been handled."""
@@ -166,7 +187,7 @@ class Session(asyncio.Protocol):
             self._barrier()
             return
         label = b"label=" + escape_tag_value(self.label).encode()
-        captured, self.label, self.captured = self.captured, None, []
+        captured, self.label, self.captured = self.captured, None, NO_CAPTURE
         if not captured:
             self.write(add_tag(format_line(self.worker.server_name, "ACK"), label))
         elif len(captured) == 1:
@@ -186,6 +207,8 @@ class Session(asyncio.Protocol):
             if self.registered and self.worker.config.server.flood_control and self._must_wait():
                 break
             self.handle_line(backlog.popleft())
+        if not self.backlog:
+            self.backlog = NO_BACKLOG  # an empty deque is 600 bytes; most sessions hold nothing
         if self.closed or self.transport is None:
             return
         if len(backlog) > BACKLOG_PAUSE and not self.reading_paused:
