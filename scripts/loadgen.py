@@ -10,6 +10,7 @@ It speaks plain IRC, so it can drive any server.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ LINE_BYTES = 100
 BUCKET_MS = 0.1  # latency histogram resolution
 BUCKETS = 20_000  # up to 2 s; slower deliveries land in the last bucket
 PORTS_PER_SOURCE = 20_000
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)  # Linux
 
 
 @dataclass(frozen=True)
@@ -137,12 +139,28 @@ class Generator:
         async def one(i: int) -> None:
             async with gate:
                 client = SoakClient(self, i)
-                await loop.create_connection(lambda: client, self.plan.host, self.plan.port,
-                                             local_addr=self.plan.source_address(i))
+                await loop.create_connection(lambda: client, sock=await self._socket_for(i))
                 self.clients.append(client)
                 await asyncio.wait_for(client.joined, 60)
 
         await asyncio.gather(*(one(i) for i in mine))
+
+    async def _socket_for(self, i: int) -> socket.socket:
+        """A connected socket from client i's source address. The port is chosen at connect time
+        (IP_BIND_ADDRESS_NO_PORT), so it only has to be unique per destination: a plain bind to
+        port 0 takes a port from the whole range and runs out next to a previous run's TIME_WAITs."""
+        sock = socket.socket(socket.AF_INET if ":" not in self.plan.host else socket.AF_INET6)
+        source = self.plan.source_address(i)
+        if source is not None:
+            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            sock.bind(source)
+        sock.setblocking(False)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, (self.plan.host, self.plan.port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     async def send_until(self, start: float, stop: float) -> None:
         senders = [c for c in self.clients if c.ledger.sends]
@@ -152,9 +170,13 @@ class Generator:
         pad = b"x" * LINE_BYTES
         while time.monotonic() < start:
             await asyncio.sleep(start - time.monotonic())
+        # Each sender's schedule is offset by a fraction of its period, so that 10,000 senders at
+        # one message every 10 s send 1,000 a second, not 10,000 at once every 10 s.
+        phase = {c.nick: (int(c.nick[len(self.plan.prefix):]) / self.plan.senders) for c in senders}
         while (now := time.monotonic()) < stop:
-            due = int((now - start) * per_sender) + 1
+            elapsed = (now - start) * per_sender
             for client in senders:
+                due = int(elapsed + phase[client.nick])
                 seq = self.sent.get(client.nick, 0)
                 if seq < due and not client.closed:
                     head = f"PRIVMSG {client.channel} :".encode()
