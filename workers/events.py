@@ -253,28 +253,49 @@ def _deliver(s: "Session", variants: list, line: bytes, msgid: str, ts: float, f
 
 def on_channel_message(w: "Worker", key: str, sender: int, line: bytes, msgid: str, ts: float,
                        flags: int, tags: str) -> None:
+    deliver_channel_run(w, key, [(link.D_CHANMSG, key, sender, line, msgid, ts, flags, tags)])
+
+
+def deliver_channel_run(w: "Worker", key: str, run: list[tuple]) -> None:
+    """Deliver consecutive messages of one channel (from one hub frame) to the local members.
+
+    This is the hot path. A plain member (no tags, no label) gets the run as one joined blob
+    appended to its output: one step per member per run instead of one per member per message.
+    A member who sent some of the lines gets them without its own (unless it has echo-message);
+    members with tags or an open label get each message in turn. The run holds only
+    consecutive items, so every client still sees exactly the hub's order."""
     chan = w.state.channels.get(key)
-    if chan is None or not w.first_delivery(msgid):
+    if chan is None:
         return
+    first_delivery = w.first_delivery
+    run = [item for item in run if first_delivery(item[4])]
+    if not run:
+        return
+    senders = {item[2] for item in run}
+    blob = b"".join(item[3] for item in run if not item[6] & link.MSG_TAGMSG)
     sessions = w.sessions
-    variants = [line, None, None, None]
-    plain = not flags & link.MSG_TAGMSG
     unflushed = w.unflushed()
+    one_by_one = []
     for cid in chan.by_wid.get(w.wid, ()):
         s = sessions.get(cid)
-        if s is None:
+        if s is None or s.closed:
             continue
-        if cid == sender:
-            if flags & link.MSG_ECHO:
+        if s.tag_mode or s.label is not None or cid in senders:
+            one_by_one.append(s)
+        elif blob:
+            buf = s.outbuf
+            if not buf:
+                unflushed.append(s)
+            buf.append(blob)
+    if not one_by_one:
+        return
+    for _, _, sender, line, msgid, ts, flags, tags in run:
+        variants = [line, None, None, None]  # each tagged form rendered once per message
+        for s in one_by_one:
+            if s.cid != sender:
+                _deliver(s, variants, line, msgid, ts, flags, tags)
+            elif flags & link.MSG_ECHO:
                 _deliver(s, variants, line, msgid, ts, flags, tags, own=True)
-        elif not s.tag_mode:  # the common case: Session.write, inlined (this loop runs per recipient)
-            if plain and not s.closed:
-                buf = s.outbuf
-                if not buf:
-                    unflushed.append(s)
-                buf.append(line)
-        else:
-            _deliver(s, variants, line, msgid, ts, flags, tags)
 
 
 def on_user_message(w: "Worker", target: int, sender: int, line: bytes, msgid: str, ts: float,

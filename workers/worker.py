@@ -187,12 +187,31 @@ class Worker(ChildProcess):
         return True
 
     def _on_hub_items(self, items: list[tuple]) -> None:
+        """Apply one frame from the hub in order; a run of messages to one channel goes as a batch."""
         handlers = events.HANDLERS
+        run: list[tuple] = []
         for item in items:
+            if item[0] == link.D_CHANMSG:
+                if run and run[0][1] != item[1]:
+                    self._deliver_run(run)
+                    run = []
+                run.append(item)
+                continue
+            if run:
+                self._deliver_run(run)
+                run = []
             try:
                 handlers[item[0]](self, *item[1:])
             except Exception:
                 log.exception("worker %d failed to apply %r", self.wid, item[:2])
+        if run:
+            self._deliver_run(run)
+
+    def _deliver_run(self, run: list[tuple]) -> None:
+        try:
+            events.deliver_channel_run(self, run[0][1], run)
+        except Exception:
+            log.exception("worker %d failed to deliver %d messages to %r", self.wid, len(run), run[0][1])
 
     def _pause_clients(self, paused: bool) -> None:
         if paused == self.clients_paused:
