@@ -266,22 +266,24 @@ class ChatCore:
         who, name = self._src(msg), msg.params[0]
         reason = f" ({msg.params[1]})" if len(msg.params) > 1 and msg.params[1] else ""
         if casefold(who) == casefold(self.nick):
-            self.channels.pop(casefold(name), None)
-            if self.current and casefold(self.current) == casefold(name):
-                self.current = next(iter(c["name"] for c in self.channels.values()), None)
+            self._leave(name)
             return [Event("part", f"You left {name}{reason}", None, who)]
         chan = self.channels.get(casefold(name))
         if chan is not None:
             chan["members"].discard(who)
         return [Event("part", f"{who} left {name}{reason}", name, who)]
 
+    def _leave(self, name: str) -> None:
+        """We are out of a room (parted or kicked): forget it, and look at another one if any."""
+        self.channels.pop(casefold(name), None)
+        if self.current and casefold(self.current) == casefold(name):
+            self.current = next(iter(c["name"] for c in self.channels.values()), None)
+
     def _on_kick(self, msg: Message) -> list[Event]:
         who, name, victim = self._src(msg), msg.params[0], msg.params[1]
         reason = f" ({msg.params[2]})" if len(msg.params) > 2 and msg.params[2] else ""
         if casefold(victim) == casefold(self.nick):
-            self.channels.pop(casefold(name), None)
-            if self.current and casefold(self.current) == casefold(name):
-                self.current = next(iter(c["name"] for c in self.channels.values()), None)
+            self._leave(name)
             return [Event("part", f"{who} removed you from {name}{reason}", None, who)]
         chan = self.channels.get(casefold(name))
         if chan is not None:

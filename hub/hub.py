@@ -498,7 +498,7 @@ class Hub(ChildProcess):
                 self.refuse(cid, N.ERR_NOSUCHCHANNEL, name, "No such channel")
             return
         status = chan.members.get(cid)
-        if status is None or not status:  # members with +o or +v may always speak
+        if not status:  # members with +o or +v may always speak
             user = self.state.users.get(cid)
             if (status is None and "n" in chan.modes) or "m" in chan.modes or \
                     (chan.bans and user and chan.is_banned(user)):

@@ -251,11 +251,6 @@ def _deliver(s: "Session", variants: list, line: bytes, msgid: str, ts: float, f
         s.write(data)
 
 
-def on_channel_message(w: "Worker", key: str, sender: int, line: bytes, msgid: str, ts: float,
-                       flags: int, tags: str) -> None:
-    deliver_channel_run(w, key, [(link.D_CHANMSG, key, sender, line, msgid, ts, flags, tags)])
-
-
 def deliver_channel_run(w: "Worker", key: str, run: list[tuple]) -> None:
     """Deliver consecutive messages of one channel (from one hub frame) to the local members.
 
@@ -359,6 +354,7 @@ def on_ack(w: "Worker", count: int) -> None:
     w.acknowledged(count)
 
 
+# D_CHANMSG is not here: Worker._on_hub_items gathers runs of them for deliver_channel_run.
 HANDLERS: dict[str, Callable[..., None]] = {
     E_USER: on_user,
     E_NICK: on_nick,
@@ -373,7 +369,6 @@ HANDLERS: dict[str, Callable[..., None]] = {
     E_AWAY: on_away,
     E_SETNAME: on_setname,
     E_CHGHOST: on_chghost,
-    link.D_CHANMSG: on_channel_message,
     link.D_USERMSG: on_user_message,
     link.D_ECHO: on_echo,
     link.D_WALLOPS: on_wallops,
