@@ -223,6 +223,9 @@ class Hub(ChildProcess):
     def emit(self, event: tuple) -> None:
         """Apply a granted change and announce it to every worker, in this order for all."""
         self.state.apply(event)
+        self._broadcast(event)
+
+    def _broadcast(self, event: tuple) -> None:
         for protocol in self.links.values():
             self._send(protocol, event)
 
@@ -355,13 +358,15 @@ class Hub(ChildProcess):
         chan = self._operator_channel(cid, name)
         if chan is None:
             return
+        key, now = casefold(chan.name), time.time()
         applied = []
-        for sign, letter, arg in changes:
+        for sign, letter, arg in changes:  # each checked against the state the previous ones left
             change = self._mode_change(cid, chan, sign == "+", letter, arg)
             if change is not None:
+                self.state.apply((E_MODE, cid, key, (change,), now))
                 applied.append(change)
         if applied:
-            self.emit((E_MODE, cid, casefold(chan.name), tuple(applied), time.time()))
+            self._broadcast((E_MODE, cid, key, tuple(applied), now))  # workers apply them together
 
     def _mode_change(self, cid: int, chan: Channel, add: bool, letter: str, arg: str) -> tuple | None:
         """One change as it will take effect, or None when it changes nothing or is refused."""

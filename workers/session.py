@@ -202,19 +202,18 @@ class Session(asyncio.Protocol):
 
     def _process(self) -> None:
         """Handle held lines in order until the session must wait (for the hub, or fakelag)."""
-        backlog = self.backlog
-        while backlog and not (self.waiting or self.syncing or self.closed) and self._throttled is None:
+        while self.backlog and not (self.waiting or self.syncing or self.closed) and self._throttled is None:
             if self.registered and self.worker.config.server.flood_control and self._must_wait():
                 break
-            self.handle_line(backlog.popleft())
+            self.handle_line(self.backlog.popleft())  # type: ignore[union-attr]
         if not self.backlog:
             self.backlog = NO_BACKLOG  # an empty deque is 600 bytes; most sessions hold nothing
         if self.closed or self.transport is None:
             return
-        if len(backlog) > BACKLOG_PAUSE and not self.reading_paused:
+        if len(self.backlog) > BACKLOG_PAUSE and not self.reading_paused:
             self.reading_paused = True  # the client is ahead of us: stop reading, so it is slowed
             self.transport.pause_reading()
-        elif not backlog and self.reading_paused:
+        elif not self.backlog and self.reading_paused:
             self.reading_paused = False
             if not self.worker.clients_paused:
                 self.transport.resume_reading()

@@ -40,6 +40,9 @@ def test_the_founder_is_operator_and_op_voice_changes_reach_every_worker(server)
     bob.send("MODE #modes -o+v mo_alice mo_carol")  # bob is an operator now
     mode = alice.expect("MODE", "#modes")
     assert mode.params == ["#modes", "-o+v", "mo_alice", "mo_carol"]
+    bob.send("MODE #modes +v-v+b-b mo_alice mo_alice x!*@* x!*@*")  # each change sees the one before
+    assert carol.expect("MODE", "#modes", "+v-v+b-b").params[2:] == ["mo_alice", "mo_alice", "x!*@*", "x!*@*"]
+    assert "mo_alice" in names_of(carol, "#modes")
     alice.send("MODE #modes +m")
     alice.expect("482", "mo_alice", "#modes")
     alice.send("MODE #modes +o mo_carol")
