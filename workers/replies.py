@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from hub.state import BAN_LIST_LENGTH, Channel
 from ircproto import numerics as N
-from ircproto.message import MAX_LINE, wire_length
+from ircproto.message import MAX_LINE, format_line, wire_length
 
 if TYPE_CHECKING:
     from workers.session import Session
@@ -44,16 +44,55 @@ def isupport(s: "Session") -> None:
 
 
 def welcome(s: "Session") -> None:
+    """The registration burst. Everything but 001 and LUSERS is the same for every client except
+    the nick, so it is rendered once per worker (and configuration) with a stand-in for the nick:
+    a registration storm then costs two byte replacements here, not twenty formatted lines."""
     w = s.worker
-    cfg = w.config
-    s.numeric(N.RPL_WELCOME, f"Welcome to the {cfg.server.network} Network, {s.prefix}")
-    s.numeric(N.RPL_YOURHOST, f"Your host is {w.server_name}, running version {VERSION}")
-    s.numeric(N.RPL_CREATED, "This server was created " + time.strftime("%Y-%m-%d %H:%M:%S UTC",
-                                                                          time.gmtime(w.started_at)))
-    s.numeric(N.RPL_MYINFO, w.server_name, VERSION, USER_MODES, CHANNEL_MODES, CHANNEL_MODES_WITH_PARAMS)
-    isupport(s)
+    s.numeric(N.RPL_WELCOME, f"Welcome to the {w.config.server.network} Network, {s.prefix}")
+    before_lusers, after_lusers = _welcome_templates(w)
+    nick = s.display_nick.encode()
+    _write_lines(s, before_lusers.replace(NICK_SLOT, nick))
     lusers(s)
-    motd(s)
+    _write_lines(s, after_lusers.replace(NICK_SLOT, nick))
+
+
+NICK_SLOT = b"\x01nick\x01"  # no nick can contain \x01, and no server text does
+
+
+class _Recorder:
+    """Stands in for a session to render replies once, with NICK_SLOT where the nick goes."""
+
+    def __init__(self, worker) -> None:
+        self.worker = worker
+        self.display_nick = NICK_SLOT.decode()
+        self.lines: list[bytes] = []
+
+    def numeric(self, code: str, *params: str) -> None:
+        self.lines.append(format_line(self.worker.server_name, code, self.display_nick, *params))
+
+
+def _welcome_templates(w) -> tuple[bytes, bytes]:
+    cached = getattr(w, "_welcome", None)
+    if cached is not None and cached[0] is w.config:
+        return cached[1], cached[2]
+    head = _Recorder(w)
+    head.numeric(N.RPL_YOURHOST, f"Your host is {w.server_name}, running version {VERSION}")
+    head.numeric(N.RPL_CREATED, "This server was created " + time.strftime("%Y-%m-%d %H:%M:%S UTC",
+                                                                             time.gmtime(w.started_at)))
+    head.numeric(N.RPL_MYINFO, w.server_name, VERSION, USER_MODES, CHANNEL_MODES, CHANNEL_MODES_WITH_PARAMS)
+    isupport(head)  # type: ignore[arg-type]
+    tail = _Recorder(w)
+    motd(tail)  # type: ignore[arg-type]
+    w._welcome = (w.config, b"".join(head.lines), b"".join(tail.lines))
+    return w._welcome[1], w._welcome[2]
+
+
+def _write_lines(s: "Session", blob: bytes) -> None:
+    if s.label is None:
+        s.write(blob)
+    else:  # a labelled command's replies are captured line by line
+        for line in blob.split(b"\r\n")[:-1]:
+            s.reply(line + b"\r\n")
 
 
 def lusers(s: "Session") -> None:

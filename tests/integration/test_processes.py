@@ -136,6 +136,7 @@ def test_sighup_reloads_the_motd_without_dropping_anyone(tmp_path):
             texts = []
             for p in probes:
                 p.register(f"probe{time.monotonic_ns()}"[:20])
+                texts.append(p.since("372")[0].params[1])  # in the welcome burst
                 p.send("MOTD")
                 texts.append(p.expect("372").params[1])
                 p.close()
