@@ -72,6 +72,7 @@ class User:
     signon: float
     modes: str = ""  # user modes: i (invisible), o (operator), w (wallops)
     away: str = ""
+    invited_to: list[str] | tuple = ()  # keys of channels holding an invitation for this user
     # Channel keys (casefolded names). A list, not a set: a user is in a handful of channels, and
     # every process keeps every user, so 64 bytes instead of 216 matters at 50,000 users.
     channels: list[str] = field(default_factory=list)
@@ -216,8 +217,10 @@ class State:
         user = self.users[cid]
         for key in list(user.channels):
             self._part(cid, key)
-        for chan in self.channels.values():
-            chan.invited.discard(cid)
+        for key in user.invited_to:  # not every channel: a dying worker quits thousands of users
+            chan = self.channels.get(key)
+            if chan is not None:
+                chan.invited.discard(cid)
         self._remember(user, ts)
         self._count_modes(user.modes, -1)
         del self.nicks[casefold(user.nick)]
@@ -270,6 +273,9 @@ class State:
 
     def _invite(self, cid: int, key: str, target: int) -> None:
         self.channels[key].invited.add(target)
+        user = self.users[target]
+        if key not in user.invited_to:
+            user.invited_to = [*user.invited_to, key]
 
     def _set_away(self, cid: int, text: str) -> None:
         self.users[cid].away = text
