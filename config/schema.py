@@ -68,6 +68,9 @@ class ServerSection:
     motd: str = setting("Welcome to hubchat.\nBe kind.", "Message of the day; empty sends 422 (no MOTD).")
     flood_control: bool = setting(True, "Throttle clients that send too fast. Turn off only for trusted load tests "
                                         "(python -m hub --no-flood-control).")
+    hang_timeout: int = setting(30, "Seconds a hub or worker may go without stamping its heartbeat (once a second "
+                                    "from its event loop) before the supervisor kills and restarts it.",
+                                check=at_least(2))
     event_loop: str = setting("auto", "Event loop for the hub and workers: uvloop (about half the latency under "
                                       "load), asyncio, or auto: uvloop when it is installed.",
                               flag="--event-loop", check=event_loop)

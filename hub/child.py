@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from typing import Callable
 
 from config import Config
@@ -16,14 +17,27 @@ from hub import control
 log = logging.getLogger("hubchat")
 
 PARENT_CHECK = 1.0
+HEARTBEAT_INTERVAL = 1.0
+
+
+class Heartbeat:
+    """This process's slot in the supervisor's shared array of heartbeat clocks."""
+
+    def __init__(self, beats, index: int) -> None:
+        self.beats = beats
+        self.index = index
+
+    def stamp(self) -> None:
+        self.beats[self.index] = time.monotonic()  # CLOCK_MONOTONIC is one clock for every process
 
 
 class ChildProcess:
     label = "child"
 
-    def __init__(self, config: Config, control_sock: socket.socket) -> None:
+    def __init__(self, config: Config, control_sock: socket.socket, heartbeat: Heartbeat | None = None) -> None:
         self.config = config
         self.control = control_sock
+        self.heartbeat = heartbeat
         self._parent = os.getppid()
         self._stopped: asyncio.Future | None = None
         self.control_handlers: dict[str, Callable[..., None]] = {control.CONFIG: self.reload}
@@ -48,6 +62,8 @@ class ChildProcess:
         self.control.setblocking(False)
         loop.add_reader(self.control.fileno(), self._on_control)
         loop.call_later(PARENT_CHECK, self._watch_parent)
+        if self.heartbeat is not None:
+            self._beat()
         self.start()
         log.info("%s ready (pid %d, %s event loop)", self.label, os.getpid(),
                  "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio")
@@ -74,6 +90,10 @@ class ChildProcess:
     def reload(self, config: Config, fds: list[int]) -> None:
         self.config = config
         log.info("%s reloaded its configuration", self.label)
+
+    def _beat(self) -> None:
+        self.heartbeat.stamp()  # type: ignore[union-attr]
+        asyncio.get_running_loop().call_later(HEARTBEAT_INTERVAL, self._beat)
 
     def _watch_parent(self) -> None:
         if os.getppid() != self._parent:

@@ -32,7 +32,7 @@ from collections import Counter
 
 from config import Config
 from hub import control, link
-from hub.child import ChildProcess
+from hub.child import ChildProcess, Heartbeat
 from hub.state import (BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART,
                        E_QUIT, E_SETNAME, E_TOPIC, E_UMODE, E_USER, OP_STATUS, STATUS_OF_MODE,
                        Channel, State, User, wid_of)
@@ -50,8 +50,8 @@ ACK_RETRY = 0.005
 class Hub(ChildProcess):
     label = "hub"
 
-    def __init__(self, config: Config, control_sock: socket.socket) -> None:
-        super().__init__(config, control_sock)
+    def __init__(self, config: Config, control_sock: socket.socket, heartbeat: Heartbeat | None = None) -> None:
+        super().__init__(config, control_sock, heartbeat)
         self.state = State()
         self.links: dict[int, link.LinkProtocol] = {}
         self._backed_up: set[int] = set()

@@ -34,6 +34,7 @@ from typing import Callable
 import config as config_pkg
 from config import Config
 from hub import control
+from hub.child import Heartbeat
 from hub.tls import server_context, tls_enabled
 
 log = logging.getLogger("hubchat.supervisor")
@@ -52,21 +53,23 @@ class Child:
     wid: int
     control: socket.socket
     started: float = field(default_factory=time.monotonic)
+    hung: bool = False  # killed for missing its heartbeat
 
     @property
     def label(self) -> str:
         return "hub" if self.role == HUB else f"worker {self.slot} (wid {self.wid})"
 
 
-def _run_hub(cfg: Config, ctl: socket.socket, **_: object) -> None:
+def _run_hub(cfg: Config, ctl: socket.socket, *, heartbeat: Heartbeat, **_: object) -> None:
     from hub.hub import Hub
-    Hub(cfg, ctl).run()
+    Hub(cfg, ctl, heartbeat).run()
 
 
 def _run_worker(cfg: Config, ctl: socket.socket, *, wid: int, slot: int, listener: socket.socket,
-                tls_listener: socket.socket | None, loads, boot_id: str, started_at: float) -> None:
+                tls_listener: socket.socket | None, loads, boot_id: str, started_at: float,
+                heartbeat: Heartbeat) -> None:
     from workers.worker import Worker
-    Worker(cfg, wid, slot, listener, ctl, loads, boot_id, started_at, tls_listener).run()
+    Worker(cfg, wid, slot, listener, ctl, loads, boot_id, started_at, tls_listener, heartbeat).run()
 
 
 class Supervisor:
@@ -105,6 +108,9 @@ class Supervisor:
         self.address = self.listener.getsockname()[:2]
         self.tls_listener = self._listen(server.host, server.tls_port) if tls_enabled(self.config) else None
         self.loads = multiprocessing.RawArray("q", [-1] * self.nworkers)
+        # One heartbeat clock per child (the workers' slots, then the hub), stamped by the child's
+        # loop every second: a process that is alive but stuck stops stamping (gunicorn's idea).
+        self.beats = multiprocessing.RawArray("d", self.nworkers + 1)
 
     def install_signals(self) -> None:
         self.wake_r, self.wake_w = os.pipe()
@@ -115,20 +121,26 @@ class Supervisor:
             signal.signal(sig, lambda signum, frame: self.signals.append(signum))
 
     # --- children ------------------------------------------------------------------------
+    def _beat_index(self, slot: int) -> int:
+        return slot if slot >= 0 else self.nworkers
+
     def _fork(self, role: str, slot: int, run: Callable[..., None], **kwargs: object) -> Child:
         ours, theirs = control.pair()
         self.next_wid += 1
         wid = self.next_wid
+        beat = self._beat_index(slot)
+        self.beats[beat] = time.monotonic()  # a newborn has not missed a beat
         pid = os.fork()
         if pid == 0:
             code = 0
             try:
                 self._become_child(role)
                 ours.close()
+                heartbeat = Heartbeat(self.beats, beat)
                 if role == HUB:
-                    run(self.config, theirs)
+                    run(self.config, theirs, heartbeat=heartbeat)
                 else:
-                    run(self.config, theirs, wid=wid, slot=slot, **kwargs)
+                    run(self.config, theirs, wid=wid, slot=slot, heartbeat=heartbeat, **kwargs)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
             except BaseException:
@@ -211,6 +223,7 @@ class Supervisor:
             self._handle_signals()
             self._reap()
             self._restart_due()
+            self._kill_hung()
         self._stop_children()
         return self.exit_code
 
@@ -287,6 +300,19 @@ class Supervisor:
             log.warning("%s (pid %d) died: %s after %.1fs; restarting%s", child.label, pid, how, lived,
                         f" in {delay:.1f}s" if delay else "")
             self.restart_at[child.slot] = time.monotonic() + delay
+
+    def _kill_hung(self) -> None:
+        """A child whose loop has not stamped its heartbeat for hang_timeout seconds is stuck
+        (an endless loop, a blocking call, SIGSTOP): kill it, and reaping restarts it."""
+        limit = self.config.server.hang_timeout
+        now = time.monotonic()
+        for child in list(self.children.values()):
+            silent = now - self.beats[self._beat_index(child.slot)]
+            if silent > limit and not child.hung:
+                child.hung = True
+                log.error("%s (pid %d) has not stamped its heartbeat for %.0fs; killing it",
+                          child.label, child.pid, silent)
+                self._kill(child.pid, signal.SIGKILL)
 
     def _restart_due(self) -> None:
         now = time.monotonic()

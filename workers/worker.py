@@ -27,7 +27,7 @@ from collections import deque
 
 from config import Config
 from hub import control, link
-from hub.child import ChildProcess
+from hub.child import ChildProcess, Heartbeat
 from hub.state import State
 from hub.tls import server_context
 from workers import commands, events
@@ -47,8 +47,8 @@ class Worker(ChildProcess):
 
     def __init__(self, config: Config, wid: int, slot: int, listener: socket.socket,
                  control_sock: socket.socket, loads, boot_id: str, started_at: float,
-                 tls_listener: socket.socket | None = None) -> None:
-        super().__init__(config, control_sock)
+                 tls_listener: socket.socket | None = None, heartbeat: Heartbeat | None = None) -> None:
+        super().__init__(config, control_sock, heartbeat)
         self.tls_listener = tls_listener
         self.tls_context = server_context(config) if tls_listener is not None else None
         self.label = f"worker {wid}"

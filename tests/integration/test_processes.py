@@ -196,3 +196,28 @@ def test_a_child_failing_at_boot_stops_the_server_with_a_message():
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1
     assert "failed 5 times in a row" in proc.stderr
+
+
+def test_a_hung_worker_or_hub_is_killed_and_replaced():
+    """SIGSTOP leaves a process alive but silent: the supervisor notices the missing heartbeat."""
+    srv = Server(2, env={"HUBCHAT_SERVER_HANG_TIMEOUT": "2"})
+    try:
+        alice, bob = registered(srv, "alice", "bob")
+        join_all("#hang", alice, bob)
+        stuck = bob.worker_pid
+        os.kill(stuck, signal.SIGSTOP)
+        wait_for(lambda: stuck not in srv.current_workers() and len(srv.current_workers()) == 2, timeout=20,
+                 what="the stopped worker to be replaced")
+        bob.expect_closed()  # its clients go with it; nobody else does
+        carol = srv.connect()
+        carol.register("carol")
+        carol.send("JOIN #hang")
+        alice.expect("JOIN", "#hang", where=lambda m: m.source.startswith("carol!"))
+        old_hub = srv.current_hub()
+        os.kill(old_hub, signal.SIGSTOP)
+        wait_for(lambda: srv.current_hub() not in (None, old_hub), timeout=20, what="the stopped hub to be replaced")
+        carol.send("PRIVMSG #hang :after the hub came back")
+        alice.expect("PRIVMSG", "#hang", "after the hub came back")
+    finally:
+        srv.stop()
+    assert srv.stderr.count("has not stamped its heartbeat") == 2
