@@ -372,9 +372,8 @@ class Hub(ChildProcess):
         """One change as it will take effect, or None when it changes nothing or is refused."""
         sign = "+" if add else "-"
         if letter in STATUS_OF_MODE:
-            target = self.state.user_by_nick(arg)
+            target = self._target(cid, arg)
             if target is None:
-                self.refuse(cid, N.ERR_NOSUCHNICK, arg, "No such nick/channel")
                 return None
             if target.cid not in chan.members:
                 self.refuse(cid, N.ERR_USERNOTINCHANNEL, target.nick, chan.name, "They aren't on that channel")
@@ -405,18 +404,17 @@ class Hub(ChildProcess):
         chan = self._operator_channel(cid, name)
         if chan is None:
             return
-        target = self.state.user_by_nick(nick)
+        target = self._target(cid, nick)
         if target is None:
-            self.refuse(cid, N.ERR_NOSUCHNICK, nick, "No such nick/channel")
-        elif target.cid not in chan.members:
+            return
+        if target.cid not in chan.members:
             self.refuse(cid, N.ERR_USERNOTINCHANNEL, target.nick, chan.name, "They aren't on that channel")
         else:
             self.emit((E_KICK, cid, casefold(chan.name), target.cid, reason))
 
     def invite(self, wid: int, cid: int, nick: str, name: str) -> None:
-        target = self.state.user_by_nick(nick)
+        target = self._target(cid, nick)
         if target is None:
-            self.refuse(cid, N.ERR_NOSUCHNICK, nick, "No such nick/channel")
             return
         chan = self._channel_of_member(cid, name)
         if chan is None:

@@ -122,13 +122,17 @@ def motd(s: "Session") -> None:
     s.numeric(N.RPL_ENDOFMOTD, "End of /MOTD command.")
 
 
+def shown_status(s: "Session", status: str) -> str:
+    """A member's prefixes as this client asked to see them: all with multi-prefix, else the highest."""
+    return status if "multi-prefix" in s.caps else status[:1]
+
+
 def names(s: "Session", chan: Channel, end: bool = True) -> None:
     """353 lines filled up to the line limit, then 366 (unless end=False, for NAMES of many)."""
     users = s.worker.state.users
     kind = "@" if "s" in chan.modes else "="
     head = f":{s.worker.server_name} {N.RPL_NAMREPLY} {s.display_nick} {kind} {chan.name} :"
     budget = MAX_LINE - 2 - wire_length(head)
-    all_prefixes = "multi-prefix" in s.caps
     full_mask = "userhost-in-names" in s.caps
     member = s.cid in chan.members  # invisible users are listed only to fellow members
     batch: list[str] = []
@@ -137,7 +141,7 @@ def names(s: "Session", chan: Channel, end: bool = True) -> None:
         user = users[cid]
         if not member and "i" in user.modes:
             continue
-        entry = (status if all_prefixes else status[:1]) + (user.prefix if full_mask else user.nick)
+        entry = shown_status(s, status) + (user.prefix if full_mask else user.nick)
         length = wire_length(entry)
         if batch and size + length + 1 > budget:
             s.numeric(N.RPL_NAMREPLY, kind, chan.name, " ".join(batch))

@@ -18,6 +18,7 @@ from ircproto.casemap import is_channel_name
 from ircproto.masks import is_wild, matches
 from ircproto.message import Message
 from workers.handlers.common import Reply, split_targets
+from workers.replies import shown_status
 from workers.session import Session
 
 if TYPE_CHECKING:
@@ -28,12 +29,8 @@ WHOX_FIELDS = "tcuihsnfdlaor"  # the order WHOX replies use, whatever order they
 WHOWAS_DEFAULT = 10
 
 
-def _status(s: Session, status: str) -> str:
-    return status if "multi-prefix" in s.caps else status[:1]
-
-
 def _flags(s: Session, user: User, status: str) -> str:
-    return ("G" if user.away else "H") + ("*" if "o" in user.modes else "") + _status(s, status)
+    return ("G" if user.away else "H") + ("*" if "o" in user.modes else "") + shown_status(s, status)
 
 
 def _visible(s: Session, user: User) -> bool:
@@ -124,7 +121,7 @@ def _whois_reply(s: Session, user: User, idle: int | None) -> None:
     for key in sorted(user.channels):
         chan: Channel = state.channels[key]
         if state.may_see(s.cid, chan) or user.cid == s.cid:
-            channels.append(_status(s, chan.members[user.cid]) + chan.name)
+            channels.append(shown_status(s, chan.members[user.cid]) + chan.name)
     if channels:
         s.numeric(N.RPL_WHOISCHANNELS, user.nick, " ".join(channels))
     s.numeric(N.RPL_WHOISSERVER, user.nick, s.worker.server_name, s.worker.config.server.network)
