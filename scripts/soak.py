@@ -116,7 +116,8 @@ def main(argv=None) -> int:
     watched = {pid: psutil.Process(pid) for pid in roles}
     plan = Plan(host, port, args.clients, args.channels, args.senders, args.rate, args.duration, args.procs,
                 drain=10.0, sample=args.sample)
-    idle_rss = sum(m for _, m in cpu_and_memory(watched).values())
+    idle_by_pid = {pid: m for pid, (_, m) in cpu_and_memory(watched).items()}
+    idle_rss = sum(idle_by_pid.values())
     ctx = multiprocessing.get_context("fork")
     report, ready = ctx.Queue(), ctx.Queue()
     gos = [ctx.Queue() for _ in range(plan.procs)]
@@ -139,11 +140,14 @@ def main(argv=None) -> int:
             except queue.Empty:
                 raise SystemExit("soak: the clients did not all connect and join within 300 s")
         joined_in = time.monotonic() - connecting_since
-        joined_rss = sum(m for _, m in cpu_and_memory(watched).values())
+        joined_by_pid = {pid: m for pid, (_, m) in cpu_and_memory(watched).items()}
+        joined_rss = sum(joined_by_pid.values())
         per_client_kb = (joined_rss - idle_rss) * 1024 / plan.clients
+        by_role = ", ".join(f"{roles[pid].split()[0]} {(joined_by_pid[pid] - idle_by_pid[pid]) * 1024 / plan.clients:.2f}"
+                            for pid in sorted(joined_by_pid) if pid in idle_by_pid)
         print(f"soak: all {plan.clients} clients registered and joined in {joined_in:.1f}s "
               f"({plan.clients / joined_in:.0f}/s); server memory {idle_rss:.0f} MB idle, {joined_rss:.0f} MB now: "
-              f"{per_client_kb:.1f} KB per client", flush=True)
+              f"{per_client_kb:.1f} KB per client ({by_role})", flush=True)
         cpu_and_memory(watched), cpu_and_memory(gen_procs)  # prime psutil's CPU counters
         start = time.monotonic() + 0.5
         for go in gos:

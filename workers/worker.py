@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import socket
 import time
 from collections import deque
@@ -33,6 +34,7 @@ from hub.tls import server_context
 from workers import commands, events
 from workers.acceptor import Acceptor
 from workers.session import Session
+from workers.streams import Streams
 
 log = logging.getLogger("hubchat.worker")
 
@@ -60,7 +62,8 @@ class Worker(ChildProcess):
         self.server_name = config.server.name
         self.state = State()
         self.sessions: dict[int, Session] = {}
-        self.transports: set[Session] = set()
+        self.transports: set[Session] = set()  # sessions whose connection is still open
+        self.streams: Streams | None = None
         self.hub: link.LinkProtocol | None = None
         self.held: list[tuple] = []  # requests made while there was no hub
         self.unacked: deque[tuple[int, tuple]] = deque()  # (number on this link, request) until acked
@@ -82,6 +85,7 @@ class Worker(ChildProcess):
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
         self.listener.setblocking(False)
+        self.streams = Streams() if hasattr(select, "epoll") else None  # plain TCP clients (Linux)
         self.acceptors = [Acceptor(self.listener, self.slot, self.loads, self._on_connection)]
         if self.tls_listener is not None:
             self.tls_listener.setblocking(False)
@@ -240,6 +244,9 @@ class Worker(ChildProcess):
         if host.startswith(":"):
             host = "0" + host  # a source may not start with ':' on the wire
         session = Session(self, cid, host)
+        if self.streams is not None and not tls:
+            self.streams.open(conn, session)
+            return
         conn.setblocking(False)
         asyncio.get_running_loop().create_task(
             self._start_session(conn, session, self.tls_context if tls else None))
