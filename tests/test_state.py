@@ -29,6 +29,23 @@ def test_founder_is_operator_and_name_keeps_its_first_spelling():
     assert chan.by_wid == {1: {A}, 2: {B}}
 
 
+def test_a_workers_replica_tracks_only_its_own_members_by_worker():
+    replica = State(wid=2)
+    for event in EVENTS + [(E_PART, B, "#room", "bye"), (E_JOIN, B, "#room", 14.0), (E_QUIT, A, "gone")]:
+        replica.apply(event)
+    hub = build(EVENTS + [(E_PART, B, "#room", "bye"), (E_JOIN, B, "#room", 14.0), (E_QUIT, A, "gone")])
+    chan = replica.channel("#room")
+    assert chan.by_wid == {2: {B}} == hub.channel("#room").by_wid
+    assert chan.members == hub.channel("#room").members  # everything else is the same
+    replica.apply((E_QUIT, B, "gone"))
+    assert replica.channel("#room") is None
+    again = State(wid=1)
+    for event in EVENTS:
+        again.apply(event)
+    assert again.channel("#room").by_wid == {1: {A}} and again.channel("#other").by_wid == {}
+    assert again.snapshot() == build().snapshot()
+
+
 def test_nick_change_moves_the_nick():
     state = build()
     assert state.user_by_nick("BOBBY").cid == B
@@ -44,7 +61,7 @@ def test_part_and_quit_clean_up_everything():
     state = build(EVENTS + [(E_PART, A, "#room", "bye"), (E_QUIT, B, "gone")])
     assert "#room" not in state.channels  # last member left
     assert B not in state.users and state.user_by_nick("bobby") is None
-    assert state.users[A].channels == []
+    assert state.users[A].channels == ()
 
 
 def test_neighbours_are_everyone_sharing_a_channel():

@@ -20,7 +20,7 @@ from ircproto.message import format_line
 from workers import replies
 from workers.handlers import queries
 from workers.handlers.registration import registered
-from workers.session import TAG_MSGID, TAG_TIME
+from workers.session import NO_OUTPUT, TAG_MSGID, TAG_TIME
 
 if TYPE_CHECKING:
     from workers.session import Session
@@ -48,8 +48,11 @@ def _local_neighbours(w: "Worker", cid: int) -> list[int]:
 
 
 def on_user(w: "Worker", cid: int, nick: str, user: str, host: str, realname: str, signon: float) -> None:
-    w.state.apply((E_USER, cid, nick, user, host, realname, signon))
     s = w.sessions.get(cid)
+    if s is not None:  # the session's own strings, not a second copy of each from the hub's frame
+        nick, user, host, realname = (mine if mine == theirs else theirs for mine, theirs in
+                                      ((s.nick, nick), (s.user, user), (s.host, host), (s.realname, realname)))
+    w.state.apply((E_USER, cid, nick, user, host, realname, signon))
     if s is not None:
         registered(s)
         s.resume()
@@ -277,11 +280,12 @@ def deliver_channel_run(w: "Worker", key: str, run: list[tuple]) -> None:
             continue
         if s.tag_mode or s.label is not None or cid in senders:
             one_by_one.append(s)
-        elif blob:
-            buf = s.outbuf
-            if not buf:
+        elif blob:  # Session.write, inlined: this loop runs once per member per run
+            if s.outbuf is NO_OUTPUT:
                 unflushed.append(s)
-            buf.append(blob)
+                s.outbuf = [blob]
+            else:
+                s.outbuf.append(blob)
     if not one_by_one:
         return
     for _, _, sender, line, msgid, ts, flags, tags in run:
@@ -346,7 +350,7 @@ def on_idle_tell(w: "Worker", asker: int, target: int, idle: int | None) -> None
 def on_sync(w: "Worker", snapshot: dict) -> None:
     """A new hub's view: adopt it, keeping what this worker knows of its own clients."""
     mine = w.state.snapshot(only_wid=w.wid)
-    w.state = State.from_snapshot(snapshot)
+    w.state = State.from_snapshot(snapshot, w.wid)
     w.state.merge(mine)
 
 

@@ -50,6 +50,7 @@ TAG_TIME, TAG_MSGID = 1, 2  # bits of `tag_mode`: server-time, message-tags (msg
 NO_BACKLOG: tuple = ()  # shared stand-ins for what most sessions never hold
 NO_CAPS: frozenset[str] = frozenset()
 NO_CAPTURE: list[bytes] = []  # never appended to: `reply` captures only while a label is set
+NO_OUTPUT: list[bytes] = []  # never appended to: a session has a list of its own only while output waits
 
 
 def add_tag(line: bytes, tag: bytes) -> bytes:
@@ -91,7 +92,7 @@ class Session(asyncio.Protocol):
         self._throttled: asyncio.TimerHandle | None = None
         self.closed = False
         self.transport: asyncio.Transport | None = None
-        self.outbuf: list[bytes] = []  # lines written during this loop iteration, sent by Worker.flush_output
+        self.outbuf: list[bytes] = NO_OUTPUT  # lines written during this loop iteration, sent by Worker.flush_output
         self.lines = LineBuffer()
         now = time.monotonic()
         self.connected_at = now
@@ -245,16 +246,18 @@ class Session(asyncio.Protocol):
         """Queue a line; the worker sends each session's lines of one loop iteration at once."""
         if self.closed:
             return
-        if not self.outbuf:
+        if self.outbuf is NO_OUTPUT:
             self.worker.output_pending(self)
-        self.outbuf.append(data)
+            self.outbuf = [data]
+        else:
+            self.outbuf.append(data)
 
     def flush(self) -> None:
         """Hand this iteration's lines to the transport in one write (one syscall, not one per line)."""
         if self.closed or not self.outbuf:
             return
         data = b"".join(self.outbuf)
-        self.outbuf.clear()
+        self.outbuf = NO_OUTPUT
         transport = self.transport
         transport.write(data)  # type: ignore[union-attr]
         if transport.get_write_buffer_size() > self.worker.config.limits.sendq:  # type: ignore[union-attr]
@@ -295,7 +298,7 @@ class Session(asyncio.Protocol):
         if self.transport is not None:
             if self.outbuf and reason != "SendQ exceeded" and not self.transport.is_closing():
                 self.transport.write(b"".join(self.outbuf))  # what was said before the goodbye
-            self.outbuf.clear()
+            self.outbuf = NO_OUTPUT
             if notify and not self.transport.is_closing():
                 try:
                     self.transport.write(format_line(None, "ERROR", reason))

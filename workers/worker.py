@@ -60,7 +60,7 @@ class Worker(ChildProcess):
         self.loads = loads
         self.started_at = started_at
         self.server_name = config.server.name
-        self.state = State()
+        self.state = State(wid)
         self.sessions: dict[int, Session] = {}
         self.transports: set[Session] = set()  # sessions whose connection is still open
         self.streams: Streams | None = None
