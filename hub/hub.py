@@ -57,6 +57,7 @@ class Hub(ChildProcess):
         self._backed_up: set[int] = set()
         self.connections: dict[int, str] = {}  # every connection a worker holds: cid -> IP address
         self.per_ip: Counter[str] = Counter()
+        self._one_string_per_address: dict[str, str] = {}  # clients behind one address share its string
         # Delivery guarantees across a hub restart (see the module docstring).
         self.handled: Counter[int] = Counter()  # items handled per link
         self.acks_due: dict[int, int] = {}
@@ -244,8 +245,7 @@ class Hub(ChildProcess):
         """A worker (re)joined; after a hub restart it brings the clients it still holds."""
         for cid, ip in snapshot.get("connections", ()):
             if cid not in self.connections:
-                self.connections[cid] = ip
-                self.per_ip[ip] += 1
+                self._admit(cid, ip)
         if not snapshot["users"]:
             return
         refused = self.state.merge(snapshot)
@@ -268,11 +268,14 @@ class Hub(ChildProcess):
         elif self.per_ip[ip] >= limits.max_clients_per_ip and not (limits.exempt_loopback and _is_loopback(ip)):
             reason = f"Too many connections from your address (the limit is {limits.max_clients_per_ip})"
         else:
-            self.connections[cid] = ip
-            self.per_ip[ip] += 1
+            self._admit(cid, ip)
             return
         log.info("hub: refused a connection from %s: %s", ip, reason)
         self.to_worker_of(cid, (link.D_REFUSE, cid, reason))
+
+    def _admit(self, cid: int, ip: str) -> None:
+        self.connections[cid] = self._one_string_per_address.setdefault(ip, ip)
+        self.per_ip[ip] += 1
 
     def _forget_connection(self, cid: int) -> None:
         ip = self.connections.pop(cid, None)
@@ -280,6 +283,7 @@ class Hub(ChildProcess):
             self.per_ip[ip] -= 1
             if not self.per_ip[ip]:
                 del self.per_ip[ip]
+                del self._one_string_per_address[ip]
 
     def register(self, wid: int, cid: int, nick: str, user: str, host: str, realname: str) -> None:
         if cid not in self.connections or cid in self.state.users:
@@ -287,6 +291,8 @@ class Hub(ChildProcess):
         if casefold(nick) in self.state.nicks:
             self.to_worker_of(cid, (link.D_NICK_REFUSED, cid, nick))
             return
+        if host == self.connections[cid]:
+            host = self.connections[cid]  # the address's string, not one more copy per user
         self.emit((E_USER, cid, nick, user, host, realname, time.time()))
 
     def nick(self, wid: int, cid: int, new: str) -> None:
