@@ -85,7 +85,7 @@ def test_bytes_both_ways_then_eof(loop_name):
         assert await read_exactly(peer, 23) == b":server 001 alice :hi\r\n"
         peer.close()
         assert await asyncio.wait_for(protocol.lost, 5) is None
-        assert protocol.lost_calls == 1 and not streams.by_fd
+        assert protocol.lost_calls == 1 and streams.open_count == 0
         streams.close()
     run(loop_name, main)
 
@@ -165,6 +165,6 @@ def test_a_reset_connection_is_lost_once_with_the_error(loop_name):
         peer.close()
         exc = await asyncio.wait_for(protocol.lost, 5)
         assert exc is None or isinstance(exc, ConnectionError)
-        assert protocol.lost_calls == 1 and not streams.by_fd
+        assert protocol.lost_calls == 1 and streams.open_count == 0
         streams.close()
     run(loop_name, main)

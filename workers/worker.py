@@ -62,7 +62,7 @@ class Worker(ChildProcess):
         self.server_name = config.server.name
         self.state = State(wid)
         self.sessions: dict[int, Session] = {}
-        self.transports: set[Session] = set()  # sessions whose connection is still open
+        self.open_connections = 0  # sessions whose connection has not been lost yet
         self.streams: Streams | None = None
         self.hub: link.LinkProtocol | None = None
         self.held: list[tuple] = []  # requests made while there was no hub
@@ -111,7 +111,7 @@ class Worker(ChildProcess):
 
     async def _drain_and_stop(self) -> None:
         deadline = time.monotonic() + SHUTDOWN_DRAIN
-        while self.transports and time.monotonic() < deadline:
+        while self.open_connections and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         if self.hub is not None:
             self.hub.close()
@@ -263,7 +263,7 @@ class Worker(ChildProcess):
     def session_opened(self, s: Session) -> None:
         self.sessions[s.cid] = s
         self.unregistered += 1
-        self.transports.add(s)
+        self.open_connections += 1
         s.announced = True
         self.request((link.R_CONNECT, s.cid, s.host))  # the hub counts connections and may refuse
         if self.clients_paused:
@@ -296,7 +296,7 @@ class Worker(ChildProcess):
             s.flush()
 
     def transport_gone(self, s: Session) -> None:
-        self.transports.discard(s)
+        self.open_connections -= 1
 
     def unregistered_count(self) -> int:
         return self.unregistered
