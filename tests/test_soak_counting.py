@@ -1,0 +1,93 @@
+"""The load generator's reading on synthetic input: however the server's bytes are split into
+reads, a counted member counts exactly its deliveries and answers every PING, and a verified
+member records every (sender, number) in order."""
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+from loadgen import Generator, Plan, SoakClient  # noqa: E402
+
+pytestmark = pytest.mark.timeout(60)
+
+OTHER_LINES = [b":srv PING x", b"PING :srv", b":bob!~b@h JOIN #soak0", b":srv NOTICE soak9 :hi", b"ERROR :bye"]
+
+
+class Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+def stream_of(lines: list[bytes]) -> bytes:
+    return b"".join(line + b"\r\n" for line in lines)
+
+
+def privmsg(sender: int, seq: int) -> bytes:
+    return b":soak%d!~soak@127.0.0.1 PRIVMSG #soak0 :%d 12.5 %s" % (sender, seq, b"x" * 40)
+
+
+def feed(client: SoakClient, data: bytes, cuts: list[int]) -> None:
+    """Deliver `data` as reads ending at `cuts`, through the buffer the client hands out."""
+    start = 0
+    for end in sorted(set(cuts)) + [len(data)]:
+        chunk = data[start:end]
+        if chunk:
+            view = client.get_buffer(-1)
+            view[:len(chunk)] = chunk
+            client.buffer_updated(len(chunk))
+        start = end
+
+
+def client_for(i: int, sample: int) -> tuple[SoakClient, Generator]:
+    plan = Plan("127.0.0.1", 1, clients=20, channels=1, senders=10, rate=1, duration=1, procs=1, sample=sample)
+    gen = Generator(plan, 0, report=None)
+    client = SoakClient(gen, i)
+    client.connection_made(Transport())
+    client.transport.written.clear()
+    client.joined.set_result(None)
+    return client, gen
+
+
+@settings(max_examples=300, deadline=None)
+@given(kinds=st.lists(st.integers(0, len(OTHER_LINES) + 3), max_size=60),
+       cuts=st.lists(st.integers(0, 6000), max_size=40))
+def test_a_counted_member_counts_exactly_its_deliveries_however_the_reads_fall(kinds, cuts):
+    async def main():
+        client, gen = client_for(15, sample=1)
+        assert client.ledger.counted_only
+        lines, seq = [], 0
+        for k in kinds:
+            if k < len(OTHER_LINES):
+                lines.append(OTHER_LINES[k])
+            else:
+                lines.append(privmsg(k, seq))
+                seq += 1
+        feed(client, stream_of(lines), cuts)
+        assert client.ledger.received == gen.delivered == seq
+        pings = [line for line in lines if line.startswith(b"PING")]
+        assert client.transport.written == [b"PONG" + p[4:] + b"\r\n" for p in pings]
+        assert len(gen.errors) == lines.count(b"ERROR :bye")
+    asyncio.run(main())
+
+
+@settings(max_examples=100, deadline=None)
+@given(cuts=st.lists(st.integers(0, 3000), max_size=30))
+def test_a_verified_member_records_every_message_in_order(cuts):
+    async def main():
+        client, gen = client_for(11, sample=0)
+        assert not client.ledger.counted_only
+        lines = [privmsg(3, 0), b"PING :srv", privmsg(4, 0), privmsg(3, 1), privmsg(4, 1), privmsg(3, 2)]
+        feed(client, stream_of(lines), cuts)
+        assert client.ledger.next_seq == {"soak3": 3, "soak4": 2}
+        assert client.ledger.gaps == client.ledger.duplicates == 0
+        assert gen.delivered == 5 and sum(gen.histogram) == 5
+        assert client.transport.written == [b"PONG :srv\r\n"]
+    asyncio.run(main())
