@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import queue
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -38,7 +39,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=1000.0, help="messages per second, all senders together")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of sending")
     parser.add_argument("--target", help="HOST:PORT of a running IRC server to drive instead of starting one")
-    parser.add_argument("--procs", type=int, default=max(2, os.cpu_count() or 2), help="generator processes")
+    parser.add_argument("--procs", type=int,
+                        help="generator processes. Default: half the cores (the server gets the other half; more "
+                             "generator processes than that only take turns with the server on the same cores), "
+                             "or more when the clients need more descriptors than one process may open")
     parser.add_argument("--sample", type=int, default=0,
                         help="verify only this many members per channel line by line (latency, order); count the "
                              "others' deliveries. 0 (the default): verify everyone")
@@ -50,7 +54,15 @@ def parse_args(argv=None) -> argparse.Namespace:
             setattr(args, key, value)
     if args.senders > args.clients:
         parser.error("--senders cannot exceed --clients")
+    if args.procs is None:
+        args.procs = default_procs(args.clients)
     return args
+
+
+def default_procs(clients: int) -> int:
+    descriptors = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    per_proc = max(100, descriptors - 1000)  # room for the process's own files
+    return max(1, (os.cpu_count() or 2) // 2, -(-clients // per_proc))
 
 
 def start_server(workers: int):
