@@ -168,3 +168,33 @@ def test_a_reset_connection_is_lost_once_with_the_error(loop_name):
         assert protocol.lost_calls == 1 and streams.open_count == 0
         streams.close()
     run(loop_name, main)
+
+
+class Broken(Recorder):
+    def data_received(self, data: bytes) -> None:
+        raise ValueError("a bug")
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_protocol_that_fails_loses_only_its_own_connection(loop_name, caplog):
+    async def main():
+        streams = Streams()
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(2)
+        bad_peer = socket.create_connection(listener.getsockname())
+        broken = Broken()
+        streams.open(listener.accept()[0], broken)
+        good, good_peer = await connected_pair(streams)
+        listener.close()
+        bad_peer.sendall(b"PRIVMSG #a :boom\r\n")
+        assert isinstance(await asyncio.wait_for(broken.lost, 5), ValueError)
+        assert await read_exactly(bad_peer, 1) == b""  # closed on it, not left spinning
+        good_peer.sendall(b"still here\r\n")
+        await asyncio.wait_for(good.arrived.wait(), 5)
+        assert bytes(good.data) == b"still here\r\n"
+        bad_peer.close()
+        good_peer.close()
+        streams.close()
+    run(loop_name, main)
+    assert "could not be handled" in caplog.text

@@ -105,7 +105,12 @@ class SocketStream:
             self._finish(exc)
             return
         if data:
-            self.protocol.data_received(data)
+            try:
+                self.protocol.data_received(data)
+            except Exception as exc:  # as asyncio's transports do: a broken protocol loses its connection
+                log.exception("a client's input could not be handled; closing its connection")
+                self.pending = None
+                self._finish(exc)
         else:  # end of file: close, as asyncio does when eof_received returns false
             self.close()
 
@@ -158,9 +163,14 @@ class Streams:
         asyncio.get_running_loop().add_reader(self.epoll.fileno(), self._ready)
 
     def open(self, sock: socket.socket, protocol: asyncio.Protocol) -> SocketStream:
-        """Take over an accepted socket and start the protocol on it."""
-        sock.setblocking(False)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio transports do
+        """Take over an accepted socket and start the protocol on it (OSError: the connection was
+        already gone, and the socket is closed)."""
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio transports do
+        except OSError:
+            sock.close()
+            raise
         fd = sock.detach()
         stream = SocketStream(fd, protocol, self)
         if fd >= len(self.by_fd):

@@ -245,7 +245,11 @@ class Worker(ChildProcess):
             host = "0" + host  # a source may not start with ':' on the wire
         session = Session(self, cid, host)
         if self.streams is not None and not tls:
-            self.streams.open(conn, session)
+            try:
+                self.streams.open(conn, session)
+            except OSError as exc:
+                log.info("connection from %s failed before it started: %s", session.host, exc)
+                self.loads[self.slot] -= 1
             return
         conn.setblocking(False)
         asyncio.get_running_loop().create_task(
