@@ -34,10 +34,14 @@ class Plan:
     senders: int
     rate: float
     duration: float
-    procs: int
+    procs: int  # generator processes holding the clients (besides the probe, below)
     prefix: str = "soak"
     drain: float = 10.0
-    sample: int = 0  # members per channel verified in full; 0: all. The others count deliveries.
+    # Members per channel verified in full (0: all); the others count their deliveries. The
+    # verified ones are the channel's last members (so, with few senders, ones that only listen)
+    # and live in a process of their own, the probe: what they measure is the server's latency,
+    # not the wait for a generator process to get round to them among thousands of sockets.
+    sample: int = 0
 
     def channel_of(self, i: int) -> str:
         return f"#soak{i % self.channels}"
@@ -53,7 +57,18 @@ class Plan:
         return (f"127.0.{i // PORTS_PER_SOURCE // 250}.{1 + i // PORTS_PER_SOURCE % 250}", 0)
 
     def fully_verified(self, i: int) -> bool:
-        return not self.sample or i // self.channels < self.sample
+        members = (self.clients - 1 - i % self.channels) // self.channels + 1
+        return not self.sample or i // self.channels >= members - self.sample
+
+    @property
+    def total_procs(self) -> int:
+        return self.procs + (1 if self.sample else 0)
+
+    def proc_of(self, i: int) -> int:
+        """The generator process of client i: the probe (the last one) for verified members."""
+        if self.sample and self.fully_verified(i):
+            return self.procs
+        return i % self.procs
 
 
 class SoakClient(asyncio.BufferedProtocol):
@@ -155,7 +170,7 @@ class Generator:
 
     async def connect_all(self) -> None:
         loop = asyncio.get_running_loop()
-        mine = [i for i in range(self.plan.clients) if i % self.plan.procs == self.index]
+        mine = [i for i in range(self.plan.clients) if self.plan.proc_of(i) == self.index]
         gate = asyncio.Semaphore(200)  # connections being set up at once
 
         async def one(i: int) -> None:

@@ -132,9 +132,9 @@ def main(argv=None) -> int:
     idle_rss = sum(idle_by_pid.values())
     ctx = multiprocessing.get_context("fork")
     report, ready = ctx.Queue(), ctx.Queue()
-    gos = [ctx.Queue() for _ in range(plan.procs)]
+    gos = [ctx.Queue() for _ in range(plan.total_procs)]
     gens = [ctx.Process(target=generator_main, args=(plan, i, report, ready, gos[i]), daemon=True)
-            for i in range(plan.procs)]
+            for i in range(plan.total_procs)]
     for g in gens:
         g.start()
     gen_procs = {g.pid: psutil.Process(g.pid) for g in gens}
@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     results = {}
     try:
         connecting_since = time.monotonic()
-        for _ in range(plan.procs):
+        for _ in range(plan.total_procs):
             try:
                 ready.get(timeout=300)
             except queue.Empty:
@@ -172,7 +172,7 @@ def main(argv=None) -> int:
         total_hist: dict[int, int] = {}
         next_print = time.monotonic() + 1.0
         deadline = start + plan.duration + plan.drain + 120
-        while done < plan.procs:
+        while done < plan.total_procs:
             if time.monotonic() > deadline:
                 raise SystemExit("soak: the generators did not finish in time")
             try:
@@ -190,7 +190,7 @@ def main(argv=None) -> int:
             elif message and message[0] == "sent":
                 sent.update(message[2])
                 senders_reported += 1
-                if senders_reported == plan.procs:
+                if senders_reported == plan.total_procs:
                     for go in gos:
                         go.put(dict(sent))
             elif message and message[0] == "done":

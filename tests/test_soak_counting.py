@@ -91,3 +91,15 @@ def test_a_verified_member_records_every_message_in_order(cuts):
         assert gen.delivered == 5 and sum(gen.histogram) == 5
         assert client.transport.written == [b"PONG :srv\r\n"]
     asyncio.run(main())
+
+
+def test_each_channel_has_its_sample_of_listeners_in_the_probe_process():
+    plan = Plan("127.0.0.1", 1, clients=1003, channels=10, senders=10, rate=1, duration=1, procs=2, sample=3)
+    verified = [i for i in range(plan.clients) if plan.fully_verified(i)]
+    assert sorted(i % 10 for i in verified) == sorted(list(range(10)) * 3)  # 3 in every channel
+    assert not any(i < plan.senders for i in verified)  # listeners: their order hashes are compared
+    assert plan.total_procs == 3
+    assert {plan.proc_of(i) for i in verified} == {2}
+    assert {plan.proc_of(i) for i in range(plan.clients) if i not in verified} == {0, 1}
+    everyone = Plan("127.0.0.1", 1, clients=50, channels=5, senders=5, rate=1, duration=1, procs=2)
+    assert everyone.total_procs == 2 and all(everyone.fully_verified(i) for i in range(50))
