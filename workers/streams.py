@@ -51,16 +51,7 @@ class SocketStream:
             self.pending.append(data)
             self.pending_size += len(data)
             return
-        try:
-            sent = os.write(self.fd, data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError as exc:
-            self._finish(exc)
-            return
-        if sent < len(data):
-            self.pending = [data[sent:]]
-            self.pending_size = len(data) - sent
+        if self._send(data) and self.pending is not None:
             self._watch()
 
     def get_write_buffer_size(self) -> int:
@@ -115,24 +106,29 @@ class SocketStream:
             self.close()
 
     def on_writable(self) -> None:
-        data = b"".join(self.pending) if self.pending else b""
-        try:
-            sent = os.write(self.fd, data) if data else 0
-        except (BlockingIOError, InterruptedError):
+        if self.pending is not None and not self._send(b"".join(self.pending)):
             return
-        except OSError as exc:
-            self._finish(exc)
-            return
-        if sent < len(data):
-            self.pending = [data[sent:]]
-            self.pending_size = len(data) - sent
-            return
-        self.pending = None
-        self.pending_size = 0
-        if self.closing:
+        if self.pending is None and self.closing:
             self._finish(None)
         else:
             self._watch()
+
+    def _send(self, data: bytes) -> bool:
+        """Write what the socket takes now and keep the rest pending; False: the connection failed."""
+        try:
+            sent = os.write(self.fd, data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._finish(exc)
+            return False
+        if sent < len(data):
+            self.pending = [data[sent:]]
+            self.pending_size = len(data) - sent
+        else:
+            self.pending = None
+            self.pending_size = 0
+        return True
 
     def _watch(self) -> None:
         """Tell epoll what this stream waits for now."""
