@@ -44,8 +44,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "generator processes than that only take turns with the server on the same cores), "
                              "or more when the clients need more descriptors than one process may open")
     parser.add_argument("--sample", type=int, default=0,
-                        help="verify only this many members per channel line by line (latency, order); count the "
-                             "others' deliveries. 0 (the default): verify everyone")
+                        help="verify only this many members per channel line by line (latency, order), from a "
+                             "generator process of their own (the probe); count the others' deliveries. 0 (the "
+                             "default): verify everyone")
     parser.add_argument("--quick", action="store_true", help="a short light run (CI): " + str(QUICK))
     parser.add_argument("--out", default=str(ROOT / "soak-results"), help="where results are written")
     args = parser.parse_args(argv)
