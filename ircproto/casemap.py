@@ -19,7 +19,9 @@ CHANTYPES = "#"
 
 def casefold(name: str) -> str:
     """Fold A-Z to a-z and nothing else (ascii casemapping)."""
-    return name.translate(_ASCII_LOWER)
+    # For pure ASCII, str.lower() does exactly that, several times faster than translate();
+    # this runs for every message a worker parses and the hub routes.
+    return name.lower() if name.isascii() else name.translate(_ASCII_LOWER)
 
 
 def is_valid_nick(nick: str, maxlen: int) -> bool:

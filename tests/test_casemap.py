@@ -1,4 +1,5 @@
 import pytest
+from hypothesis import given, strategies as st
 
 from ircproto.casemap import casefold, is_channel_name, is_valid_channel, is_valid_nick
 
@@ -6,6 +7,14 @@ from ircproto.casemap import casefold, is_channel_name, is_valid_channel, is_val
 def test_ascii_casemapping_folds_only_a_to_z():
     assert casefold("NiCk[]\\~") == "nick[]\\~"
     assert casefold("ÉCOLE") == "École"
+
+
+@given(st.text())
+def test_casefold_changes_exactly_a_to_z(name):
+    folded = casefold(name)
+    assert len(folded) == len(name)
+    for before, after in zip(name, folded):
+        assert after == (chr(ord(before) + 32) if "A" <= before <= "Z" else before)
 
 
 @pytest.mark.parametrize("nick", ["alice", "A", "[bot]", "x-1", "_under", "a^b{c}|d`"])
