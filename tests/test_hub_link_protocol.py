@@ -102,11 +102,15 @@ def test_a_replayed_message_keeps_its_id_so_workers_can_drop_the_copy(hub):
 
 
 def test_the_worker_delivers_each_message_id_once():
-    from workers.worker import SEEN_MESSAGES, Worker
-    worker = Worker.__new__(Worker)  # only the de-duplication state is needed
-    worker._seen, worker._seen_order = set(), __import__("collections").deque()
-    assert worker.first_delivery("m1") and not worker.first_delivery("m1")
-    for i in range(SEEN_MESSAGES):
-        worker.first_delivery(f"x{i}")
-    assert len(worker._seen) == SEEN_MESSAGES  # bounded
-    assert worker.first_delivery("m1")  # long forgotten
+    from workers.worker import RecentIds
+    recent = RecentIds(1000)
+    assert recent.add_new(["m1", "m2"]) == ["m1", "m2"]
+    assert recent.add_new(["m0", "m2", "m3", "m1"]) == ["m0", "m3"]  # order kept, repeats dropped
+    assert recent.add_new(["m3"]) == []
+    for i in range(996):  # "m1" is now the oldest of the last 1,000 ids: still remembered
+        recent.add_new([f"x{i}"])
+    assert recent.add_new(["m1"]) == []
+    for i in range(2000):
+        recent.add_new([f"y{i}"])
+    assert len(recent.current) + len(recent.previous) <= 2000  # bounded
+    assert recent.add_new(["m1"]) == ["m1"]  # long forgotten

@@ -2,13 +2,12 @@
 batched per member, yet every member sees exactly the hub's order, never its own lines (unless
 it asked for echo-message), and each tag variant is rendered for those who asked."""
 import asyncio
-from collections import deque
 
 from hub import link
 from hub.state import E_JOIN, E_PART, E_USER, State
 from ircproto.message import parse
 from workers.session import TAG_MSGID, TAG_TIME
-from workers.worker import Worker
+from workers.worker import RecentIds, Worker
 
 WID = 1
 A, B, C, E = (WID << 32 | n for n in (1, 2, 3, 4))
@@ -32,7 +31,7 @@ class FakeSession:
 def worker_with(sessions):
     w = Worker.__new__(Worker)
     w.wid, w.sessions, w.state = WID, sessions, State()
-    w._seen, w._seen_order, w._unflushed, w._flush_scheduled = set(), deque(), [], False
+    w.delivered_ids, w._unflushed, w._flush_scheduled = RecentIds(1000), [], False
     for cid, nick in ((A, "a"), (B, "b"), (C, "c"), (D, "d"), (E, "e")):
         w.state.apply((E_USER, cid, nick, "~u", "h", nick, 1.0))
         w.state.apply((E_JOIN, cid, "#room", 1.0))

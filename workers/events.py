@@ -259,16 +259,24 @@ def deliver_channel_run(w: "Worker", key: str, run: list[tuple]) -> None:
 
     This is the hot path. A plain member (no tags, no label) gets the run as one joined blob
     appended to its output: one step per member per run instead of one per member per message.
-    A member who sent some of the lines gets them without its own (unless it has echo-message);
-    members with tags or an open label get each message in turn. The run holds only
+    A member who sent some of the lines gets them joined without its own (unless it has
+    echo-message); members with tags or an open label get each message in turn. The run holds only
     consecutive items, so every client still sees exactly the hub's order."""
     chan = w.state.channels.get(key)
     if chan is None:
         return
-    first_delivery = w.first_delivery
-    run = [item for item in run if first_delivery(item[4])]
-    if not run:
-        return
+    ids = [item[4] for item in run]
+    fresh = w.delivered_ids.add_new(ids)
+    if fresh is not ids:  # a hub restart replayed some of these: keep each first copy
+        wanted = set(fresh)
+        kept = []
+        for item in run:
+            if item[4] in wanted:
+                wanted.discard(item[4])
+                kept.append(item)
+        if not kept:
+            return
+        run = kept
     senders = {item[2] for item in run}
     blob = b"".join(item[3] for item in run if not item[6] & link.MSG_TAGMSG)
     sessions = w.sessions
@@ -278,8 +286,13 @@ def deliver_channel_run(w: "Worker", key: str, run: list[tuple]) -> None:
         s = sessions.get(cid)
         if s is None or s.closed:
             continue
-        if s.tag_mode or s.label is not None or cid in senders:
+        if s.tag_mode or s.label is not None:
             one_by_one.append(s)
+        elif cid in senders:  # the run without its own lines, unless it asked for their echo
+            lines = b"".join([item[3] for item in run if (item[2] != cid or item[6] & link.MSG_ECHO)
+                             and not item[6] & link.MSG_TAGMSG])
+            if lines:
+                s.write(lines)
         elif blob:  # Session.write, inlined: this loop runs once per member per run
             if s.outbuf is NO_OUTPUT:
                 unflushed.append(s)
