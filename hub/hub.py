@@ -44,7 +44,7 @@ log = logging.getLogger("hubchat.hub")
 
 WORKER_LOST_REASON = "Server process exited"
 HELLO_WAIT = 3.0  # seconds a new link may take to say hello before the hub carries on without it
-ACK_RETRY = 0.005
+ACK_DELAY = 0.005  # seconds before acks go out in a frame of their own, when no traffic carries them
 
 
 class Hub(ChildProcess):
@@ -60,7 +60,10 @@ class Hub(ChildProcess):
         self._one_string_per_address: dict[str, str] = {}  # clients behind one address share its string
         # Delivery guarantees across a hub restart (see the module docstring).
         self.handled: Counter[int] = Counter()  # items handled per link
-        self.acks_due: dict[int, int] = {}
+        self.acks_due: dict[int, int] = {}  # link -> items handled this iteration
+        self.acks_earned: dict[int, int] = {}  # link -> items whose effects were handed to the links
+        self._ack_timer_set = False
+        self._flushes = 0
         self.awaiting_hello: set[int] = set()
         self.parked: list[tuple[int, list[tuple]]] = []
         self.replaying: set[int] = set()
@@ -175,32 +178,52 @@ class Hub(ChildProcess):
             asyncio.get_running_loop().call_soon(self._flush_all)
 
     def _flush_all(self) -> None:
-        """One frame per link for this loop iteration, then the acks it has earned.
+        """One frame per link for this loop iteration, carrying the acks earlier ones earned.
 
         A worker forgets a request once acked, so an ack must never overtake what the request
-        caused on *another* link: acks go out only when every link has handed all its frames
-        to the kernel (a socketpair then delivers them even if this process dies)."""
+        caused on *another* link. So a request is acked in a later iteration's frame, once every
+        link has handed the frames it caused to the kernel (a socketpair then delivers them even
+        if this process dies). Riding in the next frame costs no write of its own: a separate
+        ack frame would wake every worker a second time per iteration."""
         self._flush_scheduled = False
         links = self.links
-        for protocol in links.values():
-            protocol.flush()
-        if not self.acks_due:
-            return
-        if all(p.drained or p.closed for p in links.values()):
-            for wid, count in self.acks_due.items():
+        earned = self.acks_earned
+        if earned and all(p.closed or p.written for p in links.values()):
+            for wid, count in earned.items():
                 protocol = links.get(wid)
                 if protocol is not None:
                     protocol.send((link.D_ACK, count))
-                    protocol.flush()
+            earned.clear()
+        for protocol in links.values():
+            protocol.flush()
+        if self.acks_due:
+            earned.update(self.acks_due)
             self.acks_due.clear()
+        self._flushes += 1
+        if earned and not self._ack_timer_set:
+            self._arm_ack_timer()
+
+    def _arm_ack_timer(self) -> None:
+        self._ack_timer_set = True
+        asyncio.get_running_loop().call_later(ACK_DELAY, self._ack_timer, self._flushes)
+
+    def _ack_timer(self, flushes_then: int) -> None:
+        """Acks still unsent after ACK_DELAY: flush for them alone, unless traffic is flowing
+        (a frame will carry them as soon as the links have caught up)."""
+        self._ack_timer_set = False
+        if not self.acks_earned:
+            return
+        if self._flushes == flushes_then:
+            self._schedule_flush()
         else:
-            asyncio.get_running_loop().call_later(ACK_RETRY, self._schedule_flush)
+            self._arm_ack_timer()
 
     def _on_lost(self, wid: int) -> None:
         if self.links.pop(wid, None) is None:
             return
         self._backpressure(wid, False)
         self.acks_due.pop(wid, None)
+        self.acks_earned.pop(wid, None)
         self.replaying.discard(wid)
         if wid in self.awaiting_hello:
             self.awaiting_hello.discard(wid)

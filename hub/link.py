@@ -139,9 +139,9 @@ class LinkProtocol(asyncio.Protocol):
         self._flush()
 
     @property
-    def drained(self) -> bool:
-        """Everything written so far has been handed to the kernel."""
-        return self._transport is not None and not self._outbox and self._transport.get_write_buffer_size() == 0
+    def written(self) -> bool:
+        """Every frame flushed so far has been handed to the kernel."""
+        return self._transport is not None and self._transport.get_write_buffer_size() == 0
 
     def _flush(self) -> None:
         if self._transport is None or self.closed:
