@@ -66,6 +66,22 @@ def default_procs(clients: int) -> int:
     return max(1, (os.cpu_count() or 2) // 2, -(-clients // per_proc))
 
 
+def machine_loop_ms(runs: int = 3) -> float:
+    """The best of `runs` timings of one fixed pure-Python loop, taken before the run starts.
+
+    Latency figures only compare across runs on a machine of one speed, and a virtual machine's
+    speed drifts (on the project's machine this loop has taken from 54 to 270 ms on different
+    days); printed beside the results, it says which kind of day a run had."""
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 def start_server(workers: int):
     proc = subprocess.Popen([sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0",
                              "--no-flood-control", "--log-level", "warning"], cwd=ROOT,
@@ -117,6 +133,7 @@ def cpu_and_memory(procs: dict[int, psutil.Process]) -> dict[int, tuple[float, f
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    loop_ms = machine_loop_ms()  # before anything of the run is started: the machine is as idle as it gets
     server = None
     if args.target:
         host, _, port = args.target.rpartition(":")
@@ -141,7 +158,8 @@ def main(argv=None) -> int:
     gen_procs = {g.pid: psutil.Process(g.pid) for g in gens}
     print(f"soak: {plan.clients} clients in {plan.channels} channels, {plan.senders} senders, "
           f"{plan.rate:g} msg/s for {plan.duration:g}s against {host}:{port}"
-          + (f" ({args.workers} workers)" if server else ""), flush=True)
+          + (f" ({args.workers} workers)" if server else "")
+          + f"; machine: a fixed CPU loop takes {loop_ms:g} ms (lower is faster)", flush=True)
     problems: list[str] = []
     timeline = []
     results = {}
@@ -241,7 +259,7 @@ def main(argv=None) -> int:
             "latency_ms": {"p50": percentile(total_hist, 0.5), "p99": percentile(total_hist, 0.99),
                            "max_bucket": percentile(total_hist, 1.0)},
             "timeline": timeline, "problems": problems, "machine": f"{os.cpu_count()} CPUs, "
-            f"{psutil.virtual_memory().total / 2 ** 30:.0f} GiB",
+            f"{psutil.virtual_memory().total / 2 ** 30:.0f} GiB", "machine_loop_ms": loop_ms,
         }
     finally:
         for g in gens:
@@ -273,7 +291,8 @@ def write_reports(out: Path, results: dict) -> None:
     (out / "soak.json").write_text(json.dumps(results, indent=1))
     lat = results["latency_ms"]
     lines = ["# Soak run", "", f"- plan: {results['plan']}", f"- target: {results['target']}, "
-             f"workers: {results['workers']}, machine: {results['machine']}",
+             f"workers: {results['workers']}, machine: {results['machine']} (a fixed CPU loop: "
+             f"{results['machine_loop_ms']} ms)",
              f"- sent {results['sent']} ({results['throughput_msg_per_s']} msg/s), delivered "
              f"{results['delivered']} of {results['expected_deliveries']} ({results['deliveries_per_s']}/s)",
              f"- latency p50 {lat['p50']} ms, p99 {lat['p99']} ms",

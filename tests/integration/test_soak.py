@@ -17,6 +17,7 @@ def test_quick_soak_run_passes(tmp_path):
     assert results["problems"] == []
     assert results["delivered"] == results["expected_deliveries"] > 0
     assert (tmp_path / "soak.md").read_text().startswith("# Soak run")
+    assert results["machine_loop_ms"] > 0 and f"loop takes {results['machine_loop_ms']:g} ms" in proc.stdout
 
 
 @pytest.mark.timeout(120)
