@@ -70,8 +70,8 @@ def machine_loop_ms(runs: int = 3) -> float:
     """The best of `runs` timings of one fixed pure-Python loop, taken before the run starts.
 
     Latency figures only compare across runs on a machine of one speed, and a virtual machine's
-    speed drifts (on the project's machine this loop has taken from 54 to 270 ms on different
-    days); printed beside the results, it says which kind of day a run had."""
+    speed drifts (on the project's machine this loop took 52-110 ms within one hour); printed
+    beside the results, it tells a slow machine from a slow server."""
     best = float("inf")
     for _ in range(runs):
         started = time.perf_counter()
