@@ -114,3 +114,36 @@ def test_the_worker_delivers_each_message_id_once():
         recent.add_new([f"y{i}"])
     assert len(recent.current) + len(recent.previous) <= 2000  # bounded
     assert recent.add_new(["m1"]) == ["m1"]  # long forgotten
+
+
+def test_an_ack_waits_until_what_its_requests_caused_is_in_every_link(hub):
+    """A worker forgets what the hub acks. So while bob's worker is not reading (its link backed
+    up, frames waiting in the hub), alice's worker gets no ack for her messages to bob."""
+    first, second = FakeWorker(hub, W1), FakeWorker(hub, W2)
+    B = W2 << 32 | 1
+    first.send(hello(), (link.R_CONNECT, A, "127.0.0.1"), (link.R_REGISTER, A, "alice", "~a", "h", "A"),
+               (link.R_JOIN, A, "#room", ""))
+    second.send(hello(), (link.R_CONNECT, B, "127.0.0.1"), (link.R_REGISTER, B, "bob", "~b", "h", "B"),
+                (link.R_JOIN, B, "#room", ""))
+    while second.until(E_JOIN)[0][1] != B:
+        pass
+    line = b":alice!~a@h PRIVMSG #room :" + b"x" * 4000 + b"\r\n"
+    count = 400  # 1.6 MB: far more than a socketpair holds
+    for n in range(count):
+        first.send((link.R_CHANMSG, A, "#room", line, f"m{n}", 1.0, 0, ""))
+    total = 4 + count
+    acked = 0
+    while first.conn.poll(1.0):  # a bounded wait: the last ack must not come
+        for item in pickle.loads(first.conn.recv_bytes()):
+            if item[0] == link.D_ACK:
+                acked = item[1]
+    assert acked < total
+    delivered = 0
+    while delivered < count:
+        item = second.next()
+        delivered += item[0] == link.D_CHANMSG
+    while acked < total:
+        item = first.next()
+        if item[0] == link.D_ACK:
+            acked = item[1]
+    assert acked == total
