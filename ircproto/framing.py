@@ -5,11 +5,7 @@ Format"); CRLF then simply yields an empty line, which is ignored. A peer that s
 `max_pending` bytes without any line ending is not speaking IRC, and `ReadQExceeded` lets the
 caller drop it rather than buffer without bound.
 """
-import re
-
 from ircproto.message import MAX_TAGGED_LINE
-
-_EOL = re.compile(rb"[\r\n]")
 
 
 class ReadQExceeded(Exception):
@@ -33,7 +29,8 @@ class LineBuffer:
             lines: list[bytes] = []
         else:
             self._pending = buf[last + 1:]
-            lines = [line for line in _EOL.split(buf[:last]) if line]
+            # Any CR or LF ends a line: fold CR into LF and split once (C speed, no regex).
+            lines = [line for line in buf[:last].replace(b"\r", b"\n").split(b"\n") if line]
         if len(self._pending) > self.max_pending:
             raise ReadQExceeded(len(self._pending))
         return lines

@@ -125,7 +125,9 @@ def parse(line: bytes) -> Message:
     head, sep, trailing = text.partition(" :")
     if text[:1] == ":":  # no middle params at all, only a trailing one
         head, sep, trailing = "", ":", text[1:]
-    words = [w for w in head.split(" ") if w]  # only SPACE separates; other whitespace is data
+    words = head.split(" ")  # only SPACE separates; other whitespace is data
+    if "" in words:  # runs of spaces
+        words = [w for w in words if w]
     if not words:
         raise EmptyMessage()
     params = words[1:]
