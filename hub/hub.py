@@ -16,10 +16,11 @@ so a slow worker slows the producers instead of growing the hub's memory.
 
 Nothing is lost or doubled when the hub itself dies. A worker keeps each request until the hub
 acknowledges it (D_ACK, cumulative, riding in a later frame), and the hub acknowledges only
-after every frame those requests caused has reached the kernel on every link. A new hub handles nothing until each
-linked worker has said hello (re-announcing its clients), shares the rebuilt state (D_SYNC),
-and then takes the replayed requests: state changes are idempotent, error replies to replays
-are not sent, and workers drop any message whose id they have already delivered.
+after every frame those requests caused has reached the kernel on every link. A new hub
+handles nothing until each linked worker has said hello (re-announcing its clients), shares
+the rebuilt state (D_SYNC), and then takes the replayed requests: state changes are
+idempotent, error replies to replays are not sent, and workers drop any message whose id they
+have already delivered.
 """
 from __future__ import annotations
 
