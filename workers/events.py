@@ -260,8 +260,8 @@ def deliver_channel_run(w: "Worker", key: str, run: list[tuple]) -> None:
     This is the hot path. A plain member (no tags, no label) gets the run as one joined blob
     appended to its output: one step per member per run instead of one per member per message.
     A member who sent some of the lines gets them joined without its own (unless it has
-    echo-message); members with tags or an open label get each message in turn. The run holds only
-    consecutive items, so every client still sees exactly the hub's order."""
+    echo-message); members with tags or an open label get each message in turn. The run holds
+    only consecutive items, so every client still sees exactly the hub's order."""
     chan = w.state.channels.get(key)
     if chan is None:
         return

@@ -57,7 +57,8 @@ class RecentIds:
         self.previous: set[str] = set()
 
     def add_new(self, ids: list[str]) -> list[str]:
-        """The ids not seen before (nor earlier in `ids`), in order; all remembered from now on."""
+        """The ids not seen before (nor earlier in `ids`), in order; all remembered from now on.
+        When every one is new, the answer is `ids` itself (the common case costs no copy)."""
         current, previous = self.current, self.previous
         batch = set(ids)
         if len(batch) == len(ids) and batch.isdisjoint(current) and batch.isdisjoint(previous):
