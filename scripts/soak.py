@@ -70,7 +70,7 @@ def machine_loop_ms(runs: int = 3) -> float:
     """The best of `runs` timings of one fixed pure-Python loop, taken before the run starts.
 
     Latency figures only compare across runs on a machine of one speed, and a virtual machine's
-    speed drifts (on the project's machine this loop took 52-110 ms within one hour); printed
+    speed drifts (on the project's machine this loop took 52-115 ms within one hour); printed
     beside the results, it tells a slow machine from a slow server."""
     best = float("inf")
     for _ in range(runs):
