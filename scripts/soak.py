@@ -131,6 +131,10 @@ def cpu_and_memory(procs: dict[int, psutil.Process]) -> dict[int, tuple[float, f
     return result
 
 
+def memory_by_pid(procs: dict[int, psutil.Process]) -> dict[int, float]:
+    return {pid: rss for pid, (_, rss) in cpu_and_memory(procs).items()}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     loop_ms = machine_loop_ms()  # before anything of the run is started: the machine is as idle as it gets
@@ -146,7 +150,7 @@ def main(argv=None) -> int:
     watched = {pid: psutil.Process(pid) for pid in roles}
     plan = Plan(host, port, args.clients, args.channels, args.senders, args.rate, args.duration, args.procs,
                 drain=10.0, sample=args.sample)
-    idle_by_pid = {pid: m for pid, (_, m) in cpu_and_memory(watched).items()}
+    idle_by_pid = memory_by_pid(watched)
     idle_rss = sum(idle_by_pid.values())
     ctx = multiprocessing.get_context("fork")
     report, ready = ctx.Queue(), ctx.Queue()
@@ -171,11 +175,12 @@ def main(argv=None) -> int:
             except queue.Empty:
                 raise SystemExit("soak: the clients did not all connect and join within 300 s")
         joined_in = time.monotonic() - connecting_since
-        joined_by_pid = {pid: m for pid, (_, m) in cpu_and_memory(watched).items()}
+        joined_by_pid = memory_by_pid(watched)
         joined_rss = sum(joined_by_pid.values())
         per_client_kb = (joined_rss - idle_rss) * 1024 / plan.clients
-        by_role = ", ".join(f"{roles[pid].split()[0]} {(joined_by_pid[pid] - idle_by_pid[pid]) * 1024 / plan.clients:.2f}"
-                            for pid in sorted(joined_by_pid) if pid in idle_by_pid)
+        by_role = ", ".join(
+            f"{roles[pid].split()[0]} {(joined_by_pid[pid] - idle_by_pid[pid]) * 1024 / plan.clients:.2f}"
+            for pid in sorted(joined_by_pid) if pid in idle_by_pid)
         print(f"soak: all {plan.clients} clients registered and joined in {joined_in:.1f}s "
               f"({plan.clients / joined_in:.0f}/s); server memory {idle_rss:.0f} MB idle, {joined_rss:.0f} MB now: "
               f"{per_client_kb:.1f} KB per client ({by_role})", flush=True)
