@@ -135,6 +135,17 @@ def memory_by_pid(procs: dict[int, psutil.Process]) -> dict[int, float]:
     return {pid: rss for pid, (_, rss) in cpu_and_memory(procs).items()}
 
 
+def cpu_seconds(procs: dict[int, psutil.Process]) -> dict[int, float]:
+    result = {}
+    for pid, p in procs.items():
+        try:
+            times = p.cpu_times()
+            result[pid] = times.user + times.system
+        except psutil.NoSuchProcess:
+            result[pid] = 0.0
+    return result
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     loop_ms = machine_loop_ms()  # before anything of the run is started: the machine is as idle as it gets
@@ -169,12 +180,18 @@ def main(argv=None) -> int:
     results = {}
     try:
         connecting_since = time.monotonic()
+        cpu_before = cpu_seconds({**watched, **gen_procs})
         for _ in range(plan.total_procs):
             try:
                 ready.get(timeout=300)
             except queue.Empty:
                 raise SystemExit("soak: the clients did not all connect and join within 300 s")
         joined_in = time.monotonic() - connecting_since
+        cpu_after = cpu_seconds({**watched, **gen_procs})
+        # Who was busy while clients registered: the one near 100% of a core is the limit.
+        join_cpu = {name: round((cpu_after[pid] - cpu_before.get(pid, 0.0)) * 100 / joined_in)
+                    for pid, name in [*((pid, f"{roles[pid]} {pid}") for pid in watched),
+                                      *((pid, f"generator {pid}") for pid in gen_procs)]}
         joined_by_pid = memory_by_pid(watched)
         joined_rss = sum(joined_by_pid.values())
         per_client_kb = (joined_rss - idle_rss) * 1024 / plan.clients
@@ -184,6 +201,8 @@ def main(argv=None) -> int:
         print(f"soak: all {plan.clients} clients registered and joined in {joined_in:.1f}s "
               f"({plan.clients / joined_in:.0f}/s); server memory {idle_rss:.0f} MB idle, {joined_rss:.0f} MB now: "
               f"{per_client_kb:.1f} KB per client ({by_role})", flush=True)
+        print("soak: CPU while registering: " + ", ".join(f"{name} {pct}%" for name, pct in join_cpu.items()),
+              flush=True)
         cpu_and_memory(watched), cpu_and_memory(gen_procs)  # prime psutil's CPU counters
         start = time.monotonic() + 0.5
         for go in gos:
@@ -259,6 +278,7 @@ def main(argv=None) -> int:
             "throughput_msg_per_s": round(total_sent / plan.duration, 1),
             "deliveries_per_s": round(delivered / plan.duration, 1),
             "joined_in_s": round(joined_in, 2), "registrations_per_s": round(plan.clients / joined_in),
+            "registration_cpu_percent": join_cpu,
             "server_rss_mb": {"idle": round(idle_rss, 1), "joined": round(joined_rss, 1)},
             "server_kb_per_client": round(per_client_kb, 2),
             "latency_ms": {"p50": percentile(total_hist, 0.5), "p99": percentile(total_hist, 0.99),

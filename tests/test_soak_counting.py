@@ -103,3 +103,65 @@ def test_each_channel_has_its_sample_of_listeners_in_the_probe_process():
     assert {plan.proc_of(i) for i in range(plan.clients) if i not in verified} == {0, 1}
     everyone = Plan("127.0.0.1", 1, clients=50, channels=5, senders=5, rate=1, duration=1, procs=2)
     assert everyone.total_procs == 2 and all(everyone.fully_verified(i) for i in range(50))
+
+
+WELCOME = [b":srv 001 soak15 :Welcome", b":srv 005 soak15 CHANTYPES=# :are supported", b":srv 372 soak15 :- hi",
+           b":soak15!~soak@127.0.0.1 JOIN #soak0", b":srv 353 soak15 = #soak0 :soak15 soak3"]
+END_OF_NAMES = b":srv 366 soak15 #soak0 :End of /NAMES list."
+
+
+@settings(max_examples=300, deadline=None)
+@given(ping_at=st.integers(0, len(WELCOME)), nick_taken=st.booleans(), cuts=st.lists(st.integers(0, 400), max_size=20))
+def test_a_registering_member_joins_at_the_end_of_names_and_answers_what_came_before(ping_at, nick_taken, cuts):
+    """Before it has joined, a member reads replies a whole read at a time: it must still see the
+    end of NAMES only once that line is complete, answer a PING and report a refused nick."""
+    async def main():
+        plan = Plan("127.0.0.1", 1, clients=20, channels=1, senders=10, rate=1, duration=1, procs=1, sample=1)
+        gen = Generator(plan, 0, report=None)
+        client = SoakClient(gen, 15)
+        client.connection_made(Transport())
+        client.transport.written.clear()
+        lines = WELCOME[:ping_at] + [b"PING :srv"] + WELCOME[ping_at:]
+        if nick_taken:
+            lines.insert(0, b":srv 433 * soak15 :Nickname is already in use")
+        before = stream_of(lines) + END_OF_NAMES + b"\r"  # all but the last byte of the end of NAMES
+        feed(client, before, [c for c in cuts if c < len(before)])
+        assert not client.joined.done()
+        feed(client, b"\n" + stream_of([privmsg(3, 0)]), [])
+        assert client.joined.done()
+        assert client.transport.written == [b"PONG :srv\r\n"]
+        assert len(gen.errors) == (1 if nick_taken else 0)
+        assert client.ledger.received == gen.delivered == 1
+    asyncio.run(main())
+
+
+def test_the_end_of_the_run_waits_for_exactly_what_each_member_is_owed():
+    async def main():
+        plan = Plan("127.0.0.1", 1, clients=6, channels=2, senders=4, rate=1, duration=1, procs=1, sample=1)
+        gen = Generator(plan, 0, report=None)
+        gen.clients = [SoakClient(gen, i) for i in range(plan.clients)]
+        totals = {"soak0": 3, "soak1": 2, "soak2": 5, "soak3": 1}  # #soak0: soak0, soak2; #soak1: soak1, soak3
+        owed = {0: 5, 1: 1, 2: 3, 3: 2, 4: 8, 5: 3}
+        for i, client in enumerate(gen.clients):
+            for sender, count in totals.items():
+                if sender != client.nick and plan.channel_of(int(sender[4:])) == client.channel:
+                    for seq in range(count):
+                        client.ledger.record(sender, seq)
+            assert client.ledger.received == owed[i]
+        assert gen.all_arrived(totals)
+        for client in gen.clients:  # each one short by one message, in turn
+            ledger = client.ledger
+            if ledger.counted_only:
+                ledger.received -= 1
+            else:
+                ledger.next_seq[next(iter(ledger.next_seq))] -= 1
+            assert not gen.all_arrived(totals), client.nick
+            if ledger.counted_only:
+                ledger.received += 1
+            else:
+                ledger.next_seq[next(iter(ledger.next_seq))] += 1
+        assert gen.all_arrived(totals)
+        gen.clients[4].closed = True  # a closed client is owed nothing
+        gen.clients[4].ledger.next_seq.clear()
+        assert gen.all_arrived(totals)
+    asyncio.run(main())
