@@ -22,6 +22,10 @@ READ_BUFFER = 256 * 1024  # one per generator process, shared by its clients' re
 BUCKET_MS = 0.1  # latency histogram resolution
 BUCKETS = 20_000  # up to 2 s; slower deliveries land in the last bucket
 PORTS_PER_SOURCE = 20_000
+# While messages are sent, a counted member's socket wakes its reader only once this much has
+# arrived (SO_RCVLOWAT): fewer, larger reads for members whose latency nobody measures. The probe's
+# members read every line as it comes. Set back to 1 byte before the run drains.
+COUNTED_LOW_WATER = 16 * 1024
 CONNECTING = 200  # clients being set up at once, per generator process
 JOIN_TIMEOUT = 300.0  # seconds for all of a process's clients to register and join
 # What makes _lines look at a read line by line; a read holding none of these (most of a client's
@@ -282,13 +286,20 @@ class Generator:
                              sum(1 for c in self.clients if not c.closed)))
             last = (self.sent_total, self.delivered)
 
+    def set_counted_low_water(self, nbytes: int) -> None:
+        for client in self.clients:
+            if client.ledger.counted_only and not client.closed:
+                client.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, nbytes)
+
     async def run(self, ready, go) -> None:
         await self.connect_all()
         ready.put(("ready", self.index))
         start = await asyncio.get_running_loop().run_in_executor(None, go.get)
         ticking = asyncio.Event()
         ticker = asyncio.create_task(self.tick(ticking))
+        self.set_counted_low_water(COUNTED_LOW_WATER)
         await self.send_until(start, start + self.plan.duration)
+        self.set_counted_low_water(1)  # the last bytes of every stream must wake their reader
         self.report.put(("sent", self.index, dict(self.sent)))
         totals = await asyncio.get_running_loop().run_in_executor(None, go.get)  # what everyone sent
         deadline = time.monotonic() + self.plan.drain
