@@ -317,9 +317,10 @@ class Generator:
 
 def generator_main(plan: Plan, index: int, report, ready, go) -> None:
     # uvloop when the server has it: the generator's own CPU is taken from the server's cores.
+    run = asyncio.run
     try:
         import uvloop
+        run = uvloop.run
     except ImportError:
-        asyncio.run(Generator(plan, index, report).run(ready, go))
-    else:
-        uvloop.run(Generator(plan, index, report).run(ready, go))
+        pass
+    run(Generator(plan, index, report).run(ready, go))

@@ -180,18 +180,18 @@ def main(argv=None) -> int:
     results = {}
     try:
         connecting_since = time.monotonic()
-        cpu_before = cpu_seconds({**watched, **gen_procs})
+        everyone = {**watched, **gen_procs}
+        cpu_before = cpu_seconds(everyone)
         for _ in range(plan.total_procs):
             try:
                 ready.get(timeout=300)
             except queue.Empty:
                 raise SystemExit("soak: the clients did not all connect and join within 300 s")
         joined_in = time.monotonic() - connecting_since
-        cpu_after = cpu_seconds({**watched, **gen_procs})
+        cpu_after = cpu_seconds(everyone)
         # Who was busy while clients registered: the one near 100% of a core is the limit.
-        join_cpu = {name: round((cpu_after[pid] - cpu_before.get(pid, 0.0)) * 100 / joined_in)
-                    for pid, name in [*((pid, f"{roles[pid]} {pid}") for pid in watched),
-                                      *((pid, f"generator {pid}") for pid in gen_procs)]}
+        names = {pid: f"{roles.get(pid, 'generator')} {pid}" for pid in everyone}
+        join_cpu = {names[pid]: round((cpu_after[pid] - cpu_before[pid]) * 100 / joined_in) for pid in everyone}
         joined_by_pid = memory_by_pid(watched)
         joined_rss = sum(joined_by_pid.values())
         per_client_kb = (joined_rss - idle_rss) * 1024 / plan.clients
