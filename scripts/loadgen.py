@@ -202,25 +202,24 @@ class Generator:
         async def lane() -> None:
             for i in mine:
                 client = SoakClient(self, i)
-                if self.plan.source_address(i) is None:
+                source = self.plan.source_address(i)
+                if source is None:
                     await loop.create_connection(lambda: client, self.plan.host, self.plan.port)
                 else:
-                    await loop.create_connection(lambda: client, sock=await self._socket_for(i))
+                    await loop.create_connection(lambda: client, sock=await self._socket_from(source))
                 self.clients.append(client)
                 await client.joined
 
         async with asyncio.timeout(JOIN_TIMEOUT):
             await asyncio.gather(*(lane() for _ in range(CONNECTING)))
 
-    async def _socket_for(self, i: int) -> socket.socket:
-        """A connected socket from client i's source address. The port is chosen at connect time
+    async def _socket_from(self, source: tuple[str, int]) -> socket.socket:
+        """A socket connected from a source address on 127/8. The port is chosen at connect time
         (IP_BIND_ADDRESS_NO_PORT), so it only has to be unique per destination: a plain bind to
         port 0 takes a port from the whole range and runs out next to a previous run's TIME_WAITs."""
-        sock = socket.socket(socket.AF_INET if ":" not in self.plan.host else socket.AF_INET6)
-        source = self.plan.source_address(i)
-        if source is not None:
-            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
-            sock.bind(source)
+        sock = socket.socket(socket.AF_INET)
+        sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+        sock.bind(source)
         sock.setblocking(False)
         try:
             await asyncio.get_running_loop().sock_connect(sock, (self.plan.host, self.plan.port))
