@@ -563,9 +563,9 @@ class Hub(ChildProcess):
             self.refuse(cid, N.RPL_AWAY, self.state.users[target].nick, away)
 
     # --- plumbing for workers --------------------------------------------------------------
-    def barrier(self, wid: int, cid: int) -> None:
+    def barrier(self, wid: int, cid: int, token: int) -> None:
         """Everything this client asked for before has been handled and sent: tell its worker."""
-        self.to_worker_of(cid, (link.D_BARRIER, cid))
+        self.to_worker_of(cid, (link.D_BARRIER, cid, token))
 
     def forward(self, wid: int, cid: int, item: tuple) -> None:
         self.to_worker_of(cid, item)

@@ -46,7 +46,7 @@ R_KILL = "kill"  # (cid, nick, reason)
 R_WALLOPS = "wallops"  # (cid, line)
 R_CHANMSG = "cmsg"  # (cid, channel_name, line, msgid, ts, flags, client_tags)
 R_USERMSG = "umsg"  # (cid, nick, line, msgid, ts, flags, client_tags)
-R_BARRIER = "barrier"  # (cid,): answer D_BARRIER once everything before this request has been handled
+R_BARRIER = "barrier"  # (cid, token): answer D_BARRIER once everything before this request has been handled
 R_FORWARD = "forward"  # (cid, item): pass item to the worker holding cid
 R_REPLAY = "replay"  # (on,): the requests between (True,) and (False,) were sent to a hub that died
 
@@ -60,7 +60,7 @@ D_CHANMSG = "cmsg"  # (channel_key, sender_cid, line, msgid, ts, flags, client_t
 D_USERMSG = "umsg"  # (target_cid, sender_cid, line, msgid, ts, flags, client_tags)
 D_ECHO = "echo"  # (sender_cid, line, msgid, ts, flags, client_tags): echo-message to its sender
 D_WALLOPS = "wallops"  # (line,): for every local client with user mode +w
-D_BARRIER = "barrier"  # (cid,): the answer to R_BARRIER
+D_BARRIER = "barrier"  # (cid, token): the answer to R_BARRIER, after everything the requests before it caused
 D_NUMERIC = "numeric"  # (cid, numeric, params): an error for the client that asked
 D_NICK_REFUSED = "nick_refused"  # (cid, nick): the nick is taken; the asking session resumes
 D_SYNC = "sync"  # (snapshot): a new hub's view of the world, after a restart

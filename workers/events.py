@@ -338,10 +338,10 @@ def on_numeric(w: "Worker", cid: int, numeric: str, params: tuple) -> None:
         s.numeric(numeric, *params)
 
 
-def on_barrier(w: "Worker", cid: int) -> None:
+def on_barrier(w: "Worker", cid: int, token: int) -> None:
     s = w.sessions.get(cid)
-    if s is not None and s.syncing:
-        s.barrier_passed()
+    if s is not None:
+        s.barrier_came_back(token)
 
 
 def on_refuse(w: "Worker", cid: int, reason: str) -> None:
@@ -357,7 +357,11 @@ def on_idle_ask(w: "Worker", asker: int, target: int) -> None:
 
 
 def on_idle_tell(w: "Worker", asker: int, target: int, idle: int | None) -> None:
-    queries.whois_answered(w, asker, target, idle)
+    w.hub_turn = False  # another worker's answer, not the hub's: the WHOIS reply is a local answer
+    try:
+        queries.whois_answered(w, asker, target, idle)
+    finally:
+        w.hub_turn = True
 
 
 def on_sync(w: "Worker", snapshot: dict) -> None:

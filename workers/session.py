@@ -11,6 +11,10 @@ take effect in the order it sent them. Flood control (fakelag) holds lines the s
 client sends faster than its allowance. A long backlog pauses reading from the socket, so a
 client cannot grow it without bound and a flooder is slowed, not dropped.
 
+Answers keep the order of the commands (`ReplyOrder`, workers/order.py): a local answer that
+would overtake what the hub still owes this client for an earlier command is held behind a
+barrier and written when the barrier comes back; the hub's own answers arrive in order.
+
 Queries are answered from the worker's replica, but only after a *barrier* has been through
 the hub and back: by then the replica holds every event the hub had decided before the query
 reached it. So "JOIN #a" then "WHO #a" shows the client in #a, and once bob has seen his own
@@ -40,6 +44,7 @@ from hub.link import R_BARRIER
 from ircproto.flood import FakeLag
 from ircproto.framing import LineBuffer, ReadQExceeded
 from ircproto.message import EmptyMessage, ProtocolError, escape_tag_value, format_line, parse
+from workers.order import ReplyOrder
 
 if TYPE_CHECKING:
     from workers.worker import Worker
@@ -58,15 +63,16 @@ def add_tag(line: bytes, tag: bytes) -> bytes:
     return b"@" + tag + (b";" + line[1:] if line[:1] == b"@" else b" " + line)
 
 
-class Session(asyncio.Protocol):
+class Session(ReplyOrder, asyncio.Protocol):
     # One per connection, tens of thousands per worker: no __dict__.
     __slots__ = ("worker", "cid", "host", "nick", "user", "realname", "password", "cap_negotiating", "caps",
-                 "tag_mode", "registered", "pending", "syncing", "fresh", "label", "captured", "idle_since",
+                 "tag_mode", "registered", "syncing", "sync_token", "fresh", "label", "captured", "idle_since",
                  "announced", "lines_before_registration", "waiting", "backlog", "fakelag", "_throttled",
                  "closed", "transport", "outbuf", "lines", "connected_at", "last_seen", "ping_sent_at",
                  "reading_paused")
 
     def __init__(self, worker: "Worker", cid: int, host: str) -> None:
+        ReplyOrder.__init__(self)
         self.worker = worker
         self.cid = cid
         self.host = host
@@ -78,8 +84,8 @@ class Session(asyncio.Protocol):
         self.caps: frozenset[str] | set[str] = NO_CAPS
         self.tag_mode = 0  # TAG_TIME | TAG_MSGID, from the capabilities
         self.registered = False
-        self.pending = False  # requests sent to the hub since the last barrier came back
-        self.syncing = False  # waiting for a barrier
+        self.syncing = False  # input waits for the barrier `sync_token`
+        self.sync_token = 0
         self.fresh = False  # a barrier came back: the replica is new enough for the next query
         self.label: str | None = None
         self.captured: list[bytes] = NO_CAPTURE  # a list of its own only while a labelled command runs
@@ -154,9 +160,9 @@ class Session(asyncio.Protocol):
         self.backlog.appendleft(line)  # type: ignore[union-attr]
 
     def request(self, item: tuple) -> None:
-        """Send a request to the hub; queries after it wait until it has been handled."""
+        """Send a request to the hub; local answers and queries after it wait until it has been handled."""
         self.worker.request(item)
-        self.pending = True
+        self.in_flight = True
 
     def ask_hub(self, request: tuple) -> None:
         """Send a request and hold further input until the hub answers it."""
@@ -170,43 +176,55 @@ class Session(asyncio.Protocol):
         self._process()
 
     def _barrier(self) -> None:
-        self.worker.request((R_BARRIER, self.cid))
-        self.pending = False
+        """Hold input until the hub has handled everything before this point."""
+        self.sync_token = self.new_barrier()
+        self._send_barrier(self.sync_token)
         self.syncing = True
 
-    def barrier_passed(self) -> None:
-        self.syncing = False
-        self.fresh = True
-        self._settle()
-        self._process()
+    def _send_barrier(self, token: int) -> None:
+        self.worker.request((R_BARRIER, self.cid, token))
+
+    def barrier_came_back(self, token: int) -> None:
+        for line in self.barrier_back(token):
+            self.write(line)
+        if self.syncing and token >= self.sync_token:
+            self.syncing = False
+            self.fresh = True
+            self._settle()
+            self._process()
 
     def _settle(self) -> None:
         """Finish a labelled command once everything it caused has come back from the hub."""
         if self.label is None or self.waiting or self.syncing or self.closed:
             return
-        if self.pending:
+        if self.in_flight:
             self._barrier()
             return
         label = b"label=" + escape_tag_value(self.label).encode()
         captured, self.label, self.captured = self.captured, None, NO_CAPTURE
         if not captured:
-            self.write(add_tag(format_line(self.worker.server_name, "ACK"), label))
+            self._answer(add_tag(format_line(self.worker.server_name, "ACK"), label))
         elif len(captured) == 1:
-            self.write(add_tag(captured[0], label))
+            self._answer(add_tag(captured[0], label))
         else:
             ref = self.worker.next_batch_ref()
-            self.write(add_tag(format_line(self.worker.server_name, "BATCH", "+" + ref, "labeled-response"), label))
+            self._answer(add_tag(format_line(self.worker.server_name, "BATCH", "+" + ref, "labeled-response"), label))
             tag = b"batch=" + ref.encode()
             for line in captured:
-                self.write(add_tag(line, tag))
-            self.write(format_line(self.worker.server_name, "BATCH", "-" + ref))
+                self._answer(add_tag(line, tag))
+            self._answer(format_line(self.worker.server_name, "BATCH", "-" + ref))
 
     def _process(self) -> None:
         """Handle held lines in order until the session must wait (for the hub, or fakelag)."""
-        while self.backlog and not (self.waiting or self.syncing or self.closed) and self._throttled is None:
-            if self.registered and self.worker.config.server.flood_control and self._must_wait():
-                break
-            self.handle_line(self.backlog.popleft())  # type: ignore[union-attr]
+        worker = self.worker
+        hub_turn, worker.hub_turn = worker.hub_turn, False  # what handlers write are local answers
+        try:
+            while self.backlog and not (self.waiting or self.syncing or self.closed) and self._throttled is None:
+                if self.registered and worker.config.server.flood_control and self._must_wait():
+                    break
+                self.handle_line(self.backlog.popleft())  # type: ignore[union-attr]
+        finally:
+            worker.hub_turn = hub_turn
         if not self.backlog:
             self.backlog = NO_BACKLOG  # an empty deque is 600 bytes; most sessions hold nothing
         if self.closed or self.transport is None:
@@ -264,11 +282,25 @@ class Session(asyncio.Protocol):
             self.close("SendQ exceeded", notify=True)
 
     def reply(self, data: bytes) -> None:
-        """Write a line that answers this client's own command (labelled, if it asked for that)."""
+        """Write a line that answers this client's own command (labelled, if it asked for that).
+
+        The hub's answers arrive in order, so while the worker applies them they go straight
+        out; a local answer may have to wait for the hub to answer earlier commands (order.py)."""
         if self.label is not None:
             self.captured.append(data)
-        else:
+        elif self.worker.hub_turn:
             self.write(data)
+        else:
+            self._answer(data)
+
+    def _answer(self, data: bytes) -> None:
+        """Write a local answer now, or hold it until the client's earlier requests are answered."""
+        if not self.in_flight and not self.gates:
+            self.write(data)
+            return
+        token = self.hold(data)
+        if token:
+            self._send_barrier(token)
 
     def send(self, command: str, *params: str, source: str | None = None) -> None:
         self.reply(format_line(source or self.worker.server_name, command, *params))

@@ -107,6 +107,7 @@ class Worker(ChildProcess):
         self._flush_scheduled = False
         self.whois_waiting: dict[tuple[int, int], tuple[str, asyncio.TimerHandle]] = {}  # (asker, target)
         self.clients_paused = False
+        self.hub_turn = False  # applying the hub's items: what sessions write now is in hub order
         self._next_client = 0
         self._next_msgid = 0
         self._msgid_prefix = f"{boot_id}{wid:x}-"
@@ -219,22 +220,26 @@ class Worker(ChildProcess):
         """Apply one frame from the hub in order; a run of messages to one channel goes as a batch."""
         handlers = events.HANDLERS
         run: list[tuple] = []
-        for item in items:
-            if item[0] == link.D_CHANMSG:
-                if run and run[0][1] != item[1]:
+        self.hub_turn = True
+        try:
+            for item in items:
+                if item[0] == link.D_CHANMSG:
+                    if run and run[0][1] != item[1]:
+                        self._deliver_run(run)
+                        run = []
+                    run.append(item)
+                    continue
+                if run:
                     self._deliver_run(run)
                     run = []
-                run.append(item)
-                continue
+                try:
+                    handlers[item[0]](self, *item[1:])
+                except Exception:
+                    log.exception("worker %d failed to apply %r", self.wid, item[:2])
             if run:
                 self._deliver_run(run)
-                run = []
-            try:
-                handlers[item[0]](self, *item[1:])
-            except Exception:
-                log.exception("worker %d failed to apply %r", self.wid, item[:2])
-        if run:
-            self._deliver_run(run)
+        finally:
+            self.hub_turn = False
 
     def _deliver_run(self, run: list[tuple]) -> None:
         try:
