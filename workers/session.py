@@ -142,13 +142,18 @@ class Session(ReplyOrder, asyncio.Protocol):
         if not line.isascii() and not _is_utf8(line):  # UTF8ONLY: never relay text we cannot read
             self.send("FAIL", msg.command, "INVALID_UTF8", "Message rejected, your message contained invalid UTF-8")
             return
-        if not self.fresh and self.worker.reads_state(msg.command):
-            self._hold_first(line)  # answered once the barrier is back
+        label = msg.tags.get("label") if "labeled-response" in self.caps else None
+        if label and len(label) > MAX_LABEL:
+            label = None
+        # A query waits until the replica holds what the hub had decided; a labelled command
+        # until the hub has answered everything before it, which must stay out of its batch.
+        if (not self.fresh and self.worker.reads_state(msg.command)) or \
+                (label and not self.may_answer_now):
+            self._hold_first(line)  # handled once the barrier is back
             self._barrier()
             return
         self.fresh = False
-        label = msg.tags.get("label") if "labeled-response" in self.caps else None
-        if label and len(label) <= MAX_LABEL:
+        if label:
             self.label = label
             self.captured = []
         self.worker.dispatch(self, msg)
