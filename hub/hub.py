@@ -35,7 +35,7 @@ from config import Config
 from hub import control, link
 from hub.child import ChildProcess, Heartbeat
 from hub.state import (BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART,
-                       E_QUIT, E_SETNAME, E_TOPIC, E_UMODE, E_USER, OP_STATUS, STATUS_OF_MODE,
+                       E_QUIT, E_SETNAME, E_TOPIC, E_UMODE, E_USER, LIST_MODES, OP_STATUS, STATUS_OF_MODE,
                        Channel, State, User, wid_of)
 from ircproto import numerics as N
 from ircproto.casemap import casefold
@@ -411,13 +411,14 @@ class Hub(ChildProcess):
             if (STATUS_OF_MODE[letter] in chan.members[target.cid]) == add:
                 return None
             return (sign, letter, target.nick)
-        if letter == "b":
+        if letter in LIST_MODES:
             mask = normalize_ban(arg)
-            present = any(casefold(m) == casefold(mask) for m, _, _ in chan.bans)
+            entries = chan.mask_list(letter)
+            present = any(casefold(m) == casefold(mask) for m, _, _ in entries)
             if present == add:
                 return None
-            if add and len(chan.bans) >= BAN_LIST_LENGTH:
-                self.refuse(cid, N.ERR_BANLISTFULL, chan.name, mask, "Channel ban list is full")
+            if add and len(entries) >= BAN_LIST_LENGTH:
+                self.refuse(cid, N.ERR_BANLISTFULL, chan.name, letter, "Channel list is full")
                 return None
             return (sign, letter, mask)
         if letter == "k":
@@ -575,7 +576,7 @@ def _join_refusal(chan: Channel, user: User, key: str) -> tuple[str, str] | None
     """Why a user may not join an existing channel (numeric and text), or None."""
     if chan.is_banned(user):
         return N.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"
-    if "i" in chan.modes and user.cid not in chan.invited:
+    if "i" in chan.modes and user.cid not in chan.invited and not chan.is_invite_excepted(user):
         return N.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"
     if chan.key and key != chan.key:
         return N.ERR_BADCHANNELKEY, "Cannot join channel (+k)"

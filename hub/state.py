@@ -42,8 +42,11 @@ VOICE_STATUS = "+"
 STATUS_RANK = "@+"  # member prefixes, highest first (PREFIX=(ov)@+)
 STATUS_OF_MODE = {"o": OP_STATUS, "v": VOICE_STATUS}
 FLAG_MODES = "imnst"  # channel modes without a parameter (CHANMODES type D)
+# Channel modes holding a list of masks (CHANMODES type A), and the Channel field of each list.
+LIST_FIELDS = {"b": "bans", "e": "excepts", "I": "invexes"}
+LIST_MODES = "".join(LIST_FIELDS)
 WHOWAS_LENGTH = 1000  # nicks remembered for WHOWAS
-BAN_LIST_LENGTH = 100  # MAXLIST=b:100
+BAN_LIST_LENGTH = 100  # MAXLIST: entries in each list (b, e and I)
 
 
 def _folded(name: str) -> str:
@@ -99,11 +102,25 @@ class Channel:
     key: str = ""
     limit: int = 0
     bans: list[tuple[str, str, float]] = field(default_factory=list)  # (mask, setter, ts)
+    # +e (let past a ban) and +I (let past +i), entries as in bans. An empty tuple until the first
+    # entry: most channels never have one, and every process keeps every channel.
+    excepts: list[tuple[str, str, float]] | tuple = ()
+    invexes: list[tuple[str, str, float]] | tuple = ()
     invited: set[int] = field(default_factory=set)
 
     def is_banned(self, user: User) -> bool:
+        """A ban matches the user and no ban exception does."""
         prefix = user.prefix
-        return any(matches(mask, prefix) for mask, _, _ in self.bans)
+        return any(matches(mask, prefix) for mask, _, _ in self.bans) and \
+            not any(matches(mask, prefix) for mask, _, _ in self.excepts)
+
+    def is_invite_excepted(self, user: User) -> bool:
+        prefix = user.prefix
+        return any(matches(mask, prefix) for mask, _, _ in self.invexes)
+
+    def mask_list(self, letter: str) -> list[tuple[str, str, float]] | tuple:
+        """The entries of one list mode (b, e or I)."""
+        return getattr(self, LIST_FIELDS[letter])
 
     def mode_string(self, with_key: bool = True) -> tuple[str, ...]:
         """The modes as MODE parameters, e.g. ("+klnt", "secret", "10"); the key hidden when asked."""
@@ -247,11 +264,13 @@ class State:
             if letter in STATUS_OF_MODE:
                 target = self.nicks[casefold(arg)]
                 chan.members[target] = with_status(chan.members[target], STATUS_OF_MODE[letter], add)
-            elif letter == "b":
+            elif letter in LIST_FIELDS:
+                entries = chan.mask_list(letter)
                 if add:
-                    chan.bans.append((arg, setter, ts))
+                    entries = [*entries, (arg, setter, ts)]
                 else:
-                    chan.bans = [b for b in chan.bans if casefold(b[0]) != casefold(arg)]
+                    entries = [e for e in entries if casefold(e[0]) != casefold(arg)]
+                setattr(chan, LIST_FIELDS[letter], entries)
             elif letter == "k":
                 chan.key = arg if add else ""
             elif letter == "l":
@@ -301,7 +320,7 @@ class State:
         return {
             "users": [(u.cid, u.nick, u.user, u.host, u.realname, u.signon, u.modes, u.away) for u in users],
             "channels": [(c.name, c.created, c.topic, c.topic_setter, c.topic_time, c.modes, c.key, c.limit,
-                          list(c.bans),
+                          list(c.bans), list(c.excepts), list(c.invexes),
                           [(cid, st) for cid, st in c.members.items() if only_wid is None or wid_of(cid) == only_wid])
                          for k, c in self.channels.items() if k in keys or only_wid is None],
         }
@@ -316,7 +335,8 @@ class State:
                 refused.append(cid)
                 continue
             self._add_user(cid, nick, *rest)
-        for name, created, topic, setter, topic_time, modes, key_, limit, bans, members in snap["channels"]:
+        for (name, created, topic, setter, topic_time, modes, key_, limit, bans, excepts, invexes,
+             members) in snap["channels"]:
             key = casefold(name)
             chan = self.channels.get(key)
             fresh = chan is None
@@ -326,6 +346,7 @@ class State:
                     chan = self.channels[key]
             if chan is not None and fresh:  # the first report of a channel brings its settings
                 chan.modes, chan.key, chan.limit, chan.bans = modes, key_, limit, list(bans)
+                chan.excepts, chan.invexes = list(excepts) or (), list(invexes) or ()
             if chan is not None and not chan.topic and topic:
                 chan.topic, chan.topic_setter, chan.topic_time = topic, setter, topic_time
         return refused

@@ -1,0 +1,94 @@
+"""Ban and invite exceptions (+e, +I), extended bans, +C and STATUSMSG, as users on different
+workers see them. Every client in a test is on its own worker process (proved by psutil), so
+every decision here is the hub's and every line crosses it."""
+import pytest
+
+from tests.integration.harness import Server, join_all, registered
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = Server(workers=3)
+    yield srv
+    srv.stop()
+
+
+def isupport_of(client):
+    return {t.partition("=")[0]: t.partition("=")[2] for m in client.since("005") for t in m.params[1:-1]}
+
+
+def listing(client, channel, letter, entry, end):
+    client.send(f"MODE {channel} +{letter}")
+    rows = []
+    while (msg := client.expect_any(entry, end)).command == entry:
+        rows.append(msg.params[2:])
+    assert msg.params[1] == channel
+    return rows
+
+
+def test_list_modes_are_advertised(server):
+    client, = registered(server, "ad_alice")
+    tokens = isupport_of(client)
+    assert tokens["CHANMODES"].split(",")[0] == "beI"
+    assert (tokens["EXCEPTS"], tokens["INVEX"]) == ("e", "I")
+    assert tokens["MAXLIST"] == "b:100,e:100,I:100"
+
+
+def test_a_ban_exception_lets_a_banned_user_join_and_speak(server):
+    alice, bob, carol = registered(server, "ex_alice", "ex_bob", "ex_carol")
+    alice.send("JOIN #except")
+    alice.expect("366")
+    alice.send("MODE #except +be ex_* ex_bob")  # both completed to nick!user@host
+    assert alice.expect("MODE", "#except").params == ["#except", "+be", "ex_*!*@*", "ex_bob!*@*"]
+    bob.send("JOIN #except")
+    bob.expect("366", "ex_bob", "#except")
+    carol.send("JOIN #except")
+    assert carol.expect("474").params[1] == "#except"
+    bob.send("PRIVMSG #except :I am excepted")
+    alice.expect("PRIVMSG", "#except", "I am excepted")
+    rows = listing(carol, "#except", "e", "348", "349")  # anyone who can see the channel may list
+    assert [r[0] for r in rows] == ["ex_bob!*@*"] and rows[0][1].startswith("ex_alice!")
+    bob.send("MODE #except -e ex_bob")
+    assert bob.expect("482").params[1] == "#except"
+    alice.send("MODE #except -e EX_BOB!*@*")
+    bob.expect("MODE", "#except", "-e")
+    bob.send("PRIVMSG #except :and now?")
+    assert bob.expect("404").params[1] == "#except"
+    assert listing(bob, "#except", "e", "348", "349") == []
+
+
+def test_an_invite_exception_lets_a_user_past_invite_only_without_an_invite(server):
+    alice, bob, carol = registered(server, "ix_alice", "ix_bob", "ix_carol")
+    alice.send("JOIN #invex")
+    alice.expect("366")
+    alice.send("MODE #invex +iI ix_bob")
+    alice.expect("MODE", "#invex", "+iI", "ix_bob!*@*")
+    bob.send("JOIN #invex")
+    bob.expect("366", "ix_bob", "#invex")
+    carol.send("JOIN #invex")
+    assert carol.expect("473").params[1] == "#invex"
+    assert [r[0] for r in listing(carol, "#invex", "I", "346", "347")] == ["ix_bob!*@*"]
+    carol.send("MODE #invex +I ix_carol")
+    assert carol.expect("442").params[1] == "#invex"
+    bob.send("MODE #invex +I ix_carol")
+    assert bob.expect("482").params[1] == "#invex"
+    alice.send("MODE #invex +b ix_bob")  # an invite exception is not a ban exception
+    bob.expect("MODE", "#invex", "+b", "ix_bob!*@*")
+    bob.send("PART #invex")
+    bob.expect("PART")
+    bob.send("JOIN #invex")
+    bob.expect("474")
+
+
+def test_a_list_mode_holds_at_most_maxlist_entries(server):
+    alice, = registered(server, "lf_alice")
+    alice.send("JOIN #full")
+    alice.expect("366")
+    for start in range(0, 100, 4):
+        alice.send("MODE #full +IIII " + " ".join(f"m{i}!*@*" for i in range(start, start + 4)))
+    alice.expect("MODE", "#full", "+IIII", "m96!*@*")
+    alice.send("MODE #full +I one-too-many")
+    assert alice.expect("478").params[1:] == ["#full", "I", "Channel list is full"]
+    alice.send("MODE #full +e still-room")  # each list has its own limit
+    alice.expect("MODE", "#full", "+e", "still-room!*@*")
+    assert len(listing(alice, "#full", "I", "346", "347")) == 100

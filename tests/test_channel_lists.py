@@ -1,0 +1,55 @@
+"""Channel list modes (+b, +e, +I) on plain state: who they let in, and that every copy agrees."""
+from hub.hub import _join_refusal
+from hub.state import E_JOIN, E_MODE, E_USER, State
+from ircproto import numerics as N
+
+OP, BOB, CAROL = 1 << 32 | 1, 2 << 32 | 1, 3 << 32 | 1
+
+
+def channel_with(*changes, modes=()):
+    """A state where OP founded #c and set these list changes (and flag modes)."""
+    state = State()
+    for cid, nick in ((OP, "op"), (BOB, "bob"), (CAROL, "carol")):
+        state.apply((E_USER, cid, nick, "~" + nick, "example.net", nick.title(), 1.0))
+    state.apply((E_JOIN, OP, "#c", 2.0))
+    state.apply((E_MODE, OP, "#c", tuple(changes) + tuple(("+", m, "") for m in modes), 3.0))
+    return state
+
+
+def test_an_exception_lets_a_banned_user_in_and_only_that_user():
+    state = channel_with(("+", "b", "*!*@example.net"), ("+", "e", "bob!*@*"))
+    chan = state.channel("#c")
+    assert not chan.is_banned(state.users[BOB])
+    assert chan.is_banned(state.users[CAROL])
+    assert _join_refusal(chan, state.users[BOB], "") is None
+    assert _join_refusal(chan, state.users[CAROL], "")[0] == N.ERR_BANNEDFROMCHAN
+
+
+def test_an_exception_alone_changes_nothing():
+    state = channel_with(("+", "e", "carol!*@*"))
+    assert not state.channel("#c").is_banned(state.users[CAROL])
+
+
+def test_an_invite_exception_lets_a_user_past_invite_only_but_not_past_a_ban():
+    state = channel_with(("+", "I", "bob!*@*"), ("+", "I", "carol!*@*"), ("+", "b", "carol!*@*"), modes="i")
+    chan = state.channel("#c")
+    assert _join_refusal(chan, state.users[BOB], "") is None
+    assert _join_refusal(chan, state.users[CAROL], "")[0] == N.ERR_BANNEDFROMCHAN
+    state.apply((E_MODE, OP, "#c", (("-", "I", "BOB!*@*"),), 4.0))  # removed without regard to case
+    assert _join_refusal(chan, state.users[BOB], "")[0] == N.ERR_INVITEONLYCHAN
+
+
+def test_each_list_keeps_its_own_entries_with_setter_and_time():
+    chan = channel_with(("+", "b", "x!*@*"), ("+", "e", "y!*@*"), ("+", "I", "z!*@*")).channel("#c")
+    setter = "op!~op@example.net"
+    assert chan.mask_list("b") == [("x!*@*", setter, 3.0)]
+    assert chan.mask_list("e") == [("y!*@*", setter, 3.0)]
+    assert chan.mask_list("I") == [("z!*@*", setter, 3.0)]
+
+
+def test_a_rebuilt_hub_and_a_replica_keep_the_exception_lists():
+    state = channel_with(("+", "e", "y!*@*"), ("+", "I", "z!*@*"))
+    rebuilt = State.from_snapshot(state.snapshot())
+    chan, old = rebuilt.channel("#c"), state.channel("#c")
+    assert (chan.excepts, chan.invexes) == (old.excepts, old.invexes)
+    assert State.from_snapshot(channel_with().snapshot()).channel("#c").excepts == ()
