@@ -34,12 +34,13 @@ from collections import Counter
 from config import Config
 from hub import control, link
 from hub.child import ChildProcess, Heartbeat
-from hub.state import (BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART,
+from hub.policy import speak_refusal
+from hub.state import (ACTING_LIST_MODES, BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART,
                        E_QUIT, E_SETNAME, E_TOPIC, E_UMODE, E_USER, LIST_MODES, OP_STATUS, STATUS_OF_MODE,
                        Channel, State, User, wid_of)
 from ircproto import numerics as N
 from ircproto.casemap import casefold
-from ircproto.masks import normalize_ban
+from ircproto.masks import normalize_list_mask
 
 log = logging.getLogger("hubchat.hub")
 
@@ -412,7 +413,9 @@ class Hub(ChildProcess):
                 return None
             return (sign, letter, target.nick)
         if letter in LIST_MODES:
-            mask = normalize_ban(arg)
+            mask = normalize_list_mask(arg, acting=letter in ACTING_LIST_MODES)
+            if mask is None:
+                return None  # the worker has answered 696
             entries = chan.mask_list(letter)
             present = any(casefold(m) == casefold(mask) for m, _, _ in entries)
             if present == add:
@@ -533,11 +536,10 @@ class Hub(ChildProcess):
             return
         status = chan.members.get(cid)
         if not status:  # members with +o or +v may always speak
-            user = self.state.users.get(cid)
-            if (status is None and "n" in chan.modes) or "m" in chan.modes or \
-                    (chan.bans and user and chan.is_banned(user)):
+            refusal = speak_refusal(chan, status, self.state.users.get(cid))
+            if refusal is not None:
                 if not flags & link.MSG_QUIET:
-                    self.refuse(cid, N.ERR_CANNOTSENDTOCHAN, chan.name, "Cannot send to channel")
+                    self.refuse(cid, N.ERR_CANNOTSENDTOCHAN, chan.name, refusal)
                 return
         item = (link.D_CHANMSG, key, cid, line, msgid, ts, flags, tags)
         links = self.links

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ircproto.casemap import casefold
-from ircproto.masks import matches
+from ircproto.masks import ACTING_EXTBANS, matches_user, split_extban
 
 # Event opcodes: the hub emits these and every State applies them.
 E_USER = "user"  # (cid, nick, user, host, realname, signon): a client finished registration
@@ -45,6 +45,7 @@ FLAG_MODES = "imnst"  # channel modes without a parameter (CHANMODES type D)
 # Channel modes holding a list of masks (CHANMODES type A), and the Channel field of each list.
 LIST_FIELDS = {"b": "bans", "e": "excepts", "I": "invexes"}
 LIST_MODES = "".join(LIST_FIELDS)
+ACTING_LIST_MODES = "be"  # where an acting extban (m:) means something: a mute, an exception from one
 WHOWAS_LENGTH = 1000  # nicks remembered for WHOWAS
 BAN_LIST_LENGTH = 100  # MAXLIST: entries in each list (b, e and I)
 
@@ -109,14 +110,15 @@ class Channel:
     invited: set[int] = field(default_factory=set)
 
     def is_banned(self, user: User) -> bool:
-        """A ban matches the user and no ban exception does."""
-        prefix = user.prefix
-        return any(matches(mask, prefix) for mask, _, _ in self.bans) and \
-            not any(matches(mask, prefix) for mask, _, _ in self.excepts)
+        """A ban matches the user and no ban exception does (a mute is not a ban: see is_muted)."""
+        return _listed(self.bans, "", user) and not _listed(self.excepts, "", user)
+
+    def is_muted(self, user: User) -> bool:
+        """A mute (+b m:mask) matches the user and no exception from mutes (+e m:mask) does."""
+        return _listed(self.bans, "m", user) and not _listed(self.excepts, "m", user)
 
     def is_invite_excepted(self, user: User) -> bool:
-        prefix = user.prefix
-        return any(matches(mask, prefix) for mask, _, _ in self.invexes)
+        return _listed(self.invexes, "", user)
 
     def mask_list(self, letter: str) -> list[tuple[str, str, float]] | tuple:
         """The entries of one list mode (b, e or I)."""
@@ -132,6 +134,18 @@ class Channel:
             letters += "l"
             args.append(str(self.limit))
         return ("+" + "".join(sorted(letters)), *args)
+
+
+def _listed(entries: Iterable[tuple[str, str, float]], action: str, user: User) -> bool:
+    """Whether an entry with this acting extban ("" for a plain entry) matches the user."""
+    prefix = user.prefix
+    for mask, _, _ in entries:
+        kind, target = split_extban(mask)
+        if kind not in ACTING_EXTBANS:
+            kind, target = "", mask
+        if kind == action and matches_user(target, prefix):
+            return True
+    return False
 
 
 class State:

@@ -1,7 +1,11 @@
 """Channel list modes (+b, +e, +I) on plain state: who they let in, and that every copy agrees."""
+import pytest
+
 from hub.hub import _join_refusal
+from hub.policy import speak_refusal
 from hub.state import E_JOIN, E_MODE, E_USER, State
 from ircproto import numerics as N
+from ircproto.masks import matches_user, normalize_list_mask
 
 OP, BOB, CAROL = 1 << 32 | 1, 2 << 32 | 1, 3 << 32 | 1
 
@@ -53,3 +57,48 @@ def test_a_rebuilt_hub_and_a_replica_keep_the_exception_lists():
     chan, old = rebuilt.channel("#c"), state.channel("#c")
     assert (chan.excepts, chan.invexes) == (old.excepts, old.invexes)
     assert State.from_snapshot(channel_with().snapshot()).channel("#c").excepts == ()
+
+
+@pytest.mark.parametrize("mask, acting, stored", [
+    ("bob", True, "bob!*@*"),
+    ("m:bob", True, "m:bob!*@*"),  # the mask inside an acting extban is completed like a ban
+    ("m:*@spam.example", True, "m:*!*@spam.example"),
+    ("m:a:acct*", True, "m:a:acct*"),  # a mute of an account
+    ("a:acct", True, "a:acct"),
+    ("a:acct", False, "a:acct"),
+    ("m:bob", False, None),  # +I: letting a mute in means nothing
+    ("m:m:bob", True, None),
+    ("x:bob", True, None),  # unknown
+    ("m:", True, None),
+    ("a:", True, None),
+    ("*!*@2001:db8::1", True, "*!*@2001:db8::1"),  # ':' in a host is not an extban
+])
+def test_list_masks_are_stored_in_one_form_or_refused(mask, acting, stored):
+    assert normalize_list_mask(mask, acting) == stored
+
+
+def test_account_masks_match_nobody_until_accounts_exist():
+    assert not matches_user("a:*", "bob!~bob@example.net")
+    assert matches_user("a:bo?", "x!y@z", account="bob")
+
+
+def test_a_mute_lets_a_user_join_but_not_speak_unless_voiced_or_excepted():
+    state = channel_with(("+", "b", "m:bob!*@*"))  # events carry masks as the hub stored them
+    chan, bob = state.channel("#c"), state.users[BOB]
+    assert _join_refusal(chan, bob, "") is None and not chan.is_banned(bob)
+    state.apply((E_JOIN, BOB, "#c", 4.0))
+    assert speak_refusal(chan, "", bob) == "Cannot send to channel (you are muted)"
+    assert speak_refusal(chan, "", state.users[CAROL]) is None
+    assert speak_refusal(chan, "+", bob) is None
+    state.apply((E_MODE, OP, "#c", (("+", "e", "bob!*@*"),), 5.0))  # a plain exception excepts plain bans only
+    assert speak_refusal(chan, "", bob) is not None
+    state.apply((E_MODE, OP, "#c", (("+", "e", "m:*!~bob@*"),), 6.0))
+    assert speak_refusal(chan, "", bob) is None
+
+
+def test_a_mute_is_listed_with_the_bans_and_a_ban_still_bans_a_muted_user():
+    state = channel_with(("+", "b", "m:bob!*@*"), ("+", "b", "carol!*@*"), ("+", "b", "m:carol!*@*"))
+    chan = state.channel("#c")
+    assert [m for m, _, _ in chan.bans] == ["m:bob!*@*", "carol!*@*", "m:carol!*@*"]
+    assert chan.is_banned(state.users[CAROL]) and chan.is_muted(state.users[CAROL])
+    assert speak_refusal(chan, "", state.users[CAROL]) == "Cannot send to channel"

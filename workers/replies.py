@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from hub.state import BAN_LIST_LENGTH, LIST_MODES, Channel
 from ircproto import numerics as N
+from ircproto.masks import EXTBANS
 from ircproto.message import MAX_LINE, format_line, wire_length
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def isupport_tokens(config) -> list[str]:
         f"TARGMAX=PRIVMSG:{lim.maxtargets},NOTICE:{lim.maxtargets},TAGMSG:{lim.maxtargets},JOIN:,PART:,KICK:,"
         f"NAMES:,LIST:,WHOIS:1",
         f"MAXTARGETS={lim.maxtargets}", f"NETWORK={config.server.network}", f"LINELEN={MAX_LINE}",
-        "EXCEPTS=e", "INVEX=I",
+        "EXCEPTS=e", "INVEX=I", f"EXTBAN=,{EXTBANS}",
     ]
 
 

@@ -92,3 +92,47 @@ def test_a_list_mode_holds_at_most_maxlist_entries(server):
     alice.send("MODE #full +e still-room")  # each list has its own limit
     alice.expect("MODE", "#full", "+e", "still-room!*@*")
     assert len(listing(alice, "#full", "I", "346", "347")) == 100
+
+
+def test_a_mute_lets_a_user_join_but_not_speak_until_voiced_or_excepted(server):
+    alice, bob, carol = registered(server, "xm_alice", "xm_bob", "xm_carol")
+    assert isupport_of(alice)["EXTBAN"] == ",am"
+    alice.send("JOIN #mute")
+    alice.expect("366")
+    alice.send("MODE #mute +b m:xm_bob")
+    alice.expect("MODE", "#mute", "+b", "m:xm_bob!*@*")
+    join_all("#mute", bob, carol)  # a mute is not a ban
+    bob.send("PRIVMSG #mute :hello?")
+    assert bob.expect("404").params[1:] == ["#mute", "Cannot send to channel (you are muted)"]
+    bob.send("NOTICE #mute :quietly")  # NOTICE is dropped without a word
+    bob.send("TAGMSG #mute")
+    assert bob.expect("404").params[1] == "#mute"
+    bob.sync()
+    assert len(bob.since("404")) == 2  # PRIVMSG and TAGMSG only
+    carol.send("PRIVMSG #mute :carol is not muted")
+    alice.expect("PRIVMSG", "#mute", "carol is not muted")
+    assert [r[0] for r in listing(carol, "#mute", "b", "367", "368")] == ["m:xm_bob!*@*"]
+    alice.send("MODE #mute +e m:xm_bob!~tester@*")  # an exception from mutes only
+    alice.expect("MODE", "#mute", "+e")
+    bob.send("PRIVMSG #mute :excepted from mutes")
+    carol.expect("PRIVMSG", "#mute", "excepted from mutes")
+    assert not [m for m in carol.since("NOTICE") if m.params[0] == "#mute"]
+    alice.send("MODE #mute -e m:xm_bob!~tester@*")
+    alice.expect("MODE", "#mute", "-e")
+    alice.send("MODE #mute +v xm_bob")
+    bob.expect("MODE", "#mute", "+v", "xm_bob")
+    bob.send("PRIVMSG #mute :voiced speaks through a mute")
+    carol.expect("PRIVMSG", "#mute", "voiced speaks through a mute")
+
+
+def test_account_and_unknown_extended_bans(server):
+    alice, bob = registered(server, "xa_alice", "xa_bob")
+    join_all("#xa", alice, bob)
+    alice.send("MODE #xa +b a:xa_bob")  # stored; matches nobody until hubchat has accounts
+    alice.expect("MODE", "#xa", "+b", "a:xa_bob")
+    bob.send("PRIVMSG #xa :no account, no match")
+    alice.expect("PRIVMSG", "#xa", "no account, no match")
+    alice.send("MODE #xa +b z:what")
+    assert alice.expect("696").params[1:] == ["#xa", "b", "z:what", "Unknown or invalid extended ban"]
+    alice.send("MODE #xa +I m:xa_bob")  # a mute means nothing in an invite exception
+    assert alice.expect("696").params[1:3] == ["#xa", "I"]

@@ -7,9 +7,10 @@ checks operator status and targets and broadcasts only what actually changed.
 from __future__ import annotations
 
 from hub import link
-from hub.state import FLAG_MODES, LIST_MODES, Channel
+from hub.state import ACTING_LIST_MODES, FLAG_MODES, LIST_MODES, Channel
 from ircproto import numerics as N
 from ircproto.casemap import casefold, is_channel_name
+from ircproto.masks import normalize_list_mask
 from ircproto.message import Message
 from workers.handlers.common import Reply
 from workers.session import Session
@@ -47,6 +48,8 @@ def channel_mode(s: Session, name: str, params: list[str]) -> None:
             mask = next(args, None)
             if mask is None:
                 mask_list(s, chan, letter)
+            elif normalize_list_mask(mask, acting=letter in ACTING_LIST_MODES) is None:
+                s.numeric(N.ERR_INVALIDMODEPARAM, chan.name, letter, mask, "Unknown or invalid extended ban")
             elif with_param < MODES_PER_COMMAND and mask.strip():
                 with_param += 1
                 changes.append((sign, letter, mask))

@@ -1,0 +1,22 @@
+"""Hub policy as plain functions of (state, request): what the hub allows, decided on plain data
+so it can be tested without processes. The hub calls these and turns a refusal into a numeric."""
+from __future__ import annotations
+
+from hub.state import Channel, User
+
+CANNOT_SEND = "Cannot send to channel"
+
+
+def speak_refusal(chan: Channel, status: str | None, user: User | None) -> str | None:
+    """Why a sender may not send a message to the channel (the text of 404), or None if it may.
+    `status` is the sender's member prefixes, or None when it is not a member."""
+    if status:  # +o and +v speak through +n, +m, bans and mutes
+        return None
+    if (status is None and "n" in chan.modes) or "m" in chan.modes:
+        return CANNOT_SEND
+    if chan.bans and user is not None:
+        if chan.is_banned(user):
+            return CANNOT_SEND
+        if chan.is_muted(user):
+            return CANNOT_SEND + " (you are muted)"
+    return None
