@@ -535,8 +535,8 @@ class Hub(ChildProcess):
                 self.refuse(cid, N.ERR_NOSUCHCHANNEL, name, "No such channel")
             return
         status = chan.members.get(cid)
-        if not status:  # members with +o or +v may always speak
-            refusal = speak_refusal(chan, status, self.state.users.get(cid))
+        if not status or flags & link.MSG_CTCP:  # members with +o or +v may speak, but not always CTCP
+            refusal = speak_refusal(chan, status, self.state.users.get(cid), bool(flags & link.MSG_CTCP))
             if refusal is not None:
                 if not flags & link.MSG_QUIET:
                     self.refuse(cid, N.ERR_CANNOTSENDTOCHAN, chan.name, refusal)

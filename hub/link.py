@@ -54,6 +54,7 @@ R_REPLAY = "replay"  # (on,): the requests between (True,) and (False,) were sen
 MSG_QUIET = 1  # NOTICE: never answered with an error
 MSG_ECHO = 2  # the sender has echo-message: send the message back to it too
 MSG_TAGMSG = 4  # TAGMSG: only clients with message-tags can receive it
+MSG_CTCP = 8  # a CTCP other than ACTION, which a channel with +C refuses
 
 # Replies and deliveries, hub -> worker (events from hub.state go to every worker).
 D_CHANMSG = "cmsg"  # (channel_key, sender_cid, line, msgid, ts, flags, client_tags)

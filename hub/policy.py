@@ -7,9 +7,12 @@ from hub.state import Channel, User
 CANNOT_SEND = "Cannot send to channel"
 
 
-def speak_refusal(chan: Channel, status: str | None, user: User | None) -> str | None:
+def speak_refusal(chan: Channel, status: str | None, user: User | None, ctcp: bool = False) -> str | None:
     """Why a sender may not send a message to the channel (the text of 404), or None if it may.
-    `status` is the sender's member prefixes, or None when it is not a member."""
+    `status` is the sender's member prefixes, or None when it is not a member; `ctcp` says the
+    message is a CTCP other than ACTION."""
+    if ctcp and "C" in chan.modes:  # operators too, as in ergo
+        return "Cannot send CTCP to channel (+C)"
     if status:  # +o and +v speak through +n, +m, bans and mutes
         return None
     if (status is None and "n" in chan.modes) or "m" in chan.modes:

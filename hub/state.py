@@ -41,7 +41,7 @@ OP_STATUS = "@"
 VOICE_STATUS = "+"
 STATUS_RANK = "@+"  # member prefixes, highest first (PREFIX=(ov)@+)
 STATUS_OF_MODE = {"o": OP_STATUS, "v": VOICE_STATUS}
-FLAG_MODES = "imnst"  # channel modes without a parameter (CHANMODES type D)
+FLAG_MODES = "Cimnst"  # channel modes without a parameter (CHANMODES type D); +C: no CTCP but ACTION
 # Channel modes holding a list of masks (CHANMODES type A), and the Channel field of each list.
 LIST_FIELDS = {"b": "bans", "e": "excepts", "I": "invexes"}
 LIST_MODES = "".join(LIST_FIELDS)

@@ -6,6 +6,7 @@ from hub.policy import speak_refusal
 from hub.state import E_JOIN, E_MODE, E_USER, State
 from ircproto import numerics as N
 from ircproto.masks import matches_user, normalize_list_mask
+from workers.handlers.messages import is_restricted_ctcp
 
 OP, BOB, CAROL = 1 << 32 | 1, 2 << 32 | 1, 3 << 32 | 1
 
@@ -102,3 +103,13 @@ def test_a_mute_is_listed_with_the_bans_and_a_ban_still_bans_a_muted_user():
     assert [m for m, _, _ in chan.bans] == ["m:bob!*@*", "carol!*@*", "m:carol!*@*"]
     assert chan.is_banned(state.users[CAROL]) and chan.is_muted(state.users[CAROL])
     assert speak_refusal(chan, "", state.users[CAROL]) == "Cannot send to channel"
+
+
+def test_no_ctcp_refuses_every_sender_but_only_ctcp_other_than_action():
+    state = channel_with(modes="C")
+    chan, op = state.channel("#c"), state.users[OP]
+    assert speak_refusal(chan, "@", op, ctcp=True) == "Cannot send CTCP to channel (+C)"
+    assert speak_refusal(chan, "@", op, ctcp=False) is None
+    assert speak_refusal(channel_with().channel("#c"), "", op, ctcp=True) is None
+    assert is_restricted_ctcp("\x01VERSION\x01") and is_restricted_ctcp("\x01PING 1")
+    assert not is_restricted_ctcp("\x01ACTION waves\x01") and not is_restricted_ctcp("plain \x01")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from hub.state import BAN_LIST_LENGTH, LIST_MODES, Channel
+from hub.state import BAN_LIST_LENGTH, FLAG_MODES, LIST_MODES, Channel
 from ircproto import numerics as N
 from ircproto.masks import EXTBANS
 from ircproto.message import MAX_LINE, format_line, wire_length
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 VERSION = "hubchat-0.2"
 USER_MODES = "iow"
-CHANNEL_MODES = "Ibeiklmnostv"
+CHANNEL_MODES = "CIbeiklmnostv"
 CHANNEL_MODES_WITH_PARAMS = "Ibeklov"
 # Fixed lengths, advertised in ISUPPORT and applied by the handlers.
 KICKLEN = 255
@@ -27,7 +27,7 @@ USERLEN = 10
 def isupport_tokens(config) -> list[str]:
     lim = config.limits
     return [
-        "CASEMAPPING=ascii", "CHANTYPES=#", "CHANMODES=beI,k,l,imnst", "PREFIX=(ov)@+", "MODES=4",
+        "CASEMAPPING=ascii", "CHANTYPES=#", f"CHANMODES={LIST_MODES},k,l,{FLAG_MODES}", "PREFIX=(ov)@+", "MODES=4",
         "MAXLIST=" + ",".join(f"{mode}:{BAN_LIST_LENGTH}" for mode in LIST_MODES), "ELIST=MU", "WHOX", "UTF8ONLY", "SAFELIST",
         f"NICKLEN={lim.nicklen}", f"CHANNELLEN={lim.channellen}", f"TOPICLEN={lim.topiclen}",
         f"KICKLEN={KICKLEN}", f"AWAYLEN={AWAYLEN}", f"NAMELEN={NAMELEN}", f"USERLEN={USERLEN}",

@@ -136,3 +136,24 @@ def test_account_and_unknown_extended_bans(server):
     assert alice.expect("696").params[1:] == ["#xa", "b", "z:what", "Unknown or invalid extended ban"]
     alice.send("MODE #xa +I m:xa_bob")  # a mute means nothing in an invite exception
     assert alice.expect("696").params[1:3] == ["#xa", "I"]
+
+
+def test_no_ctcp_mode_lets_action_through_and_refuses_other_ctcp(server):
+    alice, bob = registered(server, "nc_alice", "nc_bob")
+    assert isupport_of(alice)["CHANMODES"].split(",")[3] == "Cimnst"
+    join_all("#noctcp", alice, bob)
+    alice.send("MODE #noctcp +C")
+    bob.expect("MODE", "#noctcp", "+C")
+    bob.send("PRIVMSG #noctcp :\x01VERSION\x01")
+    refusal = bob.expect("404")
+    assert refusal.params[1] == "#noctcp" and "CTCP" in refusal.params[2]
+    alice.send("PRIVMSG #noctcp :\x01PING 123\x01")  # the operator too
+    alice.expect("404", "nc_alice", "#noctcp")
+    bob.send("NOTICE #noctcp :\x01VERSION hubchat\x01")  # dropped without a word
+    bob.send("PRIVMSG #noctcp :\x01ACTION waves\x01")
+    assert alice.expect("PRIVMSG", "#noctcp").params[1] == "\x01ACTION waves\x01"
+    assert [m.params[1] for m in alice.since("PRIVMSG") + alice.since("NOTICE")] == ["\x01ACTION waves\x01"]
+    bob.sync()
+    assert len(bob.since("404")) == 1
+    alice.send("MODE #noctcp")
+    assert alice.expect("324").params[2] == "+Cnt"

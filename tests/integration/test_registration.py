@@ -24,7 +24,7 @@ def test_welcome_burst(server):
     isupport = [m for m in c.received if m.command == "005"]
     tokens = {t.split("=")[0]: t.partition("=")[2] for m in isupport for t in m.params[1:-1]}
     assert tokens["CASEMAPPING"] == "ascii"
-    assert tokens["PREFIX"] == "(ov)@+" and tokens["CHANMODES"] == "beI,k,l,imnst"
+    assert tokens["PREFIX"] == "(ov)@+" and tokens["CHANMODES"] == "beI,k,l,Cimnst"
     assert "UTF8ONLY" in tokens and "WHOX" in tokens and tokens["ELIST"] == "MU"
     for key in ("CHANTYPES", "CHANMODES", "PREFIX", "NICKLEN", "CHANNELLEN", "TOPICLEN", "NETWORK", "LINELEN"):
         assert key in tokens

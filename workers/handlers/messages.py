@@ -47,6 +47,8 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
     flags = (link.MSG_QUIET if quiet else 0) | (link.MSG_ECHO if "echo-message" in s.caps else 0)
     if msg.command == "TAGMSG":
         flags |= link.MSG_TAGMSG
+    elif is_restricted_ctcp(msg.params[1]):
+        flags |= link.MSG_CTCP
     tags = _client_tags(msg) if msg.tags else ""
     now = time.time()
     s.idle_since = now
@@ -66,6 +68,11 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
             user = state.user_by_nick(target)
             line = format_line(s.prefix, msg.command, user.nick if user else target, *text)
             s.request((link.R_USERMSG, s.cid, target, line, msgid, now, flags, tags))
+
+
+def is_restricted_ctcp(text: str) -> bool:
+    """A CTCP other than ACTION: what +C refuses (ACTION is ordinary speech, as ergo treats it)."""
+    return text[:1] == "\x01" and not text.startswith("\x01ACTION")
 
 
 def privmsg(s: Session, msg: Message) -> None:
