@@ -2,15 +2,18 @@
 so it can be tested without processes. The hub calls these and turns a refusal into a numeric."""
 from __future__ import annotations
 
-from hub.state import Channel, User
+from hub.state import VOICE_STATUS, Channel, User, has_status
 
 CANNOT_SEND = "Cannot send to channel"
 
 
-def speak_refusal(chan: Channel, status: str | None, user: User | None, ctcp: bool = False) -> str | None:
+def speak_refusal(chan: Channel, status: str | None, user: User | None, ctcp: bool = False,
+                  to_status: str = "") -> str | None:
     """Why a sender may not send a message to the channel (the text of 404), or None if it may.
     `status` is the sender's member prefixes, or None when it is not a member; `ctcp` says the
-    message is a CTCP other than ACTION."""
+    message is a CTCP other than ACTION; `to_status` is the prefix of a STATUSMSG (@#chan)."""
+    if to_status and not has_status(status or "", VOICE_STATUS):  # as solanum: no whispering to ops
+        return f"{CANNOT_SEND} (only voiced members and operators may send to {to_status}{chan.name})"
     if ctcp and "C" in chan.modes:  # operators too, as in ergo
         return "Cannot send CTCP to channel (+C)"
     if status:  # +o and +v speak through +n, +m, bans and mutes

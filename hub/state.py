@@ -60,6 +60,11 @@ def wid_of(cid: int) -> int:
     return cid >> 32
 
 
+def has_status(status: str, prefix: str) -> bool:
+    """Whether a member's prefixes rank at least this one (an operator has voice's rights)."""
+    return bool(status) and STATUS_RANK.index(status[0]) <= STATUS_RANK.index(prefix)
+
+
 def with_status(status: str, prefix: str, add: bool) -> str:
     """A member's prefixes with one added or removed, kept in rank order ("@+")."""
     have = set(status) | {prefix} if add else set(status) - {prefix}

@@ -3,10 +3,10 @@ import pytest
 
 from hub.hub import _join_refusal
 from hub.policy import speak_refusal
-from hub.state import E_JOIN, E_MODE, E_USER, State
+from hub.state import E_JOIN, E_MODE, E_USER, FLAG_MODES, State, has_status
 from ircproto import numerics as N
 from ircproto.masks import matches_user, normalize_list_mask
-from workers.handlers.messages import is_restricted_ctcp
+from workers.handlers.messages import is_restricted_ctcp, split_status_prefix
 
 OP, BOB, CAROL = 1 << 32 | 1, 2 << 32 | 1, 3 << 32 | 1
 
@@ -113,3 +113,26 @@ def test_no_ctcp_refuses_every_sender_but_only_ctcp_other_than_action():
     assert speak_refusal(channel_with().channel("#c"), "", op, ctcp=True) is None
     assert is_restricted_ctcp("\x01VERSION\x01") and is_restricted_ctcp("\x01PING 1")
     assert not is_restricted_ctcp("\x01ACTION waves\x01") and not is_restricted_ctcp("plain \x01")
+
+
+def test_statusmsg_needs_voice_and_reaches_at_least_that_status():
+    state = channel_with()
+    chan, op = state.channel("#c"), state.users[OP]
+    for status, allowed in (("@", True), ("@+", True), ("+", True), ("", False), (None, False)):
+        assert (speak_refusal(chan, status, op, to_status="@") is None) is allowed
+    assert "@#c" in speak_refusal(chan, "", op, to_status="@")
+    assert has_status("@", "+") and has_status("@+", "@") and has_status("+", "+")
+    assert not has_status("+", "@") and not has_status("", "+")
+    assert split_status_prefix("@#c") == ("@", "#c") and split_status_prefix("@+#c") == ("+", "#c")
+    assert split_status_prefix("#c") == ("", "#c") and split_status_prefix("+bob") == ("", "+bob")
+
+
+@pytest.mark.parametrize("modes", ["".join(m for i, m in enumerate(FLAG_MODES) if n >> i & 1)
+                                   for n in range(1 << len(FLAG_MODES))])
+def test_a_member_is_refused_only_for_what_the_hubs_hot_path_checks(modes):
+    """Hub.channel_message calls speak_refusal for a member only with +m, a ban list, a CTCP or a
+    STATUSMSG: a rule that refuses a member for anything else must be added to that shortcut."""
+    state = channel_with(modes=modes)
+    chan, bob = state.channel("#c"), state.users[BOB]
+    state.apply((E_JOIN, BOB, "#c", 4.0))
+    assert (speak_refusal(chan, "", bob) is not None) == ("m" in modes)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 from hub import link
 from hub.state import (E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_SETNAME,
-                       E_TOPIC, E_UMODE, E_USER, OP_STATUS, State)
+                       E_TOPIC, E_UMODE, E_USER, OP_STATUS, STATUS_RANK, State, has_status)
 from ircproto import numerics as N
 from ircproto.message import format_line
 from workers import replies
@@ -264,6 +264,8 @@ def deliver_channel_run(w: "Worker", key: str, run: list[tuple]) -> None:
     only consecutive items, so every client still sees exactly the hub's order."""
     chan = w.state.channels.get(key)
     if chan is None:
+        if key[:1] in STATUS_RANK:
+            deliver_status_run(w, key, run)
         return
     ids = [item[4] for item in run]
     fresh = w.delivered_ids.add_new(ids)
@@ -308,6 +310,30 @@ def deliver_channel_run(w: "Worker", key: str, run: list[tuple]) -> None:
                 _deliver(s, variants, line, msgid, ts, flags, tags)
             elif flags & link.MSG_ECHO:
                 _deliver(s, variants, line, msgid, ts, flags, tags, own=True)
+
+
+def deliver_status_run(w: "Worker", key: str, run: list[tuple]) -> None:
+    """STATUSMSG: messages to '@#chan' (the hub routes them under that key) reach the local
+    members with at least that status, and the sender's echo if it asked for one. They are rare,
+    so they go one by one and cost the plain path nothing."""
+    chan = w.state.channels.get(key[1:])
+    if chan is None:
+        return
+    to_status = key[0]
+    members = chan.members
+    for _, _, sender, line, msgid, ts, flags, tags in run:
+        if not w.first_delivery(msgid):
+            continue
+        variants = [line, None, None, None]
+        for cid in chan.by_wid.get(w.wid, ()):
+            s = w.sessions.get(cid)
+            if s is None or s.closed:
+                continue
+            if cid == sender:
+                if flags & link.MSG_ECHO:
+                    _deliver(s, variants, line, msgid, ts, flags, tags, own=True)
+            elif has_status(members[cid], to_status):
+                _deliver(s, variants, line, msgid, ts, flags, tags)
 
 
 def on_user_message(w: "Worker", target: int, sender: int, line: bytes, msgid: str, ts: float,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from hub.state import BAN_LIST_LENGTH, FLAG_MODES, LIST_MODES, Channel
+from hub.state import BAN_LIST_LENGTH, FLAG_MODES, LIST_MODES, STATUS_RANK, Channel
 from ircproto import numerics as N
 from ircproto.masks import EXTBANS
 from ircproto.message import MAX_LINE, format_line, wire_length
@@ -35,7 +35,7 @@ def isupport_tokens(config) -> list[str]:
         f"TARGMAX=PRIVMSG:{lim.maxtargets},NOTICE:{lim.maxtargets},TAGMSG:{lim.maxtargets},JOIN:,PART:,KICK:,"
         f"NAMES:,LIST:,WHOIS:1",
         f"MAXTARGETS={lim.maxtargets}", f"NETWORK={config.server.network}", f"LINELEN={MAX_LINE}",
-        "EXCEPTS=e", "INVEX=I", f"EXTBAN=,{EXTBANS}",
+        "EXCEPTS=e", "INVEX=I", f"EXTBAN=,{EXTBANS}", f"STATUSMSG={STATUS_RANK}",
     ]
 
 

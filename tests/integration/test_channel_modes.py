@@ -157,3 +157,46 @@ def test_no_ctcp_mode_lets_action_through_and_refuses_other_ctcp(server):
     assert len(bob.since("404")) == 1
     alice.send("MODE #noctcp")
     assert alice.expect("324").params[2] == "+Cnt"
+
+
+def channel_lines(client, channel):
+    """(command, target, text) of every PRIVMSG and NOTICE this client got for the channel."""
+    return [(m.command, m.params[0], m.params[1]) for m in client.received
+            if m.command in ("PRIVMSG", "NOTICE") and m.params[0].lstrip("@+") == channel]
+
+
+def test_statusmsg_reaches_only_members_with_that_status_on_every_worker(server):
+    alice, bob, carol = registered(server, "sm_alice", "sm_bob", "sm_carol")
+    assert isupport_of(alice)["STATUSMSG"] == "@+"
+    join_all("#status", alice, bob, carol)
+    alice.send("MODE #status +ov sm_bob sm_carol")
+    carol.expect("MODE", "#status", "+ov")
+    alice.send("PRIVMSG @#status :for operators")
+    alice.send("NOTICE +#STATUS :for the voiced too")  # the channel's own name is shown
+    alice.send("PRIVMSG #status :for everyone")
+    assert bob.expect("PRIVMSG", "@#status").source.startswith("sm_alice!")
+    bob.expect("PRIVMSG", "#status", "for everyone")
+    carol.expect("PRIVMSG", "#status", "for everyone")
+    assert channel_lines(bob, "#status") == [("PRIVMSG", "@#status", "for operators"),
+                                             ("NOTICE", "+#status", "for the voiced too"),
+                                             ("PRIVMSG", "#status", "for everyone")]
+    assert channel_lines(carol, "#status") == [("NOTICE", "+#status", "for the voiced too"),
+                                               ("PRIVMSG", "#status", "for everyone")]
+    bob.send("CAP REQ echo-message")
+    bob.expect("CAP")
+    bob.send("PRIVMSG @+#status :the lowest prefix counts")
+    carol.expect("PRIVMSG", "+#status", "the lowest prefix counts")
+    bob.expect("PRIVMSG", "+#status", "the lowest prefix counts")  # its echo
+    alice.send("MODE #status -v sm_carol")
+    carol.expect("MODE", "#status", "-v", "sm_carol")
+    carol.send("NOTICE @#status :no voice, no whisper")  # dropped without a word
+    carol.send("PRIVMSG +#status :no voice, no whisper")
+    refusal = carol.expect("404")
+    assert refusal.params[1] == "#status" and "+#status" in refusal.params[2]
+    carol.send("PRIVMSG @#status-nowhere :hello")
+    assert carol.expect("403").params[1] == "#status-nowhere"
+    alice.send("PRIVMSG #status :after the refusals")
+    bob.expect("PRIVMSG", "#status", "after the refusals")
+    assert not [line for line in channel_lines(bob, "#status") if "whisper" in line[2]]
+    carol.sync()
+    assert len(carol.since("404")) == 1
