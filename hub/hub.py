@@ -34,9 +34,9 @@ from collections import Counter
 from config import Config
 from hub import control, link
 from hub.child import ChildProcess, Heartbeat
-from hub.policy import speak_refusal
+from hub.policy import rename_refusal, speak_refusal
 from hub.state import (ACTING_LIST_MODES, BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE,
-                       E_NICK, E_PART, E_QUIT, E_SETNAME, E_TOPIC, E_UMODE, E_USER, LIST_MODES, OP_STATUS,
+                       E_NICK, E_PART, E_QUIT, E_RENAME, E_SETNAME, E_TOPIC, E_UMODE, E_USER, LIST_MODES, OP_STATUS,
                        STATUS_OF_MODE, STATUS_RANK, Channel, State, User, wid_of)
 from ircproto import numerics as N
 from ircproto.casemap import casefold
@@ -92,6 +92,7 @@ class Hub(ChildProcess):
             link.R_CHGHOST: self.chghost,
             link.R_KILL: self.kill,
             link.R_WALLOPS: self.wallops,
+            link.R_RENAME: self.rename,
             link.R_CHANMSG: self.channel_message,
             link.R_USERMSG: self.user_message,
             link.R_BARRIER: self.barrier,
@@ -265,6 +266,11 @@ class Hub(ChildProcess):
             return  # a replayed request was answered by the hub that died, or needs no answer now
         self.to_worker_of(cid, (link.D_NUMERIC, cid, numeric, params))
 
+    def fail(self, cid: int, command: str, code: str, *params: str) -> None:
+        """Refuse with an IRCv3 standard reply (FAIL <command> <code> ...) instead of a numeric."""
+        if wid_of(cid) not in self.replaying:
+            self.to_worker_of(cid, (link.D_FAIL, cid, command, code, params))
+
     # --- requests ------------------------------------------------------------------------
     def hello(self, wid: int, snapshot: dict) -> None:
         """A worker (re)joined; after a hub restart it brings the clients it still holds."""
@@ -433,6 +439,17 @@ class Hub(ChildProcess):
                 return None if chan.limit == int(arg) else (sign, letter, arg)
             return (sign, letter, "") if chan.limit else None
         return None if (letter in chan.modes) == add else (sign, letter, "")
+
+    def rename(self, wid: int, cid: int, name: str, new_name: str, reason: str) -> None:
+        """RENAME (IRCv3 draft/channel-rename), for the channel's operators."""
+        chan = self._operator_channel(cid, name)
+        if chan is None:
+            return
+        refusal = rename_refusal(self.state.channels, chan, new_name)
+        if refusal is not None:
+            self.fail(cid, "RENAME", refusal[0], chan.name, new_name, refusal[1])
+        elif new_name != chan.name:  # else nothing changes (or a replayed rename already happened)
+            self.emit((E_RENAME, cid, chan.folded, new_name, reason))
 
     def kick(self, wid: int, cid: int, name: str, nick: str, reason: str) -> None:
         chan = self._operator_channel(cid, name)

@@ -3,6 +3,7 @@ so it can be tested without processes. The hub calls these and turns a refusal i
 from __future__ import annotations
 
 from hub.state import VOICE_STATUS, Channel, User, has_status
+from ircproto.casemap import casefold
 
 CANNOT_SEND = "Cannot send to channel"
 
@@ -25,4 +26,13 @@ def speak_refusal(chan: Channel, status: str | None, user: User | None, ctcp: bo
             return CANNOT_SEND
         if chan.is_muted(user):
             return CANNOT_SEND + " (you are muted)"
+    return None
+
+
+def rename_refusal(channels: dict[str, Channel], chan: Channel, new_name: str) -> tuple[str, str] | None:
+    """Why an operator may not rename the channel (a FAIL RENAME code and text), or None.
+    A change of case only is always allowed (draft/channel-rename says it must be)."""
+    holder = channels.get(casefold(new_name))
+    if holder is not None and holder is not chan:
+        return "CHANNEL_NAME_IN_USE", "The channel name is already taken"
     return None

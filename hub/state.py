@@ -36,6 +36,7 @@ E_INVITE = "invite"  # (cid, channel_key, target_cid)
 E_AWAY = "away"  # (cid, text): "" means back
 E_SETNAME = "setname"  # (cid, realname)
 E_CHGHOST = "chghost"  # (cid, user, host)
+E_RENAME = "rename"  # (cid, channel_key, new_name, reason): the channel, all it holds, under a new name
 
 OP_STATUS = "@"
 VOICE_STATUS = "+"
@@ -169,7 +170,7 @@ class State:
             E_PART: self._part, E_QUIT: self._quit, E_TOPIC: self._set_topic,
             E_MODE: self._set_modes, E_UMODE: self._set_user_modes, E_KICK: self._kick,
             E_INVITE: self._invite, E_AWAY: self._set_away, E_SETNAME: self._set_name,
-            E_CHGHOST: self._set_host,
+            E_CHGHOST: self._set_host, E_RENAME: self._rename_channel,
         }
 
     def apply(self, event: tuple) -> None:
@@ -330,6 +331,19 @@ class State:
 
     def _set_host(self, cid: int, user: str, host: str) -> None:
         self.users[cid].user, self.users[cid].host = user, host
+
+    def _rename_channel(self, cid: int, key: str, name: str, reason: str = "") -> None:
+        """Re-key the channel in one step: members, modes, lists, topic and invitations stay."""
+        chan = self.channels.pop(key)
+        new_key = _folded(name)
+        chan.name, chan.folded = name, new_key
+        self.channels[new_key] = chan
+        for member in chan.members:
+            user = self.users[member]
+            user.channels = tuple(new_key if k == key else k for k in user.channels)
+        for invited in chan.invited:
+            user = self.users[invited]
+            user.invited_to = [new_key if k == key else k for k in user.invited_to]
 
     # --- snapshots, for rebuilding after a hub restart -------------------------------------
     def snapshot(self, only_wid: int | None = None) -> dict[str, Any]:

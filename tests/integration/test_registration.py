@@ -13,7 +13,8 @@ def test_welcome_burst(server):
     assert ls.params[:2] == ["*", "LS"]
     assert set(ls.params[2].split()) == {
         "cap-notify", "message-tags", "server-time", "echo-message", "multi-prefix", "away-notify", "extended-join",
-        "userhost-in-names", "invite-notify", "setname", "chghost", "batch", "labeled-response"}
+        "userhost-in-names", "invite-notify", "setname", "chghost", "batch", "labeled-response",
+        "draft/channel-rename"}
     c.send("CAP END")
     welcome = c.expect("001")
     assert welcome.source == "hubchat.local"
