@@ -3,10 +3,11 @@
 Used for bans (+b), WHO with a mask and LIST with a mask. A ban given as a bare nick or
 `user@host` is completed the way common servers do, so `MODE #c +b bob` bans `bob!*@*`.
 
-Extended bans (ISUPPORT `EXTBAN=,am`, the letters and empty prefix of ergo and InspIRCd) are
-`<letter>:<mask>`. `m:<mask>` is an acting one: in +b it mutes the matching users (they may join
-but not speak), in +e it exempts them from mutes. `a:<account mask>` is a matching one, for
-accounts (as in charybdis and solanum). No nick contains ':', so no plain ban is mistaken for one.
+Extended bans are `<letter>:<mask>`, advertised as ergo and InspIRCd do (an empty prefix, then
+the letters: `EXTBAN=,am`). `m:<mask>` is an acting one, ergo's and InspIRCd's mute: in +b the
+matching users may join but not speak, in +e they are exempt from mutes. `a:<account mask>` is a
+matching one, for accounts (solanum's `$a`; InspIRCd says `R:`). No nick contains ':', so no
+plain ban is mistaken for one.
 """
 from __future__ import annotations
 
