@@ -44,6 +44,7 @@ R_SETNAME = "setname"  # (cid, realname)
 R_CHGHOST = "chghost"  # (cid, nick, user, host): an operator changes someone's user@host
 R_KILL = "kill"  # (cid, nick, reason)
 R_WALLOPS = "wallops"  # (cid, line)
+R_RENAME = "rename"  # (cid, channel_name, new_name, reason): checked for a valid new name by the worker
 R_CHANMSG = "cmsg"  # (cid, channel_name, line, msgid, ts, flags, client_tags)
 R_USERMSG = "umsg"  # (cid, nick, line, msgid, ts, flags, client_tags)
 R_BARRIER = "barrier"  # (cid, token): answer D_BARRIER once everything before this request has been handled
@@ -54,6 +55,7 @@ R_REPLAY = "replay"  # (on,): the requests between (True,) and (False,) were sen
 MSG_QUIET = 1  # NOTICE: never answered with an error
 MSG_ECHO = 2  # the sender has echo-message: send the message back to it too
 MSG_TAGMSG = 4  # TAGMSG: only clients with message-tags can receive it
+MSG_CTCP = 8  # a CTCP other than ACTION, which a channel with +C refuses
 
 # Replies and deliveries, hub -> worker (events from hub.state go to every worker).
 D_CHANMSG = "cmsg"  # (channel_key, sender_cid, line, msgid, ts, flags, client_tags)
@@ -62,6 +64,7 @@ D_ECHO = "echo"  # (sender_cid, line, msgid, ts, flags, client_tags): echo-messa
 D_WALLOPS = "wallops"  # (line,): for every local client with user mode +w
 D_BARRIER = "barrier"  # (cid, token): the answer to R_BARRIER, after everything the requests before it caused
 D_NUMERIC = "numeric"  # (cid, numeric, params): an error for the client that asked
+D_FAIL = "fail"  # (cid, command, code, params): an IRCv3 standard reply (FAIL) for the client that asked
 D_NICK_REFUSED = "nick_refused"  # (cid, nick): the nick is taken; the asking session resumes
 D_SYNC = "sync"  # (snapshot): a new hub's view of the world, after a restart
 D_REFUSE = "refuse"  # (cid, reason): over a connection limit; the worker closes it with ERROR

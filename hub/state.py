@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ircproto.casemap import casefold
-from ircproto.masks import matches
+from ircproto.masks import ACTING_EXTBANS, matches_user, split_extban
 
 # Event opcodes: the hub emits these and every State applies them.
 E_USER = "user"  # (cid, nick, user, host, realname, signon): a client finished registration
@@ -36,14 +36,19 @@ E_INVITE = "invite"  # (cid, channel_key, target_cid)
 E_AWAY = "away"  # (cid, text): "" means back
 E_SETNAME = "setname"  # (cid, realname)
 E_CHGHOST = "chghost"  # (cid, user, host)
+E_RENAME = "rename"  # (cid, channel_key, new_name, reason): the channel, all it holds, under a new name
 
 OP_STATUS = "@"
 VOICE_STATUS = "+"
 STATUS_RANK = "@+"  # member prefixes, highest first (PREFIX=(ov)@+)
 STATUS_OF_MODE = {"o": OP_STATUS, "v": VOICE_STATUS}
-FLAG_MODES = "imnst"  # channel modes without a parameter (CHANMODES type D)
+FLAG_MODES = "Cimnst"  # channel modes without a parameter (CHANMODES type D); +C: no CTCP but ACTION
+# Channel modes holding a list of masks (CHANMODES type A), and the Channel field of each list.
+LIST_FIELDS = {"b": "bans", "e": "excepts", "I": "invexes"}
+LIST_MODES = "".join(LIST_FIELDS)
+ACTING_LIST_MODES = "be"  # where an acting extban (m:) means something: a mute, an exception from one
 WHOWAS_LENGTH = 1000  # nicks remembered for WHOWAS
-BAN_LIST_LENGTH = 100  # MAXLIST=b:100
+BAN_LIST_LENGTH = 100  # MAXLIST: entries in each list (b, e and I)
 
 
 def _folded(name: str) -> str:
@@ -54,6 +59,11 @@ def _folded(name: str) -> str:
 
 def wid_of(cid: int) -> int:
     return cid >> 32
+
+
+def has_status(status: str, prefix: str) -> bool:
+    """Whether a member's prefixes rank at least this one (an operator has voice's rights)."""
+    return bool(status) and STATUS_RANK.index(status[0]) <= STATUS_RANK.index(prefix)
 
 
 def with_status(status: str, prefix: str, add: bool) -> str:
@@ -99,11 +109,26 @@ class Channel:
     key: str = ""
     limit: int = 0
     bans: list[tuple[str, str, float]] = field(default_factory=list)  # (mask, setter, ts)
+    # +e (let past a ban) and +I (let past +i), entries as in bans. An empty tuple until the first
+    # entry: most channels never have one, and every process keeps every channel.
+    excepts: list[tuple[str, str, float]] | tuple = ()
+    invexes: list[tuple[str, str, float]] | tuple = ()
     invited: set[int] = field(default_factory=set)
 
     def is_banned(self, user: User) -> bool:
-        prefix = user.prefix
-        return any(matches(mask, prefix) for mask, _, _ in self.bans)
+        """A ban matches the user and no ban exception does (a mute is not a ban: see is_muted)."""
+        return _listed(self.bans, "", user) and not _listed(self.excepts, "", user)
+
+    def is_muted(self, user: User) -> bool:
+        """A mute (+b m:mask) matches the user and no exception from mutes (+e m:mask) does."""
+        return _listed(self.bans, "m", user) and not _listed(self.excepts, "m", user)
+
+    def is_invite_excepted(self, user: User) -> bool:
+        return _listed(self.invexes, "", user)
+
+    def mask_list(self, letter: str) -> list[tuple[str, str, float]] | tuple:
+        """The entries of one list mode (b, e or I)."""
+        return getattr(self, LIST_FIELDS[letter])
 
     def mode_string(self, with_key: bool = True) -> tuple[str, ...]:
         """The modes as MODE parameters, e.g. ("+klnt", "secret", "10"); the key hidden when asked."""
@@ -115,6 +140,18 @@ class Channel:
             letters += "l"
             args.append(str(self.limit))
         return ("+" + "".join(sorted(letters)), *args)
+
+
+def _listed(entries: Iterable[tuple[str, str, float]], action: str, user: User) -> bool:
+    """Whether an entry with this acting extban ("" for a plain entry) matches the user."""
+    prefix = user.prefix
+    for mask, _, _ in entries:
+        kind, target = split_extban(mask)
+        if kind not in ACTING_EXTBANS:
+            kind, target = "", mask
+        if kind == action and matches_user(target, prefix):
+            return True
+    return False
 
 
 class State:
@@ -133,7 +170,7 @@ class State:
             E_PART: self._part, E_QUIT: self._quit, E_TOPIC: self._set_topic,
             E_MODE: self._set_modes, E_UMODE: self._set_user_modes, E_KICK: self._kick,
             E_INVITE: self._invite, E_AWAY: self._set_away, E_SETNAME: self._set_name,
-            E_CHGHOST: self._set_host,
+            E_CHGHOST: self._set_host, E_RENAME: self._rename_channel,
         }
 
     def apply(self, event: tuple) -> None:
@@ -247,11 +284,13 @@ class State:
             if letter in STATUS_OF_MODE:
                 target = self.nicks[casefold(arg)]
                 chan.members[target] = with_status(chan.members[target], STATUS_OF_MODE[letter], add)
-            elif letter == "b":
+            elif letter in LIST_FIELDS:
+                entries = chan.mask_list(letter)
                 if add:
-                    chan.bans.append((arg, setter, ts))
+                    entries = [*entries, (arg, setter, ts)]
                 else:
-                    chan.bans = [b for b in chan.bans if casefold(b[0]) != casefold(arg)]
+                    entries = [e for e in entries if casefold(e[0]) != casefold(arg)]
+                setattr(chan, LIST_FIELDS[letter], entries)
             elif letter == "k":
                 chan.key = arg if add else ""
             elif letter == "l":
@@ -293,6 +332,19 @@ class State:
     def _set_host(self, cid: int, user: str, host: str) -> None:
         self.users[cid].user, self.users[cid].host = user, host
 
+    def _rename_channel(self, cid: int, key: str, name: str, reason: str = "") -> None:
+        """Re-key the channel in one step: members, modes, lists, topic and invitations stay."""
+        chan = self.channels.pop(key)
+        new_key = _folded(name)
+        chan.name, chan.folded = name, new_key
+        self.channels[new_key] = chan
+        for member in chan.members:
+            user = self.users[member]
+            user.channels = tuple(new_key if k == key else k for k in user.channels)
+        for invited in chan.invited:
+            user = self.users[invited]
+            user.invited_to = [new_key if k == key else k for k in user.invited_to]
+
     # --- snapshots, for rebuilding after a hub restart -------------------------------------
     def snapshot(self, only_wid: int | None = None) -> dict[str, Any]:
         """Plain data describing the state (or one worker's clients and their channels)."""
@@ -301,7 +353,7 @@ class State:
         return {
             "users": [(u.cid, u.nick, u.user, u.host, u.realname, u.signon, u.modes, u.away) for u in users],
             "channels": [(c.name, c.created, c.topic, c.topic_setter, c.topic_time, c.modes, c.key, c.limit,
-                          list(c.bans),
+                          list(c.bans), list(c.excepts), list(c.invexes),
                           [(cid, st) for cid, st in c.members.items() if only_wid is None or wid_of(cid) == only_wid])
                          for k, c in self.channels.items() if k in keys or only_wid is None],
         }
@@ -316,7 +368,8 @@ class State:
                 refused.append(cid)
                 continue
             self._add_user(cid, nick, *rest)
-        for name, created, topic, setter, topic_time, modes, key_, limit, bans, members in snap["channels"]:
+        for (name, created, topic, setter, topic_time, modes, key_, limit, bans, excepts, invexes,
+             members) in snap["channels"]:
             key = casefold(name)
             chan = self.channels.get(key)
             fresh = chan is None
@@ -326,6 +379,7 @@ class State:
                     chan = self.channels[key]
             if chan is not None and fresh:  # the first report of a channel brings its settings
                 chan.modes, chan.key, chan.limit, chan.bans = modes, key_, limit, list(bans)
+                chan.excepts, chan.invexes = list(excepts) or (), list(invexes) or ()
             if chan is not None and not chan.topic and topic:
                 chan.topic, chan.topic_setter, chan.topic_time = topic, setter, topic_time
         return refused

@@ -41,6 +41,7 @@ COMMANDS: dict[str, Command] = {
     "LIST": Command(channels.list_, 0, reads_state=True),
     "KICK": Command(channels.kick, 2),
     "INVITE": Command(channels.invite, 2),
+    "RENAME": Command(channels.rename, 2),
     "MODE": Command(modes.mode, 1, reads_state=True),
     # Messages
     "PRIVMSG": Command(messages.privmsg, 0),

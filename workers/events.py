@@ -13,16 +13,17 @@ import time
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from hub import link
-from hub.state import (E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_SETNAME,
-                       E_TOPIC, E_UMODE, E_USER, OP_STATUS, State)
+from hub.state import (E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RENAME,
+                       E_SETNAME, E_TOPIC, E_UMODE, E_USER, OP_STATUS, STATUS_RANK, State, has_status)
 from ircproto import numerics as N
 from ircproto.message import format_line
 from workers import replies
 from workers.handlers import queries
-from workers.handlers.registration import registered
+from workers.handlers.registration import RENAME_CAP, registered
 from workers.session import NO_OUTPUT, TAG_MSGID, TAG_TIME
 
 if TYPE_CHECKING:
+    from hub.state import User
     from workers.session import Session
     from workers.worker import Worker
 
@@ -85,8 +86,7 @@ def on_join(w: "Worker", cid: int, name: str, ts: float) -> None:
     state.apply((E_JOIN, cid, name, ts))
     chan = state.channel(name)
     user = state.users[cid]
-    plain = format_line(user.prefix, "JOIN", chan.name)
-    extended = format_line(user.prefix, "JOIN", chan.name, "*", user.realname)  # '*': no account
+    plain, extended = join_lines(user, chan.name)
     away = format_line(user.prefix, "AWAY", user.away) if user.away else None
     for member in chan.by_wid.get(w.wid, ()):
         s = w.sessions.get(member)
@@ -103,6 +103,45 @@ def on_join(w: "Worker", cid: int, name: str, ts: float) -> None:
     if s is not None:
         replies.topic(s, chan, on_join=True)
         replies.names(s, chan)
+
+
+def join_lines(user: "User", name: str) -> tuple[bytes, bytes]:
+    """The user's JOIN, plain and as extended-join shows it."""
+    return (format_line(user.prefix, "JOIN", name),
+            format_line(user.prefix, "JOIN", name, "*", user.realname))  # '*': no account
+
+
+def on_rename(w: "Worker", cid: int, key: str, name: str, reason: str) -> None:
+    """draft/channel-rename: members with the capability see RENAME; the others see themselves
+    leave the old name and join the new one, with its topic and names (the spec's fallback),
+    except for a change of case only, which the spec says to leave unannounced to them."""
+    state = w.state
+    chan = state.channels[key]
+    old = chan.name
+    rename = format_line(state.users[cid].prefix, "RENAME", old, name, reason)
+    state.apply((E_RENAME, cid, key, name, reason))
+    case_only = chan.folded == key
+    for member in chan.by_wid.get(w.wid, ()):
+        s = w.sessions.get(member)
+        if s is None:
+            continue
+        if RENAME_CAP in s.caps:
+            lines = [rename]
+        elif case_only:
+            continue
+        else:
+            user = state.users[member]
+            plain, extended = join_lines(user, name)
+            lines = [format_line(user.prefix, "PART", *((old, reason) if reason else (old,))),
+                     extended if "extended-join" in s.caps else plain]
+        for line in lines:
+            if member == cid:
+                s.reply(line)
+            else:
+                s.write(line)
+        if len(lines) > 1:
+            replies.topic(s, chan, on_join=True)
+            replies.names(s, chan)
 
 
 def on_part(w: "Worker", cid: int, key: str, reason: str) -> None:
@@ -264,6 +303,8 @@ def deliver_channel_run(w: "Worker", key: str, run: list[tuple]) -> None:
     only consecutive items, so every client still sees exactly the hub's order."""
     chan = w.state.channels.get(key)
     if chan is None:
+        if key[:1] in STATUS_RANK:
+            deliver_status_run(w, key, run)
         return
     ids = [item[4] for item in run]
     fresh = w.delivered_ids.add_new(ids)
@@ -310,6 +351,30 @@ def deliver_channel_run(w: "Worker", key: str, run: list[tuple]) -> None:
                 _deliver(s, variants, line, msgid, ts, flags, tags, own=True)
 
 
+def deliver_status_run(w: "Worker", key: str, run: list[tuple]) -> None:
+    """STATUSMSG: messages to '@#chan' (the hub routes them under that key) reach the local
+    members with at least that status, and the sender's echo if it asked for one. They are rare,
+    so they go one by one and cost the plain path nothing."""
+    chan = w.state.channels.get(key[1:])
+    if chan is None:
+        return
+    to_status = key[0]
+    members = chan.members
+    for _, _, sender, line, msgid, ts, flags, tags in run:
+        if not w.first_delivery(msgid):
+            continue
+        variants = [line, None, None, None]
+        for cid in chan.by_wid.get(w.wid, ()):
+            s = w.sessions.get(cid)
+            if s is None or s.closed:
+                continue
+            if cid == sender:
+                if flags & link.MSG_ECHO:
+                    _deliver(s, variants, line, msgid, ts, flags, tags, own=True)
+            elif has_status(members[cid], to_status):
+                _deliver(s, variants, line, msgid, ts, flags, tags)
+
+
 def on_user_message(w: "Worker", target: int, sender: int, line: bytes, msgid: str, ts: float,
                     flags: int, tags: str) -> None:
     s = w.sessions.get(target)
@@ -336,6 +401,12 @@ def on_numeric(w: "Worker", cid: int, numeric: str, params: tuple) -> None:
     s = w.sessions.get(cid)
     if s is not None:
         s.numeric(numeric, *params)
+
+
+def on_fail(w: "Worker", cid: int, command: str, code: str, params: tuple) -> None:
+    s = w.sessions.get(cid)
+    if s is not None:
+        s.send("FAIL", command, code, *params)
 
 
 def on_barrier(w: "Worker", cid: int, token: int) -> None:
@@ -390,10 +461,12 @@ HANDLERS: dict[str, Callable[..., None]] = {
     E_AWAY: on_away,
     E_SETNAME: on_setname,
     E_CHGHOST: on_chghost,
+    E_RENAME: on_rename,
     link.D_USERMSG: on_user_message,
     link.D_ECHO: on_echo,
     link.D_WALLOPS: on_wallops,
     link.D_NUMERIC: on_numeric,
+    link.D_FAIL: on_fail,
     link.D_BARRIER: on_barrier,
     link.D_NICK_REFUSED: on_nick_refused,
     link.D_SYNC: on_sync,

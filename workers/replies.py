@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from hub.state import BAN_LIST_LENGTH, Channel
+from hub.state import BAN_LIST_LENGTH, FLAG_MODES, LIST_MODES, STATUS_RANK, Channel
 from ircproto import numerics as N
+from ircproto.masks import EXTBANS
 from ircproto.message import MAX_LINE, format_line, wire_length
 
 if TYPE_CHECKING:
@@ -14,8 +15,8 @@ if TYPE_CHECKING:
 
 VERSION = "hubchat-0.2"
 USER_MODES = "iow"
-CHANNEL_MODES = "biklmnostv"
-CHANNEL_MODES_WITH_PARAMS = "bklov"
+CHANNEL_MODES = "CIbeiklmnostv"
+CHANNEL_MODES_WITH_PARAMS = "Ibeklov"
 # Fixed lengths, advertised in ISUPPORT and applied by the handlers.
 KICKLEN = 255
 AWAYLEN = 200
@@ -26,14 +27,15 @@ USERLEN = 10
 def isupport_tokens(config) -> list[str]:
     lim = config.limits
     return [
-        "CASEMAPPING=ascii", "CHANTYPES=#", "CHANMODES=b,k,l,imnst", "PREFIX=(ov)@+", "MODES=4",
-        f"MAXLIST=b:{BAN_LIST_LENGTH}", "ELIST=MU", "WHOX", "UTF8ONLY", "SAFELIST",
+        "CASEMAPPING=ascii", "CHANTYPES=#", f"CHANMODES={LIST_MODES},k,l,{FLAG_MODES}", "PREFIX=(ov)@+", "MODES=4",
+        "MAXLIST=" + ",".join(f"{mode}:{BAN_LIST_LENGTH}" for mode in LIST_MODES), "ELIST=MU", "WHOX", "UTF8ONLY", "SAFELIST",
         f"NICKLEN={lim.nicklen}", f"CHANNELLEN={lim.channellen}", f"TOPICLEN={lim.topiclen}",
         f"KICKLEN={KICKLEN}", f"AWAYLEN={AWAYLEN}", f"NAMELEN={NAMELEN}", f"USERLEN={USERLEN}",
         f"CHANLIMIT=#:{lim.chanlimit}",
         f"TARGMAX=PRIVMSG:{lim.maxtargets},NOTICE:{lim.maxtargets},TAGMSG:{lim.maxtargets},JOIN:,PART:,KICK:,"
         f"NAMES:,LIST:,WHOIS:1",
         f"MAXTARGETS={lim.maxtargets}", f"NETWORK={config.server.network}", f"LINELEN={MAX_LINE}",
+        "EXCEPTS=e", "INVEX=I", f"EXTBAN=,{EXTBANS}", f"STATUSMSG={STATUS_RANK}",
     ]
 
 

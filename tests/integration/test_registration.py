@@ -13,7 +13,8 @@ def test_welcome_burst(server):
     assert ls.params[:2] == ["*", "LS"]
     assert set(ls.params[2].split()) == {
         "cap-notify", "message-tags", "server-time", "echo-message", "multi-prefix", "away-notify", "extended-join",
-        "userhost-in-names", "invite-notify", "setname", "chghost", "batch", "labeled-response"}
+        "userhost-in-names", "invite-notify", "setname", "chghost", "batch", "labeled-response",
+        "draft/channel-rename"}
     c.send("CAP END")
     welcome = c.expect("001")
     assert welcome.source == "hubchat.local"
@@ -24,7 +25,7 @@ def test_welcome_burst(server):
     isupport = [m for m in c.received if m.command == "005"]
     tokens = {t.split("=")[0]: t.partition("=")[2] for m in isupport for t in m.params[1:-1]}
     assert tokens["CASEMAPPING"] == "ascii"
-    assert tokens["PREFIX"] == "(ov)@+" and tokens["CHANMODES"] == "b,k,l,imnst"
+    assert tokens["PREFIX"] == "(ov)@+" and tokens["CHANMODES"] == "beI,k,l,Cimnst"
     assert "UTF8ONLY" in tokens and "WHOX" in tokens and tokens["ELIST"] == "MU"
     for key in ("CHANTYPES", "CHANMODES", "PREFIX", "NICKLEN", "CHANNELLEN", "TOPICLEN", "NETWORK", "LINELEN"):
         assert key in tokens

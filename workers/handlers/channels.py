@@ -1,4 +1,5 @@
-"""Channel operations (Modern IRC "Channel Operations"): JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE.
+"""Channel operations (Modern IRC "Channel Operations"): JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE,
+and RENAME (IRCv3 draft/channel-rename).
 
 Changes are requests to the hub, which checks them against the global state (membership,
 operator status, +i/+k/+l/+b) and answers with an event or an error numeric. Queries are
@@ -109,3 +110,14 @@ def kick(s: Session, msg: Message) -> None:
 
 def invite(s: Session, msg: Message) -> None:
     s.request((link.R_INVITE, s.cid, msg.params[0], msg.params[1]))
+
+
+def rename(s: Session, msg: Message) -> None:
+    """RENAME <channel> <new name> [<reason>] (IRCv3 draft/channel-rename): the hub checks the
+    rest (403, 442, 482, FAIL RENAME CHANNEL_NAME_IN_USE) and renames it everywhere at once."""
+    name, new_name = msg.params[0], msg.params[1]
+    if not is_valid_channel(new_name, s.worker.config.limits.channellen):
+        s.send("FAIL", "RENAME", "CANNOT_RENAME", name, "*", "That is not a valid channel name")
+        return
+    reason = truncate_utf8(msg.params[2], replies.KICKLEN) if len(msg.params) > 2 else ""
+    s.request((link.R_RENAME, s.cid, name, new_name, reason))

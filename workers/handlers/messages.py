@@ -6,12 +6,14 @@ the same order as every other event, so a PRIVMSG right after a JOIN always foll
 NOTICE never provokes an error reply (Modern IRC: automatic replies must not be sent to it).
 Client-only tags (`+name=value`, IRCv3 message-tags) travel with the message as one escaped
 string and reach only recipients with message-tags; TAGMSG carries nothing else.
+A message to `@#chan` or `+#chan` (STATUSMSG) reaches only the members with at least that status.
 """
 from __future__ import annotations
 
 import time
 
 from hub import link
+from hub.state import STATUS_RANK
 from ircproto import numerics as N
 from ircproto.casemap import is_channel_name, is_valid_channel, is_valid_nick
 from ircproto.message import Message, escape_tag_value, format_line
@@ -47,10 +49,15 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
     flags = (link.MSG_QUIET if quiet else 0) | (link.MSG_ECHO if "echo-message" in s.caps else 0)
     if msg.command == "TAGMSG":
         flags |= link.MSG_TAGMSG
+    elif is_restricted_ctcp(msg.params[1]):
+        flags |= link.MSG_CTCP
     tags = _client_tags(msg) if msg.tags else ""
     now = time.time()
     s.idle_since = now
     for target in targets:
+        to_status = ""
+        if target[0] in STATUS_RANK:
+            to_status, target = split_status_prefix(target)
         is_channel = is_channel_name(target)
         if not (is_valid_channel(target, limits.channellen) if is_channel else is_valid_nick(target, limits.nicklen)):
             if not quiet:  # a name that cannot exist does not
@@ -60,12 +67,26 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
         msgid = worker.next_msgid()
         if is_channel:
             chan = state.channel(target)
-            line = format_line(s.prefix, msg.command, chan.name if chan else target, *text)
-            s.request((link.R_CHANMSG, s.cid, target, line, msgid, now, flags, tags))
+            line = format_line(s.prefix, msg.command, to_status + (chan.name if chan else target), *text)
+            s.request((link.R_CHANMSG, s.cid, to_status + target, line, msgid, now, flags, tags))
         else:
             user = state.user_by_nick(target)
             line = format_line(s.prefix, msg.command, user.nick if user else target, *text)
             s.request((link.R_USERMSG, s.cid, target, line, msgid, now, flags, tags))
+
+
+def split_status_prefix(target: str) -> tuple[str, str]:
+    """('@', '#chan') for the STATUSMSG target '@#chan', ('', target) for any other. Of several
+    prefixes ('@+#chan') the lowest counts, as in ergo: the message reaches everyone it names."""
+    bare = target.lstrip(STATUS_RANK)
+    if len(bare) == len(target) or not is_channel_name(bare):
+        return "", target
+    return max(target[:len(target) - len(bare)], key=STATUS_RANK.index), bare
+
+
+def is_restricted_ctcp(text: str) -> bool:
+    """A CTCP other than ACTION: what +C refuses (ACTION is ordinary speech, as ergo treats it)."""
+    return text[:1] == "\x01" and not text.startswith("\x01ACTION")
 
 
 def privmsg(s: Session, msg: Message) -> None:

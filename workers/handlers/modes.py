@@ -1,15 +1,16 @@
 """MODE (Modern IRC "MODE message") for channels and for the client's own user modes.
 
 The worker parses the mode string (unknown letters, missing or bad parameters) and answers
-list queries (+b with no mask) from the replica; the changes themselves go to the hub, which
+list queries (+b, +e or +I with no mask) from the replica; the changes themselves go to the hub, which
 checks operator status and targets and broadcasts only what actually changed.
 """
 from __future__ import annotations
 
 from hub import link
-from hub.state import FLAG_MODES, Channel
+from hub.state import ACTING_LIST_MODES, FLAG_MODES, LIST_MODES, Channel
 from ircproto import numerics as N
 from ircproto.casemap import casefold, is_channel_name
+from ircproto.masks import normalize_list_mask
 from ircproto.message import Message
 from workers.handlers.common import Reply
 from workers.session import Session
@@ -43,10 +44,12 @@ def channel_mode(s: Session, name: str, params: list[str]) -> None:
     for letter in params[0]:
         if letter in "+-":
             sign = letter
-        elif letter == "b":
+        elif letter in LIST_MODES:
             mask = next(args, None)
             if mask is None:
-                ban_list(s, chan)
+                mask_list(s, chan, letter)
+            elif normalize_list_mask(mask, acting=letter in ACTING_LIST_MODES) is None:
+                s.numeric(N.ERR_INVALIDMODEPARAM, chan.name, letter, mask, "Unknown or invalid extended ban")
             elif with_param < MODES_PER_COMMAND and mask.strip():
                 with_param += 1
                 changes.append((sign, letter, mask))
@@ -84,10 +87,20 @@ def channel_mode(s: Session, name: str, params: list[str]) -> None:
         s.request((link.R_MODE, s.cid, chan.name, tuple(changes)))
 
 
-def ban_list(s: Session, chan: Channel) -> None:
-    for mask, setter, ts in chan.bans:
-        s.numeric(N.RPL_BANLIST, chan.name, mask, setter or s.worker.server_name, str(int(ts)))
-    s.numeric(N.RPL_ENDOFBANLIST, chan.name, "End of channel ban list")
+# Each list mode's entry and end numerics, and the end's text.
+LIST_REPLIES = {
+    "b": (N.RPL_BANLIST, N.RPL_ENDOFBANLIST, "End of channel ban list"),
+    "e": (N.RPL_EXCEPTLIST, N.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
+    "I": (N.RPL_INVEXLIST, N.RPL_ENDOFINVEXLIST, "End of channel invite exception list"),
+}
+
+
+def mask_list(s: Session, chan: Channel, letter: str) -> None:
+    """A list mode's entries, to anyone who may see the channel (as +b always was)."""
+    entry, end, text = LIST_REPLIES[letter]
+    for mask, setter, ts in chan.mask_list(letter):
+        s.numeric(entry, chan.name, mask, setter or s.worker.server_name, str(int(ts)))
+    s.numeric(end, chan.name, text)
 
 
 def user_mode(s: Session, nick: str, params: list[str]) -> None:

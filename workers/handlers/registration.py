@@ -12,12 +12,13 @@ from workers import replies
 from workers.handlers.common import Reply
 from workers.session import Session
 
+RENAME_CAP = "draft/channel-rename"
 # IRCv3 capabilities, name -> CAP LS 302 value. Only what is implemented is listed; the set never
 # changes while the server runs, so cap-notify (implied by CAP LS 302) never has NEW or DEL to send.
 SUPPORTED_CAPS: dict[str, str] = {
     "away-notify": "", "batch": "", "cap-notify": "", "chghost": "", "echo-message": "", "extended-join": "",
     "invite-notify": "", "labeled-response": "", "message-tags": "", "multi-prefix": "", "server-time": "",
-    "setname": "", "userhost-in-names": "",
+    "setname": "", "userhost-in-names": "", RENAME_CAP: "",
 }
 CAP_LS_LINE = 400  # bytes of capability names per CAP LS line before it continues on another
 _USERNAME_JUNK = re.compile(r"[^A-Za-z0-9._-]")
