@@ -218,9 +218,23 @@ class Client:
         self.expect("376")
         return welcome
 
-    def sync(self) -> None:
-        """Round trip through this client's worker: everything sent before has been handled."""
-        token = f"sync{time.monotonic_ns()}"
+    def sync(self, *lines: str) -> None:
+        """Send these lines, if any, then wait until they and everything sent before have been
+        handled and whatever the hub answered to them (a refusal, an event) has arrived.
+
+        The lines and the query go in one write, as a client's pipelined lines often arrive.
+        `WHO` reads the replica, so the worker holds it until a barrier has been through the
+        hub and back, behind every request this client sent before, and the hub answers in
+        order; a nick that cannot exist gives an empty list whose end names the token. A PING
+        would not do: the worker answers it at once, without asking the hub. Needs registration."""
+        token = f"sync{time.monotonic_ns() % 10**12}"
+        self.send("".join(f"{line}\r\n" for line in (*lines, f"WHO {token}")))
+        self.expect("315", where=lambda m: m.params[1:2] == [token])
+
+    def ping(self) -> None:
+        """Round trip through this client's worker only: it read and answered everything sent
+        before, but what it asked the hub may still be on its way. Works before registration."""
+        token = f"ping{time.monotonic_ns()}"
         self.send(f"PING {token}")
         self.expect("PONG", where=lambda m: m.params[-1] == token)
 
