@@ -7,6 +7,7 @@ received, so a test can wait for one message and still assert on everything else
 """
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import select
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import psutil
 
@@ -74,7 +75,29 @@ class Server:
         self.pid = int(match.group(5))
         self.hub_pid = int(match.group(6))
         self.worker_pids = [int(p) for p in match.group(7).split()]
+        self.log = ""  # what the server wrote to stderr so far, as read by wait_for_log
+        self._log_cursor = 0
+        self._log_decoder = codecs.getincrementaldecoder("utf-8")("replace")
         Server.started.append(self)
+
+    def wait_for_log(self, text: str, timeout: float = TIMEOUT) -> str:
+        """The next line of the server's log (after the last one waited for) that contains
+        `text`: the server logs what it did, so a test can wait for it instead of sleeping."""
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stderr.fileno()
+        while True:
+            found = self.log.find(text, self._log_cursor)
+            end = self.log.find("\n", found)
+            if found >= 0 and end >= 0:
+                self._log_cursor = end + 1
+                return self.log[self.log.rfind("\n", 0, found) + 1:end]
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(remaining, 0))
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                raise AssertionError(f"no log line with {text!r} within {timeout}s; the log so far:\n"
+                                     f"{self.log[-3000:]}")
+            self.log += self._log_decoder.decode(chunk)
 
     # --- processes -----------------------------------------------------------------------
     def children(self) -> list[psutil.Process]:
@@ -111,7 +134,7 @@ class Server:
                     child.kill()
                 self.proc.kill()
                 self.proc.wait()
-        self.stderr = self.proc.stderr.read()
+        self.stderr = self.log + self._log_decoder.decode(self.proc.stderr.buffer.read(), final=True)
         self.proc.stdout.close()
         self.proc.stderr.close()
         return self.proc.returncode
@@ -120,15 +143,21 @@ class Server:
         return Client(self.port, self.host, auto_pong, rcvbuf)
 
 
-def worker_pid_of(server: Server, client: "Client", timeout: float = TIMEOUT) -> int:
-    """The pid of the worker holding the server side of this client's connection."""
-    local_port = client.sock.getsockname()[1]
+def worker_pid_of(server: Server, client: "Client | socket.socket", timeout: float = TIMEOUT) -> int:
+    """The pid of the worker holding the server side of this connection (plain or TLS)."""
+    sock = client.sock if isinstance(client, Client) else client
+    return worker_pid_holding(server, sock.getsockname()[1], timeout)
+
+
+def worker_pid_holding(server: Server, local_port: int, timeout: float = TIMEOUT) -> int:
+    """The pid of the worker holding the server side of the connection from this local port."""
+    listening = {server.port, server.tls_port}
 
     def find() -> int | None:
         for pid in server.current_workers():
             try:
                 for conn in psutil.Process(pid).net_connections("tcp"):
-                    if conn.raddr and conn.raddr.port == local_port and conn.laddr.port == server.port:
+                    if conn.raddr and conn.raddr.port == local_port and conn.laddr.port in listening:
                         return pid
             except psutil.NoSuchProcess:
                 continue
@@ -243,23 +272,33 @@ class Client:
         self.sock.close()
 
 
-def clients_on_distinct_workers(server: Server, count: int) -> list[Client]:
-    """`count` connected clients, each held by a different worker process (proved by psutil)."""
-    chosen: dict[int, Client] = {}
-    spare: list[Client] = []
+def connections_on_distinct_workers(server: Server, count: int, connect: Callable[[], Any]) -> dict[int, Any]:
+    """`count` connections made by `connect` (a test client, a TLS socket), each held by a
+    different worker process (proved by psutil), by the pid of that worker. Those that land
+    on a worker already chosen stay open until the end, so the acceptor sends the next
+    ones elsewhere."""
+    chosen: dict[int, Any] = {}
+    spare: list[Any] = []
     for _ in range(count * 8):
-        client = server.connect()
-        pid = worker_pid_of(server, client)
+        connection = connect()
+        pid = worker_pid_of(server, connection)
         if pid in chosen:
-            spare.append(client)
+            spare.append(connection)
         else:
-            chosen[pid] = client
-            client.worker_pid = pid  # type: ignore[attr-defined]
+            chosen[pid] = connection
             if len(chosen) == count:
                 break
-    for client in spare:
-        client.close()
-    assert len(chosen) == count, f"could not spread {count} clients over distinct workers"
+    for connection in spare:
+        connection.close()
+    assert len(chosen) == count, f"could not spread {count} connections over distinct workers"
+    return chosen
+
+
+def clients_on_distinct_workers(server: Server, count: int) -> list[Client]:
+    """`count` connected clients, each held by a different worker process (`worker_pid`)."""
+    chosen = connections_on_distinct_workers(server, count, server.connect)
+    for pid, client in chosen.items():
+        client.worker_pid = pid  # type: ignore[attr-defined]
     return list(chosen.values())
 
 

@@ -9,7 +9,7 @@ import irc.client
 import psutil
 import pytest
 
-from tests.integration.harness import Server, clients_on_distinct_workers, wait_for
+from tests.integration.harness import Server, clients_on_distinct_workers, wait_for, worker_pid_holding
 
 
 @pytest.fixture(scope="module")
@@ -110,15 +110,7 @@ def _local_port(pid: int, server_port: int) -> int | None:
 
 def peer_on_another_worker(server, client_port: int, nick: str):
     """A registered test client on a different worker from the connection at client_port."""
-    def holder():
-        for child in server.children():
-            try:
-                if any(c.raddr and c.raddr.port == client_port for c in child.net_connections(kind="tcp")):
-                    return child.pid
-            except psutil.Error:
-                continue
-        return None
-    theirs = wait_for(holder, what=f"the worker holding port {client_port}")
+    theirs = worker_pid_holding(server, client_port)
     for client in clients_on_distinct_workers(server, 2):
         if client.worker_pid != theirs:
             client.register(nick)
