@@ -51,17 +51,29 @@ def wait_for(condition: Callable[[], object], timeout: float = TIMEOUT, what: st
         time.sleep(0.02)
 
 
+def timed_wait(condition: Callable[[], object], timeout: float, what: str, since: float | None = None) -> object:
+    """`wait_for`, reporting how long it took (since `since`, a time.monotonic() taken when
+    the clock started): a promise about speed is kept with a bound loose enough for a slow
+    machine, and the time it really took is in the output (pytest -rA) instead of raced."""
+    started = time.monotonic() if since is None else since
+    value = wait_for(condition, timeout, what)
+    print(f"{what}: {time.monotonic() - started:.2f}s (bound {timeout:.0f}s)")
+    return value
+
+
 class Server:
     started: list["Server"] = []  # every server a test started, so none outlives the test run
 
     def __init__(self, workers: int = 3, *args: str, env: dict[str, str] | None = None,
-                 flood_control: bool = False) -> None:
+                 flood_control: bool = False, own_process_group: bool = False) -> None:
         # Tests send their own bursts (trusted load); the flood-control tests turn it back on.
         flags = [] if flood_control else ["--no-flood-control"]
         cmd = [sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0", *flags, *args]
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=full_env, text=True, preexec_fn=_die_with_the_tests)
+                                     env=full_env, text=True, preexec_fn=_die_with_the_tests,
+                                     # a group of its own can be sent Ctrl-C's SIGINT (os.killpg)
+                                     process_group=0 if own_process_group else None)
         ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
         line = self.proc.stdout.readline() if ready else ""
         match = START_LINE.search(line)

@@ -8,12 +8,12 @@ from tests.integration.harness import clients_on_distinct_workers, join_all, reg
 
 
 def test_nick_is_unique_across_workers_under_ascii_casemapping(server):
-    first, second = clients_on_distinct_workers(server, 2)
+    # Each refusal below is for a nick held on another worker: only the hub can know it.
+    first, second, third = clients_on_distinct_workers(server, 3)
     first.register("Taken[1]")
     second.send("NICK taKEN{1}")  # ascii casemapping: [ ] are not folded to { }
     second.send("USER u 0 * :x")
     second.expect("001")
-    third = server.connect()
     third.send("NICK TAKEN[1]")
     third.send("USER u 0 * :x")
     assert third.expect("433").params[:2] == ["*", "TAKEN[1]"]
