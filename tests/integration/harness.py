@@ -284,11 +284,12 @@ class Client:
         self.sock.close()
 
 
-def connections_on_distinct_workers(server: Server, count: int, connect: Callable[[], Any]) -> dict[int, Any]:
+def connections_on_distinct_workers(server: Server, count: int, connect: Callable[[], Any],
+                                    dispose: Callable[[Any], None] = lambda spare: spare.close()) -> dict[int, Any]:
     """`count` connections made by `connect` (a test client, a TLS socket), each held by a
     different worker process (proved by psutil), by the pid of that worker. Those that land
     on a worker already chosen stay open until the end, so the acceptor sends the next
-    ones elsewhere."""
+    ones elsewhere; then each is given to `dispose`."""
     chosen: dict[int, Any] = {}
     spare: list[Any] = []
     for _ in range(count * 8):
@@ -301,7 +302,7 @@ def connections_on_distinct_workers(server: Server, count: int, connect: Callabl
             if len(chosen) == count:
                 break
     for connection in spare:
-        connection.close()
+        dispose(connection)
     assert len(chosen) == count, f"could not spread {count} connections over distinct workers"
     return chosen
 
