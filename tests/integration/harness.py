@@ -331,3 +331,16 @@ def join_all(channel: str, *clients: Client) -> None:
     last = clients[-1]
     for client in clients[:-1]:
         client.expect("JOIN", channel, where=lambda m: m.source.startswith(last.nick + "!"))
+
+
+def motd_on_every_worker(server: Server) -> list[str]:
+    """The first MOTD line each worker shows, in the welcome burst and to the MOTD command,
+    to a new client of its own."""
+    texts = []
+    for probe in clients_on_distinct_workers(server, server.nworkers):
+        probe.register(f"motd{time.monotonic_ns() % 10**9}")
+        texts.append(probe.since("372")[0].params[1])
+        probe.send("MOTD")
+        texts.append(probe.expect("372").params[1])
+        probe.close()
+    return texts

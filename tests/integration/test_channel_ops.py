@@ -50,14 +50,13 @@ def test_the_founder_is_operator_and_op_voice_changes_reach_every_worker(server)
 
 
 def test_mode_errors_and_queries(server):
-    alice, bob = registered(server, "me_alice", "me_bob")
+    alice, bob, carol = registered(server, "me_alice", "me_bob", "me_carol")
     join_all("#errs", alice, bob)
     alice.send("MODE #errs")
     assert alice.expect("324").params == ["me_alice", "#errs", "+nt"]
     assert int(alice.expect("329").params[2]) > 0
     alice.send("MODE #errs +o nobody_here")
     assert alice.expect("401").params[1] == "nobody_here"
-    carol, = registered(server, "me_carol")
     alice.send("MODE #errs +v me_carol")
     assert alice.expect("441").params[1:3] == ["me_carol", "#errs"]
     alice.send("MODE #errs +y")
@@ -170,14 +169,16 @@ def test_bans_stop_joining_and_speaking_and_are_listed(server):
 
 def test_kick(server):
     alice, bob, carol = registered(server, "mq_alice", "mq_bob", "mq_carol")
-    join_all("#kick", alice, bob, carol)
+    join_all("#kick", alice, bob)
+    alice.send("KICK #kick mq_carol")  # not in the channel yet
+    assert alice.expect("441").params[1:3] == ["mq_carol", "#kick"]
+    join_all("#kick", carol)
+    for member in (alice, bob):
+        member.expect("JOIN", "#kick", where=lambda m: m.source.startswith("mq_carol!"))
     bob.send("KICK #kick mq_carol :no")
     assert bob.expect("482").params[1] == "#kick"
     alice.send("KICK #kick nobody_here")
     alice.expect("401")
-    outsider, = registered(server, "mq_out")
-    alice.send("KICK #kick mq_out")
-    assert alice.expect("441").params[1:3] == ["mq_out", "#kick"]
     alice.send("KICK #kick mq_bob :behave")
     for c in (alice, bob, carol):
         kick = c.expect("KICK")

@@ -12,8 +12,8 @@ from collections import Counter
 import psutil
 import pytest
 
-from tests.integration.harness import (ROOT, Server, clients_on_distinct_workers, join_all, registered,
-                                       timed_wait, wait_for)
+from tests.integration.harness import (ROOT, Server, clients_on_distinct_workers, join_all, motd_on_every_worker,
+                                       registered, timed_wait, wait_for)
 
 
 def chat_works(a, b, channel, text):
@@ -152,18 +152,7 @@ def test_sighup_reloads_the_motd_without_dropping_anyone(tmp_path):
         conf.write_text('[server]\nmotd = "second edition"\n')
         srv.proc.send_signal(signal.SIGHUP)
 
-        def new_motd_everywhere():
-            probes = clients_on_distinct_workers(srv, 2)
-            texts = []
-            for p in probes:
-                p.register(f"probe{time.monotonic_ns()}"[:20])
-                texts.append(p.since("372")[0].params[1])  # in the welcome burst
-                p.send("MOTD")
-                texts.append(p.expect("372").params[1])
-                p.close()
-            return all(t == "- second edition" for t in texts)
-
-        wait_for(new_motd_everywhere, what="the new MOTD on every worker")
+        wait_for(lambda: set(motd_on_every_worker(srv)) == {"- second edition"}, what="the new MOTD on every worker")
         stay.sync()  # still connected
     finally:
         srv.stop()
