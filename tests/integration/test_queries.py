@@ -115,6 +115,10 @@ def test_user_modes_and_invisible_users(server):
     alice.send("MODE qu_alice +o")  # only OPER grants +o: ignored
     alice.send("MODE qu_alice +x")
     alice.expect("501")
+    alice.send("MODE qu_alice")
+    assert alice.expect("221").params == ["qu_alice", "+i"]
+    assert [m.params for m in alice.since("MODE")] == [["qu_alice", "+i"]]
+    assert not alice.since("381")
     carol.send("WHO qu_*")
     rows, _ = replies_until(carol, "315", "352")
     assert {r.params[5] for r in rows} == {"qu_bob", "qu_carol"}  # alice is invisible to carol
