@@ -11,6 +11,7 @@ import codecs
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import psutil
+import pytest
 
 from ircproto.message import Message, parse
 
@@ -49,6 +51,16 @@ def wait_for(condition: Callable[[], object], timeout: float = TIMEOUT, what: st
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.02)
+
+
+def require_program(name: str, package: str) -> None:
+    """Skip a test whose program is missing; but in CI (`CI` set) fail it, since the test
+    command installs the package there (scripts/test.sh) and a skip would go unnoticed."""
+    if shutil.which(name) is None:
+        message = f"{name} is missing (apt-get install {package}; scripts/test.sh installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def timed_wait(condition: Callable[[], object], timeout: float, what: str, since: float | None = None) -> object:
