@@ -8,6 +8,7 @@ received, so a test can wait for one message and still assert on everything else
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import re
 import select
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import psutil
 import pytest
@@ -61,6 +62,16 @@ def require_program(name: str, package: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+
+
+@contextlib.contextmanager
+def stopped(pid: int) -> Iterator[None]:
+    """A process frozen (SIGSTOP) for the block: alive, holding its sockets, answering nothing."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def timed_wait(condition: Callable[[], object], timeout: float, what: str, since: float | None = None) -> object:

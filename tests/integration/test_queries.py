@@ -1,8 +1,10 @@
 """User and server queries: WHO/WHOX, WHOIS, WHOWAS, ISON, USERHOST, AWAY, user modes, and the
 server's information commands, asked by users on different workers."""
+import time
+
 import pytest
 
-from tests.integration.harness import Server, join_all, registered
+from tests.integration.harness import Server, clients_on_distinct_workers, join_all, registered, stopped
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +166,33 @@ def test_server_information_commands(server):
     alice.expect("376")
     alice.send("LUSERS")
     alice.expect("266")
+
+
+def test_whois_answers_without_the_idle_time_when_the_targets_worker_does_not(server):
+    alice, bob = registered(server, "qt_alice", "qt_bob")
+    with stopped(bob.worker_pid):
+        asked = time.monotonic()
+        alice.send("WHOIS qt_bob")
+        rows, end = replies_until(alice, "318", "311", "312", "317", "319")
+        waited = time.monotonic() - asked
+    print(f"WHOIS answered without bob's worker after {waited:.2f}s")
+    assert [r.command for r in rows] == ["311", "312"] and end.params[1] == "qt_bob"
+    assert waited >= 2 * 0.9  # it did wait for bob's worker (the README's 2 s) before giving up
+    alice.send("WHOIS qt_bob")  # the positive control: with the worker back, the idle time returns
+    rows, _ = replies_until(alice, "318", "311", "312", "317", "319")
+    assert [r.command for r in rows] == ["311", "312", "317"]
+
+
+def test_who_masks_match_the_host_and_the_real_name(server):
+    alice, bob = clients_on_distinct_workers(server, 2)
+    alice.register("qm_alice")
+    bob.register("qm_bob", realname="Zebedee Quux")
+    alice.send("WHO Zebedee*")  # matches neither a nick nor nick!user@host: only the real name
+    rows, end = replies_until(alice, "315", "352")
+    assert [r.params[5] for r in rows] == ["qm_bob"] and end.params[1] == "Zebedee*"
+    alice.send("WHO 127.0.0.*")  # only the host: nick!user@host starts with the nick
+    rows, _ = replies_until(alice, "315", "352")
+    assert {"qm_alice", "qm_bob"} <= {r.params[5] for r in rows}
+    alice.send("WHO 10.0.0.*")  # the negative control: another host matches nobody
+    rows, _ = replies_until(alice, "315", "352")
+    assert rows == []
