@@ -330,6 +330,14 @@ def connections_on_distinct_workers(server: Server, count: int, connect: Callabl
     return chosen
 
 
+def quit_through_the_hub(client: Client) -> None:
+    """Register and QUIT: the hub forgets the connection (and the user, everywhere) before it
+    answers, so once the connection is closed no count of the hub's includes it."""
+    client.register(f"gone{time.monotonic_ns() % 10**9}")
+    client.send("QUIT")
+    client.expect_closed()
+
+
 def clients_on_distinct_workers(server: Server, count: int) -> list[Client]:
     """`count` connected clients, each held by a different worker process (`worker_pid`)."""
     chosen = connections_on_distinct_workers(server, count, server.connect)

@@ -193,6 +193,9 @@ def test_kick(server):
 def test_topic_with_setter_and_time_and_plus_t(server):
     alice, bob, carol = registered(server, "mt_alice", "mt_bob", "mt_carol")
     join_all("#topic", alice, bob)
+    bob.send("TOPIC #topic")
+    assert bob.expect("331").params == ["mt_bob", "#topic", "No topic is set"]
+    assert not bob.since("332")  # nor when joining
     bob.send("TOPIC #topic :bob's topic")
     assert bob.expect("482").params[1] == "#topic"
     alice.send("MODE #topic -t")

@@ -7,7 +7,7 @@ import psutil
 import pytest
 
 from tests.integration.harness import Server, clients_on_distinct_workers, connections_on_distinct_workers, \
-    worker_pid_of
+    quit_through_the_hub, worker_pid_of
 
 FLOOD = {"HUBCHAT_LIMITS_FLOOD_BURST": "5", "HUBCHAT_LIMITS_FLOOD_RATE": "20"}
 
@@ -47,17 +47,9 @@ def test_no_flood_control_answers_a_burst_in_full():
         srv.stop()
 
 
-def forgotten_by_the_hub(spare):
-    """A registered client's QUIT goes through the hub, which stops counting the connection
-    before it answers: once the connection is closed, the hub counts it no more."""
-    spare.register(f"spare{time.monotonic_ns() % 10**9}")
-    spare.send("QUIT")
-    spare.expect_closed()
-
-
 def held_on_every_worker(srv):
     """One registered client on each worker, and no other connection that the hub counts."""
-    held = connections_on_distinct_workers(srv, srv.nworkers, srv.connect, dispose=forgotten_by_the_hub)
+    held = connections_on_distinct_workers(srv, srv.nworkers, srv.connect, dispose=quit_through_the_hub)
     for i, client in enumerate(held.values()):
         client.register(f"held{i}")
     return list(held.values())
@@ -86,7 +78,7 @@ def test_a_connection_limit_holds_across_workers(tmp_path, limits, refusal):
         assert refusal in extra.expect("ERROR").params[0]
         extra.expect_closed()
         held[0].send("QUIT")
-        held[0].expect_closed()  # the hub has stopped counting it (see forgotten_by_the_hub)
+        held[0].expect_closed()  # the hub has stopped counting it (see quit_through_the_hub)
         again = srv.connect()  # a place was freed
         again.register("again")
     finally:

@@ -4,7 +4,9 @@ import time
 
 import pytest
 
-from tests.integration.harness import Server, clients_on_distinct_workers, join_all, registered, stopped
+from config.passwords import hash_password
+from tests.integration.harness import (Server, clients_on_distinct_workers, connections_on_distinct_workers,
+                                       join_all, quit_through_the_hub, registered, stopped)
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +162,8 @@ def test_server_information_commands(server):
     alice.expect("706")
     alice.send("HELP privmsg")
     assert alice.expect("704").params[1:] == ["PRIVMSG", "PRIVMSG <target>[,<target>] <text>"]
+    assert alice.expect("705").params[1:] == ["PRIVMSG", "Send a message to a channel or a nick."]
+    alice.expect("706", "qv_alice", "PRIVMSG")
     alice.send("HELP nonsense")
     alice.expect("524", "qv_alice", "nonsense")
     alice.send("MOTD")
@@ -196,3 +200,52 @@ def test_who_masks_match_the_host_and_the_real_name(server):
     alice.send("WHO 10.0.0.*")  # the negative control: another host matches nobody
     rows, _ = replies_until(alice, "315", "352")
     assert rows == []
+
+
+def lusers(client):
+    client.send("LUSERS")
+    rows, end = replies_until(client, "266", "251", "252", "253", "254", "255", "265")
+    return {r.command: r.params[1:] for r in rows + [end]}
+
+
+def unregistered_on(srv, pid):
+    """The one unregistered connection on the server: on the worker `pid`."""
+    held = connections_on_distinct_workers(srv, srv.nworkers, srv.connect, dispose=quit_through_the_hub)
+    for holder, client in held.items():
+        if holder != pid:
+            quit_through_the_hub(client)
+    held[pid].ping()  # its worker has read from it: the connection is known
+    return held[pid]
+
+
+@pytest.fixture
+def counted(tmp_path):
+    """A server of its own (the counts are exact), with an operator account."""
+    conf = tmp_path / "ops.toml"
+    conf.write_text(f'[operators]\nroot = "{hash_password("s3cret")}"\n')
+    srv = Server(2, "--config", str(conf))
+    yield srv
+    srv.stop()
+
+
+def test_lusers_counts_users_invisible_operators_unknown_connections_and_channels(counted):
+    alice, bob = registered(counted, "qc_alice", "qc_bob")
+    bob.send("MODE qc_bob +i\r\nOPER root s3cret\r\nJOIN #qc1,#qc2")
+    bob.expect("366", "qc_bob", "#qc2")
+    newcomer = unregistered_on(counted, alice.worker_pid)  # held open while LUSERS counts it
+    counts = lusers(alice)
+    assert counts["251"] == ["There are 1 users and 1 invisible on 1 servers"]
+    assert counts["252"] == ["1", "operator(s) online"]
+    assert counts["253"] == ["1", "unknown connection(s)"]
+    assert counts["254"] == ["2", "channels formed"]
+    assert counts["255"] == ["I have 2 clients and 0 servers"]
+    assert counts["265"][:2] == ["2", "2"] and counts["266"][:2] == ["2", "2"]
+
+
+@pytest.mark.xfail(strict=True, reason="server bug: 253 counts only the unregistered connections of the "
+                   "asking client's worker, so LUSERS differs from worker to worker")
+def test_lusers_counts_unknown_connections_on_every_worker(counted):
+    alice, = registered(counted, "qk_alice")
+    other, = counted.current_workers() - {alice.worker_pid}
+    newcomer = unregistered_on(counted, other)  # held open while LUSERS counts it
+    assert lusers(alice).get("253") == ["1", "unknown connection(s)"]
