@@ -62,6 +62,11 @@ def hello(users=(), channels=(), connections=()):
 def test_nothing_is_handled_until_every_linked_worker_has_said_hello(hub):
     first, second = FakeWorker(hub, W1), FakeWorker(hub, W2)
     first.send(hello(), (link.R_CONNECT, A, "127.0.0.1"), (link.R_REGISTER, A, "alice", "~a", "h", "A"))
+    # The positive control: the hub is awake and has read the frame, handled its hello (one
+    # request acknowledged, nothing else sent) and held the rest, which an ungated hub would
+    # have handled with the hello, in one go (its first ack would be 3).
+    ack, before = first.until(link.D_ACK)
+    assert ack == (link.D_ACK, 1) and before == []
     assert first.silent()
     second.send(hello())
     event, _ = first.until(E_USER)

@@ -7,18 +7,22 @@ received, so a test can wait for one message and still assert on everything else
 """
 from __future__ import annotations
 
+import codecs
+import contextlib
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import psutil
+import pytest
 
 from ircproto.message import Message, parse
 
@@ -50,17 +54,49 @@ def wait_for(condition: Callable[[], object], timeout: float = TIMEOUT, what: st
         time.sleep(0.02)
 
 
+def require_program(name: str, package: str) -> None:
+    """Skip a test whose program is missing; but in CI (`CI` set) fail it, since the test
+    command installs the package there (scripts/test.sh) and a skip would go unnoticed."""
+    if shutil.which(name) is None:
+        message = f"{name} is missing (apt-get install {package}; scripts/test.sh installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@contextlib.contextmanager
+def stopped(pid: int) -> Iterator[None]:
+    """A process frozen (SIGSTOP) for the block: alive, holding its sockets, answering nothing."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def timed_wait(condition: Callable[[], object], timeout: float, what: str, since: float | None = None) -> object:
+    """`wait_for`, reporting how long it took (since `since`, a time.monotonic() taken when
+    the clock started): a promise about speed is kept with a bound loose enough for a slow
+    machine, and the time it really took is in the output (pytest -rA) instead of raced."""
+    started = time.monotonic() if since is None else since
+    value = wait_for(condition, timeout, what)
+    print(f"{what}: {time.monotonic() - started:.2f}s (bound {timeout:.0f}s)")
+    return value
+
+
 class Server:
     started: list["Server"] = []  # every server a test started, so none outlives the test run
 
     def __init__(self, workers: int = 3, *args: str, env: dict[str, str] | None = None,
-                 flood_control: bool = False) -> None:
+                 flood_control: bool = False, own_process_group: bool = False) -> None:
         # Tests send their own bursts (trusted load); the flood-control tests turn it back on.
         flags = [] if flood_control else ["--no-flood-control"]
         cmd = [sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0", *flags, *args]
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=full_env, text=True, preexec_fn=_die_with_the_tests)
+                                     env=full_env, text=True, preexec_fn=_die_with_the_tests,
+                                     # a group of its own can be sent Ctrl-C's SIGINT (os.killpg)
+                                     process_group=0 if own_process_group else None)
         ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
         line = self.proc.stdout.readline() if ready else ""
         match = START_LINE.search(line)
@@ -74,7 +110,29 @@ class Server:
         self.pid = int(match.group(5))
         self.hub_pid = int(match.group(6))
         self.worker_pids = [int(p) for p in match.group(7).split()]
+        self.log = ""  # what the server wrote to stderr so far, as read by wait_for_log
+        self._log_cursor = 0
+        self._log_decoder = codecs.getincrementaldecoder("utf-8")("replace")
         Server.started.append(self)
+
+    def wait_for_log(self, text: str, timeout: float = TIMEOUT) -> str:
+        """The next line of the server's log (after the last one waited for) that contains
+        `text`: the server logs what it did, so a test can wait for it instead of sleeping."""
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stderr.fileno()
+        while True:
+            found = self.log.find(text, self._log_cursor)
+            end = self.log.find("\n", found)
+            if found >= 0 and end >= 0:
+                self._log_cursor = end + 1
+                return self.log[self.log.rfind("\n", 0, found) + 1:end]
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(remaining, 0))
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                raise AssertionError(f"no log line with {text!r} within {timeout}s; the log so far:\n"
+                                     f"{self.log[-3000:]}")
+            self.log += self._log_decoder.decode(chunk)
 
     # --- processes -----------------------------------------------------------------------
     def children(self) -> list[psutil.Process]:
@@ -111,7 +169,7 @@ class Server:
                     child.kill()
                 self.proc.kill()
                 self.proc.wait()
-        self.stderr = self.proc.stderr.read()
+        self.stderr = self.log + self._log_decoder.decode(self.proc.stderr.buffer.read(), final=True)
         self.proc.stdout.close()
         self.proc.stderr.close()
         return self.proc.returncode
@@ -120,15 +178,21 @@ class Server:
         return Client(self.port, self.host, auto_pong, rcvbuf)
 
 
-def worker_pid_of(server: Server, client: "Client", timeout: float = TIMEOUT) -> int:
-    """The pid of the worker holding the server side of this client's connection."""
-    local_port = client.sock.getsockname()[1]
+def worker_pid_of(server: Server, client: "Client | socket.socket", timeout: float = TIMEOUT) -> int:
+    """The pid of the worker holding the server side of this connection (plain or TLS)."""
+    sock = client.sock if isinstance(client, Client) else client
+    return worker_pid_holding(server, sock.getsockname()[1], timeout)
+
+
+def worker_pid_holding(server: Server, local_port: int, timeout: float = TIMEOUT) -> int:
+    """The pid of the worker holding the server side of the connection from this local port."""
+    listening = {server.port, server.tls_port}
 
     def find() -> int | None:
         for pid in server.current_workers():
             try:
                 for conn in psutil.Process(pid).net_connections("tcp"):
-                    if conn.raddr and conn.raddr.port == local_port and conn.laddr.port == server.port:
+                    if conn.raddr and conn.raddr.port == local_port and conn.laddr.port in listening:
                         return pid
             except psutil.NoSuchProcess:
                 continue
@@ -218,9 +282,23 @@ class Client:
         self.expect("376")
         return welcome
 
-    def sync(self) -> None:
-        """Round trip through this client's worker: everything sent before has been handled."""
-        token = f"sync{time.monotonic_ns()}"
+    def sync(self, *lines: str) -> None:
+        """Send these lines, if any, then wait until they and everything sent before have been
+        handled and whatever the hub answered to them (a refusal, an event) has arrived.
+
+        The lines and the query go in one write, as a client's pipelined lines often arrive.
+        `WHO` reads the replica, so the worker holds it until a barrier has been through the
+        hub and back, behind every request this client sent before, and the hub answers in
+        order; a nick that cannot exist gives an empty list whose end names the token. A PING
+        would not do: the worker answers it at once, without asking the hub. Needs registration."""
+        token = f"sync{time.monotonic_ns() % 10**12}"
+        self.send("".join(f"{line}\r\n" for line in (*lines, f"WHO {token}")))
+        self.expect("315", where=lambda m: m.params[1:2] == [token])
+
+    def ping(self) -> None:
+        """Round trip through this client's worker only: it read and answered everything sent
+        before, but what it asked the hub may still be on its way. Works before registration."""
+        token = f"ping{time.monotonic_ns()}"
         self.send(f"PING {token}")
         self.expect("PONG", where=lambda m: m.params[-1] == token)
 
@@ -229,23 +307,42 @@ class Client:
         self.sock.close()
 
 
-def clients_on_distinct_workers(server: Server, count: int) -> list[Client]:
-    """`count` connected clients, each held by a different worker process (proved by psutil)."""
-    chosen: dict[int, Client] = {}
-    spare: list[Client] = []
+def connections_on_distinct_workers(server: Server, count: int, connect: Callable[[], Any],
+                                    dispose: Callable[[Any], None] = lambda spare: spare.close()) -> dict[int, Any]:
+    """`count` connections made by `connect` (a test client, a TLS socket), each held by a
+    different worker process (proved by psutil), by the pid of that worker. Those that land
+    on a worker already chosen stay open until the end, so the acceptor sends the next
+    ones elsewhere; then each is given to `dispose`."""
+    chosen: dict[int, Any] = {}
+    spare: list[Any] = []
     for _ in range(count * 8):
-        client = server.connect()
-        pid = worker_pid_of(server, client)
+        connection = connect()
+        pid = worker_pid_of(server, connection)
         if pid in chosen:
-            spare.append(client)
+            spare.append(connection)
         else:
-            chosen[pid] = client
-            client.worker_pid = pid  # type: ignore[attr-defined]
+            chosen[pid] = connection
             if len(chosen) == count:
                 break
-    for client in spare:
-        client.close()
-    assert len(chosen) == count, f"could not spread {count} clients over distinct workers"
+    for connection in spare:
+        dispose(connection)
+    assert len(chosen) == count, f"could not spread {count} connections over distinct workers"
+    return chosen
+
+
+def quit_through_the_hub(client: Client) -> None:
+    """Register and QUIT: the hub forgets the connection (and the user, everywhere) before it
+    answers, so once the connection is closed no count of the hub's includes it."""
+    client.register(f"gone{time.monotonic_ns() % 10**9}")
+    client.send("QUIT")
+    client.expect_closed()
+
+
+def clients_on_distinct_workers(server: Server, count: int) -> list[Client]:
+    """`count` connected clients, each held by a different worker process (`worker_pid`)."""
+    chosen = connections_on_distinct_workers(server, count, server.connect)
+    for pid, client in chosen.items():
+        client.worker_pid = pid  # type: ignore[attr-defined]
     return list(chosen.values())
 
 
@@ -265,3 +362,16 @@ def join_all(channel: str, *clients: Client) -> None:
     last = clients[-1]
     for client in clients[:-1]:
         client.expect("JOIN", channel, where=lambda m: m.source.startswith(last.nick + "!"))
+
+
+def motd_on_every_worker(server: Server) -> list[str]:
+    """The first MOTD line each worker shows, in the welcome burst and to the MOTD command,
+    to a new client of its own."""
+    texts = []
+    for probe in clients_on_distinct_workers(server, server.nworkers):
+        probe.register(f"motd{time.monotonic_ns() % 10**9}")
+        texts.append(probe.since("372")[0].params[1])
+        probe.send("MOTD")
+        texts.append(probe.expect("372").params[1])
+        probe.close()
+    return texts

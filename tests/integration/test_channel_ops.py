@@ -50,14 +50,13 @@ def test_the_founder_is_operator_and_op_voice_changes_reach_every_worker(server)
 
 
 def test_mode_errors_and_queries(server):
-    alice, bob = registered(server, "me_alice", "me_bob")
+    alice, bob, carol = registered(server, "me_alice", "me_bob", "me_carol")
     join_all("#errs", alice, bob)
     alice.send("MODE #errs")
     assert alice.expect("324").params == ["me_alice", "#errs", "+nt"]
     assert int(alice.expect("329").params[2]) > 0
     alice.send("MODE #errs +o nobody_here")
     assert alice.expect("401").params[1] == "nobody_here"
-    carol, = registered(server, "me_carol")
     alice.send("MODE #errs +v me_carol")
     assert alice.expect("441").params[1:3] == ["me_carol", "#errs"]
     alice.send("MODE #errs +y")
@@ -170,14 +169,16 @@ def test_bans_stop_joining_and_speaking_and_are_listed(server):
 
 def test_kick(server):
     alice, bob, carol = registered(server, "mq_alice", "mq_bob", "mq_carol")
-    join_all("#kick", alice, bob, carol)
+    join_all("#kick", alice, bob)
+    alice.send("KICK #kick mq_carol")  # not in the channel yet
+    assert alice.expect("441").params[1:3] == ["mq_carol", "#kick"]
+    join_all("#kick", carol)
+    for member in (alice, bob):
+        member.expect("JOIN", "#kick", where=lambda m: m.source.startswith("mq_carol!"))
     bob.send("KICK #kick mq_carol :no")
     assert bob.expect("482").params[1] == "#kick"
     alice.send("KICK #kick nobody_here")
     alice.expect("401")
-    outsider, = registered(server, "mq_out")
-    alice.send("KICK #kick mq_out")
-    assert alice.expect("441").params[1:3] == ["mq_out", "#kick"]
     alice.send("KICK #kick mq_bob :behave")
     for c in (alice, bob, carol):
         kick = c.expect("KICK")
@@ -192,6 +193,9 @@ def test_kick(server):
 def test_topic_with_setter_and_time_and_plus_t(server):
     alice, bob, carol = registered(server, "mt_alice", "mt_bob", "mt_carol")
     join_all("#topic", alice, bob)
+    bob.send("TOPIC #topic")
+    assert bob.expect("331").params == ["mt_bob", "#topic", "No topic is set"]
+    assert not bob.since("332")  # nor when joining
     bob.send("TOPIC #topic :bob's topic")
     assert bob.expect("482").params[1] == "#topic"
     alice.send("MODE #topic -t")
@@ -252,3 +256,94 @@ def test_names_of_several_channels_and_of_none(server):
     while (msg := bob.expect_any("353", "366")).command == "353":
         seen.add(msg.params[2])
     assert msg.params[1] == "*" and {"#names-a", "#names-b"} <= seen
+
+
+def isupport(client, token):
+    """The value of one ISUPPORT token from the client's welcome burst."""
+    for msg in client.since("005"):
+        for item in msg.params[1:-1]:
+            name, _, value = item.partition("=")
+            if name == token:
+                return value
+    raise AssertionError(f"no {token} in ISUPPORT")
+
+
+def test_joining_more_channels_than_chanlimit_gets_405(server):
+    alice, bob = registered(server, "mc_alice", "mc_bob")
+    limit = int(isupport(alice, "CHANLIMIT").partition(":")[2])
+    names = [f"#mc{i}" for i in range(limit)]
+    alice.send("JOIN " + ",".join(names))
+    alice.expect("366", "mc_alice", names[-1])
+    alice.send("JOIN #mc-one-more")
+    assert alice.expect("405").params == ["mc_alice", "#mc-one-more", "You have joined too many channels"]
+    alice.send("PART #mc0")
+    alice.expect("PART", "#mc0")
+    alice.send("JOIN #mc-one-more")  # a place was freed
+    alice.expect("366", "mc_alice", "#mc-one-more")
+    bob.send("WHOIS mc_alice")
+    assert len(bob.expect("319").params[2].split()) == limit
+
+
+def test_a_full_ban_list_gets_478(server):
+    alice, bob = registered(server, "mf_alice", "mf_bob")
+    join_all("#fullbans", alice, bob)
+    maxlist = int(isupport(alice, "MAXLIST").partition(":")[2])
+    modes = int(isupport(alice, "MODES"))
+    masks = [f"mf{i}!*@*" for i in range(maxlist)]
+    for start in range(0, maxlist, modes):
+        chunk = masks[start:start + modes]
+        alice.send(f"MODE #fullbans +{'b' * len(chunk)} {' '.join(chunk)}")
+    bob.expect("MODE", "#fullbans", where=lambda m: m.params[-1] == masks[-1])
+    alice.send("MODE #fullbans +b one!more@*")
+    assert alice.expect("478").params == ["mf_alice", "#fullbans", "one!more@*", "Channel ban list is full"]
+    bob.send("MODE #fullbans +b")
+    bob.expect("368", "mf_bob", "#fullbans")
+    assert [m.params[2] for m in bob.since("367")] == masks  # on bob's worker too, and no more
+
+
+def test_a_topic_is_cut_to_topiclen_for_everyone(server):
+    alice, bob, carol = registered(server, "mz_alice", "mz_bob", "mz_carol")
+    join_all("#long", alice, bob)
+    topiclen = int(isupport(alice, "TOPICLEN"))
+    # One byte, then two-byte characters past the limit: the cut may not split the last one.
+    alice.send("TOPIC #long :x" + "é" * (topiclen // 2 + 5))
+    cut = "x" + "é" * ((topiclen - 1) // 2)
+    assert len(cut.encode()) <= topiclen < len(cut.encode()) + 2
+    assert bob.expect("TOPIC", "#long").params[1] == cut
+    carol.send("JOIN #long")
+    assert carol.expect("332").params[2] == cut
+    carol.send("TOPIC #long")
+    assert carol.expect("332").params[2] == cut
+
+
+def test_join_with_a_list_of_keys(server):
+    alice, bob = registered(server, "mj_alice", "mj_bob")
+    alice.send("JOIN #mj-a,#mj-b,#mj-open")
+    alice.expect("366", "mj_alice", "#mj-open")
+    alice.send("MODE #mj-a +k alpha\r\nMODE #mj-b +k beta")
+    alice.expect("MODE", "#mj-b", "+k")
+    bob.send("JOIN #mj-a,#mj-b beta,alpha")  # each key goes with the channel in its place
+    assert bob.expect("475").params[1] == "#mj-a"
+    assert bob.expect("475").params[1] == "#mj-b"
+    bob.send("JOIN #mj-a,#mj-b,#mj-open alpha,beta")  # the last channel needs no key
+    for name in ("#mj-a", "#mj-b", "#mj-open"):
+        bob.expect("366", "mj_bob", name)
+    assert len(bob.since("475")) == 2
+
+
+def test_an_invitation_does_not_get_past_a_ban_a_key_or_a_limit(server):
+    alice, bob, carol = registered(server, "mv_alice", "mv_bob", "mv_carol")
+    join_all("#mv-ban", alice, carol)
+    alice.send("JOIN #mv-key,#mv-full")
+    alice.expect("366", "mv_alice", "#mv-full")
+    alice.send("MODE #mv-ban +ib mv_bob!*@*\r\nMODE #mv-key +ik sesame\r\nMODE #mv-full +il 1")
+    alice.expect("MODE", "#mv-full", "+il")
+    refusals = {"#mv-ban": "474", "#mv-key": "475", "#mv-full": "471"}
+    for name, numeric in refusals.items():
+        alice.send(f"INVITE mv_bob {name}")
+        alice.expect("341", "mv_alice", "mv_bob", name)
+        bob.expect("INVITE", "mv_bob", name)
+        bob.send(f"JOIN {name}")
+        assert bob.expect(numeric).params[1] == name
+    bob.send("JOIN #mv-key sesame")  # the invitation was not used up by the refusal
+    bob.expect("366", "mv_bob", "#mv-key")

@@ -1,24 +1,20 @@
 """The Tk window, for real, on a virtual X display (Xvfb), against the real server."""
 import gc
 import os
-import shutil
 import socket
 import subprocess
 import time
 
 import pytest
 
-from tests.integration.harness import ROOT, Server
+from tests.integration.harness import ROOT, Server, require_program
 
 OUTPUT = ROOT / "test-output"
 
 
 @pytest.fixture(scope="module")
 def display():
-    if shutil.which("Xvfb") is None:
-        if os.environ.get("CI"):
-            pytest.fail("Xvfb is missing; the test command installs it (scripts/test.sh)")
-        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
+    require_program("Xvfb", "xvfb")
     read_end, write_end = os.pipe()
     OUTPUT.mkdir(exist_ok=True)
     log = open(OUTPUT / "xvfb.log", "w")

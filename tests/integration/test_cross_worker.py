@@ -8,12 +8,12 @@ from tests.integration.harness import clients_on_distinct_workers, join_all, reg
 
 
 def test_nick_is_unique_across_workers_under_ascii_casemapping(server):
-    first, second = clients_on_distinct_workers(server, 2)
+    # Each refusal below is for a nick held on another worker: only the hub can know it.
+    first, second, third = clients_on_distinct_workers(server, 3)
     first.register("Taken[1]")
     second.send("NICK taKEN{1}")  # ascii casemapping: [ ] are not folded to { }
     second.send("USER u 0 * :x")
     second.expect("001")
-    third = server.connect()
     third.send("NICK TAKEN[1]")
     third.send("USER u 0 * :x")
     assert third.expect("433").params[:2] == ["*", "TAKEN[1]"]
@@ -176,6 +176,14 @@ def test_channel_errors(server):
     bob.expect("412")
     bob.send("PRIVMSG a,b,c,d,e :too many")
     bob.expect("407")
-    bob.send("NOTICE nobody :no error for notices")
-    bob.sync()
+    bob.sync("NOTICE nobody :no error for notices")
     assert not bob.since("401")[1:]
+
+
+def test_sync_waits_for_the_hubs_answers_and_a_notice_draws_none(server):
+    """Both answers come from the hub (the target is on no worker): sync must wait for them."""
+    bob, = registered(server, "bob")
+    bob.sync("NOTICE nobody :quiet", "PRIVMSG noone :loud")  # one write, as in the bug
+    # Only what arrived before sync's own answer counts: a later read may hold more.
+    before_sync = bob.received[:bob.cursor]
+    assert [m.params[1] for m in before_sync if m.command == "401"] == ["noone"]

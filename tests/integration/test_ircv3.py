@@ -6,7 +6,7 @@ import re
 import pytest
 
 from config.passwords import hash_password
-from tests.integration.harness import Server, clients_on_distinct_workers, join_all
+from tests.integration.harness import Server, clients_on_distinct_workers, join_all, stopped
 
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
 
@@ -179,3 +179,40 @@ def test_invalid_utf8_is_refused_and_never_relayed(server):
     assert bob.expect("PRIVMSG", "#utf8").params[1] == "café au lait"  # the first one never arrived
     alice.send(b"TOPIC #utf8 :\xff\xfe\r\n")
     assert alice.expect("FAIL").params[:2] == ["TOPIC", "INVALID_UTF8"]
+
+
+def test_without_chghost_a_host_change_shows_no_fake_quit_and_join(server):
+    alice, bob, carol = with_caps(server, 3, ("v3c_alice", "chghost"), ("v3c_bob", ""), ("v3c_carol", ""))
+    join_all("#cloak", alice, bob, carol)
+    bob.send("OPER root hunter2")
+    bob.expect("381")
+    bob.send("CHGHOST v3c_bob cloaked new.host")
+    assert alice.expect("CHGHOST").params == ["cloaked", "new.host"]
+    bob.send("PRIVMSG #cloak :under a new host")
+    # The hub relays in one order: whatever carol was sent about the change came before this.
+    assert carol.expect("PRIVMSG", "#cloak").source == "v3c_bob!cloaked@new.host"
+    for client in (bob, carol):
+        assert not client.since("CHGHOST") and not client.since("QUIT")
+        assert [m.source.split("!")[0] for m in client.since("JOIN")][-1] == "v3c_carol"
+
+
+def test_a_labelled_response_leaves_other_peoples_messages_outside_its_batch(server):
+    alice, bob, carol = with_caps(server, 3, ("v3o_alice", "labeled-response batch message-tags"),
+                                  ("v3o_bob", ""), ("v3o_carol", ""))
+    # With bob's worker frozen, alice's WHOIS of bob waits for his idle time (up to the
+    # server's 2 s) before it can finish: carol's message arrives while it runs.
+    with stopped(bob.worker_pid):
+        alice.send("@label=slow WHOIS v3o_bob")
+        carol.send("PRIVMSG v3o_alice :meanwhile")
+        meanwhile = alice.expect("PRIVMSG", "v3o_alice", "meanwhile")
+        assert "batch" not in meanwhile.tags and "label" not in meanwhile.tags
+        assert not alice.since("BATCH")  # sent at once, not held behind the command
+        start = alice.expect("BATCH")
+        assert start.tags["label"] == "slow" and start.params[1] == "labeled-response"
+        ref = start.params[0][1:]
+        inside = []
+        while (msg := alice.expect_any("PRIVMSG", "311", "312", "317", "318", "319", "BATCH")).command != "BATCH":
+            assert msg.tags.get("batch") == ref, msg
+            inside.append(msg.command)
+        assert msg.params == ["-" + ref]
+        assert inside == ["311", "312", "318"]  # no 317: bob's worker never answered

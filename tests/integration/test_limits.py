@@ -1,10 +1,13 @@
 """Limits on what one client can do to the others: flood control, connection limits, bad input."""
+import signal
 import socket
 import time
 
 import psutil
+import pytest
 
-from tests.integration.harness import Server, clients_on_distinct_workers, worker_pid_of
+from tests.integration.harness import Server, clients_on_distinct_workers, connections_on_distinct_workers, \
+    quit_through_the_hub, worker_pid_of
 
 FLOOD = {"HUBCHAT_LIMITS_FLOOD_BURST": "5", "HUBCHAT_LIMITS_FLOOD_RATE": "20"}
 
@@ -44,33 +47,50 @@ def test_no_flood_control_answers_a_burst_in_full():
         srv.stop()
 
 
-def test_connections_per_address_are_limited_unless_exempt():
-    srv = Server(2, env={"HUBCHAT_LIMITS_MAX_CLIENTS_PER_IP": "3", "HUBCHAT_LIMITS_EXEMPT_LOOPBACK": "false"})
+def held_on_every_worker(srv):
+    """One registered client on each worker, and no other connection that the hub counts."""
+    held = connections_on_distinct_workers(srv, srv.nworkers, srv.connect, dispose=quit_through_the_hub)
+    for i, client in enumerate(held.values()):
+        client.register(f"held{i}")
+    return list(held.values())
+
+
+def tighten(srv, conf, limits):
+    """Set a limit once the held clients are placed: placing them may take spare connections."""
+    conf.write_text("[limits]\n" + limits)
+    srv.proc.send_signal(signal.SIGHUP)
+    srv.wait_for_log("hub reloaded its configuration")
+
+
+@pytest.mark.parametrize("limits,refusal", [
+    ("max_clients_per_ip = 3\nexempt_loopback = false\n", "Too many connections from your address"),
+    ("max_clients = 3\n", "The server is full"),
+])
+def test_a_connection_limit_holds_across_workers(tmp_path, limits, refusal):
+    """Each worker holds one of the three connections: only the hub's count can refuse a fourth."""
+    conf = tmp_path / "limits.toml"
+    conf.write_text("")
+    srv = Server(3, "--config", str(conf))
     try:
-        held = [srv.connect() for _ in range(3)]
-        for i, c in enumerate(held):
-            c.register(f"held{i}")
+        held = held_on_every_worker(srv)
+        tighten(srv, conf, limits)
         extra = srv.connect()
-        error = extra.expect("ERROR")
-        assert "Too many connections from your address" in error.params[0]
+        assert refusal in extra.expect("ERROR").params[0]
         extra.expect_closed()
         held[0].send("QUIT")
-        held[0].expect_closed()
+        held[0].expect_closed()  # the hub has stopped counting it (see quit_through_the_hub)
         again = srv.connect()  # a place was freed
         again.register("again")
     finally:
         srv.stop()
 
 
-def test_the_server_refuses_connections_when_full():
-    srv = Server(2, env={"HUBCHAT_LIMITS_MAX_CLIENTS": "4"})
+def test_loopback_is_exempt_from_the_per_address_limit_by_default():
+    srv = Server(3, env={"HUBCHAT_LIMITS_MAX_CLIENTS_PER_IP": "2"})
     try:
-        held = []
-        for i in range(4):  # one at a time, so the hub has counted each before the next
-            held.append(srv.connect())
-            held[-1].register(f"full{i}")
-        extra = srv.connect()
-        assert "The server is full" in extra.expect("ERROR").params[0]
+        clients = clients_on_distinct_workers(srv, 3) + [srv.connect() for _ in range(2)]
+        for i, client in enumerate(clients):
+            client.register(f"local{i}")  # five from 127.0.0.1, over a limit of two
     finally:
         srv.stop()
 

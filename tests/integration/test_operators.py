@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 from config.passwords import hash_password
-from tests.integration.harness import ROOT, Server, join_all, registered, wait_for
+from tests.integration.harness import ROOT, Server, join_all, motd_on_every_worker, registered, wait_for
 
 
 def test_oper_with_a_hashed_password(tmp_path):
@@ -64,9 +64,6 @@ def test_operator_powers_kill_wallops_and_rehash(tmp_path):
         oper.send("REHASH")
         assert oper.expect("382").params[2] == "Rehashing"
 
-        def motd_line():
-            bob.send("MOTD")
-            return bob.expect("372").params[1]
-        wait_for(lambda: motd_line() == "- Rehashed MOTD", what="the new MOTD after REHASH")
+        wait_for(lambda: set(motd_on_every_worker(srv)) == {"- Rehashed MOTD"}, what="the new MOTD after REHASH")
     finally:
         srv.stop()

@@ -1,5 +1,6 @@
 """The process model: balance, restarts after SIGKILL, shutdown, reload, orphans, crash loops."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -9,8 +10,10 @@ import time
 from collections import Counter
 
 import psutil
+import pytest
 
-from tests.integration.harness import ROOT, Server, clients_on_distinct_workers, join_all, registered, wait_for
+from tests.integration.harness import (ROOT, Server, clients_on_distinct_workers, join_all, motd_on_every_worker,
+                                       registered, timed_wait, wait_for)
 
 
 def chat_works(a, b, channel, text):
@@ -51,20 +54,28 @@ def test_killed_worker_is_replaced_and_others_keep_chatting():
         alice, bob, carol = registered(srv, "alice", "bob", "carol")
         join_all("#room", alice, bob, carol)
         victim = bob.worker_pid
+        survivors = srv.current_workers() - {victim}
+        killed = time.monotonic()
         os.kill(victim, signal.SIGKILL)
         for watcher in (alice, carol):
             quit_msg = watcher.expect("QUIT")
             assert quit_msg.source.startswith("bob!")
         bob.expect_closed()
-        wait_for(lambda: victim not in srv.current_workers() and len(srv.current_workers()) == 3,
-                 timeout=3, what="a replacement worker")
+        timed_wait(lambda: victim not in srv.current_workers() and len(srv.current_workers()) == 3,
+                   timeout=20, what="a replacement worker", since=killed)
+        replacement, = srv.current_workers() - survivors
         chat_works(alice, carol, "#room", "still here")
         chat_works(carol, alice, "#room", "me too")
-        # The nick is free again and new connections are served, on any worker.
-        newcomers = [srv.connect() for _ in range(6)]
-        newcomers[0].register("bob")
-        for i, c in enumerate(newcomers[1:]):
-            c.register(f"new{i}")
+        # The replacement accepts on the same socket: a connection it holds registers (bob's
+        # nick is free again) and chats with the others.
+        newbob = next(c for c in clients_on_distinct_workers(srv, 3) if c.worker_pid == replacement)
+        newbob.register("bob")
+        print(f"the replacement worker welcomed a client {time.monotonic() - killed:.2f}s after the kill")
+        newbob.send("JOIN #room")
+        for watcher in (alice, carol):
+            watcher.expect("JOIN", "#room", where=lambda m: m.source.startswith("bob!"))
+        chat_works(newbob, alice, "#room", "back on a new worker")
+        chat_works(carol, newbob, "#room", "welcome back")
         assert srv.proc.poll() is None
     finally:
         srv.stop()
@@ -78,8 +89,9 @@ def test_killed_hub_is_replaced_and_nobody_notices():
         alice.send("TOPIC #room :before the crash")
         bob.expect("TOPIC")
         old_hub = srv.current_hub()
+        killed = time.monotonic()
         os.kill(old_hub, signal.SIGKILL)
-        wait_for(lambda: srv.current_hub() not in (None, old_hub), timeout=3, what="a new hub")
+        timed_wait(lambda: srv.current_hub() not in (None, old_hub), timeout=20, what="a new hub", since=killed)
         # Nobody was disconnected, and the rebuilt state is the old one.
         chat_works(alice, bob, "#room", "after the crash")
         chat_works(bob, alice, "#room", "indeed")
@@ -100,24 +112,33 @@ def test_killed_hub_is_replaced_and_nobody_notices():
         srv.stop()
 
 
-def test_sigterm_tells_every_client_and_releases_the_port():
-    srv = Server(3)
+@pytest.mark.parametrize("how", ["SIGTERM", "Ctrl-C"])
+def test_a_stop_signal_tells_every_client_and_releases_the_port(how):
+    """Ctrl-C sends SIGINT to the whole process group, the children included."""
+    srv = Server(3, own_process_group=True)
     clients = [srv.connect() for _ in range(6)]
     for i, c in enumerate(clients):
         c.register(f"user{i}")
+    children = srv.children()
     started = time.monotonic()
-    srv.proc.send_signal(signal.SIGTERM)
+    if how == "SIGTERM":
+        srv.proc.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(srv.pid, signal.SIGINT)
     for c in clients:
         assert c.expect("ERROR").params == ["Server shutting down"]
         c.expect_closed()
-    assert srv.proc.wait(timeout=5) == 0
-    assert time.monotonic() - started < 5
-    assert not srv.children()
+    assert srv.proc.wait(timeout=30) == 0  # a bounded stop, with room for a slow machine
+    print(f"the server stopped {time.monotonic() - started:.2f}s after {how}")
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"children left: {alive}"
     probe = socket.socket()
     probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     probe.bind(("127.0.0.1", srv.port))  # the port is free again
     probe.close()
     srv.stop()
+    assert "Traceback" not in srv.stderr and "KeyboardInterrupt" not in srv.stderr, srv.stderr[-3000:]
+    assert f"received {'SIGTERM' if how == 'SIGTERM' else 'SIGINT'}: shutting down" in srv.stderr
 
 
 def test_sighup_reloads_the_motd_without_dropping_anyone(tmp_path):
@@ -131,18 +152,7 @@ def test_sighup_reloads_the_motd_without_dropping_anyone(tmp_path):
         conf.write_text('[server]\nmotd = "second edition"\n')
         srv.proc.send_signal(signal.SIGHUP)
 
-        def new_motd_everywhere():
-            probes = clients_on_distinct_workers(srv, 2)
-            texts = []
-            for p in probes:
-                p.register(f"probe{time.monotonic_ns()}"[:20])
-                texts.append(p.since("372")[0].params[1])  # in the welcome burst
-                p.send("MOTD")
-                texts.append(p.expect("372").params[1])
-                p.close()
-            return all(t == "- second edition" for t in texts)
-
-        wait_for(new_motd_everywhere, what="the new MOTD on every worker")
+        wait_for(lambda: set(motd_on_every_worker(srv)) == {"- second edition"}, what="the new MOTD on every worker")
         stay.sync()  # still connected
     finally:
         srv.stop()
@@ -155,13 +165,13 @@ def test_bad_config_on_sighup_keeps_the_old_one(tmp_path):
     try:
         conf.write_text('[limits]\nnicklen = "long"\n')
         srv.proc.send_signal(signal.SIGHUP)
+        assert "limits.nicklen" in srv.wait_for_log("configuration not reloaded")
         c = srv.connect()
         c.register("after")
         c.send("MOTD")
         assert c.expect("372").params[1] == "- good"
     finally:
         srv.stop()
-    assert "limits.nicklen" in srv.stderr
 
 
 def test_children_exit_when_the_supervisor_is_killed():
@@ -182,20 +192,22 @@ def test_children_exit_when_the_supervisor_is_killed():
     srv.stop()
 
 
-def test_a_child_failing_at_boot_stops_the_server_with_a_message():
-    script = textwrap.dedent("""
+@pytest.mark.parametrize("role", ["hub", "worker"])
+def test_a_child_failing_at_boot_stops_the_server_with_a_message(role):
+    script = textwrap.dedent(f"""
         import sys
         import config
         from hub.supervisor import Supervisor, setup_logging
-        def broken_worker(cfg, ctl, **kw):
+        def broken(cfg, ctl, **kw):
             raise RuntimeError("cannot start")
         setup_logging("info")
-        cfg = config.load(env={}, overrides={"server": {"port": 0, "workers": 1}})
-        sys.exit(Supervisor(cfg, worker_main=broken_worker).run())
+        cfg = config.load(env={{}}, overrides={{"server": {{"port": 0, "workers": 1}}}})
+        sys.exit(Supervisor(cfg, {role}_main=broken).run())
     """)
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1
-    assert "failed 5 times in a row" in proc.stderr
+    label = r"hub" if role == "hub" else r"worker 0 \(wid \d+\)"
+    assert re.search(rf"ERROR \S+ {label} failed 5 times in a row", proc.stderr), proc.stderr[-3000:]
 
 
 def test_a_hung_worker_or_hub_is_killed_and_replaced():

@@ -1,7 +1,6 @@
 """Independent IRC clients against the real server with several workers: jaraco's `irc` library
 and WeeChat (weechat-headless, driven through its FIFO, read through its logs). Each registers,
 joins, chats both ways and receives a private message from a user on another worker."""
-import shutil
 import subprocess
 import time
 
@@ -9,7 +8,8 @@ import irc.client
 import psutil
 import pytest
 
-from tests.integration.harness import Server, clients_on_distinct_workers, wait_for
+from tests.integration.harness import (Server, clients_on_distinct_workers, require_program, wait_for,
+                                       worker_pid_holding)
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,8 @@ def test_the_irc_library_registers_joins_chats_and_gets_a_private_message(server
         bot.connection.disconnect("done")
 
 
-@pytest.mark.skipif(shutil.which("weechat-headless") is None, reason="weechat-headless is not installed")
 def test_weechat_registers_joins_chats_and_gets_a_private_message(server, tmp_path):
+    require_program("weechat-headless", "weechat-headless")
     fifo = tmp_path / "fifo"
     logs = tmp_path / "logs"
     commands = ";".join([
@@ -110,15 +110,7 @@ def _local_port(pid: int, server_port: int) -> int | None:
 
 def peer_on_another_worker(server, client_port: int, nick: str):
     """A registered test client on a different worker from the connection at client_port."""
-    def holder():
-        for child in server.children():
-            try:
-                if any(c.raddr and c.raddr.port == client_port for c in child.net_connections(kind="tcp")):
-                    return child.pid
-            except psutil.Error:
-                continue
-        return None
-    theirs = wait_for(holder, what=f"the worker holding port {client_port}")
+    theirs = worker_pid_holding(server, client_port)
     for client in clients_on_distinct_workers(server, 2):
         if client.worker_pid != theirs:
             client.register(nick)

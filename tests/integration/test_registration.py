@@ -40,7 +40,8 @@ def test_registration_waits_for_cap_end(server):
     c.send("NICK early")
     c.send("USER u 0 * :x")
     c.expect("CAP")
-    c.sync()
+    # Registering would hold later lines until the hub answers, so the PONG would follow a 001.
+    c.ping()
     assert not c.since("001")
     c.send("CAP REQ :no-such-cap")
     assert c.expect("CAP").params[1:] == ["NAK", "no-such-cap"]
@@ -85,11 +86,14 @@ def test_unknown_command_421(server):
 
 
 def test_need_more_params_461(server):
+    """Every command of the README's table that takes parameters, sent without enough."""
     c = server.connect()
     c.register("terse")
-    for cmd in ("JOIN", "PART", "TOPIC", "PING"):
+    for cmd in ("CAP", "PASS", "USER u 0 *", "PING", "JOIN", "PART", "TOPIC", "KICK #c", "INVITE nick", "MODE",
+                "WHO", "WHOIS", "WHOWAS", "ISON", "USERHOST", "SETNAME", "OPER name", "KILL nick", "WALLOPS",
+                "CHGHOST nick user"):
         c.send(cmd)
-        assert c.expect("461").params[:2] == ["terse", cmd]
+        assert c.expect("461").params[:2] == ["terse", cmd.split()[0]]
 
 
 def test_line_too_long_gets_417_and_the_connection_lives(server):
@@ -179,3 +183,18 @@ def test_answers_to_commands_before_quit_arrive_before_the_connection_closes(ser
     assert c.expect("401").params[1] == "nobody"
     assert c.expect("ERROR").params == ["Quit: done"]
     c.expect_closed()
+
+
+def test_an_empty_motd_is_422(tmp_path):
+    conf = tmp_path / "hubchat.toml"
+    conf.write_text('[server]\nmotd = ""\n')
+    srv = Server(1, "--config", str(conf))
+    try:
+        c = srv.connect()
+        c.send("NICK nomotd\r\nUSER u 0 * :x")
+        assert c.expect("422").params == ["nomotd", "MOTD File is missing"]  # ends the welcome burst
+        c.send("MOTD")
+        c.expect("422")
+        assert not c.since("375") and not c.since("372")
+    finally:
+        srv.stop()
