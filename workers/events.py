@@ -240,12 +240,12 @@ def tagged(line: bytes, mode: int, msgid: str, ts: float, client_tags: str) -> b
 def _deliver(s: "Session", variants: list, line: bytes, msgid: str, ts: float, flags: int, tags: str,
              own: bool = False) -> None:
     mode = s.tag_mode
+    if flags & link.MSG_TAGMSG and not mode & TAG_MSGID:
+        return  # TAGMSG is only for clients with message-tags (server-time alone does not carry tags)
     if mode:
         data = variants[mode]
         if data is None:
             data = variants[mode] = tagged(line, mode, msgid, ts, tags)
-    elif flags & link.MSG_TAGMSG:
-        return  # TAGMSG is only for clients with message-tags
     else:
         data = line
     if own:

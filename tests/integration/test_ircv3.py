@@ -179,3 +179,20 @@ def test_invalid_utf8_is_refused_and_never_relayed(server):
     assert bob.expect("PRIVMSG", "#utf8").params[1] == "café au lait"  # the first one never arrived
     alice.send(b"TOPIC #utf8 :\xff\xfe\r\n")
     assert alice.expect("FAIL").params[:2] == ["TOPIC", "INVALID_UTF8"]
+
+
+def test_tagmsg_reaches_only_clients_with_message_tags(server):
+    alice, timed, plain = with_caps(server, 3, ("v3t_alice", "message-tags echo-message"),
+                                    ("v3t_timed", "server-time"), ("v3t_plain", ""))
+    (tagged,) = with_caps(server, 1, ("v3t_tagged", "message-tags"))  # shares a worker with one of them
+    join_all("#typing", alice, timed, plain, tagged)
+    alice.send("@+typing=active TAGMSG #typing")
+    assert tagged.expect("TAGMSG", "#typing").tags["+typing"] == "active"
+    assert alice.expect("TAGMSG", "#typing").tags["+typing"] == "active"  # the echo
+    alice.send("@+typing=paused TAGMSG v3t_timed\r\n@+typing=paused TAGMSG v3t_plain")
+    alice.expect("TAGMSG", "v3t_plain")
+    alice.send("PRIVMSG #typing :typed\r\nPRIVMSG v3t_timed :typed\r\nPRIVMSG v3t_plain :typed")
+    for client in timed, plain:  # the last of alice's lines to each: everything before has arrived
+        client.expect("PRIVMSG", client.nick, "typed")
+        assert [m.params[0] for m in client.since("PRIVMSG")] == ["#typing", client.nick]
+        assert not client.since("TAGMSG")
