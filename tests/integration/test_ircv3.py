@@ -196,3 +196,21 @@ def test_tagmsg_reaches_only_clients_with_message_tags(server):
         client.expect("PRIVMSG", client.nick, "typed")
         assert [m.params[0] for m in client.since("PRIVMSG")] == ["#typing", client.nick]
         assert not client.since("TAGMSG")
+
+
+def test_4094_bytes_of_client_tags_are_relayed_intact_and_one_more_gets_417(server):
+    alice, bob, carol = with_caps(server, 3, ("v3b_alice", "message-tags echo-message"),
+                                  ("v3b_bob", "message-tags server-time"), ("v3b_carol", ""))
+    join_all("#bigtags", alice, bob, carol)
+    value = "a\\sb" + "v" * (4094 - len("+big=a\\sb"))  # 4094 bytes of tag data, as sent
+    alice.send(f"@+big={value} PRIVMSG #bigtags :exactly")
+    for client in alice, bob:  # the echo too; the server's time and msgid come on top
+        got = client.expect("PRIVMSG", "#bigtags", "exactly")
+        assert got.tags["+big"] == "a b" + "v" * (4094 - len("+big=a\\sb")) and "msgid" in got.tags
+    assert carol.expect("PRIVMSG", "#bigtags", "exactly").tags == {}
+    alice.send(f"@+big={value}v PRIVMSG #bigtags :one byte more")
+    assert alice.expect("417").params == ["v3b_alice", "Input line was too long"]
+    alice.send("PRIVMSG #bigtags :after")
+    for client in alice, bob, carol:
+        client.expect("PRIVMSG", "#bigtags", "after")
+        assert [m.params[1] for m in client.since("PRIVMSG")] == ["exactly", "after"]
