@@ -36,6 +36,7 @@ E_INVITE = "invite"  # (cid, channel_key, target_cid)
 E_AWAY = "away"  # (cid, text): "" means back
 E_SETNAME = "setname"  # (cid, realname)
 E_CHGHOST = "chghost"  # (cid, user, host)
+E_CONNECTIONS = "connections"  # (count,): connections the hub holds, registered or not (for LUSERS)
 
 OP_STATUS = "@"
 VOICE_STATUS = "+"
@@ -128,12 +129,15 @@ class State:
         self.whowas: deque[tuple[str, str, str, str, float]] = deque(maxlen=WHOWAS_LENGTH)
         self.invisible = 0  # users with +i, and with +o: kept as counts so LUSERS costs nothing
         self.operators = 0
+        self.connections = 0  # every worker's, as the hub counts them: LUSERS shows the unregistered ones
+        self.max_users = 0  # the most users there have been at once, for LUSERS
         self._appliers = {
             E_USER: self._add_user, E_NICK: self._rename, E_JOIN: self._join,
             E_PART: self._part, E_QUIT: self._quit, E_TOPIC: self._set_topic,
             E_MODE: self._set_modes, E_UMODE: self._set_user_modes, E_KICK: self._kick,
             E_INVITE: self._invite, E_AWAY: self._set_away, E_SETNAME: self._set_name,
             E_CHGHOST: self._set_host,
+            E_CONNECTIONS: self._count_connections,
         }
 
     def apply(self, event: tuple) -> None:
@@ -175,6 +179,7 @@ class State:
         self.users[cid] = User(cid, nick, user, host, realname, signon, modes, away)
         self.nicks[_folded(nick)] = cid
         self._count_modes(modes, 1)
+        self.max_users = max(self.max_users, len(self.users))
 
     def _count_modes(self, modes: str, step: int) -> None:
         self.invisible += step * ("i" in modes)
@@ -292,6 +297,9 @@ class State:
 
     def _set_host(self, cid: int, user: str, host: str) -> None:
         self.users[cid].user, self.users[cid].host = user, host
+
+    def _count_connections(self, count: int) -> None:
+        self.connections = count
 
     # --- snapshots, for rebuilding after a hub restart -------------------------------------
     def snapshot(self, only_wid: int | None = None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from hub import link
 from hub.state import (E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_SETNAME,
                        E_TOPIC, E_UMODE, E_USER, OP_STATUS, State)
+from hub.state import E_CONNECTIONS
 from ircproto import numerics as N
 from ircproto.message import format_line
 from workers import replies
@@ -220,6 +221,10 @@ def on_chghost(w: "Worker", cid: int, user: str, host: str) -> None:
         s.user, s.host = user, host
 
 
+def on_connections(w: "Worker", count: int) -> None:
+    w.state.apply((E_CONNECTIONS, count))
+
+
 # --- relayed messages: the hot path --------------------------------------------------------
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
@@ -386,6 +391,7 @@ HANDLERS: dict[str, Callable[..., None]] = {
     E_AWAY: on_away,
     E_SETNAME: on_setname,
     E_CHGHOST: on_chghost,
+    E_CONNECTIONS: on_connections,
     link.D_USERMSG: on_user_message,
     link.D_ECHO: on_echo,
     link.D_WALLOPS: on_wallops,

@@ -102,13 +102,14 @@ def lusers(s: "Session") -> None:
     s.numeric(N.RPL_LUSERCLIENT, f"There are {users - invisible} users and {invisible} invisible on 1 servers")
     if opers:
         s.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")
-    unknown = s.worker.unregistered_count()
+    unknown = state.connections - users  # the hub's count, so every worker's clients are in it
     if unknown:
         s.numeric(N.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
     s.numeric(N.RPL_LUSERCHANNELS, str(len(state.channels)), "channels formed")
     s.numeric(N.RPL_LUSERME, f"I have {users} clients and 0 servers")
-    s.numeric(N.RPL_LOCALUSERS, str(users), str(users), f"Current local users {users}, max {users}")
-    s.numeric(N.RPL_GLOBALUSERS, str(users), str(users), f"Current global users {users}, max {users}")
+    most = state.max_users
+    s.numeric(N.RPL_LOCALUSERS, str(users), str(most), f"Current local users {users}, max {most}")
+    s.numeric(N.RPL_GLOBALUSERS, str(users), str(most), f"Current global users {users}, max {most}")
 
 
 def motd(s: "Session") -> None:

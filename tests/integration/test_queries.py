@@ -2,7 +2,8 @@
 server's information commands, asked by users on different workers."""
 import pytest
 
-from tests.integration.harness import Server, join_all, registered
+from config.passwords import hash_password
+from tests.integration.harness import Server, clients_on_distinct_workers, join_all, registered
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +161,41 @@ def test_server_information_commands(server):
     alice.expect("376")
     alice.send("LUSERS")
     alice.expect("266")
+
+
+def lusers_of(client):
+    """The LUSERS numerics a client receives next, by numeric."""
+    rows, end = replies_until(client, "266", "251", "252", "253", "254", "255", "265")
+    return {m.command: m.params[1:] for m in [*rows, end]}
+
+
+def test_lusers_counts_the_whole_server_whichever_worker_answers(tmp_path):
+    conf = tmp_path / "ops.toml"
+    conf.write_text(f'[operators]\nroot = "{hash_password("hunter2")}"\n')
+    srv = Server(2, "--config", str(conf))
+    try:
+        waiting = clients_on_distinct_workers(srv, 2)
+        for client in waiting:  # behind a barrier, so the hub has counted the connection
+            client.send("LUSERS")
+            client.expect("451")
+        alice, bob = registered(srv, "lu_alice", "lu_bob")
+        bob.send("MODE lu_bob +i\r\nOPER root hunter2\r\nJOIN #one")
+        bob.expect("366")
+        alice.send("JOIN #two\r\nLUSERS")
+        assert lusers_of(alice) == {
+            "251": ["There are 1 users and 1 invisible on 1 servers"], "252": ["1", "operator(s) online"],
+            "253": ["2", "unknown connection(s)"], "254": ["2", "channels formed"],
+            "255": ["I have 2 clients and 0 servers"], "265": ["2", "2", "Current local users 2, max 2"],
+            "266": ["2", "2", "Current global users 2, max 2"]}
+        bob.send("QUIT")
+        bob.expect_closed()  # after the hub let him go, so before alice's next barrier
+        alice.send("LUSERS")
+        after = lusers_of(alice)
+        assert after["251"] == ["There are 1 users and 0 invisible on 1 servers"] and "252" not in after
+        assert after["253"][0] == "2" and after["266"] == ["1", "2", "Current global users 1, max 2"]
+        carol = srv.connect()  # the welcome burst counts the same way
+        carol.register("lu_carol")
+        welcome = {m.command: m.params[1:] for m in carol.received if m.command in ("253", "265")}
+        assert welcome == {"253": ["2", "unknown connection(s)"], "265": ["2", "2", "Current local users 2, max 2"]}
+    finally:
+        srv.stop()
