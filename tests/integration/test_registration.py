@@ -67,6 +67,14 @@ def test_nick_errors_before_registration(server):
     c.register("fine")
 
 
+def test_user_with_an_empty_realname_gets_461(server):
+    c = server.connect()
+    c.send("NICK blank\r\nUSER blank * * :")
+    assert c.expect("461").params == ["blank", "USER", "Not enough parameters"]
+    c.send("USER blank * * :Not Blank")
+    assert "blank!~blank@" in c.expect("001").params[1]
+
+
 def test_already_registered(server):
     c = server.connect()
     c.register("reg")

@@ -95,6 +95,8 @@ def user(s: Session, msg: Message) -> None:
     if s.registered:
         raise Reply(N.ERR_ALREADYREGISTERED, "You may not reregister")
     username, realname = msg.params[0], msg.params[3]
+    if not realname:  # Modern IRC: an empty realname is a missing parameter
+        raise Reply(N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
     username = _USERNAME_JUNK.sub("", username)[:replies.USERLEN]
     if not username:
         raise Reply(N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
