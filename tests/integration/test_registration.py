@@ -75,6 +75,16 @@ def test_user_with_an_empty_realname_gets_461(server):
     assert "blank!~blank@" in c.expect("001").params[1]
 
 
+@pytest.mark.parametrize("username, ident", [("jöhn", "~jhn"), ("ユーザー", "~user")])
+def test_a_non_ascii_username_registers_with_a_sanitised_ident(server, username, ident):
+    c = server.connect()
+    nick = f"ascii{len(ident)}"
+    c.send(f"NICK {nick}\r\nUSER {username} 0 * :Real Name")
+    assert f"{nick}!{ident}@127.0.0.1" in c.expect("001").params[1]
+    c.expect("376")
+    assert not c.since("461")
+
+
 def test_already_registered(server):
     c = server.connect()
     c.register("reg")

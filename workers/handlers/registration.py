@@ -21,6 +21,7 @@ SUPPORTED_CAPS: dict[str, str] = {
 }
 CAP_LS_LINE = 400  # bytes of capability names per CAP LS line before it continues on another
 _USERNAME_JUNK = re.compile(r"[^A-Za-z0-9._-]")
+USERNAME_FALLBACK = "user"  # the ident of a username with no allowed character in it (as ergo does)
 
 
 def cap(s: Session, msg: Message) -> None:
@@ -97,9 +98,8 @@ def user(s: Session, msg: Message) -> None:
     username, realname = msg.params[0], msg.params[3]
     if not realname:  # Modern IRC: an empty realname is a missing parameter
         raise Reply(N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
-    username = _USERNAME_JUNK.sub("", username)[:replies.USERLEN]
-    if not username:
-        raise Reply(N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
+    # A username is a hint we cannot check: unusable characters are dropped, never refused.
+    username = _USERNAME_JUNK.sub("", username)[:replies.USERLEN] or USERNAME_FALLBACK
     s.user = "~" + username  # '~': the username was not verified by ident
     s.realname = realname
     try_register(s)
