@@ -241,14 +241,24 @@ def test_names_of_several_channels_and_of_none(server):
     join_all("#names-a", alice, bob)
     alice.send("JOIN #names-b")
     alice.expect("366", "mn_alice", "#names-b")
-    bob.send("NAMES #names-a,#names-b,#names-none")
-    assert bob.expect("353").params[1:] == ["=", "#names-a", "@mn_alice mn_bob"]
-    bob.expect("366", "mn_bob", "#names-a")
-    assert bob.expect("353").params[1:] == ["=", "#names-b", "@mn_alice"]
-    bob.expect("366", "mn_bob", "#names-b")
-    bob.expect("366", "mn_bob", "#names-none")
+    bob.send("NAMES #names-a,#NAMES-B,#names-none")
+    assert [(m.command, m.params[1:]) for m in [bob.expect_any("353", "366") for _ in range(3)]] == [
+        ("353", ["=", "#names-a", "@mn_alice mn_bob"]), ("353", ["=", "#names-b", "@mn_alice"]),
+        ("366", ["#names-a,#names-b,#names-none", "End of /NAMES list."])]  # one end for the list
     bob.send("NAMES")
     seen = set()
     while (msg := bob.expect_any("353", "366")).command == "353":
         seen.add(msg.params[2])
     assert msg.params[1] == "*" and {"#names-a", "#names-b"} <= seen
+
+
+def test_names_right_after_joins_lists_them_all_then_ends_once(server):
+    alice, bob = registered(server, "mj_alice", "mj_bob")
+    bob.send("JOIN #nj-a")
+    bob.expect("366", "mj_bob", "#nj-a")
+    alice.send("JOIN #nj-a\r\nJOIN #nj-b\r\nNAMES #nj-a,#nj-b")  # one write: the joins are still at the hub
+    alice.expect("366", "mj_alice", "#nj-b")  # the end of the second JOIN's own names
+    answer = [alice.expect_any("353", "366") for _ in range(3)]
+    assert [(m.command, m.params[1:]) for m in answer] == [
+        ("353", ["=", "#nj-a", "@mj_bob mj_alice"]), ("353", ["=", "#nj-b", "@mj_alice"]),
+        ("366", ["#nj-a,#nj-b", "End of /NAMES list."])]

@@ -58,12 +58,15 @@ def names(s: Session, msg: Message) -> None:
                 replies.names(s, chan, end=False)
         s.numeric(N.RPL_ENDOFNAMES, "*", "End of /NAMES list.")
         return
+    asked = []
     for name in split_targets(msg.params[0]):
         chan = state.channel(name)
-        if chan is None or not state.may_see(s.cid, chan):
-            s.numeric(N.RPL_ENDOFNAMES, name, "End of /NAMES list.")
-        else:
-            replies.names(s, chan)
+        if chan is not None and state.may_see(s.cid, chan):
+            replies.names(s, chan, end=False)
+            name = chan.name
+        asked.append(name)
+    # One end for the whole list, naming it (Modern IRC; ergo does the same)
+    s.numeric(N.RPL_ENDOFNAMES, ",".join(asked) or "*", "End of /NAMES list.")
 
 
 def list_(s: Session, msg: Message) -> None:
