@@ -72,6 +72,16 @@ def test_mode_errors_and_queries(server):
     assert bob.expect("502").params[0] == "me_bob"
 
 
+def test_an_invalid_key_gets_696_without_echoing_the_key(server):
+    alice, bob = registered(server, "mv_alice", "mv_bob")
+    join_all("#badkey", alice, bob)
+    for bad in ("a,b", "x" * 24, ":two words"):
+        alice.send(f"MODE #badkey +k {bad}")
+        assert alice.expect("696").params == ["mv_alice", "#badkey", "k", "*", "Invalid key"]
+    bob.send("MODE #badkey")
+    assert bob.expect("324").params[1:] == ["#badkey", "+nt"]
+
+
 def test_moderated_and_no_external_messages(server):
     alice, bob, carol = registered(server, "mm_alice", "mm_bob", "mm_carol")
     join_all("#mod", alice, bob)

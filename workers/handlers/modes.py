@@ -62,7 +62,7 @@ def channel_mode(s: Session, name: str, params: list[str]) -> None:
             elif key is None:
                 s.numeric(N.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
             elif not key or len(key) > MAX_KEY or any(c in key for c in " ,:") or not key.isprintable():
-                s.numeric(N.ERR_INVALIDMODEPARAM, chan.name, "k", key or "*", "Invalid key")
+                s.numeric(N.ERR_INVALIDMODEPARAM, chan.name, "k", "*", "Invalid key")  # a bad key is not echoed
             else:
                 changes.append((sign, letter, key))
         elif letter == "l":
