@@ -62,6 +62,7 @@ COMMANDS: dict[str, Command] = {
     "ADMIN": Command(server.admin, 0),
     "INFO": Command(server.info, 0),
     "HELP": Command(server.help_, 0),
+    "HELPOP": Command(server.help_, 0),  # the name some servers and clients use
     # Operators
     "OPER": Command(operators.oper, 2),
     "KILL": Command(operators.kill, 2, reads_state=True),

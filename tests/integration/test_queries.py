@@ -4,6 +4,7 @@ import pytest
 
 from config.passwords import hash_password
 from tests.integration.harness import Server, clients_on_distinct_workers, join_all, registered
+from workers.commands import COMMANDS
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +200,18 @@ def test_lusers_counts_the_whole_server_whichever_worker_answers(tmp_path):
         assert welcome == {"253": ["2", "unknown connection(s)"], "265": ["2", "2", "Current local users 2, max 2"]}
     finally:
         srv.stop()
+
+
+def test_helpop_is_another_name_for_help_and_help_lists_every_command(server):
+    alice, = registered(server, "qh_alice")
+    alice.send("HELPOP")
+    rows, _ = replies_until(alice, "706", "704", "705")
+    assert rows[0].params[1] == "*"
+    assert {word for row in rows[1:-1] for word in row.params[2].split()} == set(COMMANDS)
+    alice.send("HELPOP privmsg")
+    assert alice.expect("704").params[1:] == ["PRIVMSG", "PRIVMSG <target>[,<target>] <text>"]
+    alice.expect("706", "qh_alice", "PRIVMSG")
+    alice.send("HELP HELPOP")
+    assert alice.expect("704").params[1:] == ["HELPOP", "HELPOP [<command>]"]
+    alice.send("HELPOP nonsense")
+    assert alice.expect("524").params[1:] == ["nonsense", "No help available on this topic"]

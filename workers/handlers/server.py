@@ -18,12 +18,14 @@ INFO = (
 
 HELP: dict[str, tuple[str, ...]] = {
     "*": ("hubchat understands these commands:",
-          "ADMIN AWAY CAP CHGHOST HELP INFO INVITE ISON JOIN KICK KILL LIST LUSERS MODE MOTD NAMES",
+          "ADMIN AWAY CAP CHGHOST HELP HELPOP INFO INVITE ISON JOIN KICK KILL LIST LUSERS MODE MOTD NAMES",
           "NICK NOTICE OPER PART PASS PING PONG PRIVMSG QUIT REHASH SETNAME TAGMSG TIME TOPIC USER",
           "USERHOST VERSION WALLOPS WHO WHOIS WHOWAS", "Use HELP <command> for one of them."),
     "ADMIN": ("ADMIN", "Who runs this server."),
     "AWAY": ("AWAY [<message>]", "Mark yourself away with a message, or back without one."),
     "CHGHOST": ("CHGHOST <nick> <user> <host>", "(Operators) Change someone's user name and host."),
+    "HELP": ("HELP [<command>]", "What the commands do; HELPOP is another name for it."),
+    "HELPOP": ("HELPOP [<command>]", "Another name for HELP."),
     "INVITE": ("INVITE <nick> <channel>", "Invite someone into a channel (needed to join a +i channel)."),
     "ISON": ("ISON <nick> [<nick> ...]", "Which of these nicks are online."),
     "JOIN": ("JOIN <channel>[,<channel>] [<key>[,<key>]]", "Join channels; JOIN 0 leaves them all."),
