@@ -40,7 +40,7 @@ COMMANDS: dict[str, Command] = {
     "NAMES": Command(channels.names, 0, reads_state=True),
     "LIST": Command(channels.list_, 0, reads_state=True),
     "KICK": Command(channels.kick, 2),
-    "INVITE": Command(channels.invite, 2),
+    "INVITE": Command(channels.invite, 0, reads_state=True),  # alone, it lists the client's invitations
     "MODE": Command(modes.mode, 1, reads_state=True),
     # Messages
     "PRIVMSG": Command(messages.privmsg, 0),

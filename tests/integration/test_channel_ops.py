@@ -154,6 +154,26 @@ def test_key_limit_and_the_key_shown_only_to_members(server):
     carol.expect("366", "mk_carol", "#vault")
 
 
+def test_invite_alone_lists_the_pending_invitations(server):
+    alice, bob = registered(server, "ml_inviter", "ml_guest")
+    alice.send("JOIN #inv-one,#inv-two")
+    alice.expect("366", "ml_inviter", "#inv-two")
+    bob.send("INVITE")
+    assert bob.expect("337").params == ["ml_guest", "End of /INVITE list"]
+    alice.send("INVITE ml_guest #inv-one\r\nINVITE ml_guest #inv-two")
+    bob.expect("INVITE", "ml_guest", "#inv-two")
+    bob.send("INVITE")
+    rows = [bob.expect_any("336", "337") for _ in range(3)]
+    assert [(m.command, m.params) for m in rows] == [
+        ("336", ["ml_guest", "#inv-one"]), ("336", ["ml_guest", "#inv-two"]),
+        ("337", ["ml_guest", "End of /INVITE list"])]
+    bob.send("JOIN #inv-one\r\nINVITE")  # joining uses the invitation up
+    assert bob.expect_any("336", "337").params == ["ml_guest", "#inv-two"]
+    bob.expect("337")
+    bob.send("INVITE ml_inviter")
+    assert bob.expect("461").params == ["ml_guest", "INVITE", "Not enough parameters"]
+
+
 def test_bans_stop_joining_and_speaking_and_are_listed(server):
     alice, bob = registered(server, "mb_alice", "mb_bob")
     join_all("#bans", alice, bob)

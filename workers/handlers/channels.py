@@ -111,4 +111,19 @@ def kick(s: Session, msg: Message) -> None:
 
 
 def invite(s: Session, msg: Message) -> None:
-    s.request((link.R_INVITE, s.cid, msg.params[0], msg.params[1]))
+    """INVITE <nick> <channel>; INVITE alone lists the channels the client is invited to."""
+    if not msg.params:
+        invitations(s)
+    elif len(msg.params) < 2:
+        raise Reply(N.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
+    else:
+        s.request((link.R_INVITE, s.cid, msg.params[0], msg.params[1]))
+
+
+def invitations(s: Session) -> None:
+    state = s.worker.state
+    for key in state.users[s.cid].invited_to:  # a joined or vanished channel's key stays behind here
+        chan = state.channels.get(key)
+        if chan is not None and s.cid in chan.invited:
+            s.numeric(N.RPL_INVITELIST, chan.name)
+    s.numeric(N.RPL_ENDOFINVITELIST, "End of /INVITE list")
