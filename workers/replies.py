@@ -27,7 +27,7 @@ def isupport_tokens(config) -> list[str]:
     lim = config.limits
     return [
         "CASEMAPPING=ascii", "CHANTYPES=#", "CHANMODES=b,k,l,imnst", "PREFIX=(ov)@+", "MODES=4",
-        f"MAXLIST=b:{BAN_LIST_LENGTH}", "ELIST=MU", "WHOX", "UTF8ONLY", "SAFELIST",
+        f"MAXLIST=b:{BAN_LIST_LENGTH}", "ELIST=CMNTU", "WHOX", "UTF8ONLY", "SAFELIST",
         f"NICKLEN={lim.nicklen}", f"CHANNELLEN={lim.channellen}", f"TOPICLEN={lim.topiclen}",
         f"KICKLEN={KICKLEN}", f"AWAYLEN={AWAYLEN}", f"NAMELEN={NAMELEN}", f"USERLEN={USERLEN}",
         f"CHANLIMIT=#:{lim.chanlimit}",

@@ -236,6 +236,16 @@ def test_topic_with_setter_and_time_and_plus_t(server):
     carol.expect("332", "mt_carol", "#topic")
 
 
+def listing(client, *args):
+    """LIST's rows: channel -> (members, topic)."""
+    client.send(" ".join(("LIST",) + args))
+    client.expect("321")
+    rows = {}
+    while (msg := client.expect_any("322", "323")).command == "322":
+        rows[msg.params[1]] = (int(msg.params[2]), msg.params[3])
+    return rows
+
+
 def test_list_with_masks_and_member_counts_and_secret_channels(server):
     alice, bob = registered(server, "ml_alice", "ml_bob")
     join_all("#list-big", alice, bob)
@@ -245,15 +255,6 @@ def test_list_with_masks_and_member_counts_and_secret_channels(server):
     alice.expect("TOPIC")
     alice.send("MODE #list-secret +s")
     alice.expect("MODE", "#list-secret", "+s")
-
-    def listing(client, *args):
-        client.send(" ".join(("LIST",) + args))
-        client.expect("321")
-        rows = {}
-        while (msg := client.expect_any("322", "323")).command == "322":
-            rows[msg.params[1]] = (int(msg.params[2]), msg.params[3])
-        return rows
-
     rows = listing(bob, "#list-*")
     assert set(rows) == {"#list-big", "#list-small"}  # the secret one is hidden from non-members
     assert rows["#list-big"] == (2, "[+nt] the big one")
@@ -264,6 +265,22 @@ def test_list_with_masks_and_member_counts_and_secret_channels(server):
     bob.send("WHOIS ml_alice")
     channels = bob.expect("319").params[2].split()
     assert "@#list-big" in channels and "@#list-secret" not in channels
+
+
+def test_list_by_creation_and_topic_time_and_by_names_not_matching(server):
+    alice, bob = registered(server, "ml_creator", "ml_lister")
+    alice.send("JOIN #elist-topic,#elist-bare\r\nTOPIC #elist-topic :fresh")
+    alice.expect("TOPIC", "#elist-topic")
+    both = {"#elist-topic", "#elist-bare"}
+    assert set(listing(bob, "#elist-*,C<1")) == both  # created less than a minute ago
+    assert set(listing(bob, "#elist-*,C>0")) == both
+    assert listing(bob, "#elist-*,C>5") == {}
+    assert set(listing(bob, "#elist-*,T<1")) == {"#elist-topic"}  # no topic, no topic time
+    assert set(listing(bob, "#elist-*,T>0")) == {"#elist-topic"}
+    assert listing(bob, "#elist-*,T>5") == {}
+    assert set(listing(bob, "#elist-*,!*-bare")) == {"#elist-topic"}
+    assert "#elist-bare" in listing(bob, "!*-topic") and "#elist-topic" not in listing(bob, "!*-topic")
+    assert listing(bob, "!*") == {}
 
 
 def test_names_of_several_channels_and_of_none(server):

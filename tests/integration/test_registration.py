@@ -25,7 +25,7 @@ def test_welcome_burst(server):
     tokens = {t.split("=")[0]: t.partition("=")[2] for m in isupport for t in m.params[1:-1]}
     assert tokens["CASEMAPPING"] == "ascii"
     assert tokens["PREFIX"] == "(ov)@+" and tokens["CHANMODES"] == "b,k,l,imnst"
-    assert "UTF8ONLY" in tokens and "WHOX" in tokens and tokens["ELIST"] == "MU"
+    assert "UTF8ONLY" in tokens and "WHOX" in tokens and tokens["ELIST"] == "CMNTU"
     for key in ("CHANTYPES", "CHANMODES", "PREFIX", "NICKLEN", "CHANNELLEN", "TOPICLEN", "NETWORK", "LINELEN"):
         assert key in tokens
     commands = [m.command for m in c.received]

@@ -6,7 +6,11 @@ answered from the replica.
 """
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 from hub import link
+from hub.state import Channel
 from ircproto import numerics as N
 from ircproto.casemap import is_valid_channel
 from ircproto.masks import matches
@@ -69,30 +73,49 @@ def names(s: Session, msg: Message) -> None:
     s.numeric(N.RPL_ENDOFNAMES, ",".join(asked) or "*", "End of /NAMES list.")
 
 
+# What "<N" and ">N" compare, by the letter before them (ELIST U, C and T); None fails both.
+LIST_MEASURES: dict[str, Callable[[Channel, float], float | None]] = {
+    "": lambda chan, now: len(chan.members),
+    "C": lambda chan, now: (now - chan.created) / 60,  # minutes since the channel was created
+    "T": lambda chan, now: (now - chan.topic_time) / 60 if chan.topic else None,  # since the topic was set
+}
+
+
 def list_(s: Session, msg: Message) -> None:
-    """LIST [<channel>{,<channel>} | <mask> | >N | <N]: ELIST M (masks) and U (member counts)."""
+    """LIST [<channel>{,<channel>} | <mask> | !<mask> | >N | <N | C>N | C<N | T>N | T<N]: ELIST M and
+    N (names matching a mask, and not matching one), U (members), C and T (minutes since the
+    channel was created, or its topic set)."""
     state = s.worker.state
     masks: list[str] = []
-    fewer, more = None, None
+    not_masks: list[str] = []
+    bounds: list[tuple[Callable[[Channel, float], float | None], str, int]] = []
     for item in split_targets(msg.params[0]) if msg.params else []:
-        if item[0] in "<>" and item[1:].isdigit():
-            if item[0] == "<":
-                fewer = int(item[1:])
-            else:
-                more = int(item[1:])
+        letter = item[0] if item[0] in "CT" else ""
+        bound = item[len(letter):]
+        if bound[:1] in ("<", ">") and bound[1:].isdigit():
+            bounds.append((LIST_MEASURES[letter], bound[0], int(bound[1:])))
+        elif item[0] == "!" and len(item) > 1:
+            not_masks.append(item[1:])
         else:
             masks.append(item)
+    now = time.time()
     s.numeric(N.RPL_LISTSTART, "Channel", "Users  Name")
     for chan in list(state.channels.values()):
-        count = len(chan.members)
         if not state.may_see(s.cid, chan):
             continue
         if masks and not any(matches(mask, chan.name) for mask in masks):
             continue
-        if (fewer is not None and count >= fewer) or (more is not None and count <= more):
+        if any(matches(mask, chan.name) for mask in not_masks):
             continue
-        s.numeric(N.RPL_LIST, chan.name, str(count), f"[{chan.mode_string(with_key=False)[0]}] {chan.topic}")
+        if not all(_within(measure(chan, now), sign, limit) for measure, sign, limit in bounds):
+            continue
+        s.numeric(N.RPL_LIST, chan.name, str(len(chan.members)),
+                  f"[{chan.mode_string(with_key=False)[0]}] {chan.topic}")
     s.numeric(N.RPL_LISTEND, "End of /LIST")
+
+
+def _within(value: float | None, sign: str, limit: int) -> bool:
+    return value is not None and (value < limit if sign == "<" else value > limit)
 
 
 def kick(s: Session, msg: Message) -> None:
