@@ -71,7 +71,7 @@ class User:
     host: str
     realname: str
     signon: float
-    modes: str = ""  # user modes: i (invisible), o (operator), w (wallops)
+    modes: str = ""  # user modes: i (invisible), o (operator), w (wallops), B (bot)
     away: str = ""
     invited_to: list[str] | tuple = ()  # keys of channels holding an invitation for this user
     # Channel keys (casefolded names), replaced on every join and part. A tuple, not a set or a

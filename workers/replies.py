@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from workers.session import Session
 
 VERSION = "hubchat-0.2"
-USER_MODES = "iow"
+USER_MODES = "Biow"
+BOT_MODE = "B"  # IRCv3 bot-mode: the user mode (ISUPPORT BOT), also the WHO flag
 CHANNEL_MODES = "biklmnostv"
 CHANNEL_MODES_WITH_PARAMS = "bklov"
 # Fixed lengths, advertised in ISUPPORT and applied by the handlers.
@@ -34,6 +35,7 @@ def isupport_tokens(config) -> list[str]:
         f"TARGMAX=PRIVMSG:{lim.maxtargets},NOTICE:{lim.maxtargets},TAGMSG:{lim.maxtargets},JOIN:,PART:,KICK:,"
         f"NAMES:,LIST:,WHOIS:1",
         f"MAXTARGETS={lim.maxtargets}", f"NETWORK={config.server.network}", f"LINELEN={MAX_LINE}",
+        f"BOT={BOT_MODE}",
     ]
 
 

@@ -214,3 +214,36 @@ def test_4094_bytes_of_client_tags_are_relayed_intact_and_one_more_gets_417(serv
     for client in alice, bob, carol:
         client.expect("PRIVMSG", "#bigtags", "after")
         assert [m.params[1] for m in client.since("PRIVMSG")] == ["exactly", "after"]
+
+
+def test_bot_mode_tags_the_bots_messages_and_shows_in_whois_and_who(server):
+    bot, tagged, plain = with_caps(server, 3, ("v3bot_bot", ""), ("v3bot_tagged", "message-tags"),
+                                   ("v3bot_plain", ""))
+    assert "BOT=B" in [token for m in bot.since("005") for token in m.params[1:-1]]
+    assert "B" in bot.since("004")[0].params[3]  # among the user modes
+    join_all("#bots", bot, tagged, plain)
+    bot.send("MODE v3bot_bot +B")
+    assert bot.expect("MODE").params == ["v3bot_bot", "+B"]
+    bot.send("PRIVMSG #bots :beep\r\nNOTICE #bots :boop\r\nTAGMSG #bots\r\nPRIVMSG v3bot_tagged :psst")
+    for command, target in [("PRIVMSG", "#bots"), ("NOTICE", "#bots"), ("TAGMSG", "#bots"),
+                            ("PRIVMSG", "v3bot_tagged")]:
+        got = tagged.expect(command, target)
+        assert got.tags["bot"] == "" and "msgid" in got.tags  # a tag without a value (IRCv3 bot-mode)
+    assert plain.expect("NOTICE", "#bots").tags == {}
+    tagged.send("PRIVMSG #bots :not a bot")
+    assert "bot" not in plain.expect("PRIVMSG", "#bots", "not a bot").tags
+    tagged.send("WHOIS v3bot_bot")
+    assert tagged.expect("335").params == ["v3bot_tagged", "v3bot_bot", "is a bot"]
+    tagged.expect("318")
+    plain.send("WHO #bots")
+    flags = {}
+    while (row := plain.expect_any("352", "315")).command == "352":
+        flags[row.params[5]] = row.params[6]
+    assert flags == {"v3bot_bot": "H@B", "v3bot_tagged": "H", "v3bot_plain": "H"}
+    bot.send("MODE v3bot_bot -B")
+    assert bot.expect("MODE").params == ["v3bot_bot", "-B"]
+    bot.send("PRIVMSG #bots :human again")
+    assert "bot" not in tagged.expect("PRIVMSG", "#bots", "human again").tags
+    tagged.send("WHOIS v3bot_bot")
+    whois = [tagged.expect_any("311", "312", "317", "318", "319", "335") for _ in range(5)]
+    assert "335" not in [m.command for m in whois] and whois[-1].command == "318"

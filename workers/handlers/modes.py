@@ -15,7 +15,7 @@ from workers.handlers.common import Reply
 from workers.session import Session
 
 MODES_PER_COMMAND = 4  # MODES: changes with a parameter in one MODE command
-USER_MODES = "iow"  # +o only through OPER; clients may drop it
+USER_MODES = "Biow"  # +o only through OPER; clients may drop it
 MAX_KEY = 23
 
 
