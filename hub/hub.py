@@ -274,6 +274,8 @@ class Hub(ChildProcess):
             if cid not in self.connections:
                 self._admit(cid, ip)
         if not snapshot["users"]:
+            if self.state.users and wid in self.links:  # a new worker's replica starts from the hub's state
+                self._send(self.links[wid], (link.D_SYNC, self.state.snapshot()))
             return
         refused = self.state.merge(snapshot)
         for cid in refused:
