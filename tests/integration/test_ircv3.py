@@ -140,6 +140,8 @@ def test_setname_and_chghost(server):
     bob.send("CHGHOST v3s_bob bob cloak.example")
     change = alice.expect("CHGHOST")
     assert change.source == "v3s_bob!~u@127.0.0.1" and change.params == ["bob", "cloak.example"]
+    bob.send("WHOIS v3s_bob")  # behind a barrier: bob's own worker has the change too (alice's news says not)
+    assert bob.expect("311").params[2:4] == ["bob", "cloak.example"]
     bob.send("PRIVMSG #names :new host")
     assert alice.expect("PRIVMSG", "#names").source == "v3s_bob!bob@cloak.example"
 
