@@ -137,7 +137,7 @@ class State:
             E_MODE: self._set_modes, E_UMODE: self._set_user_modes, E_KICK: self._kick,
             E_INVITE: self._invite, E_AWAY: self._set_away, E_SETNAME: self._set_name,
             E_CHGHOST: self._set_host,
-            E_CONNECTIONS: self._count_connections,
+            E_CONNECTIONS: self._set_connections,
         }
 
     def apply(self, event: tuple) -> None:
@@ -298,7 +298,7 @@ class State:
     def _set_host(self, cid: int, user: str, host: str) -> None:
         self.users[cid].user, self.users[cid].host = user, host
 
-    def _count_connections(self, count: int) -> None:
+    def _set_connections(self, count: int) -> None:
         self.connections = count
 
     # --- snapshots, for rebuilding after a hub restart -------------------------------------
