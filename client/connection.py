@@ -18,7 +18,7 @@ from typing import Awaitable, Callable
 from client.core import NICK_RULES, ChatCore, Event
 from ircproto import numerics as N
 from ircproto.framing import LineBuffer
-from ircproto.message import EmptyMessage, ProtocolError, format_line, parse
+from ircproto.message import MAX_TAG_DATA, EmptyMessage, ProtocolError, format_line, parse
 
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
@@ -144,7 +144,7 @@ class Connection:
                 return None
             for line in self._lines.feed(data):
                 try:
-                    self._pending.append(parse(line))
+                    self._pending.append(parse(line, MAX_TAG_DATA))
                 except (EmptyMessage, ProtocolError):
                     continue
         return self._pending.popleft()

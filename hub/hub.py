@@ -35,7 +35,7 @@ from config import Config
 from hub import control, link
 from hub.child import ChildProcess, Heartbeat
 from hub.policy import rename_refusal, speak_refusal
-from hub.state import (ACTING_LIST_MODES, BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE,
+from hub.state import (ACTING_LIST_MODES, BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE,
                        E_NICK, E_PART, E_QUIT, E_RENAME, E_SETNAME, E_TOPIC, E_UMODE, E_USER, LIST_MODES, OP_STATUS,
                        STATUS_OF_MODE, STATUS_RANK, Channel, State, User, wid_of)
 from ircproto import numerics as N
@@ -157,6 +157,7 @@ class Hub(ChildProcess):
             sync = (link.D_SYNC, self.state.snapshot())
             for protocol in self.links.values():
                 self._send(protocol, sync)
+        self.emit((E_CONNECTIONS, len(self.connections)))  # the replicas' count is the dead hub's, or none
         parked, self.parked = self.parked, []
         for wid, items in parked:
             if wid in self.links:
@@ -238,6 +239,7 @@ class Hub(ChildProcess):
         log.info("hub: worker %d is gone; %d of its clients quit", wid, len(lost))
         for cid in lost:
             self.emit((E_QUIT, cid, WORKER_LOST_REASON, time.time()))
+        self._count_connections()
 
     def _backpressure(self, wid: int, backed_up: bool) -> None:
         was = bool(self._backed_up)
@@ -278,6 +280,8 @@ class Hub(ChildProcess):
             if cid not in self.connections:
                 self._admit(cid, ip)
         if not snapshot["users"]:
+            if self.state.users and wid in self.links:  # a new worker's replica starts from the hub's state
+                self._send(self.links[wid], (link.D_SYNC, self.state.snapshot()))
             return
         refused = self.state.merge(snapshot)
         for cid in refused:
@@ -300,6 +304,7 @@ class Hub(ChildProcess):
             reason = f"Too many connections from your address (the limit is {limits.max_clients_per_ip})"
         else:
             self._admit(cid, ip)
+            self._count_connections()
             return
         log.info("hub: refused a connection from %s: %s", ip, reason)
         self.to_worker_of(cid, (link.D_REFUSE, cid, reason))
@@ -307,6 +312,12 @@ class Hub(ChildProcess):
     def _admit(self, cid: int, ip: str) -> None:
         self.connections[cid] = self._one_string_per_address.setdefault(ip, ip)
         self.per_ip[ip] += 1
+
+    def _count_connections(self) -> None:
+        """LUSERS on any worker counts the connections still registering on every worker, so
+        each replica is told the total when it changes."""
+        if len(self.connections) != self.state.connections:
+            self.emit((E_CONNECTIONS, len(self.connections)))
 
     def _forget_connection(self, cid: int) -> None:
         ip = self.connections.pop(cid, None)
@@ -370,6 +381,7 @@ class Hub(ChildProcess):
         self._forget_connection(cid)
         if cid in self.state.users:
             self.emit((E_QUIT, cid, reason, time.time()))
+        self._count_connections()
 
     def topic(self, wid: int, cid: int, name: str, text: str) -> None:
         chan = self._channel_of_member(cid, name)
@@ -531,6 +543,7 @@ class Hub(ChildProcess):
             log.info("hub: %s killed %s (%s)", oper.nick, target.nick, reason)
             self._forget_connection(target.cid)
             self.emit((E_QUIT, target.cid, f"Killed ({oper.nick} ({reason}))", time.time()))
+            self._count_connections()
 
     def wallops(self, wid: int, cid: int, line: bytes) -> None:
         if self._operator(cid):

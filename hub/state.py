@@ -37,6 +37,7 @@ E_AWAY = "away"  # (cid, text): "" means back
 E_SETNAME = "setname"  # (cid, realname)
 E_CHGHOST = "chghost"  # (cid, user, host)
 E_RENAME = "rename"  # (cid, channel_key, new_name, reason): the channel, all it holds, under a new name
+E_CONNECTIONS = "connections"  # (count,): connections the hub holds, registered or not (for LUSERS)
 
 OP_STATUS = "@"
 VOICE_STATUS = "+"
@@ -80,7 +81,7 @@ class User:
     host: str
     realname: str
     signon: float
-    modes: str = ""  # user modes: i (invisible), o (operator), w (wallops)
+    modes: str = ""  # user modes: i (invisible), o (operator), w (wallops), B (bot)
     away: str = ""
     invited_to: list[str] | tuple = ()  # keys of channels holding an invitation for this user
     # Channel keys (casefolded names), replaced on every join and part. A tuple, not a set or a
@@ -165,12 +166,15 @@ class State:
         self.whowas: deque[tuple[str, str, str, str, float]] = deque(maxlen=WHOWAS_LENGTH)
         self.invisible = 0  # users with +i, and with +o: kept as counts so LUSERS costs nothing
         self.operators = 0
+        self.connections = 0  # every worker's, as the hub counts them: LUSERS shows the unregistered ones
+        self.max_users = 0  # the most users there have been at once, for LUSERS
         self._appliers = {
             E_USER: self._add_user, E_NICK: self._rename, E_JOIN: self._join,
             E_PART: self._part, E_QUIT: self._quit, E_TOPIC: self._set_topic,
             E_MODE: self._set_modes, E_UMODE: self._set_user_modes, E_KICK: self._kick,
             E_INVITE: self._invite, E_AWAY: self._set_away, E_SETNAME: self._set_name,
             E_CHGHOST: self._set_host, E_RENAME: self._rename_channel,
+            E_CONNECTIONS: self._set_connections,
         }
 
     def apply(self, event: tuple) -> None:
@@ -212,6 +216,7 @@ class State:
         self.users[cid] = User(cid, nick, user, host, realname, signon, modes, away)
         self.nicks[_folded(nick)] = cid
         self._count_modes(modes, 1)
+        self.max_users = max(self.max_users, len(self.users))
 
     def _count_modes(self, modes: str, step: int) -> None:
         self.invisible += step * ("i" in modes)
@@ -344,6 +349,9 @@ class State:
         for invited in chan.invited:
             user = self.users[invited]
             user.invited_to = [new_key if k == key else k for k in user.invited_to]
+
+    def _set_connections(self, count: int) -> None:
+        self.connections = count
 
     # --- snapshots, for rebuilding after a hub restart -------------------------------------
     def snapshot(self, only_wid: int | None = None) -> dict[str, Any]:

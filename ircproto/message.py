@@ -7,9 +7,11 @@ A line (terminator already removed by `framing.LineBuffer`) is
     ['@' tags SPACE] [':' source SPACE] command {SPACE param} [SPACE ':' trailing]
 
 Limits follow Modern IRC: the part after the tags may be at most 512 bytes including the
-CRLF the client sent (so 510 without it); the tag section has its own budget (4094 bytes of
-client tags, 8191 for a whole tagged line). Longer input raises `InputTooLong`, which carries
-ERR_INPUTTOOLONG so the caller can answer and keep the connection.
+CRLF the client sent (so 510 without it); the tag section has its own budget (IRCv3
+message-tags: 4094 bytes of tag data from a client, 4096 with the '@' and the space; server
+tags such as time and msgid come on top, up to 8191 for the whole section). Longer input
+raises `InputTooLong`, which carries ERR_INPUTTOOLONG so the caller can answer and keep the
+connection. A client reading a server's lines passes the larger budget, `MAX_TAG_DATA`.
 
 Text is decoded as UTF-8 with `surrogateescape`, so bytes that are not valid UTF-8 survive a
 parse/serialise round trip unchanged instead of being replaced; the server relays exactly what
@@ -23,7 +25,8 @@ from dataclasses import dataclass, field
 from ircproto import numerics
 
 MAX_LINE = 512  # bytes after the tags, CRLF included
-MAX_CLIENT_TAGS = 4094  # bytes of tag data a client may send ('@' and the space included)
+MAX_CLIENT_TAGS = 4094  # bytes of tag data a client may send (without the '@' and the space)
+MAX_TAG_DATA = 8191 - 2  # bytes of tag data in any line, server tags included (8191 with '@' and space)
 MAX_TAGGED_LINE = 8191  # bytes in a whole line with tags, CRLF included
 
 _TAG_UNESCAPE = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
@@ -103,14 +106,14 @@ def _parse_tags(raw: str) -> dict[str, str]:
     return tags
 
 
-def parse(line: bytes) -> Message:
+def parse(line: bytes, max_tag_data: int = MAX_CLIENT_TAGS) -> Message:
     """Parse one line without its terminator."""
     if b"\x00" in line:
         raise ProtocolError(numerics.ERR_UNKNOWNERROR, "Line contains a NUL byte")
     tags: dict[str, str] = {}
     if line[:1] == b"@":
         tag_part, _, line = line.partition(b" ")
-        if len(tag_part) + 1 > MAX_CLIENT_TAGS:
+        if len(tag_part) - 1 > max_tag_data:  # tag_part holds the '@'; the space is gone
             raise InputTooLong()
         tags = _parse_tags(_decode(tag_part[1:]))
     line = line.lstrip(b" ")

@@ -4,8 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ircproto import numerics as N
-from ircproto.message import (EmptyMessage, InputTooLong, Message, ProtocolError, escape_tag_value, format_line,
-                              parse, serialize, truncate_utf8, unescape_tag_value)
+from ircproto.message import (MAX_TAG_DATA, EmptyMessage, InputTooLong, Message, ProtocolError, escape_tag_value,
+                              format_line, parse, serialize, truncate_utf8, unescape_tag_value)
 
 PARSE_TABLE = [
     (b"PING", Message("PING", [])),
@@ -57,6 +57,23 @@ def test_tags_have_their_own_budget():
     assert parse(tags + b" " + b"PRIVMSG #c :" + b"x" * 490).command == "PRIVMSG"
     with pytest.raises(InputTooLong):
         parse(b"@" + b"k=" + b"v" * 4100 + b" PING x")
+
+
+def test_client_tag_data_of_exactly_4094_bytes_is_accepted_and_4095_is_not():
+    data = b"+k=" + b"v" * (4094 - 3)  # IRCv3 message-tags: 4094 bytes, 4096 with '@' and the space
+    assert parse(b"@" + data + b" TAGMSG #c").tags["+k"] == "v" * 4091
+    with pytest.raises(InputTooLong) as exc:
+        parse(b"@" + data + b"v TAGMSG #c")
+    assert exc.value.numeric == N.ERR_INPUTTOOLONG
+
+
+def test_a_server_line_may_carry_server_tags_on_top_of_the_client_budget():
+    relayed = b"@time=2024-01-01T00:00:00.000Z;msgid=x1;+k=" + b"v" * 4091 + b" :n!u@h TAGMSG #c"
+    with pytest.raises(InputTooLong):
+        parse(relayed)
+    assert parse(relayed, MAX_TAG_DATA).tags["+k"] == "v" * 4091
+    with pytest.raises(InputTooLong):
+        parse(b"@+k=" + b"v" * MAX_TAG_DATA + b" TAGMSG #c", MAX_TAG_DATA)
 
 
 def test_invalid_utf8_survives_a_round_trip_unchanged():

@@ -40,7 +40,7 @@ COMMANDS: dict[str, Command] = {
     "NAMES": Command(channels.names, 0, reads_state=True),
     "LIST": Command(channels.list_, 0, reads_state=True),
     "KICK": Command(channels.kick, 2),
-    "INVITE": Command(channels.invite, 2),
+    "INVITE": Command(channels.invite, 0, reads_state=True),  # alone, it lists the client's invitations
     "RENAME": Command(channels.rename, 2),
     "MODE": Command(modes.mode, 1, reads_state=True),
     # Messages
@@ -63,6 +63,7 @@ COMMANDS: dict[str, Command] = {
     "ADMIN": Command(server.admin, 0),
     "INFO": Command(server.info, 0),
     "HELP": Command(server.help_, 0),
+    "HELPOP": Command(server.help_, 0),  # the name some servers and clients use
     # Operators
     "OPER": Command(operators.oper, 2),
     "KILL": Command(operators.kill, 2, reads_state=True),

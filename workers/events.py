@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from hub import link
-from hub.state import (E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RENAME,
+from hub.state import (E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RENAME,
                        E_SETNAME, E_TOPIC, E_UMODE, E_USER, OP_STATUS, STATUS_RANK, State, has_status)
 from ircproto import numerics as N
 from ircproto.message import format_line
@@ -259,6 +259,10 @@ def on_chghost(w: "Worker", cid: int, user: str, host: str) -> None:
         s.user, s.host = user, host
 
 
+def on_connections(w: "Worker", count: int) -> None:
+    w.state.apply((E_CONNECTIONS, count))
+
+
 # --- relayed messages: the hot path --------------------------------------------------------
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
@@ -279,12 +283,12 @@ def tagged(line: bytes, mode: int, msgid: str, ts: float, client_tags: str) -> b
 def _deliver(s: "Session", variants: list, line: bytes, msgid: str, ts: float, flags: int, tags: str,
              own: bool = False) -> None:
     mode = s.tag_mode
+    if flags & link.MSG_TAGMSG and not mode & TAG_MSGID:
+        return  # TAGMSG is only for clients with message-tags (server-time alone does not carry tags)
     if mode:
         data = variants[mode]
         if data is None:
             data = variants[mode] = tagged(line, mode, msgid, ts, tags)
-    elif flags & link.MSG_TAGMSG:
-        return  # TAGMSG is only for clients with message-tags
     else:
         data = line
     if own:
@@ -462,6 +466,7 @@ HANDLERS: dict[str, Callable[..., None]] = {
     E_SETNAME: on_setname,
     E_CHGHOST: on_chghost,
     E_RENAME: on_rename,
+    E_CONNECTIONS: on_connections,
     link.D_USERMSG: on_user_message,
     link.D_ECHO: on_echo,
     link.D_WALLOPS: on_wallops,

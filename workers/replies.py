@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from workers.session import Session
 
 VERSION = "hubchat-0.2"
-USER_MODES = "iow"
+USER_MODES = "Biow"
+BOT_MODE = "B"  # IRCv3 bot-mode: the user mode (ISUPPORT BOT), also the WHO flag
 CHANNEL_MODES = "CIbeiklmnostv"
 CHANNEL_MODES_WITH_PARAMS = "Ibeklov"
 # Fixed lengths, advertised in ISUPPORT and applied by the handlers.
@@ -28,14 +29,14 @@ def isupport_tokens(config) -> list[str]:
     lim = config.limits
     return [
         "CASEMAPPING=ascii", "CHANTYPES=#", f"CHANMODES={LIST_MODES},k,l,{FLAG_MODES}", "PREFIX=(ov)@+", "MODES=4",
-        "MAXLIST=" + ",".join(f"{mode}:{BAN_LIST_LENGTH}" for mode in LIST_MODES), "ELIST=MU", "WHOX", "UTF8ONLY", "SAFELIST",
+        "MAXLIST=" + ",".join(f"{mode}:{BAN_LIST_LENGTH}" for mode in LIST_MODES), "ELIST=CMNTU", "WHOX", "UTF8ONLY", "SAFELIST",
         f"NICKLEN={lim.nicklen}", f"CHANNELLEN={lim.channellen}", f"TOPICLEN={lim.topiclen}",
         f"KICKLEN={KICKLEN}", f"AWAYLEN={AWAYLEN}", f"NAMELEN={NAMELEN}", f"USERLEN={USERLEN}",
         f"CHANLIMIT=#:{lim.chanlimit}",
         f"TARGMAX=PRIVMSG:{lim.maxtargets},NOTICE:{lim.maxtargets},TAGMSG:{lim.maxtargets},JOIN:,PART:,KICK:,"
         f"NAMES:,LIST:,WHOIS:1",
         f"MAXTARGETS={lim.maxtargets}", f"NETWORK={config.server.network}", f"LINELEN={MAX_LINE}",
-        "EXCEPTS=e", "INVEX=I", f"EXTBAN=,{EXTBANS}", f"STATUSMSG={STATUS_RANK}",
+        "EXCEPTS=e", "INVEX=I", f"EXTBAN=,{EXTBANS}", f"STATUSMSG={STATUS_RANK}", f"BOT={BOT_MODE}",
     ]
 
 
@@ -104,13 +105,14 @@ def lusers(s: "Session") -> None:
     s.numeric(N.RPL_LUSERCLIENT, f"There are {users - invisible} users and {invisible} invisible on 1 servers")
     if opers:
         s.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")
-    unknown = s.worker.unregistered_count()
+    unknown = state.connections - users  # the hub's count, so every worker's clients are in it
     if unknown:
         s.numeric(N.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
     s.numeric(N.RPL_LUSERCHANNELS, str(len(state.channels)), "channels formed")
     s.numeric(N.RPL_LUSERME, f"I have {users} clients and 0 servers")
-    s.numeric(N.RPL_LOCALUSERS, str(users), str(users), f"Current local users {users}, max {users}")
-    s.numeric(N.RPL_GLOBALUSERS, str(users), str(users), f"Current global users {users}, max {users}")
+    most = state.max_users
+    s.numeric(N.RPL_LOCALUSERS, str(users), str(most), f"Current local users {users}, max {most}")
+    s.numeric(N.RPL_GLOBALUSERS, str(users), str(most), f"Current global users {users}, max {most}")
 
 
 def motd(s: "Session") -> None:

@@ -71,6 +71,16 @@ def test_mode_errors_and_queries(server):
     assert bob.expect("502").params[0] == "me_bob"
 
 
+def test_an_invalid_key_gets_696_without_echoing_the_key(server):
+    alice, bob = registered(server, "mv_alice", "mv_bob")
+    join_all("#badkey", alice, bob)
+    for bad in ("a,b", "x" * 24, ":two words"):
+        alice.send(f"MODE #badkey +k {bad}")
+        assert alice.expect("696").params == ["mv_alice", "#badkey", "k", "*", "Invalid key"]
+    bob.send("MODE #badkey")
+    assert bob.expect("324").params[1:] == ["#badkey", "+nt"]
+
+
 def test_moderated_and_no_external_messages(server):
     alice, bob, carol = registered(server, "mm_alice", "mm_bob", "mm_carol")
     join_all("#mod", alice, bob)
@@ -143,6 +153,26 @@ def test_key_limit_and_the_key_shown_only_to_members(server):
     carol.expect("366", "mk_carol", "#vault")
 
 
+def test_invite_alone_lists_the_pending_invitations(server):
+    alice, bob = registered(server, "ml_inviter", "ml_guest")
+    alice.send("JOIN #inv-one,#inv-two")
+    alice.expect("366", "ml_inviter", "#inv-two")
+    bob.send("INVITE")
+    assert bob.expect("337").params == ["ml_guest", "End of /INVITE list"]
+    alice.send("INVITE ml_guest #inv-one\r\nINVITE ml_guest #inv-two")
+    bob.expect("INVITE", "ml_guest", "#inv-two")
+    bob.send("INVITE")
+    rows = [bob.expect_any("336", "337") for _ in range(3)]
+    assert [(m.command, m.params) for m in rows] == [
+        ("336", ["ml_guest", "#inv-one"]), ("336", ["ml_guest", "#inv-two"]),
+        ("337", ["ml_guest", "End of /INVITE list"])]
+    bob.send("JOIN #inv-one\r\nINVITE")  # joining uses the invitation up
+    assert bob.expect_any("336", "337").params == ["ml_guest", "#inv-two"]
+    bob.expect("337")
+    bob.send("INVITE ml_inviter")
+    assert bob.expect("461").params == ["ml_guest", "INVITE", "Not enough parameters"]
+
+
 def test_bans_stop_joining_and_speaking_and_are_listed(server):
     alice, bob = registered(server, "mb_alice", "mb_bob")
     join_all("#bans", alice, bob)
@@ -210,6 +240,16 @@ def test_topic_with_setter_and_time_and_plus_t(server):
     carol.expect("332", "mt_carol", "#topic")
 
 
+def listing(client, *args):
+    """LIST's rows: channel -> (members, topic)."""
+    client.send(" ".join(("LIST",) + args))
+    client.expect("321")
+    rows = {}
+    while (msg := client.expect_any("322", "323")).command == "322":
+        rows[msg.params[1]] = (int(msg.params[2]), msg.params[3])
+    return rows
+
+
 def test_list_with_masks_and_member_counts_and_secret_channels(server):
     alice, bob = registered(server, "ml_alice", "ml_bob")
     join_all("#list-big", alice, bob)
@@ -219,15 +259,6 @@ def test_list_with_masks_and_member_counts_and_secret_channels(server):
     alice.expect("TOPIC")
     alice.send("MODE #list-secret +s")
     alice.expect("MODE", "#list-secret", "+s")
-
-    def listing(client, *args):
-        client.send(" ".join(("LIST",) + args))
-        client.expect("321")
-        rows = {}
-        while (msg := client.expect_any("322", "323")).command == "322":
-            rows[msg.params[1]] = (int(msg.params[2]), msg.params[3])
-        return rows
-
     rows = listing(bob, "#list-*")
     assert set(rows) == {"#list-big", "#list-small"}  # the secret one is hidden from non-members
     assert rows["#list-big"] == (2, "[+nt] the big one")
@@ -240,17 +271,31 @@ def test_list_with_masks_and_member_counts_and_secret_channels(server):
     assert "@#list-big" in channels and "@#list-secret" not in channels
 
 
+def test_list_by_creation_and_topic_time_and_by_names_not_matching(server):
+    alice, bob = registered(server, "ml_creator", "ml_lister")
+    alice.send("JOIN #elist-topic,#elist-bare\r\nTOPIC #elist-topic :fresh")
+    alice.expect("TOPIC", "#elist-topic")
+    both = {"#elist-topic", "#elist-bare"}
+    assert set(listing(bob, "#elist-*,C<1")) == both  # created less than a minute ago
+    assert set(listing(bob, "#elist-*,C>0")) == both
+    assert listing(bob, "#elist-*,C>5") == {}
+    assert set(listing(bob, "#elist-*,T<1")) == {"#elist-topic"}  # no topic, no topic time
+    assert set(listing(bob, "#elist-*,T>0")) == {"#elist-topic"}
+    assert listing(bob, "#elist-*,T>5") == {}
+    assert set(listing(bob, "#elist-*,!*-bare")) == {"#elist-topic"}
+    assert "#elist-bare" in listing(bob, "!*-topic") and "#elist-topic" not in listing(bob, "!*-topic")
+    assert listing(bob, "!*") == {}
+
+
 def test_names_of_several_channels_and_of_none(server):
     alice, bob = registered(server, "mn_alice", "mn_bob")
     join_all("#names-a", alice, bob)
     alice.send("JOIN #names-b")
     alice.expect("366", "mn_alice", "#names-b")
-    bob.send("NAMES #names-a,#names-b,#names-none")
-    assert bob.expect("353").params[1:] == ["=", "#names-a", "@mn_alice mn_bob"]
-    bob.expect("366", "mn_bob", "#names-a")
-    assert bob.expect("353").params[1:] == ["=", "#names-b", "@mn_alice"]
-    bob.expect("366", "mn_bob", "#names-b")
-    bob.expect("366", "mn_bob", "#names-none")
+    bob.send("NAMES #names-a,#NAMES-B,#names-none")
+    assert [(m.command, m.params[1:]) for m in [bob.expect_any("353", "366") for _ in range(3)]] == [
+        ("353", ["=", "#names-a", "@mn_alice mn_bob"]), ("353", ["=", "#names-b", "@mn_alice"]),
+        ("366", ["#names-a,#names-b,#names-none", "End of /NAMES list."])]  # one end for the list
     bob.send("NAMES")
     seen = set()
     while (msg := bob.expect_any("353", "366")).command == "353":
@@ -348,3 +393,15 @@ def test_an_invitation_does_not_get_past_a_ban_a_key_or_a_limit(server):
         assert bob.expect(numeric).params[1] == name
     bob.send("JOIN #mv-key sesame")  # the invitation was not used up by the refusal
     bob.expect("366", "mv_bob", "#mv-key")
+
+
+def test_names_right_after_joins_lists_them_all_then_ends_once(server):
+    alice, bob = registered(server, "mj_alice", "mj_bob")
+    bob.send("JOIN #nj-a")
+    bob.expect("366", "mj_bob", "#nj-a")
+    alice.send("JOIN #nj-a\r\nJOIN #nj-b\r\nNAMES #nj-a,#nj-b")  # one write: the joins are still at the hub
+    alice.expect("366", "mj_alice", "#nj-b")  # the end of the second JOIN's own names
+    answer = [alice.expect_any("353", "366") for _ in range(3)]
+    assert [(m.command, m.params[1:]) for m in answer] == [
+        ("353", ["=", "#nj-a", "@mj_bob mj_alice"]), ("353", ["=", "#nj-b", "@mj_alice"]),
+        ("366", ["#nj-a,#nj-b", "End of /NAMES list."])]

@@ -4,7 +4,7 @@ import signal
 import threading
 import time
 
-from tests.integration.harness import Server, join_all, registered, wait_for
+from tests.integration.harness import Server, join_all, registered, wait_for, worker_pid_of
 
 
 def stream(client, target, count, label, pause=0.002):
@@ -95,5 +95,27 @@ def test_channel_modes_bans_away_and_operators_survive_a_hub_restart():
         assert sorted(bob.expect("353").params[3].split()) == ["+bob", "@alice"]
         bob.send("TOPIC #kept")
         assert bob.expect("332").params[2] == "still here"
+    finally:
+        srv.stop()
+
+
+def test_a_replacement_worker_knows_everyone_already_there():
+    srv = Server(2)
+    try:
+        alice, bob = registered(srv, "alice", "bob")
+        join_all("#here", alice, bob)
+        os.kill(bob.worker_pid, signal.SIGKILL)
+        alice.expect("QUIT", where=lambda m: m.source.startswith("bob!"))
+        wait_for(lambda: bob.worker_pid not in srv.current_workers() and len(srv.current_workers()) == 2,
+                 what="a replacement worker")
+        newcomer = next(c for c in (srv.connect() for _ in range(16))
+                        if worker_pid_of(srv, c) != alice.worker_pid)  # on the replacement, proved by psutil
+        newcomer.register("newcomer")
+        newcomer.send("WHOIS alice")
+        assert newcomer.expect_any("311", "401").command == "311"
+        newcomer.send("NAMES #here")
+        assert newcomer.expect_any("353", "366").params[1:] == ["=", "#here", "@alice"]
+        newcomer.send("LUSERS")
+        assert newcomer.expect("251").params[1] == "There are 2 users and 0 invisible on 1 servers"
     finally:
         srv.stop()

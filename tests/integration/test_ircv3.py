@@ -140,6 +140,8 @@ def test_setname_and_chghost(server):
     bob.send("CHGHOST v3s_bob bob cloak.example")
     change = alice.expect("CHGHOST")
     assert change.source == "v3s_bob!~u@127.0.0.1" and change.params == ["bob", "cloak.example"]
+    bob.send("WHOIS v3s_bob")  # behind a barrier: bob's own worker has the change too (alice's news says not)
+    assert bob.expect("311").params[2:4] == ["bob", "cloak.example"]
     bob.send("PRIVMSG #names :new host")
     assert alice.expect("PRIVMSG", "#names").source == "v3s_bob!bob@cloak.example"
 
@@ -216,3 +218,71 @@ def test_a_labelled_response_leaves_other_peoples_messages_outside_its_batch(ser
             inside.append(msg.command)
         assert msg.params == ["-" + ref]
         assert inside == ["311", "312", "318"]  # no 317: bob's worker never answered
+
+
+def test_tagmsg_reaches_only_clients_with_message_tags(server):
+    alice, timed, plain = with_caps(server, 3, ("v3t_alice", "message-tags echo-message"),
+                                    ("v3t_timed", "server-time"), ("v3t_plain", ""))
+    (tagged,) = with_caps(server, 1, ("v3t_tagged", "message-tags"))  # shares a worker with one of them
+    join_all("#typing", alice, timed, plain, tagged)
+    alice.send("@+typing=active TAGMSG #typing")
+    assert tagged.expect("TAGMSG", "#typing").tags["+typing"] == "active"
+    assert alice.expect("TAGMSG", "#typing").tags["+typing"] == "active"  # the echo
+    alice.send("@+typing=paused TAGMSG v3t_timed\r\n@+typing=paused TAGMSG v3t_plain")
+    alice.expect("TAGMSG", "v3t_plain")
+    alice.send("PRIVMSG #typing :typed\r\nPRIVMSG v3t_timed :typed\r\nPRIVMSG v3t_plain :typed")
+    for client in timed, plain:  # the last of alice's lines to each: everything before has arrived
+        client.expect("PRIVMSG", client.nick, "typed")
+        assert [m.params[0] for m in client.since("PRIVMSG")] == ["#typing", client.nick]
+        assert not client.since("TAGMSG")
+
+
+def test_4094_bytes_of_client_tags_are_relayed_intact_and_one_more_gets_417(server):
+    alice, bob, carol = with_caps(server, 3, ("v3b_alice", "message-tags echo-message"),
+                                  ("v3b_bob", "message-tags server-time"), ("v3b_carol", ""))
+    join_all("#bigtags", alice, bob, carol)
+    value = "a\\sb" + "v" * (4094 - len("+big=a\\sb"))  # 4094 bytes of tag data, as sent
+    alice.send(f"@+big={value} PRIVMSG #bigtags :exactly")
+    for client in alice, bob:  # the echo too; the server's time and msgid come on top
+        got = client.expect("PRIVMSG", "#bigtags", "exactly")
+        assert got.tags["+big"] == "a b" + "v" * (4094 - len("+big=a\\sb")) and "msgid" in got.tags
+    assert carol.expect("PRIVMSG", "#bigtags", "exactly").tags == {}
+    alice.send(f"@+big={value}v PRIVMSG #bigtags :one byte more")
+    assert alice.expect("417").params == ["v3b_alice", "Input line was too long"]
+    alice.send("PRIVMSG #bigtags :after")
+    for client in alice, bob, carol:
+        client.expect("PRIVMSG", "#bigtags", "after")
+        assert [m.params[1] for m in client.since("PRIVMSG")] == ["exactly", "after"]
+
+
+def test_bot_mode_tags_the_bots_messages_and_shows_in_whois_and_who(server):
+    bot, tagged, plain = with_caps(server, 3, ("v3bot_bot", ""), ("v3bot_tagged", "message-tags"),
+                                   ("v3bot_plain", ""))
+    assert "BOT=B" in [token for m in bot.since("005") for token in m.params[1:-1]]
+    assert "B" in bot.since("004")[0].params[3]  # among the user modes
+    join_all("#bots", bot, tagged, plain)
+    bot.send("MODE v3bot_bot +B")
+    assert bot.expect("MODE").params == ["v3bot_bot", "+B"]
+    bot.send("PRIVMSG #bots :beep\r\nNOTICE #bots :boop\r\nTAGMSG #bots\r\nPRIVMSG v3bot_tagged :psst")
+    for command, target in [("PRIVMSG", "#bots"), ("NOTICE", "#bots"), ("TAGMSG", "#bots"),
+                            ("PRIVMSG", "v3bot_tagged")]:
+        got = tagged.expect(command, target)
+        assert got.tags["bot"] == "" and "msgid" in got.tags  # a tag without a value (IRCv3 bot-mode)
+    assert plain.expect("NOTICE", "#bots").tags == {}
+    tagged.send("PRIVMSG #bots :not a bot")
+    assert "bot" not in plain.expect("PRIVMSG", "#bots", "not a bot").tags
+    tagged.send("WHOIS v3bot_bot")
+    assert tagged.expect("335").params == ["v3bot_tagged", "v3bot_bot", "is a bot"]
+    tagged.expect("318")
+    plain.send("WHO #bots")
+    flags = {}
+    while (row := plain.expect_any("352", "315")).command == "352":
+        flags[row.params[5]] = row.params[6]
+    assert flags == {"v3bot_bot": "H@B", "v3bot_tagged": "H", "v3bot_plain": "H"}
+    bot.send("MODE v3bot_bot -B")
+    assert bot.expect("MODE").params == ["v3bot_bot", "-B"]
+    bot.send("PRIVMSG #bots :human again")
+    assert "bot" not in tagged.expect("PRIVMSG", "#bots", "human again").tags
+    tagged.send("WHOIS v3bot_bot")
+    whois = [tagged.expect_any("311", "312", "317", "318", "319", "335") for _ in range(5)]
+    assert "335" not in [m.command for m in whois] and whois[-1].command == "318"

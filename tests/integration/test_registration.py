@@ -26,7 +26,7 @@ def test_welcome_burst(server):
     tokens = {t.split("=")[0]: t.partition("=")[2] for m in isupport for t in m.params[1:-1]}
     assert tokens["CASEMAPPING"] == "ascii"
     assert tokens["PREFIX"] == "(ov)@+" and tokens["CHANMODES"] == "beI,k,l,Cimnst"
-    assert "UTF8ONLY" in tokens and "WHOX" in tokens and tokens["ELIST"] == "MU"
+    assert "UTF8ONLY" in tokens and "WHOX" in tokens and tokens["ELIST"] == "CMNTU"
     for key in ("CHANTYPES", "CHANMODES", "PREFIX", "NICKLEN", "CHANNELLEN", "TOPICLEN", "NETWORK", "LINELEN"):
         assert key in tokens
     commands = [m.command for m in c.received]
@@ -67,6 +67,24 @@ def test_nick_errors_before_registration(server):
     c.send("USER u 0 *")
     assert c.expect("461").params[:2] == ["*", "USER"]
     c.register("fine")
+
+
+def test_user_with_an_empty_realname_gets_461(server):
+    c = server.connect()
+    c.send("NICK blank\r\nUSER blank * * :")
+    assert c.expect("461").params == ["blank", "USER", "Not enough parameters"]
+    c.send("USER blank * * :Not Blank")
+    assert "blank!~blank@" in c.expect("001").params[1]
+
+
+@pytest.mark.parametrize("username, ident", [("jöhn", "~jhn"), ("ユーザー", "~user")])
+def test_a_non_ascii_username_registers_with_a_sanitised_ident(server, username, ident):
+    c = server.connect()
+    nick = f"ascii{len(ident)}"
+    c.send(f"NICK {nick}\r\nUSER {username} 0 * :Real Name")
+    assert f"{nick}!{ident}@127.0.0.1" in c.expect("001").params[1]
+    c.expect("376")
+    assert not c.since("461")
 
 
 def test_already_registered(server):

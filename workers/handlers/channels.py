@@ -7,7 +7,11 @@ answered from the replica.
 """
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 from hub import link
+from hub.state import Channel
 from ircproto import numerics as N
 from ircproto.casemap import is_valid_channel
 from ircproto.masks import matches
@@ -59,38 +63,60 @@ def names(s: Session, msg: Message) -> None:
                 replies.names(s, chan, end=False)
         s.numeric(N.RPL_ENDOFNAMES, "*", "End of /NAMES list.")
         return
+    asked = []
     for name in split_targets(msg.params[0]):
         chan = state.channel(name)
-        if chan is None or not state.may_see(s.cid, chan):
-            s.numeric(N.RPL_ENDOFNAMES, name, "End of /NAMES list.")
-        else:
-            replies.names(s, chan)
+        if chan is not None and state.may_see(s.cid, chan):
+            replies.names(s, chan, end=False)
+            name = chan.name
+        asked.append(name)
+    # One end for the whole list, naming it (Modern IRC; ergo does the same)
+    s.numeric(N.RPL_ENDOFNAMES, ",".join(asked) or "*", "End of /NAMES list.")
+
+
+# What "<N" and ">N" compare, by the letter before them (ELIST U, C and T); None fails both.
+LIST_MEASURES: dict[str, Callable[[Channel, float], float | None]] = {
+    "": lambda chan, now: len(chan.members),
+    "C": lambda chan, now: (now - chan.created) / 60,  # minutes since the channel was created
+    "T": lambda chan, now: (now - chan.topic_time) / 60 if chan.topic else None,  # since the topic was set
+}
 
 
 def list_(s: Session, msg: Message) -> None:
-    """LIST [<channel>{,<channel>} | <mask> | >N | <N]: ELIST M (masks) and U (member counts)."""
+    """LIST [<channel>{,<channel>} | <mask> | !<mask> | >N | <N | C>N | C<N | T>N | T<N]: ELIST M and
+    N (names matching a mask, and not matching one), U (members), C and T (minutes since the
+    channel was created, or its topic set)."""
     state = s.worker.state
     masks: list[str] = []
-    fewer, more = None, None
+    not_masks: list[str] = []
+    bounds: list[tuple[Callable[[Channel, float], float | None], str, int]] = []
     for item in split_targets(msg.params[0]) if msg.params else []:
-        if item[0] in "<>" and item[1:].isdigit():
-            if item[0] == "<":
-                fewer = int(item[1:])
-            else:
-                more = int(item[1:])
+        letter = item[0] if item[0] in "CT" else ""
+        bound = item[len(letter):]
+        if bound[:1] in ("<", ">") and bound[1:].isdigit():
+            bounds.append((LIST_MEASURES[letter], bound[0], int(bound[1:])))
+        elif item[0] == "!" and len(item) > 1:
+            not_masks.append(item[1:])
         else:
             masks.append(item)
+    now = time.time()
     s.numeric(N.RPL_LISTSTART, "Channel", "Users  Name")
     for chan in list(state.channels.values()):
-        count = len(chan.members)
         if not state.may_see(s.cid, chan):
             continue
         if masks and not any(matches(mask, chan.name) for mask in masks):
             continue
-        if (fewer is not None and count >= fewer) or (more is not None and count <= more):
+        if any(matches(mask, chan.name) for mask in not_masks):
             continue
-        s.numeric(N.RPL_LIST, chan.name, str(count), f"[{chan.mode_string(with_key=False)[0]}] {chan.topic}")
+        if not all(_within(measure(chan, now), sign, limit) for measure, sign, limit in bounds):
+            continue
+        s.numeric(N.RPL_LIST, chan.name, str(len(chan.members)),
+                  f"[{chan.mode_string(with_key=False)[0]}] {chan.topic}")
     s.numeric(N.RPL_LISTEND, "End of /LIST")
+
+
+def _within(value: float | None, sign: str, limit: int) -> bool:
+    return value is not None and (value < limit if sign == "<" else value > limit)
 
 
 def kick(s: Session, msg: Message) -> None:
@@ -109,7 +135,22 @@ def kick(s: Session, msg: Message) -> None:
 
 
 def invite(s: Session, msg: Message) -> None:
-    s.request((link.R_INVITE, s.cid, msg.params[0], msg.params[1]))
+    """INVITE <nick> <channel>; INVITE alone lists the channels the client is invited to."""
+    if not msg.params:
+        invitations(s)
+    elif len(msg.params) < 2:
+        raise Reply(N.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
+    else:
+        s.request((link.R_INVITE, s.cid, msg.params[0], msg.params[1]))
+
+
+def invitations(s: Session) -> None:
+    state = s.worker.state
+    for key in state.users[s.cid].invited_to:  # a joined or vanished channel's key stays behind here
+        chan = state.channels.get(key)
+        if chan is not None and s.cid in chan.invited:
+            s.numeric(N.RPL_INVITELIST, chan.name)
+    s.numeric(N.RPL_ENDOFINVITELIST, "End of /INVITE list")
 
 
 def rename(s: Session, msg: Message) -> None:

@@ -5,8 +5,10 @@ bytes. The hub checks that the target exists (and that the sender may speak in a
 the same order as every other event, so a PRIVMSG right after a JOIN always follows the JOIN.
 NOTICE never provokes an error reply (Modern IRC: automatic replies must not be sent to it).
 Client-only tags (`+name=value`, IRCv3 message-tags) travel with the message as one escaped
-string and reach only recipients with message-tags; TAGMSG carries nothing else.
-A message to `@#chan` or `+#chan` (STATUSMSG) reaches only the members with at least that status.
+string and reach only recipients with message-tags; TAGMSG carries nothing else. A bot's
+(user mode +B) messages carry the `bot` tag in that same string, so marking them costs the
+delivery nothing. A message to `@#chan` or `+#chan` (STATUSMSG) reaches only the members with
+at least that status.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from ircproto import numerics as N
 from ircproto.casemap import is_channel_name, is_valid_channel, is_valid_nick
 from ircproto.message import Message, escape_tag_value, format_line
 from workers.handlers.common import Reply, split_targets
+from workers.replies import BOT_MODE
 from workers.session import Session
 
 
@@ -52,6 +55,8 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
     elif is_restricted_ctcp(msg.params[1]):
         flags |= link.MSG_CTCP
     tags = _client_tags(msg) if msg.tags else ""
+    if BOT_MODE in state.users[s.cid].modes:  # IRCv3 bot-mode: with the client tags, it reaches message-tags clients
+        tags = "bot;" + tags if tags else "bot"
     now = time.time()
     s.idle_since = now
     for target in targets:

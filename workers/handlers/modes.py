@@ -16,7 +16,7 @@ from workers.handlers.common import Reply
 from workers.session import Session
 
 MODES_PER_COMMAND = 4  # MODES: changes with a parameter in one MODE command
-USER_MODES = "iow"  # +o only through OPER; clients may drop it
+USER_MODES = "Biow"  # +o only through OPER; clients may drop it
 MAX_KEY = 23
 
 
@@ -65,7 +65,7 @@ def channel_mode(s: Session, name: str, params: list[str]) -> None:
             elif key is None:
                 s.numeric(N.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
             elif not key or len(key) > MAX_KEY or any(c in key for c in " ,:") or not key.isprintable():
-                s.numeric(N.ERR_INVALIDMODEPARAM, chan.name, "k", key or "*", "Invalid key")
+                s.numeric(N.ERR_INVALIDMODEPARAM, chan.name, "k", "*", "Invalid key")  # a bad key is not echoed
             else:
                 changes.append((sign, letter, key))
         elif letter == "l":

@@ -18,7 +18,7 @@ from ircproto.casemap import is_channel_name
 from ircproto.masks import is_wild, matches
 from ircproto.message import Message
 from workers.handlers.common import Reply, split_targets
-from workers.replies import shown_status
+from workers.replies import BOT_MODE, shown_status
 from workers.session import Session
 
 if TYPE_CHECKING:
@@ -30,7 +30,8 @@ WHOWAS_DEFAULT = 10
 
 
 def _flags(s: Session, user: User, status: str) -> str:
-    return ("G" if user.away else "H") + ("*" if "o" in user.modes else "") + shown_status(s, status)
+    return ("G" if user.away else "H") + ("*" if "o" in user.modes else "") + shown_status(s, status) + \
+        (BOT_MODE if BOT_MODE in user.modes else "")  # last, as ergo and InspIRCd put it
 
 
 def _visible(s: Session, user: User) -> bool:
@@ -127,6 +128,8 @@ def _whois_reply(s: Session, user: User, idle: int | None) -> None:
     s.numeric(N.RPL_WHOISSERVER, user.nick, s.worker.server_name, s.worker.config.server.network)
     if "o" in user.modes:
         s.numeric(N.RPL_WHOISOPERATOR, user.nick, "is an IRC operator")
+    if BOT_MODE in user.modes:
+        s.numeric(N.RPL_WHOISBOT, user.nick, "is a bot")
     if user.away:
         s.numeric(N.RPL_AWAY, user.nick, user.away)
     if idle is not None:

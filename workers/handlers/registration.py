@@ -22,6 +22,7 @@ SUPPORTED_CAPS: dict[str, str] = {
 }
 CAP_LS_LINE = 400  # bytes of capability names per CAP LS line before it continues on another
 _USERNAME_JUNK = re.compile(r"[^A-Za-z0-9._-]")
+USERNAME_FALLBACK = "user"  # the ident of a username with no allowed character in it (as ergo does)
 
 
 def cap(s: Session, msg: Message) -> None:
@@ -96,9 +97,10 @@ def user(s: Session, msg: Message) -> None:
     if s.registered:
         raise Reply(N.ERR_ALREADYREGISTERED, "You may not reregister")
     username, realname = msg.params[0], msg.params[3]
-    username = _USERNAME_JUNK.sub("", username)[:replies.USERLEN]
-    if not username:
+    if not realname:  # Modern IRC: an empty realname is a missing parameter
         raise Reply(N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
+    # A username is a hint we cannot check: unusable characters are dropped, never refused.
+    username = _USERNAME_JUNK.sub("", username)[:replies.USERLEN] or USERNAME_FALLBACK
     s.user = "~" + username  # '~': the username was not verified by ident
     s.realname = realname
     try_register(s)
