@@ -140,8 +140,8 @@ def on_rename(w: "Worker", cid: int, key: str, name: str, reason: str) -> None:
             else:
                 s.write(line)
         if len(lines) > 1:
-            replies.topic(s, chan, on_join=True)
-            replies.names(s, chan)
+            replies.topic(s, chan, on_join=True, told=member != cid)
+            replies.names(s, chan, told=member != cid)
 
 
 def on_part(w: "Worker", cid: int, key: str, reason: str) -> None:

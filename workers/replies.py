@@ -131,8 +131,10 @@ def shown_status(s: "Session", status: str) -> str:
     return status if "multi-prefix" in s.caps else status[:1]
 
 
-def names(s: "Session", chan: Channel, end: bool = True) -> None:
-    """353 lines filled up to the line limit, then 366 (unless end=False, for NAMES of many)."""
+def names(s: "Session", chan: Channel, end: bool = True, told: bool = False) -> None:
+    """353 lines filled up to the line limit, then 366 (unless end=False, for NAMES of many).
+    `told`: not an answer to this client's own command (see Session.tell)."""
+    numeric = s.tell if told else s.numeric
     users = s.worker.state.users
     kind = "@" if "s" in chan.modes else "="
     head = f":{s.worker.server_name} {N.RPL_NAMREPLY} {s.display_nick} {kind} {chan.name} :"
@@ -148,19 +150,20 @@ def names(s: "Session", chan: Channel, end: bool = True) -> None:
         entry = shown_status(s, status) + (user.prefix if full_mask else user.nick)
         length = wire_length(entry)
         if batch and size + length + 1 > budget:
-            s.numeric(N.RPL_NAMREPLY, kind, chan.name, " ".join(batch))
+            numeric(N.RPL_NAMREPLY, kind, chan.name, " ".join(batch))
             batch, size = [], 0
         batch.append(entry)
         size += length + 1
     if batch:
-        s.numeric(N.RPL_NAMREPLY, kind, chan.name, " ".join(batch))
+        numeric(N.RPL_NAMREPLY, kind, chan.name, " ".join(batch))
     if end:
-        s.numeric(N.RPL_ENDOFNAMES, chan.name, "End of /NAMES list.")
+        numeric(N.RPL_ENDOFNAMES, chan.name, "End of /NAMES list.")
 
 
-def topic(s: "Session", chan: Channel, *, on_join: bool = False) -> None:
+def topic(s: "Session", chan: Channel, *, on_join: bool = False, told: bool = False) -> None:
+    numeric = s.tell if told else s.numeric
     if chan.topic:
-        s.numeric(N.RPL_TOPIC, chan.name, chan.topic)
-        s.numeric(N.RPL_TOPICWHOTIME, chan.name, chan.topic_setter or s.worker.server_name, str(int(chan.topic_time)))
+        numeric(N.RPL_TOPIC, chan.name, chan.topic)
+        numeric(N.RPL_TOPICWHOTIME, chan.name, chan.topic_setter or s.worker.server_name, str(int(chan.topic_time)))
     elif not on_join:
-        s.numeric(N.RPL_NOTOPIC, chan.name, "No topic is set")
+        numeric(N.RPL_NOTOPIC, chan.name, "No topic is set")

@@ -311,10 +311,21 @@ class Session(ReplyOrder, asyncio.Protocol):
         self.reply(format_line(source or self.worker.server_name, command, *params))
 
     def numeric(self, code: str, *params: str) -> None:
+        self.reply(self._numeric_line(code, params))
+
+    def tell(self, code: str, *params: str) -> None:
+        """A numeric that answers nothing this client asked (another member renamed a channel)."""
+        self.write(self._numeric_line(code, params))
+
+    def _numeric_line(self, code: str, params: tuple[str, ...]) -> bytes:
         # Middle params often echo what the client typed; one that is empty, has a space or
         # starts with ':' would change the line's meaning, so it is shown as '*'.
         middle = [p if p and " " not in p and p[0] != ":" else "*" for p in params[:-1]]
-        self.reply(format_line(self.worker.server_name, code, self.display_nick, *middle, *params[-1:]))
+        return format_line(self.worker.server_name, code, self.display_nick, *middle, *params[-1:])
+
+    def wait_for_hub(self) -> None:
+        """Hold this client's later lines until the hub has handled what it sent so far."""
+        self._barrier()
 
     def set_caps(self, caps: set[str]) -> None:
         self.caps = caps

@@ -286,3 +286,30 @@ def test_bot_mode_tags_the_bots_messages_and_shows_in_whois_and_who(server):
     tagged.send("WHOIS v3bot_bot")
     whois = [tagged.expect_any("311", "312", "317", "318", "319", "335") for _ in range(5)]
     assert "335" not in [m.command for m in whois] and whois[-1].command == "318"
+
+
+def test_a_message_right_after_mode_plus_b_carries_the_bot_tag(server):
+    bot, tagged = with_caps(server, 2, ("v3bb_bot", ""), ("v3bb_tagged", "message-tags"))
+    join_all("#botnow", bot, tagged)
+    bot.send("MODE v3bb_bot +B\r\nPRIVMSG #botnow :first as a bot")  # one write: the MODE is still at the hub
+    assert "bot" in tagged.expect("PRIVMSG", "#botnow", "first as a bot").tags
+    bot.send("MODE v3bb_bot -B\r\nPRIVMSG #botnow :human again")
+    assert "bot" not in tagged.expect("PRIVMSG", "#botnow", "human again").tags
+
+
+def test_a_rename_seen_during_a_labelled_command_stays_outside_its_batch(server):
+    alice, bob, carol = with_caps(server, 3, ("v3r_alice", "labeled-response batch"), ("v3r_bob", ""),
+                                  ("v3r_carol", ""))
+    join_all("#before", carol, alice)
+    carol.send("TOPIC #before :kept")
+    alice.expect("TOPIC", "#before")
+    asked = len(alice.received)
+    with stopped(bob.worker_pid):  # alice's WHOIS of bob waits for his worker (up to 2 s)
+        alice.send("@label=slow WHOIS v3r_bob")
+        carol.send("RENAME #before #after :tidy")
+        alice.expect("366", "v3r_alice", "#after")  # no rename cap: PART, JOIN, topic and names
+        assert not alice.since("BATCH")  # the WHOIS is still waiting
+    assert alice.expect("BATCH").tags["label"] == "slow"
+    fallback = [m for m in alice.received[asked:] if {"#before", "#after"} & set(m.params)]
+    assert [m.command for m in fallback] == ["PART", "JOIN", "332", "333", "353", "366"]
+    assert all("batch" not in m.tags for m in fallback), fallback

@@ -117,3 +117,4 @@ def user_mode(s: Session, nick: str, params: list[str]) -> None:
         s.numeric(N.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
     if any(c not in "+-" for c in wanted):
         s.request((link.R_UMODE, s.cid, wanted))
+        s.wait_for_hub()  # +B changes how this client's next messages are rendered
