@@ -66,10 +66,10 @@ def _run_hub(cfg: Config, ctl: socket.socket, *, heartbeat: Heartbeat, **_: obje
 
 
 def _run_worker(cfg: Config, ctl: socket.socket, *, wid: int, slot: int, listener: socket.socket,
-                tls_listener: socket.socket | None, loads, boot_id: str, started_at: float,
+                tls_listener: socket.socket | None, tls_context, loads, boot_id: str, started_at: float,
                 heartbeat: Heartbeat) -> None:
     from workers.worker import Worker
-    Worker(cfg, wid, slot, listener, ctl, loads, boot_id, started_at, tls_listener, heartbeat).run()
+    Worker(cfg, wid, slot, listener, ctl, loads, boot_id, started_at, tls_listener, heartbeat, tls_context).run()
 
 
 class Supervisor:
@@ -103,7 +103,9 @@ class Supervisor:
 
     def bind(self) -> None:
         server = self.config.server
-        server_context(self.config)  # refuse to start with a certificate that does not load
+        # Refuse to start with a certificate that does not load. Workers inherit this context
+        # instead of reading the files, which may have changed (and been refused) since.
+        self.tls_context = server_context(self.config)
         self.listener = self._listen(server.host, server.port)
         self.address = self.listener.getsockname()[:2]
         self.tls_listener = self._listen(server.host, server.tls_port) if tls_enabled(self.config) else None
@@ -185,7 +187,7 @@ class Supervisor:
     def spawn_worker(self, slot: int) -> None:
         self.loads[slot] = 0
         worker = self._fork("worker", slot, self.worker_main, listener=self.listener,
-                            tls_listener=self.tls_listener, loads=self.loads,
+                            tls_listener=self.tls_listener, tls_context=self.tls_context, loads=self.loads,
                             boot_id=self.boot_id, started_at=self.started_at)
         hub = self.hub()
         if hub is not None:
@@ -253,10 +255,11 @@ class Supervisor:
             new = self.reload()
             if tls_enabled(new) != (self.tls_listener is not None):
                 raise config_pkg.ConfigError("server.tls_cert/server.tls_key: turning TLS on or off needs a restart")
-            server_context(new)  # a certificate that does not load is refused before anyone uses it
+            tls_context = server_context(new)  # a certificate that does not load is refused before anyone uses it
         except config_pkg.ConfigError as exc:
             log.error("configuration not reloaded: %s", exc)
             return
+        self.tls_context = tls_context
         old = self.config.server
         for key in ("host", "port", "workers"):
             if getattr(new.server, key) != getattr(old, key):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import select
+import ssl
 import socket
 import time
 from collections import deque
@@ -81,10 +82,11 @@ class Worker(ChildProcess):
 
     def __init__(self, config: Config, wid: int, slot: int, listener: socket.socket,
                  control_sock: socket.socket, loads, boot_id: str, started_at: float,
-                 tls_listener: socket.socket | None = None, heartbeat: Heartbeat | None = None) -> None:
+                 tls_listener: socket.socket | None = None, heartbeat: Heartbeat | None = None,
+                 tls_context: ssl.SSLContext | None = None) -> None:
         super().__init__(config, control_sock, heartbeat)
         self.tls_listener = tls_listener
-        self.tls_context = server_context(config) if tls_listener is not None else None
+        self.tls_context = tls_context  # the supervisor's last good one (the files may be broken now)
         self.label = f"worker {wid}"
         self.wid = wid
         self.slot = slot
@@ -102,7 +104,6 @@ class Worker(ChildProcess):
         self.sent = 0  # items sent on the current link
         self.replay: list[tuple] = []  # requests the dead hub never acknowledged
         self.delivered_ids = RecentIds(SEEN_MESSAGES)  # to drop replayed duplicates
-        self.unregistered = 0  # sessions that have not finished registering, for LUSERS
         self._unflushed: list[Session] = []  # sessions with output queued this iteration
         self._flush_scheduled = False
         self.whois_waiting: dict[tuple[int, int], tuple[str, asyncio.TimerHandle]] = {}  # (asker, target)
@@ -296,7 +297,6 @@ class Worker(ChildProcess):
 
     def session_opened(self, s: Session) -> None:
         self.sessions[s.cid] = s
-        self.unregistered += 1
         self.open_connections += 1
         s.announced = True
         self.request((link.R_CONNECT, s.cid, s.host))  # the hub counts connections and may refuse
@@ -307,8 +307,6 @@ class Worker(ChildProcess):
     def session_closed(self, s: Session, reason: str) -> None:
         if self.sessions.pop(s.cid, None) is not None:
             self.loads[self.slot] -= 1
-            if not s.registered:
-                self.unregistered -= 1
         if s.announced:
             self.request((link.R_QUIT, s.cid, reason))
         log.debug("client %x (%s) closed: %s", s.cid, s.nick, reason)
@@ -335,9 +333,6 @@ class Worker(ChildProcess):
 
     def transport_gone(self, s: Session) -> None:
         self.open_connections -= 1
-
-    def unregistered_count(self) -> int:
-        return self.unregistered
 
     def next_msgid(self) -> str:
         self._next_msgid += 1

@@ -133,9 +133,6 @@ def test_a_certificate_that_does_not_load_on_sighup_keeps_the_old_one(tls_server
     assert tls_server.proc.poll() is None
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: a worker loads the certificate from its file when it starts, "
-                   "so the one replacing a dead worker after a refused reload crashes at boot, five times, "
-                   "and the server stops, instead of serving the certificate that was kept")
 def test_a_worker_started_after_a_refused_certificate_serves_the_kept_one(tls_server):
     first_der = refuse_a_broken_certificate(tls_server)
     victim = next(iter(tls_server.current_workers()))

@@ -121,7 +121,6 @@ def try_register(s: Session) -> None:
 def registered(s: Session) -> None:
     """The hub granted the nick: the client is now registered."""
     s.registered = True
-    s.worker.unregistered -= 1
     replies.welcome(s)
 
 
