@@ -375,3 +375,8 @@ def motd_on_every_worker(server: Server) -> list[str]:
         texts.append(probe.expect("372").params[1])
         probe.close()
     return texts
+
+
+def isupport(client: Client) -> dict[str, str]:
+    """The ISUPPORT tokens of the client's welcome burst: name -> value ("" for a bare name)."""
+    return {t.partition("=")[0]: t.partition("=")[2] for m in client.since("005") for t in m.params[1:-1]}

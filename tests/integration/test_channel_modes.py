@@ -3,7 +3,7 @@ workers see them. Every client in a test is on its own worker process (proved by
 every decision here is the hub's and every line crosses it."""
 import pytest
 
-from tests.integration.harness import Server, join_all, registered
+from tests.integration.harness import Server, isupport, join_all, registered
 
 
 @pytest.fixture(scope="module")
@@ -11,10 +11,6 @@ def server():
     srv = Server(workers=3)
     yield srv
     srv.stop()
-
-
-def isupport_of(client):
-    return {t.partition("=")[0]: t.partition("=")[2] for m in client.since("005") for t in m.params[1:-1]}
 
 
 def listing(client, channel, letter, entry, end):
@@ -28,7 +24,7 @@ def listing(client, channel, letter, entry, end):
 
 def test_list_modes_are_advertised(server):
     client, = registered(server, "ad_alice")
-    tokens = isupport_of(client)
+    tokens = isupport(client)
     assert tokens["CHANMODES"].split(",")[0] == "beI"
     assert (tokens["EXCEPTS"], tokens["INVEX"]) == ("e", "I")
     assert tokens["MAXLIST"] == "b:100,e:100,I:100"
@@ -96,7 +92,7 @@ def test_a_list_mode_holds_at_most_maxlist_entries(server):
 
 def test_a_mute_lets_a_user_join_but_not_speak_until_voiced_or_excepted(server):
     alice, bob, carol = registered(server, "xm_alice", "xm_bob", "xm_carol")
-    assert isupport_of(alice)["EXTBAN"] == ",am"
+    assert isupport(alice)["EXTBAN"] == ",am"
     alice.send("JOIN #mute")
     alice.expect("366")
     alice.send("MODE #mute +b m:xm_bob")
@@ -140,7 +136,7 @@ def test_account_and_unknown_extended_bans(server):
 
 def test_no_ctcp_mode_lets_action_through_and_refuses_other_ctcp(server):
     alice, bob = registered(server, "nc_alice", "nc_bob")
-    assert isupport_of(alice)["CHANMODES"].split(",")[3] == "Cimnst"
+    assert isupport(alice)["CHANMODES"].split(",")[3] == "Cimnst"
     join_all("#noctcp", alice, bob)
     alice.send("MODE #noctcp +C")
     bob.expect("MODE", "#noctcp", "+C")
@@ -167,7 +163,7 @@ def channel_lines(client, channel):
 
 def test_statusmsg_reaches_only_members_with_that_status_on_every_worker(server):
     alice, bob, carol = registered(server, "sm_alice", "sm_bob", "sm_carol")
-    assert isupport_of(alice)["STATUSMSG"] == "@+"
+    assert isupport(alice)["STATUSMSG"] == "@+"
     join_all("#status", alice, bob, carol)
     alice.send("MODE #status +ov sm_bob sm_carol")
     carol.expect("MODE", "#status", "+ov")

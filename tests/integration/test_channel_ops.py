@@ -3,7 +3,7 @@ see them. Every client in a test is on its own worker process (proved by psutil)
 check here crosses the hub."""
 import pytest
 
-from tests.integration.harness import Server, join_all, registered
+from tests.integration.harness import Server, isupport, join_all, registered
 
 
 @pytest.fixture(scope="module")
@@ -303,19 +303,9 @@ def test_names_of_several_channels_and_of_none(server):
     assert msg.params[1] == "*" and {"#names-a", "#names-b"} <= seen
 
 
-def isupport(client, token):
-    """The value of one ISUPPORT token from the client's welcome burst."""
-    for msg in client.since("005"):
-        for item in msg.params[1:-1]:
-            name, _, value = item.partition("=")
-            if name == token:
-                return value
-    raise AssertionError(f"no {token} in ISUPPORT")
-
-
 def test_joining_more_channels_than_chanlimit_gets_405(server):
     alice, bob = registered(server, "mc_alice", "mc_bob")
-    limit = int(isupport(alice, "CHANLIMIT").partition(":")[2])
+    limit = int(isupport(alice)["CHANLIMIT"].partition(":")[2])
     names = [f"#mc{i}" for i in range(limit)]
     alice.send("JOIN " + ",".join(names))
     alice.expect("366", "mc_alice", names[-1])
@@ -332,9 +322,9 @@ def test_joining_more_channels_than_chanlimit_gets_405(server):
 def test_a_full_ban_list_gets_478(server):
     alice, bob = registered(server, "mf_alice", "mf_bob")
     join_all("#fullbans", alice, bob)
-    maxlist = dict(entry.split(":") for entry in isupport(alice, "MAXLIST").split(","))
+    maxlist = dict(entry.split(":") for entry in isupport(alice)["MAXLIST"].split(","))
     maxlist = int(next(count for letters, count in maxlist.items() if "b" in letters))
-    modes = int(isupport(alice, "MODES"))
+    modes = int(isupport(alice)["MODES"])
     masks = [f"mf{i}!*@*" for i in range(maxlist)]
     for start in range(0, maxlist, modes):
         chunk = masks[start:start + modes]
@@ -350,7 +340,7 @@ def test_a_full_ban_list_gets_478(server):
 def test_a_topic_is_cut_to_topiclen_for_everyone(server):
     alice, bob, carol = registered(server, "mz_alice", "mz_bob", "mz_carol")
     join_all("#long", alice, bob)
-    topiclen = int(isupport(alice, "TOPICLEN"))
+    topiclen = int(isupport(alice)["TOPICLEN"])
     # One byte, then two-byte characters past the limit: the cut may not split the last one.
     alice.send("TOPIC #long :x" + "é" * (topiclen // 2 + 5))
     cut = "x" + "é" * ((topiclen - 1) // 2)

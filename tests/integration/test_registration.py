@@ -1,7 +1,7 @@
 """Registration, the welcome burst and keep-alive, as a plain IRC client sees them."""
 import pytest
 
-from tests.integration.harness import Server
+from tests.integration.harness import Server, isupport
 
 
 def test_welcome_burst(server):
@@ -22,8 +22,7 @@ def test_welcome_burst(server):
     for numeric in ("002", "003", "004"):
         c.expect(numeric, "alice")
     c.expect("376")
-    isupport = [m for m in c.received if m.command == "005"]
-    tokens = {t.split("=")[0]: t.partition("=")[2] for m in isupport for t in m.params[1:-1]}
+    tokens = isupport(c)
     assert tokens["CASEMAPPING"] == "ascii"
     assert tokens["PREFIX"] == "(ov)@+" and tokens["CHANMODES"] == "beI,k,l,Cimnst"
     assert "UTF8ONLY" in tokens and "WHOX" in tokens and tokens["ELIST"] == "CMNTU"
