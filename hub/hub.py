@@ -32,10 +32,10 @@ import time
 from collections import Counter
 
 from config import Config
-from hub import control, link
-from hub.child import ChildProcess, Heartbeat
+from ipc import control, link
+from ipc.child import ChildProcess, Heartbeat
 from hub.policy import rename_refusal, speak_refusal
-from hub.state import (ACTING_LIST_MODES, BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE,
+from chatstate.state import (ACTING_LIST_MODES, BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE,
                        E_NICK, E_PART, E_QUIT, E_RENAME, E_SETNAME, E_TOPIC, E_UMODE, E_USER, LIST_MODES, OP_STATUS,
                        STATUS_OF_MODE, STATUS_RANK, Channel, State, User, wid_of)
 from ircproto import numerics as N

@@ -2,7 +2,7 @@
 so it can be tested without processes. The hub calls these and turns a refusal into a numeric."""
 from __future__ import annotations
 
-from hub.state import VOICE_STATUS, Channel, User, has_status
+from chatstate.state import VOICE_STATUS, Channel, User, has_status
 from ircproto.casemap import casefold
 
 CANNOT_SEND = "Cannot send to channel"

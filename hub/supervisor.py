@@ -33,9 +33,9 @@ from typing import Callable
 
 import config as config_pkg
 from config import Config
-from hub import control
-from hub.child import Heartbeat
-from hub.tls import server_context, tls_enabled
+from ipc import control
+from ipc.child import Heartbeat
+from config.tls import server_context, tls_enabled
 
 log = logging.getLogger("hubchat.supervisor")
 

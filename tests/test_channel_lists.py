@@ -3,7 +3,7 @@ import pytest
 
 from hub.hub import _join_refusal
 from hub.policy import speak_refusal
-from hub.state import E_JOIN, E_MODE, E_USER, FLAG_MODES, State, has_status
+from chatstate.state import E_JOIN, E_MODE, E_USER, FLAG_MODES, State, has_status
 from ircproto import numerics as N
 from ircproto.masks import matches_user, normalize_list_mask
 from workers.handlers.messages import is_restricted_ctcp, split_status_prefix

@@ -6,9 +6,9 @@ import pickle
 import pytest
 
 import config
-from hub import control, link
+from ipc import control, link
 from hub.hub import Hub
-from hub.state import E_JOIN, E_USER
+from chatstate.state import E_JOIN, E_USER
 
 W1, W2 = 1, 2
 A = W1 << 32 | 1

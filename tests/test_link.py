@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from hub.link import FrameDecoder, LinkProtocol, encode_frame, open_link
+from ipc.link import FrameDecoder, LinkProtocol, encode_frame, open_link
 
 def own_fd(connection):
     """The link takes ownership of its fd; hand it a duplicate so the Connection can close its own."""

@@ -1,5 +1,5 @@
-"""hub.state: the same events give the same state, wherever they are applied."""
-from hub.state import (E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_SETNAME,
+"""chatstate.state: the same events give the same state, wherever they are applied."""
+from chatstate.state import (E_AWAY, E_CHGHOST, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_SETNAME,
                        E_TOPIC, E_UMODE, E_USER, State, wid_of)
 
 A, B, C = 1 << 32 | 1, 2 << 32 | 1, 2 << 32 | 2

@@ -3,8 +3,8 @@ batched per member, yet every member sees exactly the hub's order, never its own
 it asked for echo-message), and each tag variant is rendered for those who asked."""
 import asyncio
 
-from hub import link
-from hub.state import E_JOIN, E_PART, E_USER, State
+from ipc import link
+from chatstate.state import E_JOIN, E_PART, E_USER, State
 from ircproto.message import parse
 from workers.session import TAG_MSGID, TAG_TIME
 from workers.worker import RecentIds, Worker

@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from hub import link
-from hub.state import (E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RENAME,
+from ipc import link
+from chatstate.state import (E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RENAME,
                        E_SETNAME, E_TOPIC, E_UMODE, E_USER, OP_STATUS, STATUS_RANK, State, has_status)
 from ircproto import numerics as N
 from ircproto.message import format_line
@@ -23,7 +23,7 @@ from workers.handlers.registration import RENAME_CAP, registered
 from workers.session import NO_OUTPUT, TAG_MSGID, TAG_TIME
 
 if TYPE_CHECKING:
-    from hub.state import User
+    from chatstate.state import User
     from workers.session import Session
     from workers.worker import Worker
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from hub.state import BAN_LIST_LENGTH, FLAG_MODES, LIST_MODES, STATUS_RANK, Channel
+from chatstate.state import BAN_LIST_LENGTH, FLAG_MODES, LIST_MODES, STATUS_RANK, Channel
 from ircproto import numerics as N
 from ircproto.masks import EXTBANS
 from ircproto.message import MAX_LINE, format_line, wire_length

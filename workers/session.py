@@ -40,7 +40,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from hub.link import R_BARRIER
+from ipc.link import R_BARRIER
 from ircproto.flood import FakeLag
 from ircproto.framing import LineBuffer, ReadQExceeded
 from ircproto.message import EmptyMessage, ProtocolError, escape_tag_value, format_line, parse

@@ -28,10 +28,10 @@ import time
 from collections import deque
 
 from config import Config
-from hub import control, link
-from hub.child import ChildProcess, Heartbeat
-from hub.state import State
-from hub.tls import server_context
+from ipc import control, link
+from ipc.child import ChildProcess, Heartbeat
+from chatstate.state import State
+from config.tls import server_context
 from workers import commands, events
 from workers.acceptor import Acceptor
 from workers.session import Session

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from hub import link
-from hub.state import Channel
+from ipc import link
+from chatstate.state import Channel
 from ircproto import numerics as N
 from ircproto.casemap import is_valid_channel
 from ircproto.masks import matches

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import time
 
-from hub import link
-from hub.state import STATUS_RANK
+from ipc import link
+from chatstate.state import STATUS_RANK
 from ircproto import numerics as N
 from ircproto.casemap import is_channel_name, is_valid_channel, is_valid_nick
 from ircproto.message import Message, escape_tag_value, format_line

@@ -6,8 +6,8 @@ checks operator status and targets and broadcasts only what actually changed.
 """
 from __future__ import annotations
 
-from hub import link
-from hub.state import ACTING_LIST_MODES, FLAG_MODES, LIST_MODES, Channel
+from ipc import link
+from chatstate.state import ACTING_LIST_MODES, FLAG_MODES, LIST_MODES, Channel
 from ircproto import numerics as N
 from ircproto.casemap import casefold, is_channel_name
 from ircproto.masks import normalize_list_mask

@@ -14,7 +14,7 @@ import re
 import signal
 
 from config.passwords import verify
-from hub import link
+from ipc import link
 from ircproto import numerics as N
 from ircproto.message import Message, format_line
 from workers.handlers.common import Reply

@@ -11,8 +11,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from hub import link
-from hub.state import Channel, User
+from ipc import link
+from chatstate.state import Channel, User
 from ircproto import numerics as N
 from ircproto.casemap import is_channel_name
 from ircproto.masks import is_wild, matches

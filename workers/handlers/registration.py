@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hub import link
+from ipc import link
 from ircproto import numerics as N
 from ircproto.casemap import casefold, is_valid_nick
 from ircproto.message import Message

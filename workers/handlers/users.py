@@ -2,7 +2,7 @@
 so every worker shows the same state."""
 from __future__ import annotations
 
-from hub import link
+from ipc import link
 from ircproto.message import Message, truncate_utf8
 from workers.replies import AWAYLEN, NAMELEN
 from workers.session import Session

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import ssl
 
-from config import Config, ConfigError
+from config.loader import ConfigError
+from config.schema import Config
 
 
 def tls_enabled(config: Config) -> bool:

@@ -57,7 +57,7 @@ MSG_ECHO = 2  # the sender has echo-message: send the message back to it too
 MSG_TAGMSG = 4  # TAGMSG: only clients with message-tags can receive it
 MSG_CTCP = 8  # a CTCP other than ACTION, which a channel with +C refuses
 
-# Replies and deliveries, hub -> worker (events from hub.state go to every worker).
+# Replies and deliveries, hub -> worker (events from chatstate.state go to every worker).
 D_CHANMSG = "cmsg"  # (channel_key, sender_cid, line, msgid, ts, flags, client_tags)
 D_USERMSG = "umsg"  # (target_cid, sender_cid, line, msgid, ts, flags, client_tags)
 D_ECHO = "echo"  # (sender_cid, line, msgid, ts, flags, client_tags): echo-message to its sender

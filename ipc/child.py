@@ -12,7 +12,7 @@ import time
 from typing import Callable
 
 from config import Config
-from hub import control
+from ipc import control
 
 log = logging.getLogger("hubchat")
 
