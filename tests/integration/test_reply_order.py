@@ -260,7 +260,7 @@ def send_sequence(client: Client, kinds: list[str]) -> list[Sent]:
 sequences = st.lists(st.lists(st.sampled_from(sorted(VOCABULARY)), min_size=1, max_size=25), min_size=8, max_size=8)
 
 
-@settings(max_examples=12, deadline=None, phases=[Phase.generate],  # shrinking would restart servers for minutes
+@settings(max_examples=8, deadline=None, phases=[Phase.generate],  # shrinking would restart servers for minutes
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(sequences)
