@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from ircproto.message import Message
+from workers.commands import COMMANDS
 from tests.integration.harness import Client, Server, clients_on_distinct_workers, wait_for, worker_pid_of
 
 WORKERS = 4
@@ -120,6 +121,9 @@ VOCABULARY: dict[str, Expect] = {
     "admin": Expect("ADMIN", numeric("256", "257", "258", "259"), has("259")),
     "info": Expect("INFO", numeric("371", "374"), has("374")),
     "help": Expect("HELP {t}", numeric("524"), has("524")),
+    "helpop": Expect("HELPOP {t}", numeric("524"), has("524")),
+    "invitations": Expect("INVITE", numeric("336", "337"), has("337")),
+    "rename": Expect("RENAME #o{t} #p{t}", numeric("403"), named("403", 1, own_channel)),
     "unknown": Expect("FOO{t}", numeric("421"), has("421")),
     "cap_list": Expect("CAP LIST", lambda m, t: m.command == "CAP", lambda a, t: any(m.command == "CAP" for m in a)),
     "pass": Expect("PASS {t}", numeric("462"), has("462")),
@@ -260,23 +264,41 @@ def send_sequence(client: Client, kinds: list[str]) -> list[Sent]:
 sequences = st.lists(st.lists(st.sampled_from(sorted(VOCABULARY)), min_size=1, max_size=25), min_size=8, max_size=8)
 
 
+@pytest.fixture(scope="module")
+def crowd(busy):
+    """Eight participants on the four workers, placed once for every example."""
+    clients = participants(busy, 8)
+    assert len({worker_pid_of(busy, c) for c in clients}) == WORKERS
+    yield clients
+    for c in clients:
+        c.close()
+
+
+def leave_what_the_example_joined(c: Client) -> None:
+    """Back to the shared channel and its own, so joins never pile up to CHANLIMIT."""
+    c.send(f"JOIN 0\r\nJOIN {SHARED},{mine(c)}")
+    c.expect("366", c.nick, mine(c))
+
+
+@pytest.mark.timeout(240)  # eight examples, each a full round of eight clients on a loaded hub
 @settings(max_examples=8, deadline=None, phases=[Phase.generate],  # shrinking would restart servers for minutes
-          suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(sequences)
-def test_random_commands_are_answered_in_order_on_every_worker(busy, per_client):
-    clients = participants(busy, len(per_client))
-    try:
-        assert len({worker_pid_of(busy, c) for c in clients}) == WORKERS
-        sent = [send_sequence(c, kinds) for c, kinds in zip(clients, per_client)]
-        for c, items in zip(clients, sent):
-            c.expect("PONG", where=lambda m, last=items[-1].token: m.params[-1] == last, timeout=20)
-        for c, items in zip(clients, sent):
-            check_order(c, items, "hubchat.local")
-    finally:
-        for c in clients:
-            c.send("QUIT")
-            c.close()
+def test_random_commands_are_answered_in_order_on_every_worker(crowd, per_client):
+    sent = [send_sequence(c, kinds) for c, kinds in zip(crowd, per_client)]
+    for c, items in zip(crowd, sent):
+        c.expect("PONG", where=lambda m, last=items[-1].token: m.params[-1] == last, timeout=20)
+    for c, items in zip(crowd, sent):
+        check_order(c, items, "hubchat.local")
+    for c in crowd:
+        leave_what_the_example_joined(c)
+
+
+def test_the_vocabulary_covers_every_verb():
+    """PING follows every command; QUIT ends the connection, so it has a test of its own."""
+    used = {expect.line.split()[1] if expect.line.startswith("@") else expect.line.split()[0]
+            for expect in VOCABULARY.values()}
+    assert set(COMMANDS) - {"PING", "QUIT"} <= {verb.upper() for verb in used}
 
 
 def test_the_reported_sequence_on_every_worker(busy):
