@@ -5,39 +5,17 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from chatstate.state import BAN_LIST_LENGTH, FLAG_MODES, LIST_MODES, STATUS_RANK, Channel
+from chatstate.state import Channel
 from ircproto import numerics as N
-from ircproto.masks import EXTBANS
+from ircproto.caps import MULTI_PREFIX, USERHOST_IN_NAMES
 from ircproto.message import MAX_LINE, format_line, wire_length
+from ircproto.modes import CHANNEL_MODES, CHANNEL_MODES_WITH_PARAMS, USER_MODES
+from workers.isupport import isupport_tokens
 
 if TYPE_CHECKING:
     from workers.session import Session
 
 VERSION = "hubchat-0.2"
-USER_MODES = "Biow"
-BOT_MODE = "B"  # IRCv3 bot-mode: the user mode (ISUPPORT BOT), also the WHO flag
-CHANNEL_MODES = "CIbeiklmnostv"
-CHANNEL_MODES_WITH_PARAMS = "Ibeklov"
-# Fixed lengths, advertised in ISUPPORT and applied by the handlers.
-KICKLEN = 255
-AWAYLEN = 200
-NAMELEN = 100  # realname, for SETNAME
-USERLEN = 10
-
-
-def isupport_tokens(config) -> list[str]:
-    lim = config.limits
-    return [
-        "CASEMAPPING=ascii", "CHANTYPES=#", f"CHANMODES={LIST_MODES},k,l,{FLAG_MODES}", "PREFIX=(ov)@+", "MODES=4",
-        "MAXLIST=" + ",".join(f"{mode}:{BAN_LIST_LENGTH}" for mode in LIST_MODES), "ELIST=CMNTU", "WHOX", "UTF8ONLY", "SAFELIST",
-        f"NICKLEN={lim.nicklen}", f"CHANNELLEN={lim.channellen}", f"TOPICLEN={lim.topiclen}",
-        f"KICKLEN={KICKLEN}", f"AWAYLEN={AWAYLEN}", f"NAMELEN={NAMELEN}", f"USERLEN={USERLEN}",
-        f"CHANLIMIT=#:{lim.chanlimit}",
-        f"TARGMAX=PRIVMSG:{lim.maxtargets},NOTICE:{lim.maxtargets},TAGMSG:{lim.maxtargets},JOIN:,PART:,KICK:,"
-        f"NAMES:,LIST:,WHOIS:1",
-        f"MAXTARGETS={lim.maxtargets}", f"NETWORK={config.server.network}", f"LINELEN={MAX_LINE}",
-        "EXCEPTS=e", "INVEX=I", f"EXTBAN=,{EXTBANS}", f"STATUSMSG={STATUS_RANK}", f"BOT={BOT_MODE}",
-    ]
 
 
 def isupport(s: "Session") -> None:
@@ -128,7 +106,7 @@ def motd(s: "Session") -> None:
 
 def shown_status(s: "Session", status: str) -> str:
     """A member's prefixes as this client asked to see them: all with multi-prefix, else the highest."""
-    return status if "multi-prefix" in s.caps else status[:1]
+    return status if MULTI_PREFIX in s.caps else status[:1]
 
 
 def names(s: "Session", chan: Channel, end: bool = True, told: bool = False) -> None:
@@ -139,7 +117,7 @@ def names(s: "Session", chan: Channel, end: bool = True, told: bool = False) -> 
     kind = "@" if "s" in chan.modes else "="
     head = f":{s.worker.server_name} {N.RPL_NAMREPLY} {s.display_nick} {kind} {chan.name} :"
     budget = MAX_LINE - 2 - wire_length(head)
-    full_mask = "userhost-in-names" in s.caps
+    full_mask = USERHOST_IN_NAMES in s.caps
     member = s.cid in chan.members  # invisible users are listed only to fellow members
     batch: list[str] = []
     size = 0

@@ -41,6 +41,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from ipc.link import R_BARRIER
+from ircproto.caps import LABELED_RESPONSE, MESSAGE_TAGS, SERVER_TIME
 from ircproto.flood import FakeLag
 from ircproto.framing import LineBuffer, ReadQExceeded
 from ircproto.message import EmptyMessage, ProtocolError, escape_tag_value, format_line, parse
@@ -142,7 +143,7 @@ class Session(ReplyOrder, asyncio.Protocol):
         if not line.isascii() and not _is_utf8(line):  # UTF8ONLY: never relay text we cannot read
             self.send("FAIL", msg.command, "INVALID_UTF8", "Message rejected, your message contained invalid UTF-8")
             return
-        label = msg.tags.get("label") if "labeled-response" in self.caps else None
+        label = msg.tags.get("label") if LABELED_RESPONSE in self.caps else None
         if label and len(label) > MAX_LABEL:
             label = None
         # A query waits until the replica holds what the hub had decided; a labelled command
@@ -213,7 +214,7 @@ class Session(ReplyOrder, asyncio.Protocol):
             self._answer(add_tag(captured[0], label))
         else:
             ref = self.worker.next_batch_ref()
-            self._answer(add_tag(format_line(self.worker.server_name, "BATCH", "+" + ref, "labeled-response"), label))
+            self._answer(add_tag(format_line(self.worker.server_name, "BATCH", "+" + ref, LABELED_RESPONSE), label))
             tag = b"batch=" + ref.encode()
             for line in captured:
                 self._answer(add_tag(line, tag))
@@ -329,7 +330,7 @@ class Session(ReplyOrder, asyncio.Protocol):
 
     def set_caps(self, caps: set[str]) -> None:
         self.caps = caps
-        self.tag_mode = (TAG_TIME if "server-time" in caps else 0) | (TAG_MSGID if "message-tags" in caps else 0)
+        self.tag_mode = (TAG_TIME if SERVER_TIME in caps else 0) | (TAG_MSGID if MESSAGE_TAGS in caps else 0)
 
     def close_forgotten(self, reason: str) -> None:
         """Close a client the hub has already let go of (its QUIT or a refusal): no QUIT back."""

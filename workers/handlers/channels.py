@@ -18,6 +18,7 @@ from ircproto.masks import matches
 from ircproto.message import Message, truncate_utf8
 from workers import replies
 from workers.handlers.common import Reply, split_targets
+from workers.isupport import KICKLEN
 from workers.session import Session
 
 
@@ -123,7 +124,7 @@ def kick(s: Session, msg: Message) -> None:
     """KICK <channel> <user>{,<user>} [<comment>]: one request per user."""
     channels = split_targets(msg.params[0])
     nicks = split_targets(msg.params[1])
-    reason = truncate_utf8(msg.params[2], replies.KICKLEN) if len(msg.params) > 2 and msg.params[2] else s.nick
+    reason = truncate_utf8(msg.params[2], KICKLEN) if len(msg.params) > 2 and msg.params[2] else s.nick
     if len(channels) == 1:
         pairs = [(channels[0], nick) for nick in nicks]
     elif len(channels) == len(nicks):
@@ -160,5 +161,5 @@ def rename(s: Session, msg: Message) -> None:
     if not is_valid_channel(new_name, s.worker.config.limits.channellen):
         s.send("FAIL", "RENAME", "CANNOT_RENAME", name, "*", "That is not a valid channel name")
         return
-    reason = truncate_utf8(msg.params[2], replies.KICKLEN) if len(msg.params) > 2 else ""
+    reason = truncate_utf8(msg.params[2], KICKLEN) if len(msg.params) > 2 else ""
     s.request((link.R_RENAME, s.cid, name, new_name, reason))

@@ -15,12 +15,12 @@ from __future__ import annotations
 import time
 
 from ipc import link
-from chatstate.state import STATUS_RANK
 from ircproto import numerics as N
+from ircproto.caps import ECHO_MESSAGE
 from ircproto.casemap import is_channel_name, is_valid_channel, is_valid_nick
 from ircproto.message import Message, escape_tag_value, format_line
+from ircproto.modes import BOT_MODE, STATUS_RANK
 from workers.handlers.common import Reply, split_targets
-from workers.replies import BOT_MODE
 from workers.session import Session
 
 
@@ -49,7 +49,7 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
     worker = s.worker
     state = worker.state
     limits = worker.config.limits
-    flags = (link.MSG_QUIET if quiet else 0) | (link.MSG_ECHO if "echo-message" in s.caps else 0)
+    flags = (link.MSG_QUIET if quiet else 0) | (link.MSG_ECHO if ECHO_MESSAGE in s.caps else 0)
     if msg.command == "TAGMSG":
         flags |= link.MSG_TAGMSG
     elif is_restricted_ctcp(msg.params[1]):

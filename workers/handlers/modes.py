@@ -7,16 +7,16 @@ checks operator status and targets and broadcasts only what actually changed.
 from __future__ import annotations
 
 from ipc import link
-from chatstate.state import ACTING_LIST_MODES, FLAG_MODES, LIST_MODES, Channel
+from chatstate.state import Channel
 from ircproto import numerics as N
 from ircproto.casemap import casefold, is_channel_name
 from ircproto.masks import normalize_list_mask
 from ircproto.message import Message
+from ircproto.modes import (ACTING_LIST_MODES, BAN_MODE, EXCEPT_MODE, FLAG_MODES, INVEX_MODE, KEY_MODE, LIMIT_MODE,
+                            LIST_MODES, MODES_PER_COMMAND, STATUS_OF_MODE, USER_MODES)
 from workers.handlers.common import Reply
 from workers.session import Session
 
-MODES_PER_COMMAND = 4  # MODES: changes with a parameter in one MODE command
-USER_MODES = "Biow"  # +o only through OPER; clients may drop it
 MAX_KEY = 23
 
 
@@ -53,22 +53,22 @@ def channel_mode(s: Session, name: str, params: list[str]) -> None:
             elif with_param < MODES_PER_COMMAND and mask.strip():
                 with_param += 1
                 changes.append((sign, letter, mask))
-        elif letter in "ov":
+        elif letter in STATUS_OF_MODE:
             nick = next(args, None)
             if nick is not None and with_param < MODES_PER_COMMAND:
                 with_param += 1
                 changes.append((sign, letter, nick))
-        elif letter == "k":
+        elif letter == KEY_MODE:
             key = next(args, None)  # -k takes the key too (RFC 2812), though any key will do
             if sign == "-":
                 changes.append((sign, letter, ""))
             elif key is None:
                 s.numeric(N.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
             elif not key or len(key) > MAX_KEY or any(c in key for c in " ,:") or not key.isprintable():
-                s.numeric(N.ERR_INVALIDMODEPARAM, chan.name, "k", "*", "Invalid key")  # a bad key is not echoed
+                s.numeric(N.ERR_INVALIDMODEPARAM, chan.name, KEY_MODE, "*", "Invalid key")  # a bad key is not echoed
             else:
                 changes.append((sign, letter, key))
-        elif letter == "l":
+        elif letter == LIMIT_MODE:
             if sign == "-":
                 changes.append((sign, letter, ""))
                 continue
@@ -76,7 +76,7 @@ def channel_mode(s: Session, name: str, params: list[str]) -> None:
             if limit is None:
                 s.numeric(N.ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
             elif not limit.isdigit() or not 0 < int(limit) < 1 << 31:
-                s.numeric(N.ERR_INVALIDMODEPARAM, chan.name, "l", limit, "Invalid limit")
+                s.numeric(N.ERR_INVALIDMODEPARAM, chan.name, LIMIT_MODE, limit, "Invalid limit")
             else:
                 changes.append((sign, letter, str(int(limit))))
         elif letter in FLAG_MODES:
@@ -89,9 +89,9 @@ def channel_mode(s: Session, name: str, params: list[str]) -> None:
 
 # Each list mode's entry and end numerics, and the end's text.
 LIST_REPLIES = {
-    "b": (N.RPL_BANLIST, N.RPL_ENDOFBANLIST, "End of channel ban list"),
-    "e": (N.RPL_EXCEPTLIST, N.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
-    "I": (N.RPL_INVEXLIST, N.RPL_ENDOFINVEXLIST, "End of channel invite exception list"),
+    BAN_MODE: (N.RPL_BANLIST, N.RPL_ENDOFBANLIST, "End of channel ban list"),
+    EXCEPT_MODE: (N.RPL_EXCEPTLIST, N.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
+    INVEX_MODE: (N.RPL_INVEXLIST, N.RPL_ENDOFINVEXLIST, "End of channel invite exception list"),
 }
 
 

@@ -17,8 +17,9 @@ from ircproto import numerics as N
 from ircproto.casemap import is_channel_name
 from ircproto.masks import is_wild, matches
 from ircproto.message import Message
+from ircproto.modes import BOT_MODE
 from workers.handlers.common import Reply, split_targets
-from workers.replies import BOT_MODE, shown_status
+from workers.replies import shown_status
 from workers.session import Session
 
 if TYPE_CHECKING:
