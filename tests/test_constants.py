@@ -1,7 +1,11 @@
-"""The constants modules produce exactly what the server advertised before they existed: the
-whole 005 token list, the 004 mode letters and the CAP LS order are pinned here."""
+"""The constants modules produce exactly what the server advertised before they existed (the
+whole 005 token list, the 004 mode letters and the CAP LS order are pinned here), and a fixed
+reply text stays written once, beside its numeric."""
+from pathlib import Path
+
 import config
 from ircproto.caps import CAPABILITIES
+from ircproto.numerics import TEXTS
 from ircproto.modes import CHANNEL_MODES, CHANNEL_MODES_WITH_PARAMS, USER_MODES
 from workers.isupport import isupport_tokens
 
@@ -28,3 +32,18 @@ def test_capabilities_in_cap_ls_order():
         "draft/channel-rename",
     ]
     assert all(cap.description for cap in CAPABILITIES.values())
+
+
+ROOT = Path(__file__).resolve().parents[1]
+# Where a numeric's fixed text must not be spelled again. hub/ joins the list once it takes its
+# texts from ircproto.numerics.TEXTS too.
+TEXTS_ONLY_FROM_TABLE = ("workers", "ircproto", "chatstate")
+
+
+def test_each_fixed_reply_text_is_written_once():
+    copies = [f"{path.relative_to(ROOT)}: {text!r}"
+              for package in TEXTS_ONLY_FROM_TABLE for path in sorted((ROOT / package).rglob("*.py"))
+              if path != ROOT / "ircproto" / "numerics.py"
+              for source in [path.read_text()]
+              for text in TEXTS.values() if f'"{text}"' in source or f"'{text}'" in source]
+    assert not copies, "give the numeric without its text; ircproto.numerics.TEXTS has it: " + ", ".join(copies)

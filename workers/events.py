@@ -79,7 +79,7 @@ def on_nick_refused(w: "Worker", cid: int, nick: str) -> None:
         return
     if not s.registered:  # the client is still nameless: the reply goes to "*"
         s.nick = None
-    s.numeric(N.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+    s.numeric(N.ERR_NICKNAMEINUSE, nick)
     s.resume()
 
 
@@ -234,9 +234,9 @@ def on_away(w: "Worker", cid: int, text: str) -> None:
     s = w.sessions.get(cid)
     if s is not None:
         if text:
-            s.numeric(N.RPL_NOWAWAY, "You have been marked as being away")
+            s.numeric(N.RPL_NOWAWAY)
         else:
-            s.numeric(N.RPL_UNAWAY, "You are no longer marked as being away")
+            s.numeric(N.RPL_UNAWAY)
     line = format_line(user.prefix, "AWAY", text) if text else format_line(user.prefix, "AWAY")
     _write_local(w, _local_neighbours(w, cid), line, skip=cid, cap=AWAY_NOTIFY)
 
@@ -406,7 +406,7 @@ def on_wallops(w: "Worker", line: bytes) -> None:
 def on_numeric(w: "Worker", cid: int, numeric: str, params: tuple) -> None:
     s = w.sessions.get(cid)
     if s is not None:
-        s.numeric(numeric, *params)
+        s.numeric_as_given(numeric, *params)  # the hub sends the text too
 
 
 def on_fail(w: "Worker", cid: int, command: str, code: str, params: tuple) -> None:

@@ -21,7 +21,7 @@ VERSION = "hubchat-0.2"
 def isupport(s: "Session") -> None:
     tokens = isupport_tokens(s.worker.config)
     for i in range(0, len(tokens), 12):  # at most 13 middle parameters per line
-        s.numeric(N.RPL_ISUPPORT, *tokens[i:i + 12], "are supported by this server")
+        s.numeric(N.RPL_ISUPPORT, *tokens[i:i + 12])
 
 
 def welcome(s: "Session") -> None:
@@ -49,7 +49,7 @@ class _Recorder:
         self.lines: list[bytes] = []
 
     def numeric(self, code: str, *params: str) -> None:
-        self.lines.append(format_line(self.worker.server_name, code, self.display_nick, *params))
+        self.lines.append(format_line(self.worker.server_name, code, self.display_nick, *N.with_text(code, params)))
 
 
 def _welcome_templates(w) -> tuple[bytes, bytes]:
@@ -82,11 +82,11 @@ def lusers(s: "Session") -> None:
     invisible, opers = state.invisible, state.operators
     s.numeric(N.RPL_LUSERCLIENT, f"There are {users - invisible} users and {invisible} invisible on 1 servers")
     if opers:
-        s.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")
+        s.numeric(N.RPL_LUSEROP, str(opers))
     unknown = state.connections - users  # the hub's count, so every worker's clients are in it
     if unknown:
-        s.numeric(N.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
-    s.numeric(N.RPL_LUSERCHANNELS, str(len(state.channels)), "channels formed")
+        s.numeric(N.RPL_LUSERUNKNOWN, str(unknown))
+    s.numeric(N.RPL_LUSERCHANNELS, str(len(state.channels)))
     s.numeric(N.RPL_LUSERME, f"I have {users} clients and 0 servers")
     most = state.max_users
     s.numeric(N.RPL_LOCALUSERS, str(users), str(most), f"Current local users {users}, max {most}")
@@ -96,12 +96,12 @@ def lusers(s: "Session") -> None:
 def motd(s: "Session") -> None:
     text = s.worker.config.server.motd
     if not text:
-        s.numeric(N.ERR_NOMOTD, "MOTD File is missing")
+        s.numeric(N.ERR_NOMOTD)
         return
     s.numeric(N.RPL_MOTDSTART, f"- {s.worker.server_name} Message of the day - ")
     for line in text.splitlines():
         s.numeric(N.RPL_MOTD, "- " + line)
-    s.numeric(N.RPL_ENDOFMOTD, "End of /MOTD command.")
+    s.numeric(N.RPL_ENDOFMOTD)
 
 
 def shown_status(s: "Session", status: str) -> str:
@@ -135,7 +135,7 @@ def names(s: "Session", chan: Channel, end: bool = True, told: bool = False) -> 
     if batch:
         numeric(N.RPL_NAMREPLY, kind, chan.name, " ".join(batch))
     if end:
-        numeric(N.RPL_ENDOFNAMES, chan.name, "End of /NAMES list.")
+        numeric(N.RPL_ENDOFNAMES, chan.name)
 
 
 def topic(s: "Session", chan: Channel, *, on_join: bool = False, told: bool = False) -> None:
@@ -144,4 +144,4 @@ def topic(s: "Session", chan: Channel, *, on_join: bool = False, told: bool = Fa
         numeric(N.RPL_TOPIC, chan.name, chan.topic)
         numeric(N.RPL_TOPICWHOTIME, chan.name, chan.topic_setter or s.worker.server_name, str(int(chan.topic_time)))
     elif not on_join:
-        numeric(N.RPL_NOTOPIC, chan.name, "No topic is set")
+        numeric(N.RPL_NOTOPIC, chan.name)

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 from ipc.link import R_BARRIER
 from ircproto.caps import LABELED_RESPONSE, MESSAGE_TAGS, SERVER_TIME
 from ircproto.flood import FakeLag
+from ircproto.numerics import with_text
 from ircproto.framing import LineBuffer, ReadQExceeded
 from ircproto.message import EmptyMessage, ProtocolError, escape_tag_value, format_line, parse
 from workers.order import ReplyOrder
@@ -138,7 +139,7 @@ class Session(ReplyOrder, asyncio.Protocol):
         except EmptyMessage:
             return
         except ProtocolError as err:
-            self.numeric(err.numeric, err.text)
+            self.numeric_as_given(err.numeric, err.text)
             return
         if not line.isascii() and not _is_utf8(line):  # UTF8ONLY: never relay text we cannot read
             self.send("FAIL", msg.command, "INVALID_UTF8", "Message rejected, your message contained invalid UTF-8")
@@ -312,11 +313,18 @@ class Session(ReplyOrder, asyncio.Protocol):
         self.reply(format_line(source or self.worker.server_name, command, *params))
 
     def numeric(self, code: str, *params: str) -> None:
+        """A numeric answering this client. One with a fixed text (numerics.TEXTS) is given without
+        it: the text is added here."""
+        self.reply(self._numeric_line(code, with_text(code, params)))
+
+    def numeric_as_given(self, code: str, *params: str) -> None:
+        """A numeric whose every parameter, text included, the caller gives: the hub's answers and
+        parse errors carry their own."""
         self.reply(self._numeric_line(code, params))
 
     def tell(self, code: str, *params: str) -> None:
         """A numeric that answers nothing this client asked (another member renamed a channel)."""
-        self.write(self._numeric_line(code, params))
+        self.write(self._numeric_line(code, with_text(code, params)))
 
     def _numeric_line(self, code: str, params: tuple[str, ...]) -> bytes:
         # Middle params often echo what the client typed; one that is empty, has a space or

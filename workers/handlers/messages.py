@@ -28,9 +28,9 @@ def _refusal(s: Session, msg: Message, targets: list[str]) -> Reply | None:
     if not targets:
         return Reply(N.ERR_NORECIPIENT, f"No recipient given ({msg.command})")
     if msg.command != "TAGMSG" and (len(msg.params) < 2 or not msg.params[1]):
-        return Reply(N.ERR_NOTEXTTOSEND, "No text to send")
+        return Reply(N.ERR_NOTEXTTOSEND)
     if len(targets) > s.worker.config.limits.maxtargets:
-        return Reply(N.ERR_TOOMANYTARGETS, msg.params[0], "Too many targets")
+        return Reply(N.ERR_TOOMANYTARGETS, msg.params[0])
     return None
 
 
@@ -66,8 +66,7 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
         is_channel = is_channel_name(target)
         if not (is_valid_channel(target, limits.channellen) if is_channel else is_valid_nick(target, limits.nicklen)):
             if not quiet:  # a name that cannot exist does not
-                s.numeric(*((N.ERR_NOSUCHCHANNEL, target, "No such channel") if is_channel
-                            else (N.ERR_NOSUCHNICK, target, "No such nick/channel")))
+                s.numeric(N.ERR_NOSUCHCHANNEL if is_channel else N.ERR_NOSUCHNICK, target)
             continue
         msgid = worker.next_msgid()
         if is_channel:

@@ -48,7 +48,7 @@ def cap(s: Session, msg: Message) -> None:
             s.cap_negotiating = False
             try_register(s)
     else:
-        raise Reply(N.ERR_INVALIDCAPCMD, msg.params[0], "Invalid CAP command")
+        raise Reply(N.ERR_INVALIDCAPCMD, msg.params[0])
 
 
 def _cap_list(s: Session, sub: str, names: list[str]) -> None:
@@ -64,16 +64,16 @@ def _cap_list(s: Session, sub: str, names: list[str]) -> None:
 
 def pass_(s: Session, msg: Message) -> None:
     if s.registered:
-        raise Reply(N.ERR_ALREADYREGISTERED, "You may not reregister")
+        raise Reply(N.ERR_ALREADYREGISTERED)
     s.password = msg.params[0]
 
 
 def nick(s: Session, msg: Message) -> None:
     if not msg.params or not msg.params[0]:
-        raise Reply(N.ERR_NONICKNAMEGIVEN, "No nickname given")
+        raise Reply(N.ERR_NONICKNAMEGIVEN)
     new = msg.params[0]
     if not is_valid_nick(new, s.worker.config.limits.nicklen):
-        raise Reply(N.ERR_ERRONEUSNICKNAME, new, "Erroneous nickname")
+        raise Reply(N.ERR_ERRONEUSNICKNAME, new)
     if not s.registered:
         s.nick = new
         try_register(s)
@@ -82,17 +82,17 @@ def nick(s: Session, msg: Message) -> None:
         return
     holder = s.worker.state.nicks.get(casefold(new))
     if holder is not None and holder != s.cid:
-        raise Reply(N.ERR_NICKNAMEINUSE, new, "Nickname is already in use")
+        raise Reply(N.ERR_NICKNAMEINUSE, new)
     # The hub has the final word (another worker may be claiming it right now).
     s.ask_hub((link.R_NICK, s.cid, new))
 
 
 def user(s: Session, msg: Message) -> None:
     if s.registered:
-        raise Reply(N.ERR_ALREADYREGISTERED, "You may not reregister")
+        raise Reply(N.ERR_ALREADYREGISTERED)
     username, realname = msg.params[0], msg.params[3]
     if not realname:  # Modern IRC: an empty realname is a missing parameter
-        raise Reply(N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
+        raise Reply(N.ERR_NEEDMOREPARAMS, "USER")
     # A username is a hint we cannot check: unusable characters are dropped, never refused.
     username = _USERNAME_JUNK.sub("", username)[:USERLEN] or USERNAME_FALLBACK
     s.user = "~" + username  # '~': the username was not verified by ident
@@ -106,7 +106,7 @@ def try_register(s: Session) -> None:
         return
     password = s.worker.config.server.password
     if password and s.password != password:
-        s.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
+        s.numeric(N.ERR_PASSWDMISMATCH)
         s.close("Bad password")
         return
     s.ask_hub((link.R_REGISTER, s.cid, s.nick, s.user, s.host, s.realname))
