@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ircproto.casemap import casefold
-from ircproto.masks import ACTING_EXTBANS, matches_user, split_extban
+from ircproto.masks import matches_user, split_extban
+# The mode names are imported from here by code that predates ircproto/modes.py (the hub): kept
+# importable from chatstate.state until it moves, so ACTING_LIST_MODES, LIST_MODES and VOICE_STATUS
+# are imported though this module does not use them.
+from ircproto.modes import (ACTING_EXTBANS, ACTING_LIST_MODES, BAN_MODE, EXCEPT_MODE, FLAG_MODES,  # noqa: F401
+                            INVEX_MODE, KEY_MODE, LIMIT_MODE, LIST_MODES, MUTE_EXTBAN, OP_STATUS,
+                            STATUS_OF_MODE, STATUS_RANK, VOICE_STATUS)
 
 # Event opcodes: the hub emits these and every State applies them.
 E_USER = "user"  # (cid, nick, user, host, realname, signon): a client finished registration
@@ -39,15 +45,8 @@ E_CHGHOST = "chghost"  # (cid, user, host)
 E_RENAME = "rename"  # (cid, channel_key, new_name, reason): the channel, all it holds, under a new name
 E_CONNECTIONS = "connections"  # (count,): connections the hub holds, registered or not (for LUSERS)
 
-OP_STATUS = "@"
-VOICE_STATUS = "+"
-STATUS_RANK = "@+"  # member prefixes, highest first (PREFIX=(ov)@+)
-STATUS_OF_MODE = {"o": OP_STATUS, "v": VOICE_STATUS}
-FLAG_MODES = "Cimnst"  # channel modes without a parameter (CHANMODES type D); +C: no CTCP but ACTION
-# Channel modes holding a list of masks (CHANMODES type A), and the Channel field of each list.
-LIST_FIELDS = {"b": "bans", "e": "excepts", "I": "invexes"}
-LIST_MODES = "".join(LIST_FIELDS)
-ACTING_LIST_MODES = "be"  # where an acting extban (m:) means something: a mute, an exception from one
+# The Channel field holding each list mode's entries.
+LIST_FIELDS = {BAN_MODE: "bans", EXCEPT_MODE: "excepts", INVEX_MODE: "invexes"}
 WHOWAS_LENGTH = 1000  # nicks remembered for WHOWAS
 BAN_LIST_LENGTH = 100  # MAXLIST: entries in each list (b, e and I)
 
@@ -122,7 +121,7 @@ class Channel:
 
     def is_muted(self, user: User) -> bool:
         """A mute (+b m:mask) matches the user and no exception from mutes (+e m:mask) does."""
-        return _listed(self.bans, "m", user) and not _listed(self.excepts, "m", user)
+        return _listed(self.bans, MUTE_EXTBAN, user) and not _listed(self.excepts, MUTE_EXTBAN, user)
 
     def is_invite_excepted(self, user: User) -> bool:
         return _listed(self.invexes, "", user)
@@ -135,10 +134,10 @@ class Channel:
         """The modes as MODE parameters, e.g. ("+klnt", "secret", "10"); the key hidden when asked."""
         letters, args = self.modes, []
         if self.key:
-            letters += "k"
+            letters += KEY_MODE
             args.append(self.key if with_key else "*")
         if self.limit:
-            letters += "l"
+            letters += LIMIT_MODE
             args.append(str(self.limit))
         return ("+" + "".join(sorted(letters)), *args)
 
@@ -296,9 +295,9 @@ class State:
                 else:
                     entries = [e for e in entries if casefold(e[0]) != casefold(arg)]
                 setattr(chan, LIST_FIELDS[letter], entries)
-            elif letter == "k":
+            elif letter == KEY_MODE:
                 chan.key = arg if add else ""
-            elif letter == "l":
+            elif letter == LIMIT_MODE:
                 chan.limit = int(arg) if add else 0
             else:
                 have = set(chan.modes) | {letter} if add else set(chan.modes) - {letter}

@@ -16,6 +16,7 @@ import string
 from functools import lru_cache
 
 from ircproto.casemap import casefold
+from ircproto.modes import ACCOUNT_EXTBAN, ACTING_EXTBANS, EXTBANS
 
 
 @lru_cache(maxsize=4096)
@@ -43,10 +44,6 @@ def normalize_ban(mask: str) -> str:
     if "@" not in mask:
         return mask + "@*"
     return mask
-
-
-EXTBANS = "am"
-ACTING_EXTBANS = "m"
 
 
 def split_extban(mask: str) -> tuple[str, str]:
@@ -78,6 +75,6 @@ def matches_user(mask: str, prefix: str, account: str = "") -> bool:
     which is what it means: nobody is logged in to a matching account. Once accounts exist,
     passing the user's account is all a: needs."""
     kind, rest = split_extban(mask)
-    if kind == "a":
+    if kind == ACCOUNT_EXTBAN:
         return bool(account) and matches(rest, account)
     return matches(mask, prefix)

@@ -45,7 +45,7 @@ class ProtocolError(Exception):
 
 class InputTooLong(ProtocolError):
     def __init__(self) -> None:
-        super().__init__(numerics.ERR_INPUTTOOLONG, "Input line was too long")
+        super().__init__(numerics.ERR_INPUTTOOLONG, numerics.TEXTS[numerics.ERR_INPUTTOOLONG])
 
 
 class EmptyMessage(ProtocolError):

@@ -1,4 +1,5 @@
-"""IRC numeric replies as named constants: the only place a numeric code is spelled out.
+"""IRC numeric replies as named constants: the only place a numeric code is spelled out, and the
+only place the text of a numeric whose text never changes is (`TEXTS`).
 
 Names and meanings follow the Modern IRC client protocol (modern.ircdocs.horse).
 """
@@ -107,3 +108,75 @@ ERR_INVALIDMODEPARAM = "696"
 RPL_HELPSTART = "704"
 RPL_HELPTXT = "705"
 RPL_ENDOFHELP = "706"
+
+# The last parameter of each numeric whose text is always the same, as hubchat sends it. Callers
+# in the workers give only the parameters before it and `with_text` adds it, so a text is written
+# once, here (tests/test_constants.py fails on a copy). Numerics whose text varies (001, 404, 696,
+# ...) are not listed: their callers give the text.
+TEXTS: dict[str, str] = {
+    RPL_ISUPPORT: "are supported by this server",
+    RPL_LUSEROP: "operator(s) online",
+    RPL_LUSERUNKNOWN: "unknown connection(s)",
+    RPL_LUSERCHANNELS: "channels formed",
+    RPL_ADMINME: "Administrative info",
+    RPL_UNAWAY: "You are no longer marked as being away",
+    RPL_NOWAWAY: "You have been marked as being away",
+    RPL_WHOISOPERATOR: "is an IRC operator",
+    RPL_ENDOFWHO: "End of WHO list",
+    RPL_WHOISIDLE: "seconds idle, signon time",
+    RPL_ENDOFWHOIS: "End of /WHOIS list",
+    RPL_LISTSTART: "Users  Name",
+    RPL_LISTEND: "End of /LIST",
+    RPL_NOTOPIC: "No topic is set",
+    RPL_WHOISBOT: "is a bot",
+    RPL_ENDOFINVITELIST: "End of /INVITE list",
+    RPL_ENDOFINVEXLIST: "End of channel invite exception list",
+    RPL_ENDOFEXCEPTLIST: "End of channel exception list",
+    RPL_VERSION: "Python, multi-process",
+    RPL_ENDOFNAMES: "End of /NAMES list.",
+    RPL_ENDOFBANLIST: "End of channel ban list",
+    RPL_ENDOFWHOWAS: "End of WHOWAS",
+    RPL_ENDOFINFO: "End of INFO list",
+    RPL_ENDOFMOTD: "End of /MOTD command.",
+    RPL_YOUREOPER: "You are now an IRC operator",
+    RPL_REHASHING: "Rehashing",
+    ERR_NOSUCHNICK: "No such nick/channel",
+    ERR_NOSUCHCHANNEL: "No such channel",
+    ERR_TOOMANYCHANNELS: "You have joined too many channels",
+    ERR_WASNOSUCHNICK: "There was no such nickname",
+    ERR_TOOMANYTARGETS: "Too many targets",
+    ERR_INVALIDCAPCMD: "Invalid CAP command",
+    ERR_NOTEXTTOSEND: "No text to send",
+    ERR_INPUTTOOLONG: "Input line was too long",
+    ERR_UNKNOWNCOMMAND: "Unknown command",
+    ERR_NOMOTD: "MOTD File is missing",
+    ERR_NONICKNAMEGIVEN: "No nickname given",
+    ERR_ERRONEUSNICKNAME: "Erroneous nickname",
+    ERR_NICKNAMEINUSE: "Nickname is already in use",
+    ERR_USERNOTINCHANNEL: "They aren't on that channel",
+    ERR_NOTONCHANNEL: "You're not on that channel",
+    ERR_USERONCHANNEL: "is already on channel",
+    ERR_NOTREGISTERED: "You have not registered",
+    ERR_NEEDMOREPARAMS: "Not enough parameters",
+    ERR_ALREADYREGISTERED: "You may not reregister",
+    ERR_PASSWDMISMATCH: "Password incorrect",
+    ERR_CHANNELISFULL: "Cannot join channel (+l)",
+    ERR_UNKNOWNMODE: "is unknown mode char to me",
+    ERR_INVITEONLYCHAN: "Cannot join channel (+i)",
+    ERR_BANNEDFROMCHAN: "Cannot join channel (+b)",
+    ERR_BADCHANNELKEY: "Cannot join channel (+k)",
+    ERR_BANLISTFULL: "Channel list is full",
+    ERR_NOPRIVILEGES: "Permission Denied- You're not an IRC operator",
+    ERR_CHANOPRIVSNEEDED: "You're not channel operator",
+    ERR_NOOPERHOST: "No O-lines for your host",
+    ERR_UMODEUNKNOWNFLAG: "Unknown MODE flag",
+    ERR_USERSDONTMATCH: "Cant change mode for other users",
+    ERR_HELPNOTFOUND: "No help available on this topic",
+    RPL_ENDOFHELP: "End of /HELP",
+}
+
+
+def with_text(code: str, params: tuple[str, ...]) -> tuple[str, ...]:
+    """A numeric's parameters, followed by its fixed text when it has one."""
+    text = TEXTS.get(code)
+    return params if text is None else (*params, text)

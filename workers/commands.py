@@ -86,13 +86,13 @@ def dispatch(s: Session, msg: Message) -> None:
     if not s.registered and _refused_before_registration(s, msg):
         return
     if not s.registered and (command is None or not command.before_registration):
-        s.numeric(N.ERR_NOTREGISTERED, "You have not registered")
+        s.numeric(N.ERR_NOTREGISTERED)
         return
     if command is None:
-        s.numeric(N.ERR_UNKNOWNCOMMAND, msg.command, "Unknown command")
+        s.numeric(N.ERR_UNKNOWNCOMMAND, msg.command)
         return
     if len(msg.params) < command.min_params:
-        s.numeric(N.ERR_NEEDMOREPARAMS, msg.command, "Not enough parameters")
+        s.numeric(N.ERR_NEEDMOREPARAMS, msg.command)
         return
     try:
         command.handler(s, msg)

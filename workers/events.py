@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 from ipc import link
 from chatstate.state import (E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RENAME,
-                       E_SETNAME, E_TOPIC, E_UMODE, E_USER, OP_STATUS, STATUS_RANK, State, has_status)
+                       E_SETNAME, E_TOPIC, E_UMODE, E_USER, State, has_status)
 from ircproto import numerics as N
+from ircproto.caps import AWAY_NOTIFY, CHANNEL_RENAME, CHGHOST, EXTENDED_JOIN, INVITE_NOTIFY, SETNAME
 from ircproto.message import format_line
+from ircproto.modes import OP_STATUS, STATUS_RANK
 from workers import replies
 from workers.handlers import queries
-from workers.handlers.registration import RENAME_CAP, registered
+from workers.handlers.registration import registered
 from workers.session import NO_OUTPUT, TAG_MSGID, TAG_TIME
 
 if TYPE_CHECKING:
@@ -77,7 +79,7 @@ def on_nick_refused(w: "Worker", cid: int, nick: str) -> None:
         return
     if not s.registered:  # the client is still nameless: the reply goes to "*"
         s.nick = None
-    s.numeric(N.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+    s.numeric(N.ERR_NICKNAMEINUSE, nick)
     s.resume()
 
 
@@ -92,12 +94,12 @@ def on_join(w: "Worker", cid: int, name: str, ts: float) -> None:
         s = w.sessions.get(member)
         if s is None:
             continue
-        line = extended if "extended-join" in s.caps else plain
+        line = extended if EXTENDED_JOIN in s.caps else plain
         if member == cid:
             s.reply(line)
         else:
             s.write(line)
-            if away is not None and "away-notify" in s.caps:
+            if away is not None and AWAY_NOTIFY in s.caps:
                 s.write(away)
     s = w.sessions.get(cid)
     if s is not None:
@@ -125,7 +127,7 @@ def on_rename(w: "Worker", cid: int, key: str, name: str, reason: str) -> None:
         s = w.sessions.get(member)
         if s is None:
             continue
-        if RENAME_CAP in s.caps:
+        if CHANNEL_RENAME in s.caps:
             lines = [rename]
         elif case_only:
             continue
@@ -133,7 +135,7 @@ def on_rename(w: "Worker", cid: int, key: str, name: str, reason: str) -> None:
             user = state.users[member]
             plain, extended = join_lines(user, name)
             lines = [format_line(user.prefix, "PART", *((old, reason) if reason else (old,))),
-                     extended if "extended-join" in s.caps else plain]
+                     extended if EXTENDED_JOIN in s.caps else plain]
         for line in lines:
             if member == cid:
                 s.reply(line)
@@ -222,7 +224,7 @@ def on_invite(w: "Worker", cid: int, key: str, target: int) -> None:
         s.write(line)
     # invite-notify: the channel's other operators hear of it too
     ops = [m for m in chan.by_wid.get(w.wid, ()) if OP_STATUS in chan.members[m] and m not in (cid, target)]
-    _write_local(w, ops, line, cap="invite-notify")
+    _write_local(w, ops, line, cap=INVITE_NOTIFY)
 
 
 def on_away(w: "Worker", cid: int, text: str) -> None:
@@ -232,11 +234,11 @@ def on_away(w: "Worker", cid: int, text: str) -> None:
     s = w.sessions.get(cid)
     if s is not None:
         if text:
-            s.numeric(N.RPL_NOWAWAY, "You have been marked as being away")
+            s.numeric(N.RPL_NOWAWAY)
         else:
-            s.numeric(N.RPL_UNAWAY, "You are no longer marked as being away")
+            s.numeric(N.RPL_UNAWAY)
     line = format_line(user.prefix, "AWAY", text) if text else format_line(user.prefix, "AWAY")
-    _write_local(w, _local_neighbours(w, cid), line, skip=cid, cap="away-notify")
+    _write_local(w, _local_neighbours(w, cid), line, skip=cid, cap=AWAY_NOTIFY)
 
 
 def on_setname(w: "Worker", cid: int, realname: str) -> None:
@@ -246,13 +248,13 @@ def on_setname(w: "Worker", cid: int, realname: str) -> None:
     if s is not None:
         s.realname = realname
     line = format_line(state.users[cid].prefix, "SETNAME", realname)
-    _write_local(w, _local_neighbours(w, cid), line, actor=cid, cap="setname")
+    _write_local(w, _local_neighbours(w, cid), line, actor=cid, cap=SETNAME)
 
 
 def on_chghost(w: "Worker", cid: int, user: str, host: str) -> None:
     state = w.state
     line = format_line(state.users[cid].prefix, "CHGHOST", user, host)
-    _write_local(w, _local_neighbours(w, cid), line, cap="chghost")
+    _write_local(w, _local_neighbours(w, cid), line, cap=CHGHOST)
     state.apply((E_CHGHOST, cid, user, host))
     s = w.sessions.get(cid)
     if s is not None:
@@ -404,7 +406,7 @@ def on_wallops(w: "Worker", line: bytes) -> None:
 def on_numeric(w: "Worker", cid: int, numeric: str, params: tuple) -> None:
     s = w.sessions.get(cid)
     if s is not None:
-        s.numeric(numeric, *params)
+        s.numeric_as_given(numeric, *params)  # the hub sends the text too
 
 
 def on_fail(w: "Worker", cid: int, command: str, code: str, params: tuple) -> None:

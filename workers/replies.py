@@ -5,45 +5,23 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from chatstate.state import BAN_LIST_LENGTH, FLAG_MODES, LIST_MODES, STATUS_RANK, Channel
+from chatstate.state import Channel
 from ircproto import numerics as N
-from ircproto.masks import EXTBANS
+from ircproto.caps import MULTI_PREFIX, USERHOST_IN_NAMES
 from ircproto.message import MAX_LINE, format_line, wire_length
+from ircproto.modes import CHANNEL_MODES, CHANNEL_MODES_WITH_PARAMS, USER_MODES
+from workers.isupport import isupport_tokens
 
 if TYPE_CHECKING:
     from workers.session import Session
 
 VERSION = "hubchat-0.2"
-USER_MODES = "Biow"
-BOT_MODE = "B"  # IRCv3 bot-mode: the user mode (ISUPPORT BOT), also the WHO flag
-CHANNEL_MODES = "CIbeiklmnostv"
-CHANNEL_MODES_WITH_PARAMS = "Ibeklov"
-# Fixed lengths, advertised in ISUPPORT and applied by the handlers.
-KICKLEN = 255
-AWAYLEN = 200
-NAMELEN = 100  # realname, for SETNAME
-USERLEN = 10
-
-
-def isupport_tokens(config) -> list[str]:
-    lim = config.limits
-    return [
-        "CASEMAPPING=ascii", "CHANTYPES=#", f"CHANMODES={LIST_MODES},k,l,{FLAG_MODES}", "PREFIX=(ov)@+", "MODES=4",
-        "MAXLIST=" + ",".join(f"{mode}:{BAN_LIST_LENGTH}" for mode in LIST_MODES), "ELIST=CMNTU", "WHOX", "UTF8ONLY", "SAFELIST",
-        f"NICKLEN={lim.nicklen}", f"CHANNELLEN={lim.channellen}", f"TOPICLEN={lim.topiclen}",
-        f"KICKLEN={KICKLEN}", f"AWAYLEN={AWAYLEN}", f"NAMELEN={NAMELEN}", f"USERLEN={USERLEN}",
-        f"CHANLIMIT=#:{lim.chanlimit}",
-        f"TARGMAX=PRIVMSG:{lim.maxtargets},NOTICE:{lim.maxtargets},TAGMSG:{lim.maxtargets},JOIN:,PART:,KICK:,"
-        f"NAMES:,LIST:,WHOIS:1",
-        f"MAXTARGETS={lim.maxtargets}", f"NETWORK={config.server.network}", f"LINELEN={MAX_LINE}",
-        "EXCEPTS=e", "INVEX=I", f"EXTBAN=,{EXTBANS}", f"STATUSMSG={STATUS_RANK}", f"BOT={BOT_MODE}",
-    ]
 
 
 def isupport(s: "Session") -> None:
     tokens = isupport_tokens(s.worker.config)
     for i in range(0, len(tokens), 12):  # at most 13 middle parameters per line
-        s.numeric(N.RPL_ISUPPORT, *tokens[i:i + 12], "are supported by this server")
+        s.numeric(N.RPL_ISUPPORT, *tokens[i:i + 12])
 
 
 def welcome(s: "Session") -> None:
@@ -71,7 +49,7 @@ class _Recorder:
         self.lines: list[bytes] = []
 
     def numeric(self, code: str, *params: str) -> None:
-        self.lines.append(format_line(self.worker.server_name, code, self.display_nick, *params))
+        self.lines.append(format_line(self.worker.server_name, code, self.display_nick, *N.with_text(code, params)))
 
 
 def _welcome_templates(w) -> tuple[bytes, bytes]:
@@ -104,11 +82,11 @@ def lusers(s: "Session") -> None:
     invisible, opers = state.invisible, state.operators
     s.numeric(N.RPL_LUSERCLIENT, f"There are {users - invisible} users and {invisible} invisible on 1 servers")
     if opers:
-        s.numeric(N.RPL_LUSEROP, str(opers), "operator(s) online")
+        s.numeric(N.RPL_LUSEROP, str(opers))
     unknown = state.connections - users  # the hub's count, so every worker's clients are in it
     if unknown:
-        s.numeric(N.RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
-    s.numeric(N.RPL_LUSERCHANNELS, str(len(state.channels)), "channels formed")
+        s.numeric(N.RPL_LUSERUNKNOWN, str(unknown))
+    s.numeric(N.RPL_LUSERCHANNELS, str(len(state.channels)))
     s.numeric(N.RPL_LUSERME, f"I have {users} clients and 0 servers")
     most = state.max_users
     s.numeric(N.RPL_LOCALUSERS, str(users), str(most), f"Current local users {users}, max {most}")
@@ -118,17 +96,17 @@ def lusers(s: "Session") -> None:
 def motd(s: "Session") -> None:
     text = s.worker.config.server.motd
     if not text:
-        s.numeric(N.ERR_NOMOTD, "MOTD File is missing")
+        s.numeric(N.ERR_NOMOTD)
         return
     s.numeric(N.RPL_MOTDSTART, f"- {s.worker.server_name} Message of the day - ")
     for line in text.splitlines():
         s.numeric(N.RPL_MOTD, "- " + line)
-    s.numeric(N.RPL_ENDOFMOTD, "End of /MOTD command.")
+    s.numeric(N.RPL_ENDOFMOTD)
 
 
 def shown_status(s: "Session", status: str) -> str:
     """A member's prefixes as this client asked to see them: all with multi-prefix, else the highest."""
-    return status if "multi-prefix" in s.caps else status[:1]
+    return status if MULTI_PREFIX in s.caps else status[:1]
 
 
 def names(s: "Session", chan: Channel, end: bool = True, told: bool = False) -> None:
@@ -139,7 +117,7 @@ def names(s: "Session", chan: Channel, end: bool = True, told: bool = False) -> 
     kind = "@" if "s" in chan.modes else "="
     head = f":{s.worker.server_name} {N.RPL_NAMREPLY} {s.display_nick} {kind} {chan.name} :"
     budget = MAX_LINE - 2 - wire_length(head)
-    full_mask = "userhost-in-names" in s.caps
+    full_mask = USERHOST_IN_NAMES in s.caps
     member = s.cid in chan.members  # invisible users are listed only to fellow members
     batch: list[str] = []
     size = 0
@@ -157,7 +135,7 @@ def names(s: "Session", chan: Channel, end: bool = True, told: bool = False) -> 
     if batch:
         numeric(N.RPL_NAMREPLY, kind, chan.name, " ".join(batch))
     if end:
-        numeric(N.RPL_ENDOFNAMES, chan.name, "End of /NAMES list.")
+        numeric(N.RPL_ENDOFNAMES, chan.name)
 
 
 def topic(s: "Session", chan: Channel, *, on_join: bool = False, told: bool = False) -> None:
@@ -166,4 +144,4 @@ def topic(s: "Session", chan: Channel, *, on_join: bool = False, told: bool = Fa
         numeric(N.RPL_TOPIC, chan.name, chan.topic)
         numeric(N.RPL_TOPICWHOTIME, chan.name, chan.topic_setter or s.worker.server_name, str(int(chan.topic_time)))
     elif not on_join:
-        numeric(N.RPL_NOTOPIC, chan.name, "No topic is set")
+        numeric(N.RPL_NOTOPIC, chan.name)

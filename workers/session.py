@@ -41,7 +41,9 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from ipc.link import R_BARRIER
+from ircproto.caps import LABELED_RESPONSE, MESSAGE_TAGS, SERVER_TIME
 from ircproto.flood import FakeLag
+from ircproto.numerics import with_text
 from ircproto.framing import LineBuffer, ReadQExceeded
 from ircproto.message import EmptyMessage, ProtocolError, escape_tag_value, format_line, parse
 from workers.order import ReplyOrder
@@ -137,12 +139,12 @@ class Session(ReplyOrder, asyncio.Protocol):
         except EmptyMessage:
             return
         except ProtocolError as err:
-            self.numeric(err.numeric, err.text)
+            self.numeric_as_given(err.numeric, err.text)
             return
         if not line.isascii() and not _is_utf8(line):  # UTF8ONLY: never relay text we cannot read
             self.send("FAIL", msg.command, "INVALID_UTF8", "Message rejected, your message contained invalid UTF-8")
             return
-        label = msg.tags.get("label") if "labeled-response" in self.caps else None
+        label = msg.tags.get("label") if LABELED_RESPONSE in self.caps else None
         if label and len(label) > MAX_LABEL:
             label = None
         # A query waits until the replica holds what the hub had decided; a labelled command
@@ -213,7 +215,7 @@ class Session(ReplyOrder, asyncio.Protocol):
             self._answer(add_tag(captured[0], label))
         else:
             ref = self.worker.next_batch_ref()
-            self._answer(add_tag(format_line(self.worker.server_name, "BATCH", "+" + ref, "labeled-response"), label))
+            self._answer(add_tag(format_line(self.worker.server_name, "BATCH", "+" + ref, LABELED_RESPONSE), label))
             tag = b"batch=" + ref.encode()
             for line in captured:
                 self._answer(add_tag(line, tag))
@@ -311,11 +313,18 @@ class Session(ReplyOrder, asyncio.Protocol):
         self.reply(format_line(source or self.worker.server_name, command, *params))
 
     def numeric(self, code: str, *params: str) -> None:
+        """A numeric answering this client. One with a fixed text (numerics.TEXTS) is given without
+        it: the text is added here."""
+        self.reply(self._numeric_line(code, with_text(code, params)))
+
+    def numeric_as_given(self, code: str, *params: str) -> None:
+        """A numeric whose every parameter, text included, the caller gives: the hub's answers and
+        parse errors carry their own."""
         self.reply(self._numeric_line(code, params))
 
     def tell(self, code: str, *params: str) -> None:
         """A numeric that answers nothing this client asked (another member renamed a channel)."""
-        self.write(self._numeric_line(code, params))
+        self.write(self._numeric_line(code, with_text(code, params)))
 
     def _numeric_line(self, code: str, params: tuple[str, ...]) -> bytes:
         # Middle params often echo what the client typed; one that is empty, has a space or
@@ -329,7 +338,7 @@ class Session(ReplyOrder, asyncio.Protocol):
 
     def set_caps(self, caps: set[str]) -> None:
         self.caps = caps
-        self.tag_mode = (TAG_TIME if "server-time" in caps else 0) | (TAG_MSGID if "message-tags" in caps else 0)
+        self.tag_mode = (TAG_TIME if SERVER_TIME in caps else 0) | (TAG_MSGID if MESSAGE_TAGS in caps else 0)
 
     def close_forgotten(self, reason: str) -> None:
         """Close a client the hub has already let go of (its QUIT or a refusal): no QUIT back."""

@@ -18,6 +18,7 @@ from ircproto.masks import matches
 from ircproto.message import Message, truncate_utf8
 from workers import replies
 from workers.handlers.common import Reply, split_targets
+from workers.isupport import KICKLEN
 from workers.session import Session
 
 
@@ -32,7 +33,7 @@ def join(s: Session, msg: Message) -> None:
     keys = msg.params[1].split(",") if len(msg.params) > 1 else []
     for i, name in enumerate(split_targets(msg.params[0])):
         if not is_valid_channel(name, maxlen):
-            s.numeric(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+            s.numeric(N.ERR_NOSUCHCHANNEL, name)
             continue
         s.request((link.R_JOIN, s.cid, name, keys[i] if i < len(keys) else ""))
 
@@ -48,7 +49,7 @@ def topic(s: Session, msg: Message) -> None:
     if len(msg.params) == 1:
         chan = s.worker.state.channel(name)
         if chan is None or not s.worker.state.may_see(s.cid, chan):
-            raise Reply(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+            raise Reply(N.ERR_NOSUCHCHANNEL, name)
         replies.topic(s, chan)
         return
     text = truncate_utf8(msg.params[1], s.worker.config.limits.topiclen)
@@ -61,7 +62,7 @@ def names(s: Session, msg: Message) -> None:
         for chan in list(state.channels.values()):
             if state.may_see(s.cid, chan):
                 replies.names(s, chan, end=False)
-        s.numeric(N.RPL_ENDOFNAMES, "*", "End of /NAMES list.")
+        s.numeric(N.RPL_ENDOFNAMES, "*")
         return
     asked = []
     for name in split_targets(msg.params[0]):
@@ -71,7 +72,7 @@ def names(s: Session, msg: Message) -> None:
             name = chan.name
         asked.append(name)
     # One end for the whole list, naming it (Modern IRC; ergo does the same)
-    s.numeric(N.RPL_ENDOFNAMES, ",".join(asked) or "*", "End of /NAMES list.")
+    s.numeric(N.RPL_ENDOFNAMES, ",".join(asked) or "*")
 
 
 # What "<N" and ">N" compare, by the letter before them (ELIST U, C and T); None fails both.
@@ -100,7 +101,7 @@ def list_(s: Session, msg: Message) -> None:
         else:
             masks.append(item)
     now = time.time()
-    s.numeric(N.RPL_LISTSTART, "Channel", "Users  Name")
+    s.numeric(N.RPL_LISTSTART, "Channel")
     for chan in list(state.channels.values()):
         if not state.may_see(s.cid, chan):
             continue
@@ -112,7 +113,7 @@ def list_(s: Session, msg: Message) -> None:
             continue
         s.numeric(N.RPL_LIST, chan.name, str(len(chan.members)),
                   f"[{chan.mode_string(with_key=False)[0]}] {chan.topic}")
-    s.numeric(N.RPL_LISTEND, "End of /LIST")
+    s.numeric(N.RPL_LISTEND)
 
 
 def _within(value: float | None, sign: str, limit: int) -> bool:
@@ -123,13 +124,13 @@ def kick(s: Session, msg: Message) -> None:
     """KICK <channel> <user>{,<user>} [<comment>]: one request per user."""
     channels = split_targets(msg.params[0])
     nicks = split_targets(msg.params[1])
-    reason = truncate_utf8(msg.params[2], replies.KICKLEN) if len(msg.params) > 2 and msg.params[2] else s.nick
+    reason = truncate_utf8(msg.params[2], KICKLEN) if len(msg.params) > 2 and msg.params[2] else s.nick
     if len(channels) == 1:
         pairs = [(channels[0], nick) for nick in nicks]
     elif len(channels) == len(nicks):
         pairs = list(zip(channels, nicks))
     else:
-        raise Reply(N.ERR_NEEDMOREPARAMS, "KICK", "Not enough parameters")
+        raise Reply(N.ERR_NEEDMOREPARAMS, "KICK")
     for name, nick in pairs:
         s.request((link.R_KICK, s.cid, name, nick, reason))
 
@@ -139,7 +140,7 @@ def invite(s: Session, msg: Message) -> None:
     if not msg.params:
         invitations(s)
     elif len(msg.params) < 2:
-        raise Reply(N.ERR_NEEDMOREPARAMS, "INVITE", "Not enough parameters")
+        raise Reply(N.ERR_NEEDMOREPARAMS, "INVITE")
     else:
         s.request((link.R_INVITE, s.cid, msg.params[0], msg.params[1]))
 
@@ -150,7 +151,7 @@ def invitations(s: Session) -> None:
         chan = state.channels.get(key)
         if chan is not None and s.cid in chan.invited:
             s.numeric(N.RPL_INVITELIST, chan.name)
-    s.numeric(N.RPL_ENDOFINVITELIST, "End of /INVITE list")
+    s.numeric(N.RPL_ENDOFINVITELIST)
 
 
 def rename(s: Session, msg: Message) -> None:
@@ -160,5 +161,5 @@ def rename(s: Session, msg: Message) -> None:
     if not is_valid_channel(new_name, s.worker.config.limits.channellen):
         s.send("FAIL", "RENAME", "CANNOT_RENAME", name, "*", "That is not a valid channel name")
         return
-    reason = truncate_utf8(msg.params[2], replies.KICKLEN) if len(msg.params) > 2 else ""
+    reason = truncate_utf8(msg.params[2], KICKLEN) if len(msg.params) > 2 else ""
     s.request((link.R_RENAME, s.cid, name, new_name, reason))

@@ -15,12 +15,12 @@ from __future__ import annotations
 import time
 
 from ipc import link
-from chatstate.state import STATUS_RANK
 from ircproto import numerics as N
+from ircproto.caps import ECHO_MESSAGE
 from ircproto.casemap import is_channel_name, is_valid_channel, is_valid_nick
 from ircproto.message import Message, escape_tag_value, format_line
+from ircproto.modes import BOT_MODE, STATUS_RANK
 from workers.handlers.common import Reply, split_targets
-from workers.replies import BOT_MODE
 from workers.session import Session
 
 
@@ -28,9 +28,9 @@ def _refusal(s: Session, msg: Message, targets: list[str]) -> Reply | None:
     if not targets:
         return Reply(N.ERR_NORECIPIENT, f"No recipient given ({msg.command})")
     if msg.command != "TAGMSG" and (len(msg.params) < 2 or not msg.params[1]):
-        return Reply(N.ERR_NOTEXTTOSEND, "No text to send")
+        return Reply(N.ERR_NOTEXTTOSEND)
     if len(targets) > s.worker.config.limits.maxtargets:
-        return Reply(N.ERR_TOOMANYTARGETS, msg.params[0], "Too many targets")
+        return Reply(N.ERR_TOOMANYTARGETS, msg.params[0])
     return None
 
 
@@ -49,7 +49,7 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
     worker = s.worker
     state = worker.state
     limits = worker.config.limits
-    flags = (link.MSG_QUIET if quiet else 0) | (link.MSG_ECHO if "echo-message" in s.caps else 0)
+    flags = (link.MSG_QUIET if quiet else 0) | (link.MSG_ECHO if ECHO_MESSAGE in s.caps else 0)
     if msg.command == "TAGMSG":
         flags |= link.MSG_TAGMSG
     elif is_restricted_ctcp(msg.params[1]):
@@ -66,8 +66,7 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
         is_channel = is_channel_name(target)
         if not (is_valid_channel(target, limits.channellen) if is_channel else is_valid_nick(target, limits.nicklen)):
             if not quiet:  # a name that cannot exist does not
-                s.numeric(*((N.ERR_NOSUCHCHANNEL, target, "No such channel") if is_channel
-                            else (N.ERR_NOSUCHNICK, target, "No such nick/channel")))
+                s.numeric(N.ERR_NOSUCHCHANNEL if is_channel else N.ERR_NOSUCHNICK, target)
             continue
         msgid = worker.next_msgid()
         if is_channel:

@@ -29,7 +29,7 @@ def oper(s: Session, msg: Message) -> None:
     name, password = msg.params[0], msg.params[1]
     hashed = s.worker.config.operators.get(name)
     if hashed is None:
-        raise Reply(N.ERR_NOOPERHOST, "No O-lines for your host")
+        raise Reply(N.ERR_NOOPERHOST)
     # scrypt takes tens of milliseconds: check it on a thread, holding this client's later
     # lines meanwhile, so guessing passwords cannot stall everyone else on the worker.
     s.waiting = True
@@ -42,18 +42,18 @@ def _answer(s: Session, name: str, ok: bool) -> None:
         return
     if ok:
         log.info("%s is now an IRC operator (as %s)", s.prefix, name)
-        s.numeric(N.RPL_YOUREOPER, "You are now an IRC operator")
+        s.numeric(N.RPL_YOUREOPER)
         s.request((link.R_OPER, s.cid))  # the MODE +o echo comes with the hub's event
     else:
         log.warning("failed OPER attempt as %s by %s", name, s.prefix)
-        s.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
+        s.numeric(N.ERR_PASSWDMISMATCH)
     s.resume()
 
 
 def _require_operator(s: Session) -> None:
     user = s.worker.state.users.get(s.cid)
     if user is None or "o" not in user.modes:
-        raise Reply(N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+        raise Reply(N.ERR_NOPRIVILEGES)
 
 
 def kill(s: Session, msg: Message) -> None:
@@ -69,7 +69,7 @@ def wallops(s: Session, msg: Message) -> None:
 def rehash(s: Session, msg: Message) -> None:
     """Reload the configuration exactly as SIGHUP does: the supervisor re-reads it for everyone."""
     _require_operator(s)
-    s.numeric(N.RPL_REHASHING, "configuration", "Rehashing")
+    s.numeric(N.RPL_REHASHING, "configuration")
     log.info("%s asked for a rehash", s.prefix)
     os.kill(os.getppid(), signal.SIGHUP)
 

@@ -17,8 +17,9 @@ from ircproto import numerics as N
 from ircproto.casemap import is_channel_name
 from ircproto.masks import is_wild, matches
 from ircproto.message import Message
+from ircproto.modes import BOT_MODE
 from workers.handlers.common import Reply, split_targets
-from workers.replies import BOT_MODE, shown_status
+from workers.replies import shown_status
 from workers.session import Session
 
 if TYPE_CHECKING:
@@ -72,20 +73,20 @@ def who(s: Session, msg: Message) -> None:
         else:
             s.numeric(N.RPL_WHOREPLY, channel_name, user.user, user.host, server, user.nick,
                       _flags(s, user, status), f"0 {user.realname}")
-    s.numeric(N.RPL_ENDOFWHO, mask, "End of WHO list")
+    s.numeric(N.RPL_ENDOFWHO, mask)
 
 
 def whois(s: Session, msg: Message) -> None:
     """WHOIS [<server>] <nick>: the last parameter is the nick; only the first of a list is answered."""
     targets = split_targets(msg.params[-1])
     if not targets:
-        raise Reply(N.ERR_NONICKNAMEGIVEN, "No nickname given")
+        raise Reply(N.ERR_NONICKNAMEGIVEN)
     nick = targets[0]
     w = s.worker
     user = w.state.user_by_nick(nick)
     if user is None:
-        s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
-        s.numeric(N.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+        s.numeric(N.ERR_NOSUCHNICK, nick)
+        s.numeric(N.RPL_ENDOFWHOIS, nick)
         return
     local = w.sessions.get(user.cid)
     if local is not None:
@@ -108,8 +109,8 @@ def whois_answered(w: "Worker", asker: int, target: int, idle: int | None) -> No
     timer.cancel()
     user = w.state.users.get(target)
     if user is None:  # quit while we asked
-        s.numeric(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
-        s.numeric(N.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+        s.numeric(N.ERR_NOSUCHNICK, nick)
+        s.numeric(N.RPL_ENDOFWHOIS, nick)
     else:
         _whois_reply(s, user, idle)
     s.resume()
@@ -127,14 +128,14 @@ def _whois_reply(s: Session, user: User, idle: int | None) -> None:
         s.numeric(N.RPL_WHOISCHANNELS, user.nick, " ".join(channels))
     s.numeric(N.RPL_WHOISSERVER, user.nick, s.worker.server_name, s.worker.config.server.network)
     if "o" in user.modes:
-        s.numeric(N.RPL_WHOISOPERATOR, user.nick, "is an IRC operator")
+        s.numeric(N.RPL_WHOISOPERATOR, user.nick)
     if BOT_MODE in user.modes:
-        s.numeric(N.RPL_WHOISBOT, user.nick, "is a bot")
+        s.numeric(N.RPL_WHOISBOT, user.nick)
     if user.away:
         s.numeric(N.RPL_AWAY, user.nick, user.away)
     if idle is not None:
-        s.numeric(N.RPL_WHOISIDLE, user.nick, str(max(idle, 0)), str(int(user.signon)), "seconds idle, signon time")
-    s.numeric(N.RPL_ENDOFWHOIS, user.nick, "End of /WHOIS list")
+        s.numeric(N.RPL_WHOISIDLE, user.nick, str(max(idle, 0)), str(int(user.signon)))
+    s.numeric(N.RPL_ENDOFWHOIS, user.nick)
 
 
 def whowas(s: Session, msg: Message) -> None:
@@ -143,12 +144,12 @@ def whowas(s: Session, msg: Message) -> None:
     limit = int(count) if count.isdigit() and int(count) > 0 else WHOWAS_DEFAULT
     entries = s.worker.state.was(nick)[:limit]
     if not entries:
-        s.numeric(N.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+        s.numeric(N.ERR_WASNOSUCHNICK, nick)
     for was_nick, user, host, realname, ts in entries:
         s.numeric(N.RPL_WHOWASUSER, was_nick, user, host, "*", realname)
         s.numeric(N.RPL_WHOISSERVER, was_nick, s.worker.server_name,
                   time.strftime("%a %b %d %H:%M:%S %Y UTC", time.gmtime(ts)))
-    s.numeric(N.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+    s.numeric(N.RPL_ENDOFWHOWAS, nick)
 
 
 def ison(s: Session, msg: Message) -> None:

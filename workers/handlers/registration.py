@@ -6,20 +6,14 @@ import re
 
 from ipc import link
 from ircproto import numerics as N
+from ircproto.caps import CAP_NOTIFY, CAPABILITIES
 from ircproto.casemap import casefold, is_valid_nick
 from ircproto.message import Message
 from workers import replies
 from workers.handlers.common import Reply
+from workers.isupport import USERLEN
 from workers.session import Session
 
-RENAME_CAP = "draft/channel-rename"
-# IRCv3 capabilities, name -> CAP LS 302 value. Only what is implemented is listed; the set never
-# changes while the server runs, so cap-notify (implied by CAP LS 302) never has NEW or DEL to send.
-SUPPORTED_CAPS: dict[str, str] = {
-    "away-notify": "", "batch": "", "cap-notify": "", "chghost": "", "echo-message": "", "extended-join": "",
-    "invite-notify": "", "labeled-response": "", "message-tags": "", "multi-prefix": "", "server-time": "",
-    "setname": "", "userhost-in-names": "", RENAME_CAP: "",
-}
 CAP_LS_LINE = 400  # bytes of capability names per CAP LS line before it continues on another
 _USERNAME_JUNK = re.compile(r"[^A-Za-z0-9._-]")
 USERNAME_FALLBACK = "user"  # the ident of a username with no allowed character in it (as ergo does)
@@ -33,15 +27,15 @@ def cap(s: Session, msg: Message) -> None:
     if sub == "LS":
         version = msg.params[1] if len(msg.params) > 1 and msg.params[1].isdigit() else "0"
         if int(version) >= 302:
-            s.set_caps(s.caps | {"cap-notify"})  # implied by 302
-        _cap_list(s, "LS", [f"{name}={value}" if value and int(version) >= 302 else name
-                            for name, value in SUPPORTED_CAPS.items()])
+            s.set_caps(s.caps | {CAP_NOTIFY})  # implied by 302
+        _cap_list(s, "LS", [f"{name}={cap.value}" if cap.value and int(version) >= 302 else name
+                            for name, cap in CAPABILITIES.items()])
     elif sub == "LIST":
         _cap_list(s, "LIST", sorted(s.caps))
     elif sub == "REQ":
         wanted = msg.params[1] if len(msg.params) > 1 else ""
         changes = wanted.split()
-        if changes and all(c.lstrip("-") in SUPPORTED_CAPS for c in changes):  # all or nothing
+        if changes and all(c.lstrip("-") in CAPABILITIES for c in changes):  # all or nothing
             caps = set(s.caps)
             for change in changes:
                 (caps.discard if change[0] == "-" else caps.add)(change.lstrip("-"))
@@ -54,7 +48,7 @@ def cap(s: Session, msg: Message) -> None:
             s.cap_negotiating = False
             try_register(s)
     else:
-        raise Reply(N.ERR_INVALIDCAPCMD, msg.params[0], "Invalid CAP command")
+        raise Reply(N.ERR_INVALIDCAPCMD, msg.params[0])
 
 
 def _cap_list(s: Session, sub: str, names: list[str]) -> None:
@@ -70,16 +64,16 @@ def _cap_list(s: Session, sub: str, names: list[str]) -> None:
 
 def pass_(s: Session, msg: Message) -> None:
     if s.registered:
-        raise Reply(N.ERR_ALREADYREGISTERED, "You may not reregister")
+        raise Reply(N.ERR_ALREADYREGISTERED)
     s.password = msg.params[0]
 
 
 def nick(s: Session, msg: Message) -> None:
     if not msg.params or not msg.params[0]:
-        raise Reply(N.ERR_NONICKNAMEGIVEN, "No nickname given")
+        raise Reply(N.ERR_NONICKNAMEGIVEN)
     new = msg.params[0]
     if not is_valid_nick(new, s.worker.config.limits.nicklen):
-        raise Reply(N.ERR_ERRONEUSNICKNAME, new, "Erroneous nickname")
+        raise Reply(N.ERR_ERRONEUSNICKNAME, new)
     if not s.registered:
         s.nick = new
         try_register(s)
@@ -88,19 +82,19 @@ def nick(s: Session, msg: Message) -> None:
         return
     holder = s.worker.state.nicks.get(casefold(new))
     if holder is not None and holder != s.cid:
-        raise Reply(N.ERR_NICKNAMEINUSE, new, "Nickname is already in use")
+        raise Reply(N.ERR_NICKNAMEINUSE, new)
     # The hub has the final word (another worker may be claiming it right now).
     s.ask_hub((link.R_NICK, s.cid, new))
 
 
 def user(s: Session, msg: Message) -> None:
     if s.registered:
-        raise Reply(N.ERR_ALREADYREGISTERED, "You may not reregister")
+        raise Reply(N.ERR_ALREADYREGISTERED)
     username, realname = msg.params[0], msg.params[3]
     if not realname:  # Modern IRC: an empty realname is a missing parameter
-        raise Reply(N.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
+        raise Reply(N.ERR_NEEDMOREPARAMS, "USER")
     # A username is a hint we cannot check: unusable characters are dropped, never refused.
-    username = _USERNAME_JUNK.sub("", username)[:replies.USERLEN] or USERNAME_FALLBACK
+    username = _USERNAME_JUNK.sub("", username)[:USERLEN] or USERNAME_FALLBACK
     s.user = "~" + username  # '~': the username was not verified by ident
     s.realname = realname
     try_register(s)
@@ -112,7 +106,7 @@ def try_register(s: Session) -> None:
         return
     password = s.worker.config.server.password
     if password and s.password != password:
-        s.numeric(N.ERR_PASSWDMISMATCH, "Password incorrect")
+        s.numeric(N.ERR_PASSWDMISMATCH)
         s.close("Bad password")
         return
     s.ask_hub((link.R_REGISTER, s.cid, s.nick, s.user, s.host, s.realname))

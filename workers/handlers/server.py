@@ -64,7 +64,7 @@ def lusers(s: Session, msg: Message) -> None:
 
 
 def version(s: Session, msg: Message) -> None:
-    s.numeric(N.RPL_VERSION, replies.VERSION, s.worker.server_name, "Python, multi-process")
+    s.numeric(N.RPL_VERSION, replies.VERSION, s.worker.server_name)
     replies.isupport(s)
 
 
@@ -76,7 +76,7 @@ def time_(s: Session, msg: Message) -> None:
 
 def admin(s: Session, msg: Message) -> None:
     server = s.worker.config.server
-    s.numeric(N.RPL_ADMINME, s.worker.server_name, "Administrative info")
+    s.numeric(N.RPL_ADMINME, s.worker.server_name)
     s.numeric(N.RPL_ADMINLOC1, f"The {server.network} network")
     s.numeric(N.RPL_ADMINLOC2, s.worker.server_name)
     s.numeric(N.RPL_ADMINEMAIL, server.admin or f"The {server.network} administrators")
@@ -85,15 +85,15 @@ def admin(s: Session, msg: Message) -> None:
 def info(s: Session, msg: Message) -> None:
     for line in INFO:
         s.numeric(N.RPL_INFO, line)
-    s.numeric(N.RPL_ENDOFINFO, "End of INFO list")
+    s.numeric(N.RPL_ENDOFINFO)
 
 
 def help_(s: Session, msg: Message) -> None:
     subject = msg.params[0].upper() if msg.params else "*"
     text = HELP.get(subject)
     if text is None:
-        raise Reply(N.ERR_HELPNOTFOUND, msg.params[0], "No help available on this topic")
+        raise Reply(N.ERR_HELPNOTFOUND, msg.params[0])
     s.numeric(N.RPL_HELPSTART, subject, text[0])
     for line in text[1:]:
         s.numeric(N.RPL_HELPTXT, subject, line)
-    s.numeric(N.RPL_ENDOFHELP, subject, "End of /HELP")
+    s.numeric(N.RPL_ENDOFHELP, subject)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ipc import link
 from ircproto.message import Message, truncate_utf8
-from workers.replies import AWAYLEN, NAMELEN
+from workers.isupport import AWAYLEN, NAMELEN
 from workers.session import Session
 
 

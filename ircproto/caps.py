@@ -1,0 +1,47 @@
+"""The IRCv3 capabilities hubchat supports: one table, read by CAP LS and CAP REQ, with a name
+for each capability that the code checks a client's capabilities against (as ergo's gencapdefs.py
+generates them).
+
+Only what is implemented is listed. The set never changes while the server runs, so cap-notify
+(implied by CAP LS 302) never has NEW or DEL to send.
+"""
+from typing import NamedTuple
+
+
+class Capability(NamedTuple):
+    value: str  # shown after '=' in CAP LS 302; "" for none
+    description: str
+
+
+AWAY_NOTIFY = "away-notify"
+BATCH = "batch"
+CAP_NOTIFY = "cap-notify"
+CHGHOST = "chghost"
+ECHO_MESSAGE = "echo-message"
+EXTENDED_JOIN = "extended-join"
+INVITE_NOTIFY = "invite-notify"
+LABELED_RESPONSE = "labeled-response"
+MESSAGE_TAGS = "message-tags"
+MULTI_PREFIX = "multi-prefix"
+SERVER_TIME = "server-time"
+SETNAME = "setname"
+USERHOST_IN_NAMES = "userhost-in-names"
+CHANNEL_RENAME = "draft/channel-rename"
+
+# In CAP LS order.
+CAPABILITIES: dict[str, Capability] = {
+    AWAY_NOTIFY: Capability("", "AWAY of fellow channel members, as it changes"),
+    BATCH: Capability("", "replies grouped in BATCH (labeled-response uses it)"),
+    CAP_NOTIFY: Capability("", "CAP NEW and DEL; implied by CAP LS 302, and hubchat never sends either"),
+    CHGHOST: Capability("", "CHGHOST when a fellow member's user@host changes, instead of a quit and rejoin"),
+    ECHO_MESSAGE: Capability("", "the client's own PRIVMSG, NOTICE and TAGMSG, echoed back to it"),
+    EXTENDED_JOIN: Capability("", "JOIN with the account and realname of who joined"),
+    INVITE_NOTIFY: Capability("", "INVITEs to a channel, shown to its operators"),
+    LABELED_RESPONSE: Capability("", "a command's answer tagged with the label the client gave it"),
+    MESSAGE_TAGS: Capability("", "client tags (+name) relayed, msgid on every message, TAGMSG"),
+    MULTI_PREFIX: Capability("", "every status prefix of a member in NAMES and WHO, not only the highest"),
+    SERVER_TIME: Capability("", "the time each message was sent, as a tag"),
+    SETNAME: Capability("", "SETNAME: change one's realname, seen by fellow members"),
+    USERHOST_IN_NAMES: Capability("", "nick!user@host in NAMES, not the nick alone"),
+    CHANNEL_RENAME: Capability("", "RENAME: a channel moves to a new name with all it holds"),
+}
