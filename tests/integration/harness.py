@@ -330,6 +330,28 @@ def connections_on_distinct_workers(server: Server, count: int, connect: Callabl
     return chosen
 
 
+def client_on_worker(server: Server, pid: int, timeout: float = 2 * TIMEOUT) -> Client:
+    """A connected client held by worker `pid` (proved by psutil), however long that worker
+    takes to start accepting (a replacement may still be booting). Connections that land
+    elsewhere stay open meanwhile, so the acceptor sends the next ones to the idler worker."""
+    spare: list[Client] = []
+
+    def attempt() -> Client | None:
+        client = server.connect()
+        if worker_pid_of(server, client) == pid:
+            return client
+        spare.append(client)
+        return None
+
+    try:
+        found: Client = wait_for(attempt, timeout, f"a connection held by worker {pid}")  # type: ignore[assignment]
+    finally:
+        for client in spare:
+            client.close()
+    found.worker_pid = pid  # type: ignore[attr-defined]
+    return found
+
+
 def quit_through_the_hub(client: Client) -> None:
     """Register and QUIT: the hub forgets the connection (and the user, everywhere) before it
     answers, so once the connection is closed no count of the hub's includes it."""

@@ -4,7 +4,7 @@ import signal
 import threading
 import time
 
-from tests.integration.harness import Server, join_all, registered, wait_for, worker_pid_of
+from tests.integration.harness import Server, client_on_worker, join_all, registered, wait_for
 
 
 def stream(client, target, count, label, pause=0.002):
@@ -108,8 +108,8 @@ def test_a_replacement_worker_knows_everyone_already_there():
         alice.expect("QUIT", where=lambda m: m.source.startswith("bob!"))
         wait_for(lambda: bob.worker_pid not in srv.current_workers() and len(srv.current_workers()) == 2,
                  what="a replacement worker")
-        newcomer = next(c for c in (srv.connect() for _ in range(16))
-                        if worker_pid_of(srv, c) != alice.worker_pid)  # on the replacement, proved by psutil
+        replacement, = srv.current_workers() - {alice.worker_pid}
+        newcomer = client_on_worker(srv, replacement)
         newcomer.register("newcomer")
         newcomer.send("WHOIS alice")
         assert newcomer.expect_any("311", "401").command == "311"

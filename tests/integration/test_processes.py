@@ -12,8 +12,8 @@ from collections import Counter
 import psutil
 import pytest
 
-from tests.integration.harness import (ROOT, Server, clients_on_distinct_workers, join_all, motd_on_every_worker,
-                                       registered, timed_wait, wait_for)
+from tests.integration.harness import (ROOT, Server, client_on_worker, join_all, motd_on_every_worker, registered,
+                                       timed_wait, wait_for)
 
 
 def chat_works(a, b, channel, text):
@@ -68,7 +68,7 @@ def test_killed_worker_is_replaced_and_others_keep_chatting():
         chat_works(carol, alice, "#room", "me too")
         # The replacement accepts on the same socket: a connection it holds registers (bob's
         # nick is free again) and chats with the others.
-        newbob = next(c for c in clients_on_distinct_workers(srv, 3) if c.worker_pid == replacement)
+        newbob = client_on_worker(srv, replacement)
         newbob.register("bob")
         print(f"the replacement worker welcomed a client {time.monotonic() - killed:.2f}s after the kill")
         newbob.send("JOIN #room")
