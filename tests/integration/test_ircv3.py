@@ -188,9 +188,9 @@ def test_without_chghost_a_host_change_shows_no_fake_quit_and_join(server):
     join_all("#cloak", alice, bob, carol)
     bob.send("OPER root hunter2")
     bob.expect("381")
-    bob.send("CHGHOST v3c_bob cloaked new.host")
+    # One write: the message is rendered only once bob's own change has taken effect.
+    bob.send("CHGHOST v3c_bob cloaked new.host\r\nPRIVMSG #cloak :under a new host")
     assert alice.expect("CHGHOST").params == ["cloaked", "new.host"]
-    bob.send("PRIVMSG #cloak :under a new host")
     # The hub relays in one order: whatever carol was sent about the change came before this.
     assert carol.expect("PRIVMSG", "#cloak").source == "v3c_bob!cloaked@new.host"
     for client in (bob, carol):

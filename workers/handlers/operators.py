@@ -81,3 +81,4 @@ def chghost(s: Session, msg: Message) -> None:
         s.send("FAIL", "CHGHOST", "INVALID_PARAMS", "Invalid user name or host name")
         return
     s.request((link.R_CHGHOST, s.cid, nick, user, host))
+    s.wait_for_hub()  # an operator may change their own host: their next lines must carry the new one
