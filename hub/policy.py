@@ -1,38 +1,399 @@
-"""Hub policy as plain functions of (state, request): what the hub allows, decided on plain data
-so it can be tested without processes. The hub calls these and turns a refusal into a numeric."""
+"""The hub's policy: given the state, a request and the time, what happens. No links, sockets,
+clock or logging in here, so every rule can be tested on plain data (tests/test_policy.py).
+
+`Policy.decide(request, now, replayed)` returns the decision: a list, in order, of
+
+- events (tuples: `E_*` state events, which the policy has already applied to `state` with
+  `State.apply`, and the messages `M_*` of `hub.log`), for the hub to publish; and
+- `Reply(cid, item)`: an answer for one client (a numeric, a FAIL, a refused nick or
+  connection, a barrier, a forwarded item), for its worker only, and not published.
+
+The order is the order the asking worker must see them in: a request's outputs, then (for
+R_BARRIER) the barrier that follows it. A rule reads the state as the rules before it left it:
+MODE in particular applies its changes one at a time, each checked against the last.
+
+A replayed request (re-sent after a hub restart, see `hub/hub.py`) gets no error replies (the
+hub that died answered it, or it needs no answer now), and a state change that already took
+effect changes nothing.
+"""
 from __future__ import annotations
 
-from chatstate.state import VOICE_STATUS, Channel, User, has_status
+from typing import Callable, NamedTuple
+
+from chatstate.state import (ACTING_LIST_MODES, BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN,
+                             E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RENAME, E_SETNAME, E_TOPIC, E_UMODE, E_USER,
+                             LIST_MODES, OP_STATUS, STATUS_OF_MODE, STATUS_RANK, Channel, State, User)
+from hub.admission import Connections
+from hub.log import M_CHANMSG, M_USERMSG, M_WALLOPS
+from hub.refusals import join_refusal, rename_refusal, speak_refusal
+from ipc import link
+from ircproto import numerics as N
 from ircproto.casemap import casefold
+from ircproto.masks import normalize_list_mask
 
-CANNOT_SEND = "Cannot send to channel"
+WORKER_LOST_REASON = "Server process exited"
 
 
-def speak_refusal(chan: Channel, status: str | None, user: User | None, ctcp: bool = False,
-                  to_status: str = "") -> str | None:
-    """Why a sender may not send a message to the channel (the text of 404), or None if it may.
-    `status` is the sender's member prefixes, or None when it is not a member; `ctcp` says the
-    message is a CTCP other than ACTION; `to_status` is the prefix of a STATUSMSG (@#chan)."""
-    if to_status and not has_status(status or "", VOICE_STATUS):  # as solanum: no whispering to ops
-        return f"{CANNOT_SEND} (only voiced members and operators may send to {to_status}{chan.name})"
-    if ctcp and "C" in chan.modes:  # operators too, as in ergo
-        return "Cannot send CTCP to channel (+C)"
-    if status:  # +o and +v speak through +n, +m, bans and mutes
+class Reply(NamedTuple):
+    """An item for the worker holding `cid` alone: an answer to that client's request."""
+    cid: int
+    item: tuple
+
+
+class Policy:
+    def __init__(self, state: State, limits, connections: Connections | None = None) -> None:
+        self.state = state
+        self.limits = limits  # config.limits: chanlimit and the connection limits
+        self.connections = connections if connections is not None else Connections()
+        self.now = 0.0
+        self.replayed = False
+        self._out: list = []
+        self._rules: dict[str, Callable[..., None]] = {
+            link.R_CONNECT: self.connect, link.R_REGISTER: self.register, link.R_NICK: self.nick,
+            link.R_JOIN: self.join, link.R_PART: self.part, link.R_QUIT: self.quit, link.R_TOPIC: self.topic,
+            link.R_MODE: self.mode, link.R_UMODE: self.user_mode, link.R_OPER: self.oper, link.R_KICK: self.kick,
+            link.R_INVITE: self.invite, link.R_AWAY: self.away, link.R_SETNAME: self.setname,
+            link.R_CHGHOST: self.chghost, link.R_KILL: self.kill, link.R_WALLOPS: self.wallops,
+            link.R_RENAME: self.rename, link.R_CHANMSG: self.channel_message, link.R_USERMSG: self.user_message,
+            link.R_BARRIER: self.barrier, link.R_FORWARD: self.forward,
+        }
+
+    def decide(self, request: tuple, now: float, replayed: bool = False) -> list:
+        """The events and replies one request causes, in order (see the module docstring)."""
+        self.now, self.replayed = now, replayed
+        out = self._out = []
+        self._rules[request[0]](*request[1:])
+        return out
+
+    # --- decisions the hub makes without a request ------------------------------------------
+    def worker_lost(self, wid: int, now: float) -> list:
+        """A worker's link reached EOF: the worker died, and every client it held quits."""
+        self.now, self.replayed = now, False
+        out = self._out = []
+        for cid in self.connections.of_worker(wid):
+            self.connections.forget(cid)
+        for cid in self.state.local_cids(wid):
+            self._emit((E_QUIT, cid, WORKER_LOST_REASON, now))
+        self._count_connections()
+        return out
+
+    def connection_count(self) -> list:
+        """The connection count as this hub knows it, for replicas that had a dead hub's, or none."""
+        out = self._out = []
+        self._emit((E_CONNECTIONS, len(self.connections)))
+        return out
+
+    # --- output ------------------------------------------------------------------------------
+    def _emit(self, event: tuple) -> None:
+        self.state.apply(event)
+        self._out.append(event)
+
+    def _refuse(self, cid: int, numeric: str, *params: str) -> None:
+        if not self.replayed:
+            self._out.append(Reply(cid, (link.D_NUMERIC, cid, numeric, params)))
+
+    def _fail(self, cid: int, command: str, code: str, *params: str) -> None:
+        """Refuse with an IRCv3 standard reply (FAIL <command> <code> ...) instead of a numeric."""
+        if not self.replayed:
+            self._out.append(Reply(cid, (link.D_FAIL, cid, command, code, params)))
+
+    # --- connections and registration ----------------------------------------------------------
+    def connect(self, cid: int, ip: str) -> None:
+        """Admit a new connection, or refuse it when the server or its address is full."""
+        if cid in self.connections:
+            return  # already known from the worker's hello (it connected before the link was up)
+        reason = self.connections.refusal(ip, self.limits)
+        if reason is not None:
+            self._out.append(Reply(cid, (link.D_REFUSE, cid, reason)))
+            return
+        self.connections.admit(cid, ip)
+        self._count_connections()
+
+    def _count_connections(self) -> None:
+        """LUSERS on any worker counts the connections still registering on every worker, so
+        each replica is told the total when it changes."""
+        if len(self.connections) != self.state.connections:
+            self._emit((E_CONNECTIONS, len(self.connections)))
+
+    def register(self, cid: int, nick: str, user: str, host: str, realname: str) -> None:
+        if cid not in self.connections or cid in self.state.users:
+            return  # refused at the door, or already registered (a request replayed after a restart)
+        if casefold(nick) in self.state.nicks:
+            self._out.append(Reply(cid, (link.D_NICK_REFUSED, cid, nick)))
+            return
+        address = self.connections.address[cid]
+        if host == address:
+            host = address  # the address's string, not one more copy per user
+        self._emit((E_USER, cid, nick, user, host, realname, self.now))
+
+    def nick(self, cid: int, new: str) -> None:
+        user = self.state.users.get(cid)
+        if user is None or user.nick == new:
+            return  # nothing changes (or a replay of a change that already happened)
+        holder = self.state.nicks.get(casefold(new))
+        if holder is not None and holder != cid:
+            self._out.append(Reply(cid, (link.D_NICK_REFUSED, cid, new)))
+            return
+        self._emit((E_NICK, cid, new, self.now))
+
+    def quit(self, cid: int, reason: str) -> None:
+        self.connections.forget(cid)
+        if cid in self.state.users:
+            self._emit((E_QUIT, cid, reason, self.now))
+        self._count_connections()
+
+    # --- channels -----------------------------------------------------------------------------
+    def join(self, cid: int, name: str, key: str = "") -> None:
+        user = self.state.users.get(cid)
+        if user is None or casefold(name) in user.channels:
+            return
+        if len(user.channels) >= self.limits.chanlimit:
+            self._refuse(cid, N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+            return
+        chan = self.state.channels.get(casefold(name))
+        refusal = join_refusal(chan, user, key) if chan is not None else None
+        if refusal is not None:
+            self._refuse(cid, refusal[0], chan.name, refusal[1])
+            return
+        self._emit((E_JOIN, cid, name, self.now))
+
+    def _channel_of_member(self, cid: int, name: str) -> Channel | None:
+        """The channel, if it exists and the client is in it; otherwise refuse (403 or 442)."""
+        chan = self.state.channels.get(casefold(name))
+        if chan is None:
+            self._refuse(cid, N.ERR_NOSUCHCHANNEL, name, "No such channel")
+        elif cid not in chan.members:
+            self._refuse(cid, N.ERR_NOTONCHANNEL, name, "You're not on that channel")
+        else:
+            return chan
         return None
-    if (status is None and "n" in chan.modes) or "m" in chan.modes:
-        return CANNOT_SEND
-    if chan.bans and user is not None:
-        if chan.is_banned(user):
-            return CANNOT_SEND
-        if chan.is_muted(user):
-            return CANNOT_SEND + " (you are muted)"
-    return None
+
+    def part(self, cid: int, name: str, reason: str) -> None:
+        if self._channel_of_member(cid, name):
+            self._emit((E_PART, cid, casefold(name), reason))
+
+    def topic(self, cid: int, name: str, text: str) -> None:
+        chan = self._channel_of_member(cid, name)
+        if chan is None:
+            return
+        if "t" in chan.modes and OP_STATUS not in chan.members[cid]:
+            self._refuse(cid, N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not channel operator")
+        elif self.replayed and chan.topic == text:
+            return  # set before the restart already
+        else:
+            self._emit((E_TOPIC, cid, casefold(name), text, self.now))
+
+    # --- channel operator commands ---------------------------------------------------------------
+    def _operator_channel(self, cid: int, name: str) -> Channel | None:
+        """The channel, if the client is one of its operators; otherwise refuse (403, 442, 482)."""
+        chan = self._channel_of_member(cid, name)
+        if chan is not None and OP_STATUS not in chan.members[cid]:
+            self._refuse(cid, N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not channel operator")
+            return None
+        return chan
+
+    def _target(self, cid: int, nick: str) -> User | None:
+        target = self.state.user_by_nick(nick)
+        if target is None:
+            self._refuse(cid, N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return target
+
+    def mode(self, cid: int, name: str, changes: tuple) -> None:
+        chan = self._operator_channel(cid, name)
+        if chan is None:
+            return
+        key, now = casefold(chan.name), self.now
+        applied = []
+        for sign, letter, arg in changes:  # each checked against the state the previous ones left
+            change = self._mode_change(cid, chan, sign == "+", letter, arg)
+            if change is not None:
+                self.state.apply((E_MODE, cid, key, (change,), now))
+                applied.append(change)
+        if applied:  # workers apply them together; the hub's state has them already
+            self._out.append((E_MODE, cid, key, tuple(applied), now))
+
+    def _mode_change(self, cid: int, chan: Channel, add: bool, letter: str, arg: str) -> tuple | None:
+        """One change as it will take effect, or None when it changes nothing or is refused."""
+        sign = "+" if add else "-"
+        if letter in STATUS_OF_MODE:
+            target = self._target(cid, arg)
+            if target is None:
+                return None
+            if target.cid not in chan.members:
+                self._refuse(cid, N.ERR_USERNOTINCHANNEL, target.nick, chan.name, "They aren't on that channel")
+                return None
+            if (STATUS_OF_MODE[letter] in chan.members[target.cid]) == add:
+                return None
+            return (sign, letter, target.nick)
+        if letter in LIST_MODES:
+            mask = normalize_list_mask(arg, acting=letter in ACTING_LIST_MODES)
+            if mask is None:
+                return None  # the worker has answered 696
+            entries = chan.mask_list(letter)
+            present = any(casefold(m) == casefold(mask) for m, _, _ in entries)
+            if present == add:
+                return None
+            if add and len(entries) >= BAN_LIST_LENGTH:
+                self._refuse(cid, N.ERR_BANLISTFULL, chan.name, letter, "Channel list is full")
+                return None
+            return (sign, letter, mask)
+        if letter == "k":
+            if add:
+                return None if chan.key == arg else (sign, letter, arg)
+            return (sign, letter, "*") if chan.key else None
+        if letter == "l":
+            if add:
+                return None if chan.limit == int(arg) else (sign, letter, arg)
+            return (sign, letter, "") if chan.limit else None
+        return None if (letter in chan.modes) == add else (sign, letter, "")
+
+    def rename(self, cid: int, name: str, new_name: str, reason: str) -> None:
+        """RENAME (IRCv3 draft/channel-rename), for the channel's operators."""
+        chan = self._operator_channel(cid, name)
+        if chan is None:
+            return
+        refusal = rename_refusal(self.state.channels, chan, new_name)
+        if refusal is not None:
+            self._fail(cid, "RENAME", refusal[0], chan.name, new_name, refusal[1])
+        elif new_name != chan.name:  # else nothing changes (or a replayed rename already happened)
+            self._emit((E_RENAME, cid, chan.folded, new_name, reason))
+
+    def kick(self, cid: int, name: str, nick: str, reason: str) -> None:
+        chan = self._operator_channel(cid, name)
+        if chan is None:
+            return
+        target = self._target(cid, nick)
+        if target is None:
+            return
+        if target.cid not in chan.members:
+            self._refuse(cid, N.ERR_USERNOTINCHANNEL, target.nick, chan.name, "They aren't on that channel")
+        else:
+            self._emit((E_KICK, cid, casefold(chan.name), target.cid, reason))
+
+    def invite(self, cid: int, nick: str, name: str) -> None:
+        target = self._target(cid, nick)
+        if target is None:
+            return
+        chan = self._channel_of_member(cid, name)
+        if chan is None:
+            return
+        if "i" in chan.modes and OP_STATUS not in chan.members[cid]:
+            self._refuse(cid, N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not channel operator")
+        elif target.cid in chan.members:
+            self._refuse(cid, N.ERR_USERONCHANNEL, target.nick, chan.name, "is already on channel")
+        else:
+            self._emit((E_INVITE, cid, casefold(chan.name), target.cid))
+
+    # --- user state ----------------------------------------------------------------------------
+    def user_mode(self, cid: int, changes: str) -> None:
+        user = self.state.users.get(cid)
+        if user is None:
+            return
+        have = set(user.modes)
+        applied: list[str] = []
+        sign = "+"
+        for letter in changes:
+            if letter in "+-":
+                sign = letter
+            elif letter == "o" and sign == "+":
+                continue  # only OPER grants +o (Modern IRC: the attempt is ignored)
+            elif (letter in have) != (sign == "+"):
+                (have.add if sign == "+" else have.discard)(letter)
+                applied.append(sign + letter)
+        if applied:
+            self._emit((E_UMODE, cid, join_mode_changes(applied)))
+
+    def oper(self, cid: int) -> None:
+        """The worker has checked the password; the hub grants +o once."""
+        user = self.state.users.get(cid)
+        if user is not None and "o" not in user.modes:
+            self._emit((E_UMODE, cid, "+o"))
+
+    def away(self, cid: int, text: str) -> None:
+        user = self.state.users.get(cid)
+        if user is not None and not (self.replayed and user.away == text):
+            self._emit((E_AWAY, cid, text))
+
+    def setname(self, cid: int, realname: str) -> None:
+        if cid in self.state.users:
+            self._emit((E_SETNAME, cid, realname))
+
+    # --- operator powers -----------------------------------------------------------------------
+    def _operator(self, cid: int) -> User | None:
+        user = self.state.users.get(cid)
+        if user is not None and "o" not in user.modes:
+            self._refuse(cid, N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+            return None
+        return user
+
+    def kill(self, cid: int, nick: str, reason: str) -> None:
+        oper = self._operator(cid)
+        target = oper and self._target(cid, nick)
+        if target:
+            self.connections.forget(target.cid)
+            self._emit((E_QUIT, target.cid, f"Killed ({oper.nick} ({reason}))", self.now))
+            self._count_connections()
+
+    def wallops(self, cid: int, line: bytes) -> None:
+        if self._operator(cid):
+            self._out.append((M_WALLOPS, line))
+
+    def chghost(self, cid: int, nick: str, user: str, host: str) -> None:
+        target = self._operator(cid) and self._target(cid, nick)
+        if target and (target.user, target.host) != (user, host):
+            self._emit((E_CHGHOST, target.cid, user, host))
+
+    # --- messages ------------------------------------------------------------------------------
+    def channel_message(self, cid: int, name: str, line: bytes, origin: str, flags: int, tags: str) -> None:
+        key = casefold(name)
+        chan = self.state.channels.get(key)
+        to_status = ""
+        if chan is None:
+            if name[:1] in STATUS_RANK:  # STATUSMSG (@#chan): routed under that key; workers pick recipients
+                to_status, chan = name[0], self.state.channels.get(key[1:])
+            if chan is None:
+                if not flags & link.MSG_QUIET:
+                    self._refuse(cid, N.ERR_NOSUCHCHANNEL, name[len(to_status):], "No such channel")
+                return
+        status = chan.members.get(cid)
+        # The hot path skips the refusal check when it cannot refuse: a member is refused only for +m,
+        # a ban or mute, a CTCP or a STATUSMSG (tests/test_channel_lists.py holds it to that).
+        if status is None or flags & link.MSG_CTCP or to_status or \
+                (not status and ("m" in chan.modes or chan.bans)):
+            refusal = speak_refusal(chan, status, self.state.users.get(cid), bool(flags & link.MSG_CTCP),
+                                    to_status)
+            if refusal is not None:
+                if not flags & link.MSG_QUIET:
+                    self._refuse(cid, N.ERR_CANNOTSENDTOCHAN, chan.name, refusal)
+                return
+        self._out.append((M_CHANMSG, key, cid, line, origin, flags, tags))
+
+    def user_message(self, cid: int, nick: str, line: bytes, origin: str, flags: int, tags: str) -> None:
+        target = self.state.nicks.get(casefold(nick))
+        if target is None:
+            if not flags & link.MSG_QUIET:
+                self._refuse(cid, N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            return
+        self._out.append((M_USERMSG, target, cid, line, origin, flags, tags))
+        away = self.state.users[target].away
+        if away and not flags & (link.MSG_QUIET | link.MSG_TAGMSG):
+            self._refuse(cid, N.RPL_AWAY, self.state.users[target].nick, away)
+
+    # --- plumbing for workers --------------------------------------------------------------------
+    def barrier(self, cid: int, token: int) -> None:
+        """Everything this client asked for before has been decided: its worker hears so after it."""
+        self._out.append(Reply(cid, (link.D_BARRIER, cid, token)))
+
+    def forward(self, cid: int, item: tuple) -> None:
+        self._out.append(Reply(cid, item))
 
 
-def rename_refusal(channels: dict[str, Channel], chan: Channel, new_name: str) -> tuple[str, str] | None:
-    """Why an operator may not rename the channel (a FAIL RENAME code and text), or None.
-    A change of case only is always allowed (draft/channel-rename says it must be)."""
-    holder = channels.get(casefold(new_name))
-    if holder is not None and holder is not chan:
-        return "CHANNEL_NAME_IN_USE", "The channel name is already taken"
-    return None
+def join_mode_changes(changes: list[str]) -> str:
+    """['+i', '+w', '-o'] -> '+iw-o'."""
+    out, sign = [], ""
+    for change in changes:
+        if change[0] != sign:
+            sign = change[0]
+            out.append(sign)
+        out.append(change[1])
+    return "".join(out)

@@ -26,7 +26,8 @@ from typing import Callable
 _LEN = struct.Struct("!i")
 
 # Requests, worker -> hub.
-R_HELLO = "hello"  # (snapshot of the worker's clients): first frame on every new link
+R_HELLO = "hello"  # (snapshot of the worker's clients, with "hub_time": the latest message time it
+#   saw from an earlier hub): first frame on every new link
 R_CONNECT = "connect"  # (cid, ip): a connection was accepted; the hub may refuse it
 R_REGISTER = "register"  # (cid, nick, user, host, realname)
 R_NICK = "nick"  # (cid, new_nick)
@@ -45,8 +46,9 @@ R_CHGHOST = "chghost"  # (cid, nick, user, host): an operator changes someone's 
 R_KILL = "kill"  # (cid, nick, reason)
 R_WALLOPS = "wallops"  # (cid, line)
 R_RENAME = "rename"  # (cid, channel_name, new_name, reason): checked for a valid new name by the worker
-R_CHANMSG = "cmsg"  # (cid, channel_name, line, msgid, ts, flags, client_tags)
-R_USERMSG = "umsg"  # (cid, nick, line, msgid, ts, flags, client_tags)
+R_CHANMSG = "cmsg"  # (cid, channel_name, line, origin_id, flags, client_tags): the hub makes origin_id
+#   the msgid (the same through a replay) and stamps the time
+R_USERMSG = "umsg"  # (cid, nick, line, origin_id, flags, client_tags)
 R_BARRIER = "barrier"  # (cid, token): answer D_BARRIER once everything before this request has been handled
 R_FORWARD = "forward"  # (cid, item): pass item to the worker holding cid
 R_REPLAY = "replay"  # (on,): the requests between (True,) and (False,) were sent to a hub that died
@@ -58,7 +60,7 @@ MSG_TAGMSG = 4  # TAGMSG: only clients with message-tags can receive it
 MSG_CTCP = 8  # a CTCP other than ACTION, which a channel with +C refuses
 
 # Replies and deliveries, hub -> worker (events from chatstate.state go to every worker).
-D_CHANMSG = "cmsg"  # (channel_key, sender_cid, line, msgid, ts, flags, client_tags)
+D_CHANMSG = "cmsg"  # (channel_key, sender_cid, line, msgid, ts, flags, client_tags): msgid and ts the hub's
 D_USERMSG = "umsg"  # (target_cid, sender_cid, line, msgid, ts, flags, client_tags)
 D_ECHO = "echo"  # (sender_cid, line, msgid, ts, flags, client_tags): echo-message to its sender
 D_WALLOPS = "wallops"  # (line,): for every local client with user mode +w

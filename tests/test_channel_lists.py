@@ -1,8 +1,7 @@
 """Channel list modes (+b, +e, +I) on plain state: who they let in, and that every copy agrees."""
 import pytest
 
-from hub.hub import _join_refusal
-from hub.policy import speak_refusal
+from hub.refusals import join_refusal, speak_refusal
 from chatstate.state import E_JOIN, E_MODE, E_USER, FLAG_MODES, State, has_status
 from ircproto import numerics as N
 from ircproto.masks import matches_user, normalize_list_mask
@@ -26,8 +25,8 @@ def test_an_exception_lets_a_banned_user_in_and_only_that_user():
     chan = state.channel("#c")
     assert not chan.is_banned(state.users[BOB])
     assert chan.is_banned(state.users[CAROL])
-    assert _join_refusal(chan, state.users[BOB], "") is None
-    assert _join_refusal(chan, state.users[CAROL], "")[0] == N.ERR_BANNEDFROMCHAN
+    assert join_refusal(chan, state.users[BOB], "") is None
+    assert join_refusal(chan, state.users[CAROL], "")[0] == N.ERR_BANNEDFROMCHAN
 
 
 def test_an_exception_alone_changes_nothing():
@@ -38,10 +37,10 @@ def test_an_exception_alone_changes_nothing():
 def test_an_invite_exception_lets_a_user_past_invite_only_but_not_past_a_ban():
     state = channel_with(("+", "I", "bob!*@*"), ("+", "I", "carol!*@*"), ("+", "b", "carol!*@*"), modes="i")
     chan = state.channel("#c")
-    assert _join_refusal(chan, state.users[BOB], "") is None
-    assert _join_refusal(chan, state.users[CAROL], "")[0] == N.ERR_BANNEDFROMCHAN
+    assert join_refusal(chan, state.users[BOB], "") is None
+    assert join_refusal(chan, state.users[CAROL], "")[0] == N.ERR_BANNEDFROMCHAN
     state.apply((E_MODE, OP, "#c", (("-", "I", "BOB!*@*"),), 4.0))  # removed without regard to case
-    assert _join_refusal(chan, state.users[BOB], "")[0] == N.ERR_INVITEONLYCHAN
+    assert join_refusal(chan, state.users[BOB], "")[0] == N.ERR_INVITEONLYCHAN
 
 
 def test_each_list_keeps_its_own_entries_with_setter_and_time():
@@ -86,7 +85,7 @@ def test_account_masks_match_nobody_until_accounts_exist():
 def test_a_mute_lets_a_user_join_but_not_speak_unless_voiced_or_excepted():
     state = channel_with(("+", "b", "m:bob!*@*"))  # events carry masks as the hub stored them
     chan, bob = state.channel("#c"), state.users[BOB]
-    assert _join_refusal(chan, bob, "") is None and not chan.is_banned(bob)
+    assert join_refusal(chan, bob, "") is None and not chan.is_banned(bob)
     state.apply((E_JOIN, BOB, "#c", 4.0))
     assert speak_refusal(chan, "", bob) == "Cannot send to channel (you are muted)"
     assert speak_refusal(chan, "", state.users[CAROL]) is None
@@ -130,7 +129,7 @@ def test_statusmsg_needs_voice_and_reaches_at_least_that_status():
 @pytest.mark.parametrize("modes", ["".join(m for i, m in enumerate(FLAG_MODES) if n >> i & 1)
                                    for n in range(1 << len(FLAG_MODES))])
 def test_a_member_is_refused_only_for_what_the_hubs_hot_path_checks(modes):
-    """Hub.channel_message calls speak_refusal for a member only with +m, a ban list, a CTCP or a
+    """Policy.channel_message calls speak_refusal for a member only with +m, a ban list, a CTCP or a
     STATUSMSG: a rule that refuses a member for anything else must be added to that shortcut."""
     state = channel_with(modes=modes)
     chan, bob = state.channel("#c"), state.users[BOB]

@@ -1,5 +1,5 @@
 """Renaming a channel (E_RENAME) on plain state: one step, everything kept, every copy alike."""
-from hub.policy import rename_refusal
+from hub.refusals import rename_refusal
 from chatstate.state import E_INVITE, E_JOIN, E_MODE, E_RENAME, E_TOPIC, E_USER, State
 
 A, B, C = 1 << 32 | 1, 2 << 32 | 1, 2 << 32 | 2

@@ -100,10 +100,22 @@ def test_a_replayed_message_keeps_its_id_so_workers_can_drop_the_copy(hub):
     worker.send(hello(), (link.R_CONNECT, A, "127.0.0.1"), (link.R_REGISTER, A, "alice", "~a", "h", "A"),
                 (link.R_JOIN, A, "#room", ""))
     worker.until(link.D_ACK)
-    message = (link.R_CHANMSG, A, "#room", b":alice!~a@h PRIVMSG #room :hi\r\n", "boot1-7", 1.0, 0, "")
+    message = (link.R_CHANMSG, A, "#room", b":alice!~a@h PRIVMSG #room :hi\r\n", "boot1-7", 0, "")
     worker.send(message, (link.R_REPLAY, True), message, (link.R_REPLAY, False))
     deliveries = [worker.until(link.D_CHANMSG)[0] for _ in range(2)]
-    assert [d[4] for d in deliveries] == ["boot1-7", "boot1-7"]
+    assert [d[4] for d in deliveries] == ["boot1-7", "boot1-7"]  # the msgid is the origin id
+    assert deliveries[0][5] < deliveries[1][5]  # each copy has the hub's time, strictly increasing
+
+
+def test_a_new_hub_stamps_times_after_the_latest_its_workers_saw(hub):
+    worker = FakeWorker(hub, W1)
+    later = 4_000_000_000.0  # 2096: far past this hub's clock, as if the dead hub's had run ahead
+    worker.send((link.R_HELLO, {"users": [], "channels": [], "connections": [], "hub_time": later}),
+                (link.R_CONNECT, A, "127.0.0.1"), (link.R_REGISTER, A, "alice", "~a", "h", "A"),
+                (link.R_JOIN, A, "#room", ""),
+                (link.R_CHANMSG, A, "#room", b":alice!~a@h PRIVMSG #room :hi\r\n", "boot1-8", 0, ""))
+    delivery, _ = worker.until(link.D_CHANMSG)
+    assert delivery[5] > later
 
 
 def test_the_worker_delivers_each_message_id_once():
@@ -135,7 +147,7 @@ def test_an_ack_waits_until_what_its_requests_caused_is_in_every_link(hub):
     line = b":alice!~a@h PRIVMSG #room :" + b"x" * 4000 + b"\r\n"
     count = 400  # 1.6 MB: far more than a socketpair holds
     for n in range(count):
-        first.send((link.R_CHANMSG, A, "#room", line, f"m{n}", 1.0, 0, ""))
+        first.send((link.R_CHANMSG, A, "#room", line, f"m{n}", 0, ""))
     total = 4 + count
     acked = 0
     while first.conn.poll(1.0):  # a bounded wait: the last ack must not come

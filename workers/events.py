@@ -267,7 +267,8 @@ def on_connections(w: "Worker", count: int) -> None:
 
 # --- relayed messages: the hot path --------------------------------------------------------
 def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}Z"
+    ms = round(ts * 1000)  # the hub's times are whole milliseconds: rounding keeps each one (int() could not)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
 def tagged(line: bytes, mode: int, msgid: str, ts: float, client_tags: str) -> bytes:
@@ -383,12 +384,14 @@ def deliver_status_run(w: "Worker", key: str, run: list[tuple]) -> None:
 
 def on_user_message(w: "Worker", target: int, sender: int, line: bytes, msgid: str, ts: float,
                     flags: int, tags: str) -> None:
+    w.hub_time = ts
     s = w.sessions.get(target)
     if s is not None and w.first_delivery(msgid):
         _deliver(s, [line, None, None, None], line, msgid, ts, flags, tags)
 
 
 def on_echo(w: "Worker", sender: int, line: bytes, msgid: str, ts: float, flags: int, tags: str) -> None:
+    w.hub_time = ts
     s = w.sessions.get(sender)
     if s is not None and w.first_delivery(msgid + ".echo"):
         _deliver(s, [line, None, None, None], line, msgid, ts, flags, tags, own=True)

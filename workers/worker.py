@@ -11,8 +11,10 @@ local queries never contradict what the worker has already delivered.
 If the hub dies the worker keeps its clients: requests are held (and clients' reading paused,
 so the hold stays small) until the supervisor hands over a link to the new hub. Then the worker
 re-announces its clients and channels (R_HELLO), replays every request the dead hub had not
-acknowledged, and sends what it held. Replayed messages keep their ids, and `first_delivery`
-drops the copies of any that the dead hub had already delivered.
+acknowledged, and sends what it held. Replayed messages keep their origin ids, which the hub
+makes their msgids, and `first_delivery` drops the copies of any that the dead hub had already
+delivered. The hello also tells the new hub the latest time the dead one stamped on a message
+here (`hub_time`), so that server-time keeps increasing.
 
 The worker exits when told to (SIGTERM: every client gets `ERROR :Server shutting down`), and
 when its supervisor is gone (control channel EOF, or the parent pid changes).
@@ -104,6 +106,7 @@ class Worker(ChildProcess):
         self.sent = 0  # items sent on the current link
         self.replay: list[tuple] = []  # requests the dead hub never acknowledged
         self.delivered_ids = RecentIds(SEEN_MESSAGES)  # to drop replayed duplicates
+        self.hub_time = 0.0  # the time on the latest message from the hub, for the next hub's hello
         self._unflushed: list[Session] = []  # sessions with output queued this iteration
         self._flush_scheduled = False
         self.whois_waiting: dict[tuple[int, int], tuple[str, asyncio.TimerHandle]] = {}  # (asker, target)
@@ -167,6 +170,7 @@ class Worker(ChildProcess):
         held_connects = {item[1] for item in self.held if item[0] == link.R_CONNECT}
         snapshot["connections"] = [(s.cid, s.host) for s in self.sessions.values()
                                    if s.announced and s.cid not in held_connects]
+        snapshot["hub_time"] = self.hub_time
         protocol.send((link.R_HELLO, snapshot))  # always the first item on a link
         self.sent = 1
         replay, self.replay = self.replay, []
@@ -243,6 +247,7 @@ class Worker(ChildProcess):
             self.hub_turn = False
 
     def _deliver_run(self, run: list[tuple]) -> None:
+        self.hub_time = run[-1][5]  # the hub's times increase: the last is the latest
         try:
             events.deliver_channel_run(self, run[0][1], run)
         except Exception:

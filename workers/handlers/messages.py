@@ -1,8 +1,9 @@
 """Sending messages (Modern IRC "Sending Messages"): PRIVMSG, NOTICE, and IRCv3 TAGMSG.
 
 The line every recipient will see is rendered once, here, and travels through the hub as
-bytes. The hub checks that the target exists (and that the sender may speak in a channel) in
-the same order as every other event, so a PRIVMSG right after a JOIN always follows the JOIN.
+bytes, with an origin id that the hub makes the message's msgid (a replay after a hub restart
+keeps it, so a copy is dropped by it); the hub stamps the time. The hub checks that the target
+exists (and that the sender may speak in a channel) in the same order as every other event, so a PRIVMSG right after a JOIN always follows the JOIN.
 NOTICE never provokes an error reply (Modern IRC: automatic replies must not be sent to it).
 Client-only tags (`+name=value`, IRCv3 message-tags) travel with the message as one escaped
 string and reach only recipients with message-tags; TAGMSG carries nothing else. A bot's
@@ -57,8 +58,7 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
     tags = _client_tags(msg) if msg.tags else ""
     if BOT_MODE in state.users[s.cid].modes:  # IRCv3 bot-mode: with the client tags, it reaches message-tags clients
         tags = "bot;" + tags if tags else "bot"
-    now = time.time()
-    s.idle_since = now
+    s.idle_since = time.time()
     for target in targets:
         to_status = ""
         if target[0] in STATUS_RANK:
@@ -68,15 +68,15 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
             if not quiet:  # a name that cannot exist does not
                 s.numeric(N.ERR_NOSUCHCHANNEL if is_channel else N.ERR_NOSUCHNICK, target)
             continue
-        msgid = worker.next_msgid()
+        origin = worker.next_msgid()  # the hub makes it the message's msgid, and stamps the time
         if is_channel:
             chan = state.channel(target)
             line = format_line(s.prefix, msg.command, to_status + (chan.name if chan else target), *text)
-            s.request((link.R_CHANMSG, s.cid, to_status + target, line, msgid, now, flags, tags))
+            s.request((link.R_CHANMSG, s.cid, to_status + target, line, origin, flags, tags))
         else:
             user = state.user_by_nick(target)
             line = format_line(s.prefix, msg.command, user.nick if user else target, *text)
-            s.request((link.R_USERMSG, s.cid, target, line, msgid, now, flags, tags))
+            s.request((link.R_USERMSG, s.cid, target, line, origin, flags, tags))
 
 
 def split_status_prefix(target: str) -> tuple[str, str]:
