@@ -207,8 +207,18 @@ def test_the_log_numbers_and_stamps_every_event_in_order_for_every_reader():
     log.publish((M_USERMSG, C, A, LINE, "origin-2", 0, ""), 9.0)  # the clock went back
     log.publish((E_AWAY, A, ""), 12.5)
     assert first.seen == second.seen
-    assert [(seq, msgid, round(time * 1000)) for seq, msgid, time, _ in first.seen] == [
-        (1, "h-1", 10000), (2, "origin-1", 10001), (3, "origin-2", 10002), (4, "h-4", 12500)]
+    assert [(seq, msgid, round(time * 1_000_000)) for seq, msgid, time, _ in first.seen] == [
+        (1, "h-1", 10_000_500), (2, "origin-1", 10_000_501), (3, "origin-2", 10_000_502), (4, "h-4", 12_500_000)]
+
+
+def test_the_log_keeps_to_the_clock_at_thousands_of_events_a_millisecond():
+    log, seen = Log("h-"), Recorder()
+    log.add_reader(seen)
+    for _ in range(30_000):  # a second of soak row 2, all stamped with one reading of the clock
+        log.publish((M_CHANMSG, "#room", A, LINE, "o", 0, ""), 100.0)
+    times = [time for _, _, time, _ in seen.seen]
+    assert times == sorted(set(times))  # strictly increasing
+    assert times[-1] - 100.0 < 0.031  # 1 us apart: 30 ms ahead of that one reading, not 30 s
 
 
 def test_a_new_log_starts_after_the_latest_time_a_worker_saw():
@@ -216,7 +226,7 @@ def test_a_new_log_starts_after_the_latest_time_a_worker_saw():
     log.add_reader(seen)
     log.resume_after(50.123)
     log.publish((E_AWAY, A, "x"), 20.0)
-    assert round(seen.seen[0][2] * 1000) == 50124
+    assert round(seen.seen[0][2] * 1_000_000) == 50_123_001
 
 
 class FakeLink:
@@ -236,9 +246,11 @@ def test_the_link_router_sends_each_event_where_it_has_recipients():
     log.publish((M_USERMSG, C, A, LINE, "o2", link.MSG_ECHO, ""), NOW)
     log.publish((E_AWAY, A, "x"), NOW)
     time = links[1].items[0][5]
+    later = links[1].items[1][4]  # the next event's stamp: 1 us on, the clock having stood still
+    assert round((later - time) * 1_000_000) == 1
     assert links[1].items == [(link.D_CHANMSG, "#room", A, LINE, "o1", time, link.MSG_ECHO, ""),
-                              (link.D_ECHO, A, LINE, "o2", time + 0.001, link.MSG_ECHO, ""), (E_AWAY, A, "x")]
-    assert links[2].items == [(link.D_USERMSG, C, A, LINE, "o2", time + 0.001, link.MSG_ECHO, ""), (E_AWAY, A, "x")]
+                              (link.D_ECHO, A, LINE, "o2", later, link.MSG_ECHO, ""), (E_AWAY, A, "x")]
+    assert links[2].items == [(link.D_USERMSG, C, A, LINE, "o2", later, link.MSG_ECHO, ""), (E_AWAY, A, "x")]
     outsider = policy.decide((link.R_CHANMSG, C, "#other", LINE, "o3", link.MSG_ECHO, ""), NOW)
     log.publish(outsider[0], NOW)  # carol is #other's only member: her echo rides with the message
     assert links[2].items[-1][0] == link.D_CHANMSG

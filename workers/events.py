@@ -267,7 +267,7 @@ def on_connections(w: "Worker", count: int) -> None:
 
 # --- relayed messages: the hot path --------------------------------------------------------
 def _iso(ts: float) -> str:
-    ms = round(ts * 1000)  # the hub's times are whole milliseconds: rounding keeps each one (int() could not)
+    ms = round(ts * 1000)  # to the nearest millisecond: monotonic, so stamps in hub order never go backwards
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
