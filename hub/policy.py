@@ -89,8 +89,9 @@ class Policy:
         self._out.append(event)
 
     def _refuse(self, cid: int, numeric: str, *params: str) -> None:
+        """Answer the asking client with a numeric; a fixed text comes from the numerics table."""
         if not self.replayed:
-            self._out.append(Reply(cid, (link.D_NUMERIC, cid, numeric, params)))
+            self._out.append(Reply(cid, (link.D_NUMERIC, cid, numeric, N.with_text(numeric, params))))
 
     def _fail(self, cid: int, command: str, code: str, *params: str) -> None:
         """Refuse with an IRCv3 standard reply (FAIL <command> <code> ...) instead of a numeric."""
@@ -148,12 +149,12 @@ class Policy:
         if user is None or casefold(name) in user.channels:
             return
         if len(user.channels) >= self.limits.chanlimit:
-            self._refuse(cid, N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+            self._refuse(cid, N.ERR_TOOMANYCHANNELS, name)
             return
         chan = self.state.channels.get(casefold(name))
         refusal = join_refusal(chan, user, key) if chan is not None else None
         if refusal is not None:
-            self._refuse(cid, refusal[0], chan.name, refusal[1])
+            self._refuse(cid, refusal, chan.name)
             return
         self._emit((E_JOIN, cid, name, self.now))
 
@@ -161,9 +162,9 @@ class Policy:
         """The channel, if it exists and the client is in it; otherwise refuse (403 or 442)."""
         chan = self.state.channels.get(casefold(name))
         if chan is None:
-            self._refuse(cid, N.ERR_NOSUCHCHANNEL, name, "No such channel")
+            self._refuse(cid, N.ERR_NOSUCHCHANNEL, name)
         elif cid not in chan.members:
-            self._refuse(cid, N.ERR_NOTONCHANNEL, name, "You're not on that channel")
+            self._refuse(cid, N.ERR_NOTONCHANNEL, name)
         else:
             return chan
         return None
@@ -177,7 +178,7 @@ class Policy:
         if chan is None:
             return
         if "t" in chan.modes and OP_STATUS not in chan.members[cid]:
-            self._refuse(cid, N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not channel operator")
+            self._refuse(cid, N.ERR_CHANOPRIVSNEEDED, chan.name)
         elif self.replayed and chan.topic == text:
             return  # set before the restart already
         else:
@@ -188,14 +189,14 @@ class Policy:
         """The channel, if the client is one of its operators; otherwise refuse (403, 442, 482)."""
         chan = self._channel_of_member(cid, name)
         if chan is not None and OP_STATUS not in chan.members[cid]:
-            self._refuse(cid, N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not channel operator")
+            self._refuse(cid, N.ERR_CHANOPRIVSNEEDED, chan.name)
             return None
         return chan
 
     def _target(self, cid: int, nick: str) -> User | None:
         target = self.state.user_by_nick(nick)
         if target is None:
-            self._refuse(cid, N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            self._refuse(cid, N.ERR_NOSUCHNICK, nick)
         return target
 
     def mode(self, cid: int, name: str, changes: tuple) -> None:
@@ -220,7 +221,7 @@ class Policy:
             if target is None:
                 return None
             if target.cid not in chan.members:
-                self._refuse(cid, N.ERR_USERNOTINCHANNEL, target.nick, chan.name, "They aren't on that channel")
+                self._refuse(cid, N.ERR_USERNOTINCHANNEL, target.nick, chan.name)
                 return None
             if (STATUS_OF_MODE[letter] in chan.members[target.cid]) == add:
                 return None
@@ -234,7 +235,7 @@ class Policy:
             if present == add:
                 return None
             if add and len(entries) >= BAN_LIST_LENGTH:
-                self._refuse(cid, N.ERR_BANLISTFULL, chan.name, letter, "Channel list is full")
+                self._refuse(cid, N.ERR_BANLISTFULL, chan.name, letter)
                 return None
             return (sign, letter, mask)
         if letter == "k":
@@ -266,7 +267,7 @@ class Policy:
         if target is None:
             return
         if target.cid not in chan.members:
-            self._refuse(cid, N.ERR_USERNOTINCHANNEL, target.nick, chan.name, "They aren't on that channel")
+            self._refuse(cid, N.ERR_USERNOTINCHANNEL, target.nick, chan.name)
         else:
             self._emit((E_KICK, cid, casefold(chan.name), target.cid, reason))
 
@@ -278,9 +279,9 @@ class Policy:
         if chan is None:
             return
         if "i" in chan.modes and OP_STATUS not in chan.members[cid]:
-            self._refuse(cid, N.ERR_CHANOPRIVSNEEDED, chan.name, "You're not channel operator")
+            self._refuse(cid, N.ERR_CHANOPRIVSNEEDED, chan.name)
         elif target.cid in chan.members:
-            self._refuse(cid, N.ERR_USERONCHANNEL, target.nick, chan.name, "is already on channel")
+            self._refuse(cid, N.ERR_USERONCHANNEL, target.nick, chan.name)
         else:
             self._emit((E_INVITE, cid, casefold(chan.name), target.cid))
 
@@ -322,7 +323,7 @@ class Policy:
     def _operator(self, cid: int) -> User | None:
         user = self.state.users.get(cid)
         if user is not None and "o" not in user.modes:
-            self._refuse(cid, N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+            self._refuse(cid, N.ERR_NOPRIVILEGES)
             return None
         return user
 
@@ -353,7 +354,7 @@ class Policy:
                 to_status, chan = name[0], self.state.channels.get(key[1:])
             if chan is None:
                 if not flags & link.MSG_QUIET:
-                    self._refuse(cid, N.ERR_NOSUCHCHANNEL, name[len(to_status):], "No such channel")
+                    self._refuse(cid, N.ERR_NOSUCHCHANNEL, name[len(to_status):])
                 return
         status = chan.members.get(cid)
         # The hot path skips the refusal check when it cannot refuse: a member is refused only for +m,
@@ -372,7 +373,7 @@ class Policy:
         target = self.state.nicks.get(casefold(nick))
         if target is None:
             if not flags & link.MSG_QUIET:
-                self._refuse(cid, N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+                self._refuse(cid, N.ERR_NOSUCHNICK, nick)
             return
         self._out.append((M_USERMSG, target, cid, line, origin, flags, tags))
         away = self.state.users[target].away

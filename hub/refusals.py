@@ -40,14 +40,14 @@ def rename_refusal(channels: dict[str, Channel], chan: Channel, new_name: str) -
     return None
 
 
-def join_refusal(chan: Channel, user: User, key: str) -> tuple[str, str] | None:
-    """Why a user may not join an existing channel (numeric and text), or None."""
+def join_refusal(chan: Channel, user: User, key: str) -> str | None:
+    """Why a user may not join an existing channel (the numeric, whose text is fixed), or None."""
     if chan.is_banned(user):
-        return N.ERR_BANNEDFROMCHAN, "Cannot join channel (+b)"
+        return N.ERR_BANNEDFROMCHAN
     if "i" in chan.modes and user.cid not in chan.invited and not chan.is_invite_excepted(user):
-        return N.ERR_INVITEONLYCHAN, "Cannot join channel (+i)"
+        return N.ERR_INVITEONLYCHAN
     if chan.key and key != chan.key:
-        return N.ERR_BADCHANNELKEY, "Cannot join channel (+k)"
+        return N.ERR_BADCHANNELKEY
     if chan.limit and len(chan.members) >= chan.limit:
-        return N.ERR_CHANNELISFULL, "Cannot join channel (+l)"
+        return N.ERR_CHANNELISFULL
     return None

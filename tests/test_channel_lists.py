@@ -26,7 +26,7 @@ def test_an_exception_lets_a_banned_user_in_and_only_that_user():
     assert not chan.is_banned(state.users[BOB])
     assert chan.is_banned(state.users[CAROL])
     assert join_refusal(chan, state.users[BOB], "") is None
-    assert join_refusal(chan, state.users[CAROL], "")[0] == N.ERR_BANNEDFROMCHAN
+    assert join_refusal(chan, state.users[CAROL], "") == N.ERR_BANNEDFROMCHAN
 
 
 def test_an_exception_alone_changes_nothing():
@@ -38,9 +38,9 @@ def test_an_invite_exception_lets_a_user_past_invite_only_but_not_past_a_ban():
     state = channel_with(("+", "I", "bob!*@*"), ("+", "I", "carol!*@*"), ("+", "b", "carol!*@*"), modes="i")
     chan = state.channel("#c")
     assert join_refusal(chan, state.users[BOB], "") is None
-    assert join_refusal(chan, state.users[CAROL], "")[0] == N.ERR_BANNEDFROMCHAN
+    assert join_refusal(chan, state.users[CAROL], "") == N.ERR_BANNEDFROMCHAN
     state.apply((E_MODE, OP, "#c", (("-", "I", "BOB!*@*"),), 4.0))  # removed without regard to case
-    assert join_refusal(chan, state.users[BOB], "")[0] == N.ERR_INVITEONLYCHAN
+    assert join_refusal(chan, state.users[BOB], "") == N.ERR_INVITEONLYCHAN
 
 
 def test_each_list_keeps_its_own_entries_with_setter_and_time():
