@@ -21,12 +21,8 @@ from typing import Any, Iterable
 
 from ircproto.casemap import casefold
 from ircproto.masks import matches_user, split_extban
-# The mode names are imported from here by code that predates ircproto/modes.py (the hub): kept
-# importable from chatstate.state until it moves, so ACTING_LIST_MODES, LIST_MODES and VOICE_STATUS
-# are imported though this module does not use them.
-from ircproto.modes import (ACTING_EXTBANS, ACTING_LIST_MODES, BAN_MODE, EXCEPT_MODE, FLAG_MODES,  # noqa: F401
-                            INVEX_MODE, KEY_MODE, LIMIT_MODE, LIST_MODES, MUTE_EXTBAN, OP_STATUS,
-                            STATUS_OF_MODE, STATUS_RANK, VOICE_STATUS)
+from ircproto.modes import (ACTING_EXTBANS, BAN_MODE, EXCEPT_MODE, FLAG_MODES, INVEX_MODE, KEY_MODE, LIMIT_MODE,
+                            MUTE_EXTBAN, OP_STATUS, STATUS_OF_MODE, STATUS_RANK)
 
 # Event opcodes: the hub emits these and every State applies them.
 E_USER = "user"  # (cid, nick, user, host, realname, signon): a client finished registration

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from chatstate.state import (ACTING_LIST_MODES, BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN,
-                             E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RENAME, E_SETNAME, E_TOPIC, E_UMODE, E_USER,
-                             LIST_MODES, OP_STATUS, STATUS_OF_MODE, STATUS_RANK, Channel, State, User)
+from chatstate.state import (BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE,
+                             E_NICK, E_PART, E_QUIT, E_RENAME, E_SETNAME, E_TOPIC, E_UMODE, E_USER, Channel, State,
+                             User)
+from ircproto.modes import ACTING_LIST_MODES, LIST_MODES, OP_STATUS, STATUS_OF_MODE, STATUS_RANK
 from hub.admission import Connections
 from hub.log import M_CHANMSG, M_USERMSG, M_WALLOPS
 from hub.refusals import join_refusal, rename_refusal, speak_refusal

@@ -3,7 +3,8 @@ numeric's text, or a code and text) or None when the request may go ahead. `hub.
 them and turns a refusal into a reply."""
 from __future__ import annotations
 
-from chatstate.state import VOICE_STATUS, Channel, User, has_status
+from chatstate.state import Channel, User, has_status
+from ircproto.modes import VOICE_STATUS
 from ircproto import numerics as N
 from ircproto.casemap import casefold
 

@@ -2,7 +2,8 @@
 import pytest
 
 from hub.refusals import join_refusal, speak_refusal
-from chatstate.state import E_JOIN, E_MODE, E_USER, FLAG_MODES, State, has_status
+from chatstate.state import E_JOIN, E_MODE, E_USER, State, has_status
+from ircproto.modes import FLAG_MODES
 from ircproto import numerics as N
 from ircproto.masks import matches_user, normalize_list_mask
 from workers.handlers.messages import is_restricted_ctcp, split_status_prefix

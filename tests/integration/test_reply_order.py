@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import socket
 import threading
 from dataclasses import dataclass
 from typing import Callable
