@@ -1,5 +1,5 @@
 """The project's own modules import each other without cycles: each depends only on the layers
-below it. Imports under `if TYPE_CHECKING:` are for type hints alone and do not count."""
+below it. Imports under `if TYPE_CHECKING:` count too: a type hint is a dependency as well."""
 from __future__ import annotations
 
 import ast
@@ -20,23 +20,13 @@ def project_modules() -> dict[str, Path]:
     return {module_name(p): p for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
 def imports_of(path: Path, name: str, known: set[str]) -> set[str]:
-    """The project modules this module imports when it runs (at any depth of its code)."""
+    """The project modules this module imports (at any depth of its code, type hints' included)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and _is_type_checking(child):
-                for other in child.orelse:
-                    visit(other)
-                continue
             if isinstance(child, ast.Import):
                 found.update(alias.name for alias in child.names)
             elif isinstance(child, ast.ImportFrom):

@@ -6,7 +6,7 @@ import asyncio
 from ipc import link
 from chatstate.state import E_JOIN, E_PART, E_USER, State
 from ircproto.message import parse
-from workers.session import TAG_MSGID, TAG_TIME
+from workers.session import REGISTERED, TAG_MSGID, TAG_TIME, Outbox
 from workers.worker import RecentIds, Worker
 
 WID = 1
@@ -17,7 +17,7 @@ D = 2 << 32 | 1  # on another worker
 class FakeSession:
     def __init__(self, cid, tag_mode=0, caps=()):
         self.cid, self.tag_mode, self.caps = cid, tag_mode, set(caps)
-        self.outbuf, self.closed, self.label = [], False, None
+        self.outbuf, self.phase, self.label = [], REGISTERED, None
 
     def write(self, data):
         self.outbuf.append(data)
@@ -31,7 +31,7 @@ class FakeSession:
 def worker_with(sessions):
     w = Worker.__new__(Worker)
     w.wid, w.sessions, w.state = WID, sessions, State()
-    w.delivered_ids, w._unflushed, w._flush_scheduled = RecentIds(1000), [], False
+    w.delivered_ids, w.outbox, w._flush_scheduled = RecentIds(1000), Outbox(), False
     for cid, nick in ((A, "a"), (B, "b"), (C, "c"), (D, "d"), (E, "e")):
         w.state.apply((E_USER, cid, nick, "~u", "h", nick, 1.0))
         w.state.apply((E_JOIN, cid, "#room", 1.0))

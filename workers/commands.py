@@ -109,7 +109,7 @@ def _refused_before_registration(s: Session, msg: Message) -> bool:
         s.close("This is an IRC server, not a web server: connect to it with an IRC client")
         return True
     s.lines_before_registration += 1
-    if s.lines_before_registration > s.worker.config.limits.max_commands_before_registration:
+    if s.lines_before_registration > s.server.config.limits.max_commands_before_registration:
         s.close("Too many commands before registration")
         return True
     return False

@@ -13,13 +13,14 @@ from ircproto.modes import CHANNEL_MODES, CHANNEL_MODES_WITH_PARAMS, USER_MODES
 from workers.isupport import isupport_tokens
 
 if TYPE_CHECKING:
+    from workers.server_view import ServerView
     from workers.session import Session
 
 VERSION = "hubchat-0.2"
 
 
 def isupport(s: "Session") -> None:
-    tokens = isupport_tokens(s.worker.config)
+    tokens = isupport_tokens(s.server.config)
     for i in range(0, len(tokens), 12):  # at most 13 middle parameters per line
         s.numeric(N.RPL_ISUPPORT, *tokens[i:i + 12])
 
@@ -28,7 +29,7 @@ def welcome(s: "Session") -> None:
     """The registration burst. Everything but 001 and LUSERS is the same for every client except
     the nick, so it is rendered once per worker (and configuration) with a stand-in for the nick:
     a registration storm then costs two byte replacements here, not twenty formatted lines."""
-    w = s.worker
+    w = s.server
     s.numeric(N.RPL_WELCOME, f"Welcome to the {w.config.server.network} Network, {s.prefix}")
     before_lusers, after_lusers = _welcome_templates(w)
     nick = s.display_nick.encode()
@@ -43,17 +44,17 @@ NICK_SLOT = b"\x01nick\x01"  # no nick can contain \x01, and no server text does
 class _Recorder:
     """Stands in for a session to render replies once, with NICK_SLOT where the nick goes."""
 
-    def __init__(self, worker) -> None:
-        self.worker = worker
+    def __init__(self, server: "ServerView") -> None:
+        self.server = server
         self.display_nick = NICK_SLOT.decode()
         self.lines: list[bytes] = []
 
     def numeric(self, code: str, *params: str) -> None:
-        self.lines.append(format_line(self.worker.server_name, code, self.display_nick, *N.with_text(code, params)))
+        self.lines.append(format_line(self.server.server_name, code, self.display_nick, *N.with_text(code, params)))
 
 
-def _welcome_templates(w) -> tuple[bytes, bytes]:
-    cached = getattr(w, "_welcome", None)
+def _welcome_templates(w: "ServerView") -> tuple[bytes, bytes]:
+    cached = w.welcome_cache
     if cached is not None and cached[0] is w.config:
         return cached[1], cached[2]
     head = _Recorder(w)
@@ -64,8 +65,8 @@ def _welcome_templates(w) -> tuple[bytes, bytes]:
     isupport(head)  # type: ignore[arg-type]
     tail = _Recorder(w)
     motd(tail)  # type: ignore[arg-type]
-    w._welcome = (w.config, b"".join(head.lines), b"".join(tail.lines))
-    return w._welcome[1], w._welcome[2]
+    w.welcome_cache = (w.config, b"".join(head.lines), b"".join(tail.lines))
+    return w.welcome_cache[1], w.welcome_cache[2]
 
 
 def _write_lines(s: "Session", blob: bytes) -> None:
@@ -77,7 +78,7 @@ def _write_lines(s: "Session", blob: bytes) -> None:
 
 
 def lusers(s: "Session") -> None:
-    state = s.worker.state
+    state = s.server.state
     users = len(state.users)
     invisible, opers = state.invisible, state.operators
     s.numeric(N.RPL_LUSERCLIENT, f"There are {users - invisible} users and {invisible} invisible on 1 servers")
@@ -94,11 +95,11 @@ def lusers(s: "Session") -> None:
 
 
 def motd(s: "Session") -> None:
-    text = s.worker.config.server.motd
+    text = s.server.config.server.motd
     if not text:
         s.numeric(N.ERR_NOMOTD)
         return
-    s.numeric(N.RPL_MOTDSTART, f"- {s.worker.server_name} Message of the day - ")
+    s.numeric(N.RPL_MOTDSTART, f"- {s.server.server_name} Message of the day - ")
     for line in text.splitlines():
         s.numeric(N.RPL_MOTD, "- " + line)
     s.numeric(N.RPL_ENDOFMOTD)
@@ -113,9 +114,9 @@ def names(s: "Session", chan: Channel, end: bool = True, told: bool = False) -> 
     """353 lines filled up to the line limit, then 366 (unless end=False, for NAMES of many).
     `told`: not an answer to this client's own command (see Session.tell)."""
     numeric = s.tell if told else s.numeric
-    users = s.worker.state.users
+    users = s.server.state.users
     kind = "@" if "s" in chan.modes else "="
-    head = f":{s.worker.server_name} {N.RPL_NAMREPLY} {s.display_nick} {kind} {chan.name} :"
+    head = f":{s.server.server_name} {N.RPL_NAMREPLY} {s.display_nick} {kind} {chan.name} :"
     budget = MAX_LINE - 2 - wire_length(head)
     full_mask = USERHOST_IN_NAMES in s.caps
     member = s.cid in chan.members  # invisible users are listed only to fellow members
@@ -142,6 +143,6 @@ def topic(s: "Session", chan: Channel, *, on_join: bool = False, told: bool = Fa
     numeric = s.tell if told else s.numeric
     if chan.topic:
         numeric(N.RPL_TOPIC, chan.name, chan.topic)
-        numeric(N.RPL_TOPICWHOTIME, chan.name, chan.topic_setter or s.worker.server_name, str(int(chan.topic_time)))
+        numeric(N.RPL_TOPICWHOTIME, chan.name, chan.topic_setter or s.server.server_name, str(int(chan.topic_time)))
     elif not on_join:
         numeric(N.RPL_NOTOPIC, chan.name)

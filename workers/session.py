@@ -1,25 +1,45 @@
-"""One client connection: bytes in, parsed commands dispatched, replies and relays out.
+"""One client connection as a sans-I/O state machine: bytes and the hub's answers in, an outbox out.
 
 Theory of operation
 -------------------
-A `Session` is the asyncio protocol of one TCP connection. Input is split into lines by
-`LineBuffer` and parsed once; each message goes through `commands.dispatch`. Requests that
-change global state go to the hub; while one whose answer changes how later lines must be
-read is outstanding (registration, a nick change), the session *waits*: further lines are
-held in `backlog`, in order, and replayed when the hub answers, so a client's commands always
-take effect in the order it sent them. Flood control (fakelag) holds lines the same way when a
-client sends faster than its allowance. A long backlog pauses reading from the socket, so a
-client cannot grow it without bound and a flooder is slowed, not dropped.
+A `Session` never touches a socket, the link, a timer or the clock. Its inputs are the bytes
+the client sent (`receive(data, now)`), the hub's items as the worker applies them (`resume`,
+`registration_granted`, `barrier_came_back`, `write`, `reply`, ...), and the time
+(`receive`, `tick` and `unthrottle` are given `now`; for the hub's items the driver's clock
+reading of the step is in `Outbox.now`). Its outputs go to the worker's `Outbox`: the
+client's lines (`outbuf`, with the session listed once in `Outbox.writers`), and requests for
+the hub, "close with this reason", "pause/resume reading" and "wake me after this delay"
+(`Outbox.effects`, in order). The worker (workers/worker.py) drives it: it feeds the bytes,
+drains the outbox to the transport and the hub link at the end of every step, and runs the
+timers.
+
+Its state is two small tables, in the style of h11's `_state.py`: a transition that is not in
+a table raises `IllegalTransition`.
+
+- `phase`, the lifecycle: CONNECTED -> NEGOTIATING (CAP LS/REQ before registration, until
+  CAP END) -> CONNECTED -> REGISTERING (NICK and USER are in: the hub is asked for the nick)
+  -> REGISTERED (the hub granted it; a refused nick goes back to CONNECTED), and CLOSED from
+  anywhere. CLOSED is final: every input after it is ignored.
+- `holding`, what holds the client's next line: READY; AWAITING_HUB (registration, a nick
+  change, QUIT, WHOIS of a user on another worker, an OPER check); AWAITING_BARRIER (a query
+  or a labelled command waits for its barrier, below); THROTTLED (fakelag).
+
+Lines that arrive while input is held wait in `backlog`, in order, and are handled when the
+hold ends, so a client's commands always take effect in the order it sent them. A long
+backlog pauses reading from the socket, so a client cannot grow it without bound and a
+flooder is slowed, not dropped.
 
 Answers keep the order of the commands (`ReplyOrder`, workers/order.py): a local answer that
 would overtake what the hub still owes this client for an earlier command is held behind a
-barrier and written when the barrier comes back; the hub's own answers arrive in order.
+barrier and written when the barrier comes back; the hub's own answers arrive in order
+(`Outbox.hub_turn` says when the worker is applying them).
 
 Queries are answered from the worker's replica, but only after a *barrier* has been through
 the hub and back: by then the replica holds every event the hub had decided before the query
 reached it. So "JOIN #a" then "WHO #a" shows the client in #a, and once bob has seen his own
 306, alice's WHOIS (on another worker) shows him away, exactly as on a one-process server.
-The cost is one hub round trip per query; messages never wait for one.
+The cost is one hub round trip per query; messages never wait for one. `fresh` records that
+a barrier came back since the last line was handled, so the next query goes ahead.
 
 IRCv3 `labeled-response`: while a labelled command runs, everything that answers it (numerics,
 and the events that echo the client's own action) goes through `reply` into `captured`; when
@@ -35,10 +55,8 @@ client: once more than `limits.sendq` bytes are queued for it, it is dropped wit
 """
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ipc.link import R_BARRIER
 from ircproto.caps import LABELED_RESPONSE, MESSAGE_TAGS, SERVER_TIME
@@ -48,8 +66,10 @@ from ircproto.framing import LineBuffer, ReadQExceeded
 from ircproto.message import EmptyMessage, ProtocolError, escape_tag_value, format_line, parse
 from workers.order import ReplyOrder
 
+from workers.server_view import ServerView
+
 if TYPE_CHECKING:
-    from workers.worker import Worker
+    from ircproto.message import Message
 
 BACKLOG_PAUSE = 64  # lines held (waiting for the hub, or slowed by fakelag) before reading is paused
 MAX_LABEL = 64  # bytes of a labeled-response label (the IRCv3 limit)
@@ -59,62 +79,172 @@ NO_CAPS: frozenset[str] = frozenset()
 NO_CAPTURE: list[bytes] = []  # never appended to: `reply` captures only while a label is set
 NO_OUTPUT: list[bytes] = []  # never appended to: a session has a list of its own only while output waits
 
+# --- the lifecycle (`phase`) ----------------------------------------------------------------
+CONNECTED = "CONNECTED"  # collecting NICK and USER
+NEGOTIATING = "NEGOTIATING"  # CAP LS or REQ came before registration: it waits for CAP END
+REGISTERING = "REGISTERING"  # the hub is asked for the nick
+REGISTERED = "REGISTERED"
+CLOSED = "CLOSED"
+
+CAP_BEGIN, CAP_END, REGISTER, GRANTED, REFUSED, CLOSE = (
+    "cap begin", "cap end", "register", "granted", "refused", "close")
+
+PHASES: dict[tuple[str, str], str] = {
+    (CONNECTED, CAP_BEGIN): NEGOTIATING,
+    (NEGOTIATING, CAP_BEGIN): NEGOTIATING,  # CAP LS, then CAP REQ
+    (NEGOTIATING, CAP_END): CONNECTED,
+    (CONNECTED, REGISTER): REGISTERING,
+    (REGISTERING, GRANTED): REGISTERED,
+    (REGISTERING, REFUSED): CONNECTED,  # the nick is taken: the client may try another
+    (CONNECTED, CLOSE): CLOSED,
+    (NEGOTIATING, CLOSE): CLOSED,
+    (REGISTERING, CLOSE): CLOSED,
+    (REGISTERED, CLOSE): CLOSED,
+}
+
+# --- what holds input (`holding`) ----------------------------------------------------------------
+READY = "READY"
+AWAITING_HUB = "AWAITING_HUB"  # until the hub (or the worker, for WHOIS and OPER) answers
+AWAITING_BARRIER = "AWAITING_BARRIER"  # until the barrier `sync_token` comes back
+THROTTLED = "THROTTLED"  # fakelag: until the driver wakes the session
+
+ASK, ANSWERED, BARRIER, BARRIER_BACK, THROTTLE, UNTHROTTLE = (
+    "ask", "answered", "barrier", "barrier back", "throttle", "unthrottle")
+
+HOLDS: dict[tuple[str, str], str] = {
+    (READY, ASK): AWAITING_HUB,
+    (AWAITING_HUB, ANSWERED): READY,
+    (READY, BARRIER): AWAITING_BARRIER,
+    (AWAITING_BARRIER, BARRIER_BACK): READY,
+    (READY, THROTTLE): THROTTLED,
+    (THROTTLED, UNTHROTTLE): READY,
+}
+
+# --- the outbox's effects: (session, kind, argument) ----------------------------------------
+REQUEST = "request"  # argument: the item for the hub
+CLOSE_CONNECTION = "close"  # argument: (reason, whether to send ERROR)
+PAUSE_READING = "pause"  # argument: None
+RESUME_READING = "resume"  # argument: None (the worker resumes only while it has a hub)
+WAKE_AFTER = "wake"  # argument: seconds until `unthrottle` is due
+
+
+class SessionServer(ServerView, Protocol):
+    """The worker as its sessions see it: what handlers see, and the command table."""
+
+    def dispatch(self, s: "Session", msg: "Message") -> None: ...
+
+    def reads_state(self, command: str) -> bool: ...
+
+
+class IllegalTransition(Exception):
+    """An input that the session's state does not allow (a bug in whoever drives it)."""
+
+    def __init__(self, table: str, state: str, event: str) -> None:
+        super().__init__(f"{table}: no transition from {state} on {event!r}")
+        self.state, self.event = state, event
+
+
+class Outbox:
+    """What the sessions of one worker want done, and the two facts its driver tells them.
+
+    One per worker, shared by its sessions (a session costs one reference to it). The driver
+    drains it at the end of every step (feeding bytes, applying an item from the hub, a timer)."""
+
+    __slots__ = ("effects", "writers", "hub_turn", "now")
+
+    def __init__(self) -> None:
+        self.effects: list[tuple[Session, str, Any]] = []
+        self.writers: list[Session] = []  # sessions with lines in `outbuf`, to be written in one go
+        self.hub_turn = False  # applying the hub's items: what sessions write now is in hub order
+        self.now = 0.0  # the driver's clock reading for the step it runs (time.monotonic)
+
 
 def add_tag(line: bytes, tag: bytes) -> bytes:
     """Put one more tag on a rendered line."""
     return b"@" + tag + (b";" + line[1:] if line[:1] == b"@" else b" " + line)
 
 
-class Session(ReplyOrder, asyncio.Protocol):
+class Session(ReplyOrder):
     # One per connection, tens of thousands per worker: no __dict__.
-    __slots__ = ("worker", "cid", "host", "nick", "user", "realname", "password", "cap_negotiating", "caps",
-                 "tag_mode", "registered", "syncing", "sync_token", "fresh", "label", "captured", "idle_since",
-                 "announced", "lines_before_registration", "waiting", "backlog", "fakelag", "_throttled",
-                 "closed", "transport", "outbuf", "lines", "connected_at", "last_seen", "ping_sent_at",
-                 "reading_paused")
+    __slots__ = ("server", "outbox", "cid", "host", "nick", "user", "realname", "password", "caps",
+                 "tag_mode", "phase", "holding", "sync_token", "fresh", "label", "captured", "idle_since",
+                 "announced", "lines_before_registration", "backlog", "fakelag", "transport", "outbuf",
+                 "lines", "connected_at", "last_seen", "ping_sent_at", "reading_paused")
 
-    def __init__(self, worker: "Worker", cid: int, host: str) -> None:
+    def __init__(self, server: SessionServer, outbox: Outbox, cid: int, host: str, now: float,
+                 idle_since: float) -> None:
+        """`now` is the driver's monotonic clock; `idle_since` the wall clock (WHOIS shows it)."""
         ReplyOrder.__init__(self)
-        self.worker = worker
+        self.server = server
+        self.outbox = outbox
         self.cid = cid
         self.host = host
         self.nick: str | None = None
         self.user: str | None = None
         self.realname = ""
         self.password: str | None = None
-        self.cap_negotiating = False
         self.caps: frozenset[str] | set[str] = NO_CAPS
         self.tag_mode = 0  # TAG_TIME | TAG_MSGID, from the capabilities
-        self.registered = False
-        self.syncing = False  # input waits for the barrier `sync_token`
-        self.sync_token = 0
-        self.fresh = False  # a barrier came back: the replica is new enough for the next query
+        self.phase = CONNECTED
+        self.holding = READY
+        self.sync_token = 0  # the barrier AWAITING_BARRIER waits for
+        self.fresh = False  # a barrier came back since the last line: the replica is new enough for a query
         self.label: str | None = None
         self.captured: list[bytes] = NO_CAPTURE  # a list of its own only while a labelled command runs
-        self.idle_since = time.time()  # last PRIVMSG, NOTICE or TAGMSG, for WHOIS
-        self.announced = False  # the hub knows this connection, so it must hear when it closes
+        self.idle_since = idle_since  # last PRIVMSG, NOTICE or TAGMSG, for WHOIS
+        self.announced = False  # the worker told the hub of this connection, so it must hear when it closes
         self.lines_before_registration = 0
-        self.waiting = False
         self.backlog: deque[bytes] | tuple = NO_BACKLOG  # lines received and not yet handled, in order
         self.fakelag: FakeLag | None = None
-        self._throttled: asyncio.TimerHandle | None = None
-        self.closed = False
-        self.transport: asyncio.Transport | None = None
-        self.outbuf: list[bytes] = NO_OUTPUT  # lines written during this loop iteration, sent by Worker.flush_output
+        self.transport: Any = None  # the driver's, for this connection; the session never calls it
+        self.outbuf: list[bytes] = NO_OUTPUT  # lines written during this loop iteration, sent by the worker
         self.lines = LineBuffer()
-        now = time.monotonic()
         self.connected_at = now
         self.last_seen = now
         self.ping_sent_at: float | None = None
-        self.reading_paused = False
+        self.reading_paused = False  # the session asked for its reading to be paused
 
-    # --- transport callbacks -------------------------------------------------------------
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.worker.session_opened(self)
+    # --- the state tables ---------------------------------------------------------------
+    def _phase_to(self, event: str) -> None:
+        try:
+            self.phase = PHASES[self.phase, event]
+        except KeyError:
+            raise IllegalTransition("phase", self.phase, event) from None
 
-    def data_received(self, data: bytes) -> None:
-        self.last_seen = time.monotonic()
+    def _hold_to(self, event: str) -> None:
+        try:
+            self.holding = HOLDS[self.holding, event]
+        except KeyError:
+            raise IllegalTransition("holding", self.holding, event) from None
+
+    @property
+    def registered(self) -> bool:
+        return self.phase is REGISTERED
+
+    @property
+    def closed(self) -> bool:
+        return self.phase is CLOSED
+
+    @property
+    def cap_negotiating(self) -> bool:
+        return self.phase is NEGOTIATING
+
+    @property
+    def waiting(self) -> bool:
+        """Input is held until an answer (from the hub, or the worker) comes."""
+        return self.holding is AWAITING_HUB
+
+    @property
+    def syncing(self) -> bool:
+        """Input is held until the barrier `sync_token` comes back."""
+        return self.holding is AWAITING_BARRIER
+
+    # --- inputs from the client and the clock ---------------------------------------------
+    def receive(self, data: bytes, now: float) -> None:
+        """Bytes from the client, at `now`."""
+        if self.phase is CLOSED:
+            return
+        self.last_seen = now
         self.ping_sent_at = None  # any input proves the client is alive
         try:
             lines = self.lines.feed(data)
@@ -126,11 +256,34 @@ class Session(ReplyOrder, asyncio.Protocol):
                 self.backlog = deque(lines)
             else:
                 self.backlog.extend(lines)  # type: ignore[union-attr]
-        self._process()
+        self._process(now)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.worker.transport_gone(self)
+    def disconnected(self, exc: Exception | None) -> None:
+        """The connection is gone (the driver saw it end, with this error or None)."""
         self.close(f"Read error: {exc.strerror or exc}" if isinstance(exc, OSError) else "Connection closed")
+
+    def tick(self, now: float) -> None:
+        """The clock moved on: drop a client that never registered or stopped answering, PING a quiet one."""
+        if self.phase is CLOSED:
+            return
+        limits = self.server.config.limits
+        if self.phase is not REGISTERED:
+            if now - self.connected_at > limits.registration_timeout:
+                self.close("Registration timed out")
+        elif self.ping_sent_at is not None:
+            if now - self.ping_sent_at > limits.ping_timeout:
+                self.close(f"Ping timeout: {int(now - self.last_seen)} seconds")
+        elif now - self.last_seen > limits.ping_interval:
+            name = self.server.server_name
+            self.send("PING", name, source=name)
+            self.ping_sent_at = now
+
+    def unthrottle(self, now: float) -> None:
+        """The fakelag delay asked for (WAKE_AFTER) is over."""
+        if self.phase is CLOSED:
+            return
+        self._hold_to(UNTHROTTLE)
+        self._process(now)
 
     # --- input ---------------------------------------------------------------------------
     def handle_line(self, line: bytes) -> None:
@@ -149,7 +302,7 @@ class Session(ReplyOrder, asyncio.Protocol):
             label = None
         # A query waits until the replica holds what the hub had decided; a labelled command
         # until the hub has answered everything before it, which must stay out of its batch.
-        if (not self.fresh and self.worker.reads_state(msg.command)) or \
+        if (not self.fresh and self.server.reads_state(msg.command)) or \
                 (label and not self.may_answer_now):
             self._hold_first(line)  # handled once the barrier is back
             self._barrier()
@@ -158,7 +311,7 @@ class Session(ReplyOrder, asyncio.Protocol):
         if label:
             self.label = label
             self.captured = []
-        self.worker.dispatch(self, msg)
+        self.server.dispatch(self, msg)
         self._settle()
 
     def _hold_first(self, line: bytes) -> None:
@@ -168,95 +321,126 @@ class Session(ReplyOrder, asyncio.Protocol):
 
     def request(self, item: tuple) -> None:
         """Send a request to the hub; local answers and queries after it wait until it has been handled."""
-        self.worker.request(item)
+        self.outbox.effects.append((self, REQUEST, item))
         self.in_flight = True
+
+    def send_to_hub(self, item: tuple) -> None:
+        """Send an item through the hub that answers nothing this client waits for in order
+        (a question to another worker): it does not hold local answers."""
+        self.outbox.effects.append((self, REQUEST, item))
 
     def ask_hub(self, request: tuple) -> None:
         """Send a request and hold further input until the hub answers it."""
         self.request(request)
-        self.waiting = True
+        self._hold_to(ASK)
+
+    def await_answer(self) -> None:
+        """Hold further input until `resume` (an answer the worker waits for: WHOIS's idle time, OPER)."""
+        self._hold_to(ASK)
 
     def resume(self) -> None:
-        """The hub answered: carry on with the held lines."""
-        self.waiting = False
+        """The answer came: carry on with the held lines."""
+        if self.phase is CLOSED:
+            return
+        self._hold_to(ANSWERED)
         self._settle()
-        self._process()
+        self._process(self.outbox.now)
 
+    # --- registration (the handlers decide when; the table says whether) -------------------
+    def cap_began(self) -> None:
+        """CAP LS or REQ before registration: registration waits for CAP END."""
+        self._phase_to(CAP_BEGIN)
+
+    def cap_ended(self) -> None:
+        self._phase_to(CAP_END)
+
+    def ask_to_register(self, request: tuple) -> None:
+        """NICK and USER (and CAP END) are in: ask the hub for the nick, holding input until it answers."""
+        self._phase_to(REGISTER)
+        self.ask_hub(request)
+
+    def registration_granted(self) -> None:
+        self._phase_to(GRANTED)
+
+    def registration_refused(self) -> None:
+        """The nick was taken: the client is nameless again and may try another."""
+        self._phase_to(REFUSED)
+        self.nick = None
+
+    # --- barriers --------------------------------------------------------------------------
     def _barrier(self) -> None:
         """Hold input until the hub has handled everything before this point."""
         self.sync_token = self.new_barrier()
         self._send_barrier(self.sync_token)
-        self.syncing = True
+        self._hold_to(BARRIER)
 
     def _send_barrier(self, token: int) -> None:
-        self.worker.request((R_BARRIER, self.cid, token))
+        self.outbox.effects.append((self, REQUEST, (R_BARRIER, self.cid, token)))
 
     def barrier_came_back(self, token: int) -> None:
+        if self.phase is CLOSED:
+            return
         for line in self.barrier_back(token):
             self.write(line)
-        if self.syncing and token >= self.sync_token:
-            self.syncing = False
+        if self.holding is AWAITING_BARRIER and token >= self.sync_token:
+            self._hold_to(BARRIER_BACK)
             self.fresh = True
             self._settle()
-            self._process()
+            self._process(self.outbox.now)
 
     def _settle(self) -> None:
         """Finish a labelled command once everything it caused has come back from the hub."""
-        if self.label is None or self.waiting or self.syncing or self.closed:
+        if self.label is None or self.holding is not READY or self.phase is CLOSED:
             return
         if self.in_flight:
             self._barrier()
             return
+        server_name = self.server.server_name
         label = b"label=" + escape_tag_value(self.label).encode()
         captured, self.label, self.captured = self.captured, None, NO_CAPTURE
         if not captured:
-            self._answer(add_tag(format_line(self.worker.server_name, "ACK"), label))
+            self._answer(add_tag(format_line(server_name, "ACK"), label))
         elif len(captured) == 1:
             self._answer(add_tag(captured[0], label))
         else:
-            ref = self.worker.next_batch_ref()
-            self._answer(add_tag(format_line(self.worker.server_name, "BATCH", "+" + ref, LABELED_RESPONSE), label))
+            ref = self.server.next_batch_ref()
+            self._answer(add_tag(format_line(server_name, "BATCH", "+" + ref, LABELED_RESPONSE), label))
             tag = b"batch=" + ref.encode()
             for line in captured:
                 self._answer(add_tag(line, tag))
-            self._answer(format_line(self.worker.server_name, "BATCH", "-" + ref))
+            self._answer(format_line(server_name, "BATCH", "-" + ref))
 
-    def _process(self) -> None:
-        """Handle held lines in order until the session must wait (for the hub, or fakelag)."""
-        worker = self.worker
-        hub_turn, worker.hub_turn = worker.hub_turn, False  # what handlers write are local answers
+    def _process(self, now: float) -> None:
+        """Handle held lines in order until the session must wait (for the hub, a barrier, or fakelag)."""
+        outbox = self.outbox
+        hub_turn, outbox.hub_turn = outbox.hub_turn, False  # what handlers write are local answers
         try:
-            while self.backlog and not (self.waiting or self.syncing or self.closed) and self._throttled is None:
-                if self.registered and worker.config.server.flood_control and self._must_wait():
+            while self.backlog and self.holding is READY and self.phase is not CLOSED:
+                if self.phase is REGISTERED and self.server.config.server.flood_control and self._must_wait(now):
                     break
                 self.handle_line(self.backlog.popleft())  # type: ignore[union-attr]
         finally:
-            worker.hub_turn = hub_turn
+            outbox.hub_turn = hub_turn
         if not self.backlog:
             self.backlog = NO_BACKLOG  # an empty deque is 600 bytes; most sessions hold nothing
-        if self.closed or self.transport is None:
+        if self.phase is CLOSED:
             return
         if len(self.backlog) > BACKLOG_PAUSE and not self.reading_paused:
             self.reading_paused = True  # the client is ahead of us: stop reading, so it is slowed
-            self.transport.pause_reading()
+            outbox.effects.append((self, PAUSE_READING, None))
         elif not self.backlog and self.reading_paused:
             self.reading_paused = False
-            if not self.worker.clients_paused:
-                self.transport.resume_reading()
+            outbox.effects.append((self, RESUME_READING, None))
 
-    def _must_wait(self) -> bool:
-        limits = self.worker.config.limits
-        now = time.monotonic()
+    def _must_wait(self, now: float) -> bool:
         if self.fakelag is None:
+            limits = self.server.config.limits
             self.fakelag = FakeLag(limits.flood_burst, limits.flood_rate, now)
         delay = self.fakelag.delay(now)
         if delay:
-            self._throttled = asyncio.get_running_loop().call_later(delay, self._unthrottle)
+            self._hold_to(THROTTLE)
+            self.outbox.effects.append((self, WAKE_AFTER, delay))
         return bool(delay)
-
-    def _unthrottle(self) -> None:
-        self._throttled = None
-        self._process()
 
     # --- output --------------------------------------------------------------------------
     @property
@@ -268,25 +452,15 @@ class Session(ReplyOrder, asyncio.Protocol):
         return f"{self.nick}!{self.user}@{self.host}"
 
     def write(self, data: bytes) -> None:
-        """Queue a line; the worker sends each session's lines of one loop iteration at once."""
-        if self.closed:
+        """Queue a line; the worker sends each session's lines of one loop iteration at once.
+        (Inlined in workers/delivery.py deliver_channel_run: keep the two alike.)"""
+        if self.phase is CLOSED:
             return
         if self.outbuf is NO_OUTPUT:
-            self.worker.output_pending(self)
+            self.outbox.writers.append(self)
             self.outbuf = [data]
         else:
             self.outbuf.append(data)
-
-    def flush(self) -> None:
-        """Hand this iteration's lines to the transport in one write (one syscall, not one per line)."""
-        if self.closed or not self.outbuf:
-            return
-        data = b"".join(self.outbuf)
-        self.outbuf = NO_OUTPUT
-        transport = self.transport
-        transport.write(data)  # type: ignore[union-attr]
-        if transport.get_write_buffer_size() > self.worker.config.limits.sendq:  # type: ignore[union-attr]
-            self.close("SendQ exceeded", notify=True)
 
     def reply(self, data: bytes) -> None:
         """Write a line that answers this client's own command (labelled, if it asked for that).
@@ -295,7 +469,7 @@ class Session(ReplyOrder, asyncio.Protocol):
         out; a local answer may have to wait for the hub to answer earlier commands (order.py)."""
         if self.label is not None:
             self.captured.append(data)
-        elif self.worker.hub_turn:
+        elif self.outbox.hub_turn:
             self.write(data)
         else:
             self._answer(data)
@@ -310,7 +484,7 @@ class Session(ReplyOrder, asyncio.Protocol):
             self._send_barrier(token)
 
     def send(self, command: str, *params: str, source: str | None = None) -> None:
-        self.reply(format_line(source or self.worker.server_name, command, *params))
+        self.reply(format_line(source or self.server.server_name, command, *params))
 
     def numeric(self, code: str, *params: str) -> None:
         """A numeric answering this client. One with a fixed text (numerics.TEXTS) is given without
@@ -330,7 +504,7 @@ class Session(ReplyOrder, asyncio.Protocol):
         # Middle params often echo what the client typed; one that is empty, has a space or
         # starts with ':' would change the line's meaning, so it is shown as '*'.
         middle = [p if p and " " not in p and p[0] != ":" else "*" for p in params[:-1]]
-        return format_line(self.worker.server_name, code, self.display_nick, *middle, *params[-1:])
+        return format_line(self.server.server_name, code, self.display_nick, *middle, *params[-1:])
 
     def wait_for_hub(self) -> None:
         """Hold this client's later lines until the hub has handled what it sent so far."""
@@ -346,26 +520,12 @@ class Session(ReplyOrder, asyncio.Protocol):
         self.close(reason)
 
     def close(self, reason: str, notify: bool = True) -> None:
-        """End the connection; tell the client why (ERROR) and the hub (QUIT) once."""
-        if self.closed:
+        """End the connection: the worker writes what is queued, tells the client why (ERROR,
+        with `notify`) and the hub (QUIT, if it was announced), once."""
+        if self.phase is CLOSED:
             return
-        self.closed = True
-        if self._throttled is not None:
-            self._throttled.cancel()
-        if self.transport is not None:
-            if self.outbuf and reason != "SendQ exceeded" and not self.transport.is_closing():
-                self.transport.write(b"".join(self.outbuf))  # what was said before the goodbye
-            self.outbuf = NO_OUTPUT
-            if notify and not self.transport.is_closing():
-                try:
-                    self.transport.write(format_line(None, "ERROR", reason))
-                except (RuntimeError, OSError):
-                    pass
-            if reason == "SendQ exceeded":
-                self.transport.abort()  # a full queue will never drain; don't wait for it
-            else:
-                self.transport.close()
-        self.worker.session_closed(self, reason)
+        self._phase_to(CLOSE)
+        self.outbox.effects.append((self, CLOSE_CONNECTION, (reason, notify)))
 
 
 def _is_utf8(line: bytes) -> bool:

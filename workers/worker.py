@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import select
+import signal
 import ssl
 import socket
 import time
@@ -34,9 +36,13 @@ from ipc import control, link
 from ipc.child import ChildProcess, Heartbeat
 from chatstate.state import State
 from config.tls import server_context
+from ircproto.message import format_line
 from workers import commands, events
 from workers.acceptor import Acceptor
-from workers.session import Session
+from workers.glue import protocol_class
+from workers.handlers import queries
+from workers.session import (CLOSE_CONNECTION, NO_OUTPUT, PAUSE_READING, REQUEST, RESUME_READING, WAKE_AFTER,
+                             Outbox, Session)
 from workers.streams import Streams
 
 log = logging.getLogger("hubchat.worker")
@@ -98,6 +104,9 @@ class Worker(ChildProcess):
         self.server_name = config.server.name
         self.state = State(wid)
         self.sessions: dict[int, Session] = {}
+        self.outbox = Outbox()  # what the sessions want done; drained at the end of every step (_drain)
+        self.protocol_class = protocol_class(self)
+        self.welcome_cache: tuple | None = None
         self.open_connections = 0  # sessions whose connection has not been lost yet
         self.streams: Streams | None = None
         self.hub: link.LinkProtocol | None = None
@@ -107,11 +116,9 @@ class Worker(ChildProcess):
         self.replay: list[tuple] = []  # requests the dead hub never acknowledged
         self.delivered_ids = RecentIds(SEEN_MESSAGES)  # to drop replayed duplicates
         self.hub_time = 0.0  # the time on the latest message from the hub, for the next hub's hello
-        self._unflushed: list[Session] = []  # sessions with output queued this iteration
         self._flush_scheduled = False
         self.whois_waiting: dict[tuple[int, int], tuple[str, asyncio.TimerHandle]] = {}  # (asker, target)
         self.clients_paused = False
-        self.hub_turn = False  # applying the hub's items: what sessions write now is in hub order
         self._next_client = 0
         self._next_msgid = 0
         self._msgid_prefix = f"{boot_id}{wid:x}-"
@@ -143,6 +150,7 @@ class Worker(ChildProcess):
             acceptor.stop()
         for s in list(self.sessions.values()):
             s.close(reason)
+        self._drain()
         asyncio.get_running_loop().create_task(self._drain_and_stop())
 
     async def _drain_and_stop(self) -> None:
@@ -225,7 +233,9 @@ class Worker(ChildProcess):
         """Apply one frame from the hub in order; a run of messages to one channel goes as a batch."""
         handlers = events.HANDLERS
         run: list[tuple] = []
-        self.hub_turn = True
+        outbox = self.outbox
+        outbox.hub_turn = True
+        outbox.now = time.monotonic()
         try:
             for item in items:
                 if item[0] == link.D_CHANMSG:
@@ -241,10 +251,13 @@ class Worker(ChildProcess):
                     handlers[item[0]](self, *item[1:])
                 except Exception:
                     log.exception("worker %d failed to apply %r", self.wid, item[:2])
+                if outbox.effects:
+                    self._drain()
             if run:
                 self._deliver_run(run)
         finally:
-            self.hub_turn = False
+            outbox.hub_turn = False
+        self._drain()
 
     def _deliver_run(self, run: list[tuple]) -> None:
         self.hub_time = run[-1][5]  # the hub's times increase: the last is the latest
@@ -279,7 +292,7 @@ class Worker(ChildProcess):
         host = addr[0] if isinstance(addr, tuple) else "localhost"
         if host.startswith(":"):
             host = "0" + host  # a source may not start with ':' on the wire
-        session = Session(self, cid, host)
+        session = self.protocol_class(self, self.outbox, cid, host, time.monotonic(), time.time())
         if self.streams is not None and not tls:
             try:
                 self.streams.open(conn, session)
@@ -300,6 +313,67 @@ class Worker(ChildProcess):
             self.loads[self.slot] -= 1
             conn.close()
 
+    # --- driving the sessions: the transport's calls (workers/glue.py), the outbox, the timers ---
+    def opened(self, s: Session, transport) -> None:
+        s.transport = transport
+        self.session_opened(s)
+
+    def received(self, s: Session, data: bytes) -> None:
+        s.receive(data, time.monotonic())
+        self._drain()
+
+    def lost(self, s: Session, exc: Exception | None) -> None:
+        self.open_connections -= 1
+        s.disconnected(exc)
+        self._drain()
+
+    def _drain(self) -> None:
+        """Do what the sessions asked for in this step, in the order they asked; make sure their
+        lines are written at the end of this iteration."""
+        outbox = self.outbox
+        effects = outbox.effects
+        if effects:
+            outbox.effects = []
+            for s, kind, arg in effects:
+                if kind is REQUEST:
+                    self.request(arg)
+                elif kind is CLOSE_CONNECTION:
+                    self._close(s, *arg)
+                elif s.transport is None or s.closed:
+                    continue
+                elif kind is PAUSE_READING:
+                    s.transport.pause_reading()
+                elif kind is RESUME_READING:
+                    if not self.clients_paused:
+                        s.transport.resume_reading()
+                elif kind is WAKE_AFTER:
+                    asyncio.get_running_loop().call_later(arg, self._unthrottle, s)
+            if outbox.effects:  # closing one session can never ask for more, but be sure
+                self._drain()
+        if outbox.writers and not self._flush_scheduled:
+            self.unflushed()
+
+    def _unthrottle(self, s: Session) -> None:
+        s.unthrottle(time.monotonic())
+        self._drain()
+
+    def _close(self, s: Session, reason: str, notify: bool) -> None:
+        transport = s.transport
+        if transport is not None:
+            if s.outbuf and reason != "SendQ exceeded" and not transport.is_closing():
+                transport.write(b"".join(s.outbuf))  # what was said before the goodbye
+            s.outbuf = NO_OUTPUT
+            if notify and not transport.is_closing():
+                try:
+                    transport.write(format_line(None, "ERROR", reason))
+                except (RuntimeError, OSError):
+                    pass
+            if reason == "SendQ exceeded":
+                transport.abort()  # a full queue will never drain; don't wait for it
+            else:
+                transport.close()
+        self.session_closed(s, reason)
+
     def session_opened(self, s: Session) -> None:
         self.sessions[s.cid] = s
         self.open_connections += 1
@@ -316,15 +390,12 @@ class Worker(ChildProcess):
             self.request((link.R_QUIT, s.cid, reason))
         log.debug("client %x (%s) closed: %s", s.cid, s.nick, reason)
 
-    def output_pending(self, s: Session) -> None:
-        self.unflushed().append(s)
-
     def unflushed(self) -> list[Session]:
         """The sessions to flush at the end of this iteration (a flush is scheduled once per batch)."""
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush_output)
-        return self._unflushed
+        return self.outbox.writers
 
     def flush_output(self) -> None:
         self._flush_scheduled = False
@@ -332,12 +403,20 @@ class Worker(ChildProcess):
             # Requests first: a message waiting for this iteration's writes to dozens of clients
             # would keep every one of its recipients waiting; each write keeps only its reader.
             self.hub.flush()
-        unflushed, self._unflushed = self._unflushed, []
+        outbox = self.outbox
+        unflushed, outbox.writers = outbox.writers, []
+        sendq = self.config.limits.sendq
         for s in unflushed:
-            s.flush()
-
-    def transport_gone(self, s: Session) -> None:
-        self.open_connections -= 1
+            # One write per session per iteration (one syscall, not one per line).
+            if s.closed or not s.outbuf:
+                continue
+            data = b"".join(s.outbuf)
+            s.outbuf = NO_OUTPUT
+            transport = s.transport
+            transport.write(data)
+            if transport.get_write_buffer_size() > sendq:
+                s.close("SendQ exceeded", notify=True)
+        self._drain()
 
     def next_msgid(self) -> str:
         self._next_msgid += 1
@@ -346,6 +425,38 @@ class Worker(ChildProcess):
     def next_batch_ref(self) -> str:
         self._next_msgid += 1
         return f"{self._next_msgid:x}"
+
+    # --- what handlers may ask of the worker (workers/server_view.py) ----------------------
+    def idle_seconds(self, cid: int) -> int | None:
+        s = self.sessions.get(cid)
+        return int(time.time() - s.idle_since) if s is not None else None
+
+    def expect_idle(self, asker: int, target: int, nick: str) -> None:
+        timer = asyncio.get_running_loop().call_later(queries.IDLE_WAIT, self._idle_timeout, asker, target)
+        self.whois_waiting[(asker, target)] = (nick, timer)
+
+    def _idle_timeout(self, asker: int, target: int) -> None:
+        self.idle_told(asker, target, None)
+        self._drain()
+
+    def idle_told(self, asker: int, target: int, idle: int | None) -> None:
+        """Another worker told `target`'s idle time (None: it never did): answer the WHOIS."""
+        waiting = self.whois_waiting.pop((asker, target), None)
+        s = self.sessions.get(asker)
+        if waiting is None or s is None:
+            return
+        nick, timer = waiting
+        timer.cancel()
+        queries.whois_answered(s, nick, target, idle)
+
+    def run_blocking(self, then, fn, *args) -> None:
+        def done(future: asyncio.Future) -> None:
+            then(future.result())
+            self._drain()
+        asyncio.get_running_loop().run_in_executor(None, fn, *args).add_done_callback(done)
+
+    def rehash(self) -> None:
+        os.kill(os.getppid(), signal.SIGHUP)  # the supervisor re-reads the configuration for everyone
 
     # --- timers --------------------------------------------------------------------------
     def _sweep(self) -> None:
@@ -356,14 +467,7 @@ class Worker(ChildProcess):
 
     def check_timeouts(self, now: float) -> None:
         """Drop clients that never registered or stopped answering; PING the quiet ones."""
-        limits = self.config.limits
+        self.outbox.now = now
         for s in list(self.sessions.values()):
-            if not s.registered:
-                if now - s.connected_at > limits.registration_timeout:
-                    s.close("Registration timed out")
-            elif s.ping_sent_at is not None:
-                if now - s.ping_sent_at > limits.ping_timeout:
-                    s.close(f"Ping timeout: {int(now - s.last_seen)} seconds")
-            elif now - s.last_seen > limits.ping_interval:
-                s.send("PING", self.server_name, source=self.server_name)
-                s.ping_sent_at = now
+            s.tick(now)
+        self._drain()

@@ -25,11 +25,11 @@ from workers.session import Session
 
 def join(s: Session, msg: Message) -> None:
     if msg.params[0] == "0":  # JOIN 0: leave every channel
-        user = s.worker.state.users.get(s.cid)
+        user = s.server.state.users.get(s.cid)
         for key in sorted(user.channels) if user else ():
-            s.request((link.R_PART, s.cid, s.worker.state.channels[key].name, ""))
+            s.request((link.R_PART, s.cid, s.server.state.channels[key].name, ""))
         return
-    maxlen = s.worker.config.limits.channellen
+    maxlen = s.server.config.limits.channellen
     keys = msg.params[1].split(",") if len(msg.params) > 1 else []
     for i, name in enumerate(split_targets(msg.params[0])):
         if not is_valid_channel(name, maxlen):
@@ -47,17 +47,17 @@ def part(s: Session, msg: Message) -> None:
 def topic(s: Session, msg: Message) -> None:
     name = msg.params[0]
     if len(msg.params) == 1:
-        chan = s.worker.state.channel(name)
-        if chan is None or not s.worker.state.may_see(s.cid, chan):
+        chan = s.server.state.channel(name)
+        if chan is None or not s.server.state.may_see(s.cid, chan):
             raise Reply(N.ERR_NOSUCHCHANNEL, name)
         replies.topic(s, chan)
         return
-    text = truncate_utf8(msg.params[1], s.worker.config.limits.topiclen)
+    text = truncate_utf8(msg.params[1], s.server.config.limits.topiclen)
     s.request((link.R_TOPIC, s.cid, name, text))
 
 
 def names(s: Session, msg: Message) -> None:
-    state = s.worker.state
+    state = s.server.state
     if not msg.params:  # every channel this client may see (RFC 2812)
         for chan in list(state.channels.values()):
             if state.may_see(s.cid, chan):
@@ -87,7 +87,7 @@ def list_(s: Session, msg: Message) -> None:
     """LIST [<channel>{,<channel>} | <mask> | !<mask> | >N | <N | C>N | C<N | T>N | T<N]: ELIST M and
     N (names matching a mask, and not matching one), U (members), C and T (minutes since the
     channel was created, or its topic set)."""
-    state = s.worker.state
+    state = s.server.state
     masks: list[str] = []
     not_masks: list[str] = []
     bounds: list[tuple[Callable[[Channel, float], float | None], str, int]] = []
@@ -146,7 +146,7 @@ def invite(s: Session, msg: Message) -> None:
 
 
 def invitations(s: Session) -> None:
-    state = s.worker.state
+    state = s.server.state
     for key in state.users[s.cid].invited_to:  # a joined or vanished channel's key stays behind here
         chan = state.channels.get(key)
         if chan is not None and s.cid in chan.invited:
@@ -158,7 +158,7 @@ def rename(s: Session, msg: Message) -> None:
     """RENAME <channel> <new name> [<reason>] (IRCv3 draft/channel-rename): the hub checks the
     rest (403, 442, 482, FAIL RENAME CHANNEL_NAME_IN_USE) and renames it everywhere at once."""
     name, new_name = msg.params[0], msg.params[1]
-    if not is_valid_channel(new_name, s.worker.config.limits.channellen):
+    if not is_valid_channel(new_name, s.server.config.limits.channellen):
         s.send("FAIL", "RENAME", "CANNOT_RENAME", name, "*", "That is not a valid channel name")
         return
     reason = truncate_utf8(msg.params[2], KICKLEN) if len(msg.params) > 2 else ""

@@ -30,7 +30,7 @@ def _refusal(s: Session, msg: Message, targets: list[str]) -> Reply | None:
         return Reply(N.ERR_NORECIPIENT, f"No recipient given ({msg.command})")
     if msg.command != "TAGMSG" and (len(msg.params) < 2 or not msg.params[1]):
         return Reply(N.ERR_NOTEXTTOSEND)
-    if len(targets) > s.worker.config.limits.maxtargets:
+    if len(targets) > s.server.config.limits.maxtargets:
         return Reply(N.ERR_TOOMANYTARGETS, msg.params[0])
     return None
 
@@ -47,7 +47,7 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
             return
         raise refusal
     text = msg.params[1:2]  # none for TAGMSG
-    worker = s.worker
+    worker = s.server  # ServerView
     state = worker.state
     limits = worker.config.limits
     flags = (link.MSG_QUIET if quiet else 0) | (link.MSG_ECHO if ECHO_MESSAGE in s.caps else 0)

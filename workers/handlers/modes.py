@@ -29,7 +29,7 @@ def mode(s: Session, msg: Message) -> None:
 
 
 def channel_mode(s: Session, name: str, params: list[str]) -> None:
-    state = s.worker.state
+    state = s.server.state
     chan = state.channel(name)
     if chan is None or not state.may_see(s.cid, chan):
         raise Reply(N.ERR_NOSUCHCHANNEL, name)
@@ -99,16 +99,16 @@ def mask_list(s: Session, chan: Channel, letter: str) -> None:
     """A list mode's entries, to anyone who may see the channel (as +b always was)."""
     entry, end = LIST_REPLIES[letter]
     for mask, setter, ts in chan.mask_list(letter):
-        s.numeric(entry, chan.name, mask, setter or s.worker.server_name, str(int(ts)))
+        s.numeric(entry, chan.name, mask, setter or s.server.server_name, str(int(ts)))
     s.numeric(end, chan.name)
 
 
 def user_mode(s: Session, nick: str, params: list[str]) -> None:
     if casefold(nick) != casefold(s.nick or ""):
-        if s.worker.state.user_by_nick(nick) is None:
+        if s.server.state.user_by_nick(nick) is None:
             raise Reply(N.ERR_NOSUCHNICK, nick)
         raise Reply(N.ERR_USERSDONTMATCH)
-    user = s.worker.state.users[s.cid]
+    user = s.server.state.users[s.cid]
     if not params:
         s.numeric(N.RPL_UMODEIS, "+" + user.modes)
         return

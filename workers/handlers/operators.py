@@ -7,11 +7,8 @@ be out of date; the worker checks it too, to answer 481 without a round trip.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import re
-import signal
 
 from config.passwords import verify
 from ipc import link
@@ -27,14 +24,13 @@ _USERNAME = re.compile(r"[A-Za-z0-9._~-]{1,10}\Z")
 
 def oper(s: Session, msg: Message) -> None:
     name, password = msg.params[0], msg.params[1]
-    hashed = s.worker.config.operators.get(name)
+    hashed = s.server.config.operators.get(name)
     if hashed is None:
         raise Reply(N.ERR_NOOPERHOST)
     # scrypt takes tens of milliseconds: check it on a thread, holding this client's later
     # lines meanwhile, so guessing passwords cannot stall everyone else on the worker.
-    s.waiting = True
-    check = asyncio.get_running_loop().run_in_executor(None, verify, password, hashed)
-    check.add_done_callback(lambda done: _answer(s, name, done.result()))
+    s.await_answer()
+    s.server.run_blocking(lambda ok: _answer(s, name, ok), verify, password, hashed)
 
 
 def _answer(s: Session, name: str, ok: bool) -> None:
@@ -51,7 +47,7 @@ def _answer(s: Session, name: str, ok: bool) -> None:
 
 
 def _require_operator(s: Session) -> None:
-    user = s.worker.state.users.get(s.cid)
+    user = s.server.state.users.get(s.cid)
     if user is None or "o" not in user.modes:
         raise Reply(N.ERR_NOPRIVILEGES)
 
@@ -71,7 +67,7 @@ def rehash(s: Session, msg: Message) -> None:
     _require_operator(s)
     s.numeric(N.RPL_REHASHING, "configuration")
     log.info("%s asked for a rehash", s.prefix)
-    os.kill(os.getppid(), signal.SIGHUP)
+    s.server.rehash()
 
 
 def chghost(s: Session, msg: Message) -> None:

@@ -7,9 +7,7 @@ IDLE_WAIT without the idle line if that worker has gone.
 """
 from __future__ import annotations
 
-import asyncio
 import time
-from typing import TYPE_CHECKING
 
 from ipc import link
 from chatstate.state import Channel, User
@@ -21,9 +19,6 @@ from ircproto.modes import BOT_MODE
 from workers.handlers.common import Reply, split_targets
 from workers.replies import shown_status
 from workers.session import Session
-
-if TYPE_CHECKING:
-    from workers.worker import Worker
 
 IDLE_WAIT = 2.0
 WHOX_FIELDS = "tcuihsnfdlaor"  # the order WHOX replies use, whatever order they were asked in
@@ -37,7 +32,7 @@ def _flags(s: Session, user: User, status: str) -> str:
 
 def _visible(s: Session, user: User) -> bool:
     """Invisible users (+i) show up only to themselves and to those who share a channel."""
-    return "i" not in user.modes or user.cid == s.cid or s.worker.state.shares_channel(s.cid, user.cid)
+    return "i" not in user.modes or user.cid == s.cid or s.server.state.shares_channel(s.cid, user.cid)
 
 
 def who(s: Session, msg: Message) -> None:
@@ -46,7 +41,7 @@ def who(s: Session, msg: Message) -> None:
     fields, _, token = options.partition("%")[2].partition(",")
     whox = "%" in options
     opers_only = "o" in options.partition("%")[0]
-    state = s.worker.state
+    state = s.server.state
     rows: list[tuple[str, User, str]] = []
     if is_channel_name(mask):
         chan = state.channel(mask)
@@ -61,7 +56,7 @@ def who(s: Session, msg: Message) -> None:
         pattern = "*" if mask == "0" else mask
         rows = [("*", u, "") for u in state.users.values()
                 if _visible(s, u) and any(matches(pattern, text) for text in (u.nick, u.prefix, u.host, u.realname))]
-    server = s.worker.server_name
+    server = s.server.server_name
     for channel_name, user, status in rows:
         if opers_only and "o" not in user.modes:
             continue
@@ -82,32 +77,25 @@ def whois(s: Session, msg: Message) -> None:
     if not targets:
         raise Reply(N.ERR_NONICKNAMEGIVEN)
     nick = targets[0]
-    w = s.worker
-    user = w.state.user_by_nick(nick)
+    server = s.server
+    user = server.state.user_by_nick(nick)
     if user is None:
         s.numeric(N.ERR_NOSUCHNICK, nick)
         s.numeric(N.RPL_ENDOFWHOIS, nick)
         return
-    local = w.sessions.get(user.cid)
-    if local is not None:
-        _whois_reply(s, user, int(time.time() - local.idle_since))
+    idle = server.idle_seconds(user.cid)
+    if idle is not None:  # a client of this worker
+        _whois_reply(s, user, idle)
         return
     # Another worker holds this user: ask it for the idle time, holding the client's later lines.
-    key = (s.cid, user.cid)
-    timer = asyncio.get_running_loop().call_later(IDLE_WAIT, whois_answered, w, s.cid, user.cid, None)
-    w.whois_waiting[key] = (nick, timer)
-    s.waiting = True
-    w.request((link.R_FORWARD, user.cid, (link.F_IDLE_ASK, s.cid, user.cid)))
+    server.expect_idle(s.cid, user.cid, nick)
+    s.await_answer()
+    s.send_to_hub((link.R_FORWARD, user.cid, (link.F_IDLE_ASK, s.cid, user.cid)))
 
 
-def whois_answered(w: "Worker", asker: int, target: int, idle: int | None) -> None:
-    waiting = w.whois_waiting.pop((asker, target), None)
-    s = w.sessions.get(asker)
-    if waiting is None or s is None:
-        return
-    nick, timer = waiting
-    timer.cancel()
-    user = w.state.users.get(target)
+def whois_answered(s: Session, nick: str, target: int, idle: int | None) -> None:
+    """The other worker told the idle time (None: it did not in time): answer, and carry on."""
+    user = s.server.state.users.get(target)
     if user is None:  # quit while we asked
         s.numeric(N.ERR_NOSUCHNICK, nick)
         s.numeric(N.RPL_ENDOFWHOIS, nick)
@@ -117,7 +105,7 @@ def whois_answered(w: "Worker", asker: int, target: int, idle: int | None) -> No
 
 
 def _whois_reply(s: Session, user: User, idle: int | None) -> None:
-    state = s.worker.state
+    state = s.server.state
     s.numeric(N.RPL_WHOISUSER, user.nick, user.user, user.host, "*", user.realname)
     channels = []
     for key in sorted(user.channels):
@@ -126,7 +114,7 @@ def _whois_reply(s: Session, user: User, idle: int | None) -> None:
             channels.append(shown_status(s, chan.members[user.cid]) + chan.name)
     if channels:
         s.numeric(N.RPL_WHOISCHANNELS, user.nick, " ".join(channels))
-    s.numeric(N.RPL_WHOISSERVER, user.nick, s.worker.server_name, s.worker.config.server.network)
+    s.numeric(N.RPL_WHOISSERVER, user.nick, s.server.server_name, s.server.config.server.network)
     if "o" in user.modes:
         s.numeric(N.RPL_WHOISOPERATOR, user.nick)
     if BOT_MODE in user.modes:
@@ -142,18 +130,18 @@ def whowas(s: Session, msg: Message) -> None:
     nick = msg.params[0]
     count = msg.params[1] if len(msg.params) > 1 else ""
     limit = int(count) if count.isdigit() and int(count) > 0 else WHOWAS_DEFAULT
-    entries = s.worker.state.was(nick)[:limit]
+    entries = s.server.state.was(nick)[:limit]
     if not entries:
         s.numeric(N.ERR_WASNOSUCHNICK, nick)
     for was_nick, user, host, realname, ts in entries:
         s.numeric(N.RPL_WHOWASUSER, was_nick, user, host, "*", realname)
-        s.numeric(N.RPL_WHOISSERVER, was_nick, s.worker.server_name,
+        s.numeric(N.RPL_WHOISSERVER, was_nick, s.server.server_name,
                   time.strftime("%a %b %d %H:%M:%S %Y UTC", time.gmtime(ts)))
     s.numeric(N.RPL_ENDOFWHOWAS, nick)
 
 
 def ison(s: Session, msg: Message) -> None:
-    state = s.worker.state
+    state = s.server.state
     online = []
     for nick in " ".join(msg.params).split():
         user = state.user_by_nick(nick)
@@ -163,7 +151,7 @@ def ison(s: Session, msg: Message) -> None:
 
 
 def userhost(s: Session, msg: Message) -> None:
-    state = s.worker.state
+    state = s.server.state
     found = []
     for nick in msg.params[:5]:
         user = state.user_by_nick(nick)

@@ -23,7 +23,7 @@ def cap(s: Session, msg: Message) -> None:
     """CAP LS/LIST/REQ/END (IRCv3 capability negotiation, version 302)."""
     sub = msg.params[0].upper()
     if sub in ("LS", "REQ") and not s.registered:
-        s.cap_negotiating = True  # registration now waits for CAP END
+        s.cap_began()  # registration now waits for CAP END
     if sub == "LS":
         version = msg.params[1] if len(msg.params) > 1 and msg.params[1].isdigit() else "0"
         if int(version) >= 302:
@@ -45,7 +45,7 @@ def cap(s: Session, msg: Message) -> None:
             s.send("CAP", s.display_nick, "NAK", wanted)
     elif sub == "END":
         if s.cap_negotiating:
-            s.cap_negotiating = False
+            s.cap_ended()
             try_register(s)
     else:
         raise Reply(N.ERR_INVALIDCAPCMD, msg.params[0])
@@ -72,7 +72,7 @@ def nick(s: Session, msg: Message) -> None:
     if not msg.params or not msg.params[0]:
         raise Reply(N.ERR_NONICKNAMEGIVEN)
     new = msg.params[0]
-    if not is_valid_nick(new, s.worker.config.limits.nicklen):
+    if not is_valid_nick(new, s.server.config.limits.nicklen):
         raise Reply(N.ERR_ERRONEUSNICKNAME, new)
     if not s.registered:
         s.nick = new
@@ -80,7 +80,7 @@ def nick(s: Session, msg: Message) -> None:
         return
     if new == s.nick:
         return
-    holder = s.worker.state.nicks.get(casefold(new))
+    holder = s.server.state.nicks.get(casefold(new))
     if holder is not None and holder != s.cid:
         raise Reply(N.ERR_NICKNAMEINUSE, new)
     # The hub has the final word (another worker may be claiming it right now).
@@ -104,22 +104,24 @@ def try_register(s: Session) -> None:
     """Ask the hub for the nick once NICK, USER and any CAP negotiation are done."""
     if s.registered or s.waiting or s.cap_negotiating or not s.nick or not s.user:
         return
-    password = s.worker.config.server.password
+    password = s.server.config.server.password
     if password and s.password != password:
         s.numeric(N.ERR_PASSWDMISMATCH)
         s.close("Bad password")
         return
-    s.ask_hub((link.R_REGISTER, s.cid, s.nick, s.user, s.host, s.realname))
+    s.ask_to_register((link.R_REGISTER, s.cid, s.nick, s.user, s.host, s.realname))
 
 
 def registered(s: Session) -> None:
     """The hub granted the nick: the client is now registered."""
-    s.registered = True
+    if s.closed:
+        return
+    s.registration_granted()
     replies.welcome(s)
 
 
 def ping(s: Session, msg: Message) -> None:
-    s.send("PONG", s.worker.server_name, msg.params[0])
+    s.send("PONG", s.server.server_name, msg.params[0])
 
 
 def pong(s: Session, msg: Message) -> None:
@@ -133,5 +135,5 @@ def quit(s: Session, msg: Message) -> None:
         s.close(reason)
         return
     # Through the hub like every other request, so the answers to what the client sent
-    # before QUIT (a 401, say) reach it before the connection closes (events.on_quit).
+    # before QUIT (a 401, say) reach it before the connection closes (replica_events.on_quit).
     s.ask_hub((link.R_QUIT, s.cid, reason))

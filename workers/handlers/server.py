@@ -64,21 +64,21 @@ def lusers(s: Session, msg: Message) -> None:
 
 
 def version(s: Session, msg: Message) -> None:
-    s.numeric(N.RPL_VERSION, replies.VERSION, s.worker.server_name)
+    s.numeric(N.RPL_VERSION, replies.VERSION, s.server.server_name)
     replies.isupport(s)
 
 
 def time_(s: Session, msg: Message) -> None:
     now = time.time()
-    s.numeric(N.RPL_TIME, s.worker.server_name, str(int(now)), "0",
+    s.numeric(N.RPL_TIME, s.server.server_name, str(int(now)), "0",
               time.strftime("%A %B %d %Y -- %H:%M:%S +00:00", time.gmtime(now)))
 
 
 def admin(s: Session, msg: Message) -> None:
-    server = s.worker.config.server
-    s.numeric(N.RPL_ADMINME, s.worker.server_name)
+    server = s.server.config.server
+    s.numeric(N.RPL_ADMINME, s.server.server_name)
     s.numeric(N.RPL_ADMINLOC1, f"The {server.network} network")
-    s.numeric(N.RPL_ADMINLOC2, s.worker.server_name)
+    s.numeric(N.RPL_ADMINLOC2, s.server.server_name)
     s.numeric(N.RPL_ADMINEMAIL, server.admin or f"The {server.network} administrators")
 
 

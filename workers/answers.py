@@ -1,0 +1,64 @@
+"""The hub's answers to one local client: numerics, FAIL, a barrier back, a refused nick, a
+refusal that closes the connection, and another worker's question or answer about idle time
+(WHOIS)."""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from ipc import link
+from ircproto import numerics as N
+from workers.session import REGISTERING
+
+if TYPE_CHECKING:
+    from workers.item_target import HubItemTarget
+
+
+def on_nick_refused(w: "HubItemTarget", cid: int, nick: str) -> None:
+    s = w.sessions.get(cid)
+    if s is None:
+        return
+    if s.phase is REGISTERING:  # the client is still nameless: the reply goes to "*"
+        s.registration_refused()
+    s.numeric(N.ERR_NICKNAMEINUSE, nick)
+    s.resume()
+
+
+def on_numeric(w: "HubItemTarget", cid: int, numeric: str, params: tuple) -> None:
+    s = w.sessions.get(cid)
+    if s is not None:
+        s.numeric_as_given(numeric, *params)  # the hub sends the text too
+
+
+def on_fail(w: "HubItemTarget", cid: int, command: str, code: str, params: tuple) -> None:
+    s = w.sessions.get(cid)
+    if s is not None:
+        s.send("FAIL", command, code, *params)
+
+
+def on_barrier(w: "HubItemTarget", cid: int, token: int) -> None:
+    s = w.sessions.get(cid)
+    if s is not None:
+        s.barrier_came_back(token)
+
+
+def on_refuse(w: "HubItemTarget", cid: int, reason: str) -> None:
+    s = w.sessions.get(cid)
+    if s is not None:
+        s.close_forgotten(reason)
+
+
+def on_idle_ask(w: "HubItemTarget", asker: int, target: int) -> None:
+    s = w.sessions.get(target)
+    idle = int(time.time() - s.idle_since) if s is not None else None
+    w.request((link.R_FORWARD, asker, (link.F_IDLE_TELL, asker, target, idle)))
+
+
+def on_idle_tell(w: "HubItemTarget", asker: int, target: int, idle: int | None) -> None:
+    w.outbox.hub_turn = False  # another worker's answer, not the hub's: the WHOIS reply is a local answer
+    try:
+        w.idle_told(asker, target, idle)
+    finally:
+        w.outbox.hub_turn = True
+
+

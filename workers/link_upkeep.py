@@ -1,0 +1,23 @@
+"""The link's own upkeep: a new hub's view of the state (after a restart) and acknowledgements
+of the worker's requests."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from chatstate.state import State
+
+if TYPE_CHECKING:
+    from workers.item_target import HubItemTarget
+
+
+def on_sync(w: "HubItemTarget", snapshot: dict) -> None:
+    """A new hub's view: adopt it, keeping what this worker knows of its own clients."""
+    mine = w.state.snapshot(only_wid=w.wid)
+    w.state = State.from_snapshot(snapshot, w.wid)
+    w.state.merge(mine)
+
+
+def on_ack(w: "HubItemTarget", count: int) -> None:
+    w.acknowledged(count)
+
+
