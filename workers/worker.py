@@ -50,6 +50,7 @@ log = logging.getLogger("hubchat.worker")
 SWEEP_INTERVAL = 1.0
 SEEN_MESSAGES = 50_000  # message ids remembered at least, for de-duplication (far more than one restart replays)
 SHUTDOWN_DRAIN = 2.0
+OLD_LINK_DRAIN = 2.0  # seconds a dead hub's link may take to deliver its last frames and EOF
 
 
 class RecentIds:
@@ -170,7 +171,14 @@ class Worker(ChildProcess):
                                      on_pause=lambda: self._pause_clients(True),
                                      on_resume=lambda: self._pause_clients(False))
         await link.open_link(fd, protocol)
-        if self.hub is not None:  # the old hub is dead even if its EOF has not been read yet
+        old = self.hub
+        if old is not None and not old.closed:
+            # The old hub is dead, but frames it wrote before dying may still be unread, and
+            # their requests may be acked already: read up to its EOF, which comes after them.
+            deadline = time.monotonic() + OLD_LINK_DRAIN
+            while not old.closed and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+        if self.hub is not None:  # the EOF has not come (or has, and _on_hub_lost let it go)
             self._forget_hub()
         self.hub = protocol
         snapshot = self.state.snapshot(only_wid=self.wid)
