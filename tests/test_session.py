@@ -200,9 +200,24 @@ def test_a_refused_nick_goes_back_to_connected_and_the_next_one_is_asked_for():
 def test_an_illegal_transition_raises():
     s, server, hub = new_session()
     with pytest.raises(IllegalTransition):
-        s.registration_granted()  # the hub was never asked
+        s.cap_ended()  # no CAP negotiation began
+    register(s, hub)
     with pytest.raises(IllegalTransition):
-        s.resume()  # nothing was waiting for an answer
+        s.cap_began()  # registration is over
+
+
+def test_answers_replayed_after_a_hub_restart_are_absorbed():
+    """The old hub refused the nick and died before acknowledging; the registration is replayed
+    and the new hub, where the nick is free, grants it: the client is registered under it."""
+    s, server, hub = new_session()
+    s.receive(b"NICK bob\r\nUSER b 0 * :Bob\r\n", 100.0)
+    hub.drain()
+    hub.feed((link.D_NICK_REFUSED, CID, "bob"))
+    hub.feed((link.D_NICK_REFUSED, CID, "bob"))  # the replay, refused again: nothing changes
+    assert (s.phase, s.holding, s.nick) == (CONNECTED, READY, None)
+    hub.feed((E_USER, CID, "bob", "~b", "127.0.0.1", "Bob", 1.0))  # or granted this time
+    assert (s.phase, s.holding, s.nick) == (REGISTERED, READY, "bob")
+    assert [m.command for m in output(s)][-1] == "376"
 
 
 def test_a_query_waits_behind_a_barrier_and_later_lines_wait_with_it():

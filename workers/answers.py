@@ -18,7 +18,7 @@ def on_nick_refused(w: "HubItemTarget", cid: int, nick: str) -> None:
     s = w.sessions.get(cid)
     if s is None:
         return
-    if s.phase is REGISTERING:  # the client is still nameless: the reply goes to "*"
+    if not s.registered:  # the client is still nameless: the reply goes to "*"
         s.registration_refused()
     s.numeric(N.ERR_NICKNAMEINUSE, nick)
     s.resume()

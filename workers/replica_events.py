@@ -51,6 +51,7 @@ def on_user(w: "HubItemTarget", cid: int, nick: str, user: str, host: str, realn
                                       ((s.nick, nick), (s.user, user), (s.host, host), (s.realname, realname)))
     w.state.apply((E_USER, cid, nick, user, host, realname, signon))
     if s is not None:
+        s.nick = nick  # the hub's grant: after a replayed registration it may follow a refusal
         registered(s)
         s.resume()
 

@@ -96,6 +96,12 @@ PHASES: dict[tuple[str, str], str] = {
     (CONNECTED, REGISTER): REGISTERING,
     (REGISTERING, GRANTED): REGISTERED,
     (REGISTERING, REFUSED): CONNECTED,  # the nick is taken: the client may try another
+    # After a hub restart a registration is replayed and answered again: the new hub's grant
+    # stands (it now holds the nick for this client), and a second refusal changes nothing.
+    (CONNECTED, GRANTED): REGISTERED,
+    (NEGOTIATING, GRANTED): REGISTERED,
+    (CONNECTED, REFUSED): CONNECTED,
+    (NEGOTIATING, REFUSED): NEGOTIATING,
     (CONNECTED, CLOSE): CLOSED,
     (NEGOTIATING, CLOSE): CLOSED,
     (REGISTERING, CLOSE): CLOSED,
@@ -114,6 +120,10 @@ ASK, ANSWERED, BARRIER, BARRIER_BACK, THROTTLE, UNTHROTTLE = (
 HOLDS: dict[tuple[str, str], str] = {
     (READY, ASK): AWAITING_HUB,
     (AWAITING_HUB, ANSWERED): READY,
+    # An answer replayed after a hub restart, when nothing waits for it any more, holds nothing.
+    (READY, ANSWERED): READY,
+    (AWAITING_BARRIER, ANSWERED): AWAITING_BARRIER,
+    (THROTTLED, ANSWERED): THROTTLED,
     (READY, BARRIER): AWAITING_BARRIER,
     (AWAITING_BARRIER, BARRIER_BACK): READY,
     (READY, THROTTLE): THROTTLED,
