@@ -331,7 +331,7 @@ class Session(ReplyOrder):
 
     def request(self, item: tuple) -> None:
         """Send a request to the hub; local answers and queries after it wait until it has been handled."""
-        self.outbox.effects.append((self, REQUEST, item))
+        self.send_to_hub(item)
         self.in_flight = True
 
     def send_to_hub(self, item: tuple) -> None:
@@ -385,7 +385,7 @@ class Session(ReplyOrder):
         self._hold_to(BARRIER)
 
     def _send_barrier(self, token: int) -> None:
-        self.outbox.effects.append((self, REQUEST, (R_BARRIER, self.cid, token)))
+        self.send_to_hub((R_BARRIER, self.cid, token))
 
     def barrier_came_back(self, token: int) -> None:
         if self.phase is CLOSED:
@@ -486,7 +486,7 @@ class Session(ReplyOrder):
 
     def _answer(self, data: bytes) -> None:
         """Write a local answer now, or hold it until the client's earlier requests are answered."""
-        if not self.in_flight and not self.gates:
+        if self.may_answer_now:
             self.write(data)
             return
         token = self.hold(data)
