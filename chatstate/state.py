@@ -39,6 +39,8 @@ E_AWAY = "away"  # (cid, text): "" means back
 E_SETNAME = "setname"  # (cid, realname)
 E_CHGHOST = "chghost"  # (cid, user, host)
 E_RENAME = "rename"  # (cid, channel_key, new_name, reason): the channel, all it holds, under a new name
+E_RESTORE = "restore"  # (channel_key, settings): a channel kept from before a restart comes back, with no
+#   members yet (its first joiner follows in the same decision), as `Channel.settings` described it
 E_CONNECTIONS = "connections"  # (count,): connections the hub holds, registered or not (for LUSERS)
 
 # The Channel field holding each list mode's entries.
@@ -55,6 +57,12 @@ def _folded(name: str) -> str:
 
 def wid_of(cid: int) -> int:
     return cid >> 32
+
+
+def identity(user: "User") -> str:
+    """Who a user is, for what must not pass to the next holder of a nick (private history,
+    redaction rights): this connection, until accounts exist to name it instead."""
+    return f"~{user.cid:x}.{round(user.signon * 1000):x}"
 
 
 def has_status(status: str, prefix: str) -> bool:
@@ -126,6 +134,22 @@ class Channel:
         """The entries of one list mode (b, e or I)."""
         return getattr(self, LIST_FIELDS[letter])
 
+    def settings(self) -> dict[str, Any]:
+        """What survives a restart of the whole server (history keeps it): everything but the members."""
+        return {"name": self.name, "created": self.created, "topic": self.topic, "topic_setter": self.topic_setter,
+                "topic_time": self.topic_time, "modes": self.modes, "key": self.key, "limit": self.limit,
+                "bans": [list(e) for e in self.bans], "excepts": [list(e) for e in self.excepts],
+                "invexes": [list(e) for e in self.invexes]}
+
+    @classmethod
+    def from_settings(cls, key: str, settings: dict[str, Any]) -> "Channel":
+        return cls(settings["name"], settings["created"], folded=key, topic=settings["topic"],
+                   topic_setter=settings["topic_setter"], topic_time=settings["topic_time"],
+                   modes=settings["modes"], key=settings["key"], limit=settings["limit"],
+                   bans=[tuple(e) for e in settings["bans"]],
+                   excepts=[tuple(e) for e in settings["excepts"]] or (),
+                   invexes=[tuple(e) for e in settings["invexes"]] or ())
+
     def mode_string(self, with_key: bool = True) -> tuple[str, ...]:
         """The modes as MODE parameters, e.g. ("+klnt", "secret", "10"); the key hidden when asked."""
         letters, args = self.modes, []
@@ -169,7 +193,7 @@ class State:
             E_MODE: self._set_modes, E_UMODE: self._set_user_modes, E_KICK: self._kick,
             E_INVITE: self._invite, E_AWAY: self._set_away, E_SETNAME: self._set_name,
             E_CHGHOST: self._set_host, E_RENAME: self._rename_channel,
-            E_CONNECTIONS: self._set_connections,
+            E_CONNECTIONS: self._set_connections, E_RESTORE: self._restore,
         }
 
     def apply(self, event: tuple) -> None:
@@ -232,7 +256,8 @@ class State:
         chan = self.channels.get(key)
         if chan is None:
             chan = self.channels[key] = Channel(name, ts, folded=key)
-            status = OP_STATUS if status is None else status  # the founder is the first operator
+        if not chan.members and status is None:
+            status = OP_STATUS  # the founder (or the first back in a restored channel) is the first operator
         key = chan.folded  # one string object for the channel, not one per member
         chan.members[cid] = status or ""
         wid = wid_of(cid)
@@ -242,6 +267,10 @@ class State:
         user = self.users[cid]
         if key not in user.channels:
             user.channels = (*user.channels, key)
+
+    def _restore(self, key: str, settings: dict[str, Any]) -> None:
+        if key not in self.channels:
+            self.channels[key] = Channel.from_settings(key, settings)
 
     def _part(self, cid: int, key: str, reason: str = "") -> None:
         chan = self.channels[key]

@@ -36,6 +36,15 @@ def _coerce(key: str, kind: type, value: Any, from_text: bool) -> Any:
             except ValueError:
                 pass
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if from_text:
+            try:
+                return float(str(value))
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
     if isinstance(value, str):
         return value
     raise ConfigError(f"{key}: expected a string, got {value!r}")

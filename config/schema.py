@@ -43,6 +43,14 @@ def event_loop(v: str) -> str | None:
     return None
 
 
+def duration(v: int) -> str | None:
+    return None if v >= 0 else "must be a number of seconds, 0 or more"
+
+
+def positive_seconds(v: float) -> str | None:
+    return None if 0 < v <= 10 else "must be more than 0 and at most 10 seconds"
+
+
 def log_level(v: str) -> str | None:
     return None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else "must be debug, info, warning or error"
 
@@ -76,6 +84,9 @@ class ServerSection:
                               flag="--event-loop", check=event_loop)
     log_level: str = setting("info", "Log level on stderr: debug, info, warning or error.",
                              flag="--log-level", check=log_level)
+    data_dir: str = setting("hubchat-data", "Directory for the server's database (history, channel state), "
+                                            "relative to the working directory; created at start.",
+                            flag="--data-dir")
 
 
 @dataclass(frozen=True)
@@ -107,9 +118,24 @@ class LimitsSection:
 
 
 @dataclass(frozen=True)
+class HistorySection:
+    enabled: bool = setting(True, "Keep history (CHATHISTORY, search) and channel state across restarts in "
+                                  "server.data_dir (python -m hub --no-history turns it off).")
+    max_age: int = setting(30 * 86400, "Seconds a message is kept (default 30 days); 0 keeps it forever.",
+                           check=duration)
+    max_per_target: int = setting(0, "Messages kept per channel or private conversation; 0 means no limit.",
+                                  check=duration)
+    commit_interval: float = setting(0.1, "Seconds between commits to disk: what a power cut or SIGKILL of "
+                                          "every process may lose at most.", check=positive_seconds)
+    max_query: int = setting(1000, "Most messages one CHATHISTORY or SEARCH answer holds (CHATHISTORY in "
+                                   "ISUPPORT).", check=at_least(1))
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerSection = field(default_factory=ServerSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
+    history: HistorySection = field(default_factory=HistorySection)
     # [operators] in the TOML file: name = "scrypt$..." (python -m hub --hash-password); never plain text.
     operators: Mapping[str, str] = field(default_factory=dict)
 

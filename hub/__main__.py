@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Print a password hash for the [operators] table (password read from stdin) and exit.")
     parser.add_argument("--no-flood-control", dest="server.flood_control", action="store_const", const=False,
                         default=None, help="Turn flood control off; for trusted load tests only.")
+    parser.add_argument("--no-history", dest="history.enabled", action="store_const", const=False,
+                        default=None, help="Keep no history and no channel state across restarts.")
     return parser
 
 

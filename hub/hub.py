@@ -28,15 +28,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import socket
 import time
+from collections import deque
 
 from config import Config
 from ipc import control, link
 from ipc.child import ChildProcess, Heartbeat
 from hub.log import Log
-from hub.policy import Policy, Reply
+from history.feed import S_ANSWER, S_DONE, S_FAIL, S_HELLO, HistoryFeed
+from hub.policy import Ask, Policy, Reply
 from hub.routing import LinkRouter
 from chatstate.state import E_QUIT, State
 
@@ -45,6 +48,8 @@ log = logging.getLogger("hubchat.hub")
 HELLO_WAIT = 3.0  # seconds a new link may take to say hello before the hub carries on without it
 ACK_DELAY = 0.005  # seconds before acks go out in a frame of their own, when no traffic carries them
 NOTED = frozenset((link.R_KILL, link.R_CONNECT))  # requests whose outcome the hub logs
+STORE = "store"  # the history store's place in awaiting_hello and _backed_up, beside the workers' wids
+STORE_BACKLOG = "store backlog"
 
 
 class Hub(ChildProcess):
@@ -72,7 +77,17 @@ class Hub(ChildProcess):
         self._flush_scheduled = False
         self._hello_timer: asyncio.TimerHandle | None = None
         self.control_handlers[control.LINK] = self.new_link
+        self.control_handlers[control.STORE] = self.new_store_link
         self.gate = {link.R_HELLO: self.hello, link.R_REPLAY: self.replay}  # the restart protocol's own
+        # History: the store's reader of the log, and the workers' acks it holds back (see _flush_all).
+        self.feed: HistoryFeed | None = None
+        self.store_link: link.LinkProtocol | None = None
+        self.store_greeted = False
+        self.acks_waiting: deque[tuple[int, dict[int, int]]] = deque()  # (feed item, {wid: count})
+        if config.history.enabled:
+            self.feed = HistoryFeed(on_backlog=lambda on: self._backpressure(STORE_BACKLOG, on))
+            self.log.add_reader(self.feed)
+            self.awaiting_hello.add(STORE)  # its channels must be known before anyone joins one
 
     def reload(self, config: Config, fds: list[int]) -> None:
         super().reload(config, fds)
@@ -82,6 +97,9 @@ class Hub(ChildProcess):
     def finish(self) -> None:
         for protocol in self.links.values():
             protocol.close()
+        if self.feed is not None and self.store_link is not None:
+            self.feed.flush()  # the store commits it before it stops (it is stopped after the hub)
+            self.store_link.close()
 
     def new_link(self, wid: int, fds: list[int]) -> None:
         # Nothing is handled until this worker has said hello: after a restart, its clients
@@ -100,6 +118,69 @@ class Hub(ChildProcess):
             autoflush=False)
         self.links[wid] = protocol
         await link.open_link(fd, protocol)
+
+    # --- the history store's link ---------------------------------------------------------------
+    def new_store_link(self, fds: list[int]) -> None:
+        if self.feed is None:
+            os.close(fds[0])
+            return
+        if self.awaiting_hello and self._hello_timer is None:
+            self._hello_timer = asyncio.get_running_loop().call_later(HELLO_WAIT, self._hello_overdue)
+        asyncio.get_running_loop().create_task(self._attach_store(fds[0]))
+
+    async def _attach_store(self, fd: int) -> None:
+        protocol = link.LinkProtocol(
+            lambda items: self._on_store_items(protocol, items),
+            on_lost=lambda: self._on_store_lost(protocol),
+            on_pause=lambda: self._backpressure(STORE, True),
+            on_resume=lambda: self._backpressure(STORE, False),
+            autoflush=False)
+        self.store_link = protocol
+        await link.open_link(fd, protocol)
+
+    def _on_store_items(self, protocol: link.LinkProtocol, items: list[tuple]) -> None:
+        feed = self.feed
+        for item in items:
+            op = item[0]
+            if op == S_DONE:
+                feed.finished(item[1])  # type: ignore[union-attr]
+                self._release_acks()
+            elif op == S_ANSWER:
+                _, cid, query, rows = item
+                self.router.reply(cid, (link.D_HISTORY, cid, query, rows))
+            elif op == S_FAIL:
+                self.router.reply(item[1], (link.D_FAIL, *item[1:]))
+            elif op == S_HELLO:
+                self._store_hello(protocol, item[1])
+        self._schedule_flush()
+
+    def _store_hello(self, protocol: link.LinkProtocol, channels: dict[str, dict]) -> None:
+        if not self.store_greeted:  # the first store this hub meets: the channels kept from the last run
+            self.store_greeted = True
+            self.policy.dormant = {key: kept for key, kept in channels.items() if key not in self.state.channels}
+            log.info("hub: the store keeps %d channels; %d come back when someone joins",
+                     len(channels), len(self.policy.dormant))
+        else:
+            log.info("hub: the store is back; sending it the %d items it had not finished", len(self.feed.unsent))
+        self.feed.attach(protocol)  # type: ignore[union-attr]
+        if STORE in self.awaiting_hello:
+            self.awaiting_hello.discard(STORE)
+            if not self.awaiting_hello:
+                self._release()
+
+    def _on_store_lost(self, protocol: link.LinkProtocol) -> None:
+        if self.store_link is not protocol:
+            return
+        self.store_link = None
+        self.feed.detach()  # type: ignore[union-attr]
+        self._backpressure(STORE, False)
+        log.warning("hub: lost the history store; keeping what it has not committed until it is back")
+
+    def _release_acks(self) -> None:
+        """Acks the store's progress allows: a request is acked once the store has what it caused."""
+        waiting, done = self.acks_waiting, self.feed.done  # type: ignore[union-attr]
+        while waiting and waiting[0][0] <= done:
+            self.acks_earned.update(waiting.popleft()[1])
 
     def _on_items(self, wid: int, items: list[tuple]) -> None:
         if not (self.awaiting_hello or self.parked):
@@ -129,10 +210,12 @@ class Hub(ChildProcess):
                     continue
                 outputs = decide(item, now, replayed)
                 for out in outputs:
-                    if type(out) is Reply:
+                    if type(out) is tuple:  # an event (Reply and Ask are tuples of their own types)
+                        publish(out, now)
+                    elif type(out) is Reply:
                         reply(out[0], out[1])
                     else:
-                        publish(out, now)
+                        self._ask(out)
                 if op in NOTED:
                     self._note(item, outputs)
             except Exception:
@@ -146,6 +229,8 @@ class Hub(ChildProcess):
         if self._hello_timer is not None:
             self._hello_timer.cancel()
             self._hello_timer = None
+        if self.feed is not None:
+            self.feed.adopt(self.state)  # the replica starts where the rebuilt state is
         if self.sync_needed:
             self.sync_needed = False
             sync = (link.D_SYNC, self.state.snapshot())
@@ -193,10 +278,19 @@ class Hub(ChildProcess):
                 if protocol is not None:
                     protocol.send((link.D_ACK, count))
             earned.clear()
+        feed = self.feed
+        if feed is not None:
+            feed.flush()
+            if self.store_link is not None:
+                self.store_link.flush()
         for protocol in links.values():
             protocol.flush()
         if self.acks_due:
-            earned.update(self.acks_due)
+            if feed is None:
+                earned.update(self.acks_due)
+            else:  # once the store is done with this iteration's batch (S_DONE), and not before
+                self.acks_waiting.append((feed.fseq, dict(self.acks_due)))
+                self._release_acks()
             self.acks_due.clear()
         self._flushes += 1
         if earned and not self._ack_timer_set:
@@ -247,10 +341,21 @@ class Hub(ChildProcess):
         asking client's worker, in the same order on its link."""
         publish, reply = self.log.publish, self.router.reply
         for out in outputs:
-            if type(out) is Reply:
+            if type(out) is tuple:
+                publish(out, now)
+            elif type(out) is Reply:
                 reply(out.cid, out.item)
             else:
-                publish(out, now)
+                self._ask(out)
+
+    def _ask(self, ask: Ask) -> None:
+        """A history query: to the store, after everything published before it."""
+        if self.feed is None:
+            query = ask.item[-1]
+            self.router.reply(ask.cid, (link.D_FAIL, ask.cid, "SEARCH" if query[0] == "SEARCH" else "CHATHISTORY",
+                                        "MESSAGE_ERROR", (query[0], "History is off on this server")))
+        else:
+            self.feed.query(ask.item)
 
     def _note(self, request: tuple, outputs: list) -> None:
         """Log what an operator wants to find later: kills and refused connections."""

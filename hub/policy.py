@@ -6,7 +6,9 @@ clock or logging in here, so every rule can be tested on plain data (tests/test_
 - events (tuples: `E_*` state events, which the policy has already applied to `state` with
   `State.apply`, and the messages `M_*` of `hub.log`), for the hub to publish; and
 - `Reply(cid, item)`: an answer for one client (a numeric, a FAIL, a refused nick or
-  connection, a barrier, a forwarded item), for its worker only, and not published.
+  connection, a barrier, a forwarded item), for its worker only, and not published;
+- `Ask(cid, item)`: a question for the history store (CHATHISTORY, SEARCH) that this client
+  may ask, with whose history it may read; the store's answer goes to the client's worker.
 
 The order is the order the asking worker must see them in: a request's outputs, then (for
 R_BARRIER) the barrier that follows it. A rule reads the state as the rules before it left it:
@@ -21,15 +23,15 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 from chatstate.state import (BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE,
-                             E_NICK, E_PART, E_QUIT, E_RENAME, E_SETNAME, E_TOPIC, E_UMODE, E_USER, Channel, State,
-                             User)
+                             E_NICK, E_PART, E_QUIT, E_RENAME, E_RESTORE, E_SETNAME, E_TOPIC, E_UMODE, E_USER, Channel,
+                             State, User, identity)
 from ircproto.modes import ACTING_LIST_MODES, LIST_MODES, OP_STATUS, STATUS_OF_MODE, STATUS_RANK
 from hub.admission import Connections
 from hub.log import M_CHANMSG, M_USERMSG, M_WALLOPS
 from hub.refusals import join_refusal, rename_refusal, speak_refusal
 from ipc import link
 from ircproto import numerics as N
-from ircproto.casemap import casefold
+from ircproto.casemap import casefold, is_channel_name, is_valid_nick
 from ircproto.masks import normalize_list_mask
 
 WORKER_LOST_REASON = "Server process exited"
@@ -37,6 +39,14 @@ WORKER_LOST_REASON = "Server process exited"
 
 class Reply(NamedTuple):
     """An item for the worker holding `cid` alone: an answer to that client's request."""
+    cid: int
+    item: tuple
+
+
+class Ask(NamedTuple):
+    """A history query for the store, for the client `cid`: item is (cid, owner, scope, channels, query),
+    where scope is the (owner, target) whose rows the query reads ("" owns a channel's), or None
+    for TARGETS and a SEARCH of every conversation, which read the asker's private rows and `channels`."""
     cid: int
     item: tuple
 
@@ -49,6 +59,9 @@ class Policy:
         self.now = 0.0
         self.replayed = False
         self._out: list = []
+        # Channels that had members when the whole server last stopped (history keeps them): each
+        # comes back, as it was, with the first client to join it.
+        self.dormant: dict[str, dict] = {}
         self._rules: dict[str, Callable[..., None]] = {
             link.R_CONNECT: self.connect, link.R_REGISTER: self.register, link.R_NICK: self.nick,
             link.R_JOIN: self.join, link.R_PART: self.part, link.R_QUIT: self.quit, link.R_TOPIC: self.topic,
@@ -56,7 +69,7 @@ class Policy:
             link.R_INVITE: self.invite, link.R_AWAY: self.away, link.R_SETNAME: self.setname,
             link.R_CHGHOST: self.chghost, link.R_KILL: self.kill, link.R_WALLOPS: self.wallops,
             link.R_RENAME: self.rename, link.R_CHANMSG: self.channel_message, link.R_USERMSG: self.user_message,
-            link.R_BARRIER: self.barrier, link.R_FORWARD: self.forward,
+            link.R_BARRIER: self.barrier, link.R_FORWARD: self.forward, link.R_HISTORY: self.history,
         }
 
     def decide(self, request: tuple, now: float, replayed: bool = False) -> list:
@@ -152,11 +165,19 @@ class Policy:
         if len(user.channels) >= self.limits.chanlimit:
             self._refuse(cid, N.ERR_TOOMANYCHANNELS, name)
             return
-        chan = self.state.channels.get(casefold(name))
+        folded = casefold(name)
+        chan = self.state.channels.get(folded)
+        kept = self.dormant.get(folded) if chan is None else None
+        if kept is not None:  # checked as it was: its bans, key and limit still hold
+            chan = Channel.from_settings(folded, kept)
         refusal = join_refusal(chan, user, key) if chan is not None else None
         if refusal is not None:
             self._refuse(cid, refusal, chan.name)
             return
+        if kept is not None:
+            del self.dormant[folded]
+            self._emit((E_RESTORE, folded, kept))
+            name = kept["name"]
         self._emit((E_JOIN, cid, name, self.now))
 
     def _channel_of_member(self, cid: int, name: str) -> Channel | None:
@@ -380,6 +401,39 @@ class Policy:
         away = self.state.users[target].away
         if away and not flags & (link.MSG_QUIET | link.MSG_TAGMSG):
             self._refuse(cid, N.RPL_AWAY, self.state.users[target].nick, away)
+
+    # --- history (IRCv3 chathistory, soju.im/search) ---------------------------------------------
+    def history(self, cid: int, query: tuple) -> None:
+        """Nobody reads history they may not see: a channel's needs membership, and private rows
+        are the asker's own (stored under each party, see chatstate.state.identity)."""
+        user = self.state.users.get(cid)
+        if user is None:
+            return
+        subcommand = query[0]
+        owner = identity(user)
+        scope = None
+        if subcommand == "SEARCH":
+            if query[1] is not None:
+                scope = self._history_scope(cid, user, owner, "SEARCH", "SEARCH", query[1])
+                if scope is None:
+                    return
+        elif subcommand != "TARGETS":
+            scope = self._history_scope(cid, user, owner, "CHATHISTORY", subcommand, query[1])
+            if scope is None:
+                return
+        self._out.append(Ask(cid, (cid, owner, scope, user.channels, query)))
+
+    def _history_scope(self, cid: int, user: User, owner: str, command: str, subcommand: str,
+                       target: str) -> tuple[str, str] | None:
+        if is_channel_name(target):
+            key = casefold(target)
+            if key in user.channels:
+                return "", key
+        elif is_valid_nick(target, self.limits.nicklen):
+            return owner, casefold(target)
+        self._fail(cid, command, "INVALID_TARGET", subcommand, target,
+                   "Messages could not be retrieved" if command == "CHATHISTORY" else "Unknown target")
+        return None
 
     # --- plumbing for workers --------------------------------------------------------------------
     def barrier(self, cid: int, token: int) -> None:

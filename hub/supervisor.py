@@ -11,6 +11,7 @@ worker's link, the children on their control channel when the supervisor itself 
 Links: the supervisor makes one `multiprocessing.Pipe()` per (hub, worker) pair and hands the
 two ends over the control channels, both when a worker starts and, for every worker, when a
 new hub starts. A worker that loses its hub keeps its clients and waits for the next link.
+The history store (with history on) is linked to the hub the same way.
 
 A child that dies within `BOOT_GRACE` seconds of its start has failed at boot; after
 `MAX_BOOT_FAILURES` such failures in a row the supervisor stops the server with a message
@@ -43,12 +44,15 @@ BOOT_GRACE = 2.0
 MAX_BOOT_FAILURES = 5
 GRACEFUL_TIMEOUT = 4.0
 HUB = "hub"
+WORKER = "worker"
+STORE = "store"
+HUB_SLOT, STORE_SLOT = -1, -2
 
 
 @dataclass
 class Child:
-    role: str  # "hub" or "worker"
-    slot: int  # worker slot, -1 for the hub
+    role: str  # HUB, WORKER or STORE
+    slot: int  # worker slot, HUB_SLOT or STORE_SLOT
     pid: int
     wid: int
     control: socket.socket
@@ -57,12 +61,17 @@ class Child:
 
     @property
     def label(self) -> str:
-        return "hub" if self.role == HUB else f"worker {self.slot} (wid {self.wid})"
+        return self.role if self.role != WORKER else f"worker {self.slot} (wid {self.wid})"
 
 
 def _run_hub(cfg: Config, ctl: socket.socket, *, heartbeat: Heartbeat, **_: object) -> None:
     from hub.hub import Hub
     Hub(cfg, ctl, heartbeat).run()
+
+
+def _run_store(cfg: Config, ctl: socket.socket, *, heartbeat: Heartbeat, **_: object) -> None:
+    from history.service import StoreProcess
+    StoreProcess(cfg, ctl, heartbeat).run()
 
 
 def _run_worker(cfg: Config, ctl: socket.socket, *, wid: int, slot: int, listener: socket.socket,
@@ -76,14 +85,15 @@ class Supervisor:
     SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
 
     def __init__(self, cfg: Config, reload: Callable[[], Config] | None = None,
-                 hub_main=_run_hub, worker_main=_run_worker) -> None:
+                 hub_main=_run_hub, worker_main=_run_worker, store_main=_run_store) -> None:
         self.config = cfg
         self.reload = reload
         self.hub_main = hub_main
         self.worker_main = worker_main
+        self.store_main = store_main
         self.nworkers = cfg.server.workers or os.cpu_count() or 1
         self.children: dict[int, Child] = {}  # pid -> child
-        self.failures: dict[int, int] = {}  # slot (-1: hub) -> boot failures in a row
+        self.failures: dict[int, int] = {}  # slot -> boot failures in a row
         self.restart_at: dict[int, float] = {}  # slot -> when to start it again
         self.signals: list[int] = []
         self.next_wid = 0
@@ -109,10 +119,12 @@ class Supervisor:
         self.listener = self._listen(server.host, server.port)
         self.address = self.listener.getsockname()[:2]
         self.tls_listener = self._listen(server.host, server.tls_port) if tls_enabled(self.config) else None
+        if self.config.history.enabled:
+            os.makedirs(server.data_dir, exist_ok=True)  # a directory that cannot be made stops the start here
         self.loads = multiprocessing.RawArray("q", [-1] * self.nworkers)
-        # One heartbeat clock per child (the workers' slots, then the hub), stamped by the child's
-        # loop every second: a process that is alive but stuck stops stamping (gunicorn's idea).
-        self.beats = multiprocessing.RawArray("d", self.nworkers + 1)
+        # One heartbeat clock per child (the workers' slots, then the hub and the store), stamped by
+        # the child's loop every second: a process that is alive but stuck stops stamping (gunicorn's idea).
+        self.beats = multiprocessing.RawArray("d", self.nworkers + 2)
 
     def install_signals(self) -> None:
         self.wake_r, self.wake_w = os.pipe()
@@ -124,7 +136,7 @@ class Supervisor:
 
     # --- children ------------------------------------------------------------------------
     def _beat_index(self, slot: int) -> int:
-        return slot if slot >= 0 else self.nworkers
+        return slot if slot >= 0 else self.nworkers - 1 - slot
 
     def _fork(self, role: str, slot: int, run: Callable[..., None], **kwargs: object) -> Child:
         ours, theirs = control.pair()
@@ -139,7 +151,7 @@ class Supervisor:
                 self._become_child(role)
                 ours.close()
                 heartbeat = Heartbeat(self.beats, beat)
-                if role == HUB:
+                if role != WORKER:
                     run(self.config, theirs, heartbeat=heartbeat)
                 else:
                     run(self.config, theirs, wid=wid, slot=slot, heartbeat=heartbeat, **kwargs)
@@ -168,7 +180,7 @@ class Supervisor:
         os.close(self.wake_w)
         for child in self.children.values():
             child.control.close()
-        if role == HUB:
+        if role != WORKER:
             self.listener.close()
             if self.tls_listener is not None:
                 self.tls_listener.close()
@@ -177,30 +189,42 @@ class Supervisor:
         return next((c for c in self.children.values() if c.role == HUB), None)
 
     def workers(self) -> list[Child]:
-        return [c for c in self.children.values() if c.role != HUB]
+        return [c for c in self.children.values() if c.role == WORKER]
+
+    def store(self) -> Child | None:
+        return next((c for c in self.children.values() if c.role == STORE), None)
 
     def spawn_hub(self) -> None:
-        hub = self._fork(HUB, -1, self.hub_main)
+        hub = self._fork(HUB, HUB_SLOT, self.hub_main)
         for worker in self.workers():
             self._link(hub, worker)
+        store = self.store()
+        if store is not None:
+            self._link(hub, store, control.STORE)
+
+    def spawn_store(self) -> None:
+        store = self._fork(STORE, STORE_SLOT, self.store_main)
+        hub = self.hub()
+        if hub is not None:
+            self._link(hub, store, control.STORE)
 
     def spawn_worker(self, slot: int) -> None:
         self.loads[slot] = 0
-        worker = self._fork("worker", slot, self.worker_main, listener=self.listener,
+        worker = self._fork(WORKER, slot, self.worker_main, listener=self.listener,
                             tls_listener=self.tls_listener, tls_context=self.tls_context, loads=self.loads,
                             boot_id=self.boot_id, started_at=self.started_at)
         hub = self.hub()
         if hub is not None:
             self._link(hub, worker)
 
-    def _link(self, hub: Child, worker: Child) -> None:
-        hub_end, worker_end = multiprocessing.Pipe(duplex=True)
+    def _link(self, hub: Child, peer: Child, kind: str = control.LINK) -> None:
+        hub_end, peer_end = multiprocessing.Pipe(duplex=True)
         try:
-            self._tell(hub, (control.LINK, worker.wid), [hub_end.fileno()])
-            self._tell(worker, (control.HUB,), [worker_end.fileno()])
+            self._tell(hub, (kind, peer.wid) if kind == control.LINK else (kind,), [hub_end.fileno()])
+            self._tell(peer, (control.HUB,), [peer_end.fileno()])
         finally:
             hub_end.close()
-            worker_end.close()
+            peer_end.close()
 
     def _tell(self, child: Child, message: tuple, fds: list[int] = ()) -> None:  # type: ignore[assignment]
         try:
@@ -213,13 +237,17 @@ class Supervisor:
         self.bind()
         self.install_signals()
         self.spawn_hub()
+        if self.config.history.enabled:
+            self.spawn_store()
         for slot in range(self.nworkers):
             self.spawn_worker(slot)
         host, port = self.address
         pids = " ".join(str(w.pid) for w in sorted(self.workers(), key=lambda c: c.slot))
         tls = f" and TLS on {host}:{self.tls_listener.getsockname()[1]}" if self.tls_listener else ""
+        store = self.store()
         print(f"hubchat listening on {host}:{port}{tls} with {self.nworkers} workers "
-              f"(supervisor {os.getpid()}, hub {self.hub().pid}, workers {pids})", flush=True)  # type: ignore[union-attr]
+              f"(supervisor {os.getpid()}, hub {self.hub().pid}, workers {pids}"  # type: ignore[union-attr]
+              f"{f', store {store.pid}' if store else ''})", flush=True)
         while not self.stopping:
             self._sleep(0.2)
             self._handle_signals()
@@ -281,7 +309,7 @@ class Supervisor:
             if child is None:
                 continue
             child.control.close()
-            if child.role != HUB:
+            if child.role == WORKER:
                 self.loads[child.slot] = -1
             if self.stopping:
                 continue
@@ -319,15 +347,21 @@ class Supervisor:
 
     def _restart_due(self) -> None:
         now = time.monotonic()
-        for slot, when in sorted(self.restart_at.items()):  # the hub's slot (-1) first
+        for slot, when in sorted(self.restart_at.items()):  # the store and the hub (negative slots) first
             if when <= now and not self.stopping:
                 del self.restart_at[slot]
-                self.spawn_hub() if slot == -1 else self.spawn_worker(slot)
+                if slot == HUB_SLOT:
+                    self.spawn_hub()
+                elif slot == STORE_SLOT:
+                    self.spawn_store()
+                else:
+                    self.spawn_worker(slot)
 
     def _stop_children(self) -> None:
-        """Workers first (they say goodbye to their clients), then the hub they report to. Each
-        group has its own time: a hub still taking 50,000 goodbyes is busy, not stuck."""
-        for group in (self.workers, lambda: [c for c in (self.hub(),) if c]):
+        """Workers first (they say goodbye to their clients), then the hub they report to, then the
+        store the hub reports to (it commits what the hub sent last). Each group has its own time:
+        a hub still taking 50,000 goodbyes is busy, not stuck."""
+        for group in (self.workers, lambda: [c for c in (self.hub(),) if c], lambda: [c for c in (self.store(),) if c]):
             deadline = time.monotonic() + GRACEFUL_TIMEOUT
             for child in group():
                 self._kill(child.pid, signal.SIGTERM)

@@ -12,7 +12,8 @@ import socket
 MAX_MESSAGE = 1 << 20
 
 LINK = "link"  # to the hub: (wid,) + the hub's end of a new worker link
-HUB = "hub"  # to a worker: () + the worker's end of a link to a new hub
+STORE = "store"  # to the hub: () + the hub's end of a link to the history store
+HUB = "hub"  # to a worker or the store: () + its end of a link to a new hub
 CONFIG = "config"  # to any child: (Config,) after SIGHUP
 
 

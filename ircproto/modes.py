@@ -2,6 +2,9 @@
 as a set. The replica and the hub apply them (chatstate), the workers parse them (handlers/modes.py)
 and ISUPPORT and 004 advertise them (workers/isupport.py), all from these names.
 """
+from __future__ import annotations
+
+from typing import Iterable
 
 # Channel modes holding a list of masks (CHANMODES type A).
 BAN_MODE = "b"
@@ -33,3 +36,16 @@ ACCOUNT_EXTBAN = "a"  # matching: users logged in to an account that matches
 MUTE_EXTBAN = "m"  # acting: in +b the matching users may join but not speak
 EXTBANS = ACCOUNT_EXTBAN + MUTE_EXTBAN
 ACTING_EXTBANS = MUTE_EXTBAN
+
+
+def change_params(changes: Iterable[tuple[str, str, str]]) -> list[str]:
+    """((sign, letter, arg), ...) as MODE parameters: [("+", "o", "bob"), ("+", "t", "")] -> ["+ot", "bob"]."""
+    letters, args, sign = [], [], ""
+    for change_sign, letter, arg in changes:
+        if change_sign != sign:
+            sign = change_sign
+            letters.append(sign)
+        letters.append(letter)
+        if arg:
+            args.append(arg)
+    return ["".join(letters), *args]

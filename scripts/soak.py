@@ -14,9 +14,11 @@ import os
 import queue
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,6 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "default): verify everyone")
     parser.add_argument("--quick", action="store_true", help="a short light run (CI): " + str(QUICK))
     parser.add_argument("--out", default=str(ROOT / "soak-results"), help="where results are written")
+    parser.add_argument("--no-history", dest="history", action="store_false",
+                        help="start the server with history off (on by default, as the server's default; "
+                             "its database goes to a temporary directory, removed after the run)")
     args = parser.parse_args(argv)
     if args.quick:
         for key, value in QUICK.items():
@@ -82,9 +87,10 @@ def machine_loop_ms(runs: int = 3) -> float:
     return round(best * 1000, 1)
 
 
-def start_server(workers: int):
+def start_server(workers: int, data_dir: str | None):
+    history = ["--data-dir", data_dir] if data_dir else ["--no-history"]
     proc = subprocess.Popen([sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0",
-                             "--no-flood-control", "--log-level", "warning"], cwd=ROOT,
+                             "--no-flood-control", "--log-level", "warning", *history], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "HUBCHAT_LIMITS_MAX_CLIENTS": "200000"})
     line = proc.stdout.readline()
@@ -92,15 +98,19 @@ def start_server(workers: int):
     if not match:
         proc.kill()
         raise SystemExit(f"soak: the server did not start: {line!r}")
-    return proc, match.group(1), int(match.group(2))
+    store = re.search(r"store (\d+)", line)
+    return proc, match.group(1), int(match.group(2)), int(store.group(1)) if store else None
 
 
-def server_processes(supervisor_pid: int | None) -> dict[int, str]:
+def server_processes(supervisor_pid: int | None, store_pid: int | None = None) -> dict[int, str]:
     if supervisor_pid is None:
         return {}
     sup = psutil.Process(supervisor_pid)
     found = {supervisor_pid: "supervisor"}
     for child in sup.children():
+        if child.pid == store_pid:
+            found[child.pid] = "store"
+            continue
         try:
             listens = any(c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp"))
         except psutil.NoSuchProcess:
@@ -149,15 +159,16 @@ def cpu_seconds(procs: dict[int, psutil.Process]) -> dict[int, float]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     loop_ms = machine_loop_ms()  # before anything of the run is started: the machine is as idle as it gets
-    server = None
+    server = store_pid = None
+    data_dir = tempfile.mkdtemp(prefix="hubchat-soak-") if args.history and not args.target else None
     if args.target:
         host, _, port = args.target.rpartition(":")
         port = int(port)
         supervisor_pid = None
     else:
-        server, host, port = start_server(args.workers)
+        server, host, port, store_pid = start_server(args.workers, data_dir)
         supervisor_pid = server.pid
-    roles = server_processes(supervisor_pid)
+    roles = server_processes(supervisor_pid, store_pid)
     watched = {pid: psutil.Process(pid) for pid in roles}
     plan = Plan(host, port, args.clients, args.channels, args.senders, args.rate, args.duration, args.procs,
                 drain=10.0, sample=args.sample)
@@ -173,7 +184,7 @@ def main(argv=None) -> int:
     gen_procs = {g.pid: psutil.Process(g.pid) for g in gens}
     print(f"soak: {plan.clients} clients in {plan.channels} channels, {plan.senders} senders, "
           f"{plan.rate:g} msg/s for {plan.duration:g}s against {host}:{port}"
-          + (f" ({args.workers} workers)" if server else "")
+          + (f" ({args.workers} workers, history {'on' if args.history else 'off'})" if server else "")
           + f"; machine: a fixed CPU loop takes {loop_ms:g} ms (lower is faster)", flush=True)
     problems: list[str] = []
     timeline = []
@@ -273,6 +284,7 @@ def main(argv=None) -> int:
             "plan": {k: getattr(plan, k) for k in ("clients", "channels", "senders", "rate", "duration", "procs",
                                                   "sample")},
             "workers": args.workers if server else None, "target": f"{host}:{port}",
+            "history": bool(server) and args.history,
             "sent": total_sent, "delivered": delivered,
             "expected_deliveries": int(total_sent * (members - 1)),
             "throughput_msg_per_s": round(total_sent / plan.duration, 1),
@@ -297,6 +309,8 @@ def main(argv=None) -> int:
                 server.wait(15)
             except subprocess.TimeoutExpired:
                 server.kill()
+        if data_dir is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)
     write_reports(Path(args.out), results)
     lat = results["latency_ms"]
     print(f"soak: sent {results['sent']} messages ({results['throughput_msg_per_s']}/s), delivered "

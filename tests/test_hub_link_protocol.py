@@ -47,7 +47,8 @@ class FakeWorker:
 def hub():
     ours, theirs = control.pair()
     process = multiprocessing.get_context("fork").Process(
-        target=lambda: Hub(config.load(env={}), theirs).run(), daemon=True)
+        # History off: these are about the worker links (tests/integration/test_history.py has the store's).
+        target=lambda: Hub(config.load(env={"HUBCHAT_HISTORY_ENABLED": "false"}), theirs).run(), daemon=True)
     process.start()
     theirs.close()
     yield ours

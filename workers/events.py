@@ -11,17 +11,17 @@ from __future__ import annotations
 from typing import Callable
 
 from chatstate.state import (E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART,
-                             E_QUIT, E_RENAME, E_SETNAME, E_TOPIC, E_UMODE, E_USER)
+                             E_QUIT, E_RENAME, E_RESTORE, E_SETNAME, E_TOPIC, E_UMODE, E_USER)
 from ipc import link
 from workers.answers import (on_barrier, on_fail, on_idle_ask, on_idle_tell, on_nick_refused, on_numeric,
                              on_refuse)
-from workers.delivery import deliver_channel_run, on_echo, on_user_message, on_wallops
+from workers.delivery import on_echo, on_user_message, on_wallops
 from workers.link_upkeep import on_ack, on_sync
 from workers.replica_events import (on_away, on_chghost, on_connections, on_invite, on_join, on_kick, on_mode,
-                                    on_nick, on_part, on_quit, on_rename, on_setname, on_topic, on_user,
+                                    on_nick, on_part, on_quit, on_rename, on_restore, on_setname, on_topic, on_user,
                                     on_user_mode)
 
-__all__ = ["HANDLERS", "deliver_channel_run"]
+__all__ = ["HANDLERS"]
 
 
 # D_CHANMSG is not here: Worker._on_hub_items gathers runs of them for deliver_channel_run.
@@ -41,6 +41,7 @@ HANDLERS: dict[str, Callable[..., None]] = {
     E_CHGHOST: on_chghost,
     E_RENAME: on_rename,
     E_CONNECTIONS: on_connections,
+    E_RESTORE: on_restore,
     link.D_USERMSG: on_user_message,
     link.D_ECHO: on_echo,
     link.D_WALLOPS: on_wallops,

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterable
 
 from chatstate.state import (E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART,
-                             E_QUIT, E_RENAME, E_SETNAME, E_TOPIC, E_UMODE, E_USER)
+                             E_QUIT, E_RENAME, E_RESTORE, E_SETNAME, E_TOPIC, E_UMODE, E_USER)
 from ircproto import numerics as N
 from ircproto.caps import AWAY_NOTIFY, CHANNEL_RENAME, CHGHOST, EXTENDED_JOIN, INVITE_NOTIFY, SETNAME
 from ircproto.message import format_line
-from ircproto.modes import OP_STATUS
+from ircproto.modes import OP_STATUS, change_params
 from workers import replies
 from workers.handlers.registration import registered
 
@@ -175,15 +175,7 @@ def on_topic(w: "HubItemTarget", cid: int, key: str, text: str, ts: float) -> No
 def on_mode(w: "HubItemTarget", cid: int, key: str, changes: tuple, ts: float) -> None:
     state = w.state
     chan = state.channels[key]
-    letters, args, sign = [], [], ""
-    for change_sign, letter, arg in changes:
-        if change_sign != sign:
-            sign = change_sign
-            letters.append(sign)
-        letters.append(letter)
-        if arg:
-            args.append(arg)
-    line = format_line(state.users[cid].prefix, "MODE", chan.name, "".join(letters), *args)
+    line = format_line(state.users[cid].prefix, "MODE", chan.name, *change_params(changes))
     state.apply((E_MODE, cid, key, changes, ts))
     _write_local(w, chan.by_wid.get(w.wid, ()), line, actor=cid)
 
@@ -250,3 +242,8 @@ def on_connections(w: "HubItemTarget", count: int) -> None:
     w.state.apply((E_CONNECTIONS, count))
 
 
+
+
+def on_restore(w: "HubItemTarget", key: str, settings: dict) -> None:
+    """A channel kept from before a restart: its first joiner follows, and sees its topic."""
+    w.state.apply((E_RESTORE, key, settings))

@@ -39,6 +39,7 @@ from config.tls import server_context
 from ircproto.message import format_line
 from workers import commands, events
 from workers.acceptor import Acceptor
+from workers.delivery import deliver_channel_run
 from workers.glue import protocol_class
 from workers.handlers import queries
 from workers.session import (CLOSE_CONNECTION, NO_OUTPUT, PAUSE_READING, REQUEST, RESUME_READING, WAKE_AFTER,
@@ -140,7 +141,7 @@ class Worker(ChildProcess):
         asyncio.get_running_loop().call_later(SWEEP_INTERVAL, self._sweep)
 
     def on_terminate(self) -> None:
-        self.shutdown("Server shutting down")
+        self.shutdown(link.SHUTDOWN_REASON)
 
     def shutdown(self, reason: str) -> None:
         if self._stopping:
@@ -270,7 +271,7 @@ class Worker(ChildProcess):
     def _deliver_run(self, run: list[tuple]) -> None:
         self.hub_time = run[-1][5]  # the hub's times increase: the last is the latest
         try:
-            events.deliver_channel_run(self, run[0][1], run)
+            deliver_channel_run(self, run[0][1], run)
         except Exception:
             log.exception("worker %d failed to deliver %d messages to %r", self.wid, len(run), run[0][1])
 

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -28,7 +29,7 @@ from ircproto.message import MAX_TAG_DATA, Message, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 START_LINE = re.compile(r"listening on (\S+):(\d+)(?: and TLS on \S+:(\d+))? with (\d+) workers "
-                        r"\(supervisor (\d+), hub (\d+), workers ([\d ]+)\)")
+                        r"\(supervisor (\d+), hub (\d+), workers ([\d ]+?)(?:, store (\d+))?\)")
 TIMEOUT = 10.0
 
 
@@ -88,9 +89,13 @@ class Server:
     started: list["Server"] = []  # every server a test started, so none outlives the test run
 
     def __init__(self, workers: int = 3, *args: str, env: dict[str, str] | None = None,
-                 flood_control: bool = False, own_process_group: bool = False) -> None:
+                 flood_control: bool = False, own_process_group: bool = False, data_dir: str | None = None) -> None:
         # Tests send their own bursts (trusted load); the flood-control tests turn it back on.
         flags = [] if flood_control else ["--no-flood-control"]
+        # Each server its own database, unless a test restarts one on the same (data_dir).
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="hubchat-test-")
+        self._own_data_dir = data_dir is None
+        flags += ["--data-dir", self.data_dir]
         cmd = [sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0", *flags, *args]
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -110,6 +115,7 @@ class Server:
         self.pid = int(match.group(5))
         self.hub_pid = int(match.group(6))
         self.worker_pids = [int(p) for p in match.group(7).split()]
+        self.store_pid = int(match.group(8)) if match.group(8) else None
         self.log = ""  # what the server wrote to stderr so far, as read by wait_for_log
         self._log_cursor = 0
         self._log_decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -142,14 +148,25 @@ class Server:
             return []
 
     def current_workers(self) -> set[int]:
-        return {p.pid for p in self.children()} - {self.current_hub()}
+        return {p.pid for p in self.children()} - {self.current_hub(), self.current_store()}
 
     def current_hub(self) -> int | None:
-        """The hub is the child not holding the listening socket."""
+        """The hub is the child holding neither the listening socket nor the database."""
+        store = self.current_store()
         for child in self.children():
             try:
-                if not any(c.status == psutil.CONN_LISTEN and c.laddr.port == self.port
-                           for c in child.net_connections("tcp")):
+                if child.pid != store and not any(c.status == psutil.CONN_LISTEN and c.laddr.port == self.port
+                                                  for c in child.net_connections("tcp")):
+                    return child.pid
+            except psutil.NoSuchProcess:
+                continue
+        return None
+
+    def current_store(self) -> int | None:
+        """The history store is the child with the database open."""
+        for child in self.children():
+            try:
+                if any(f.path.startswith(self.data_dir) for f in child.open_files()):
                     return child.pid
             except psutil.NoSuchProcess:
                 continue
@@ -172,6 +189,8 @@ class Server:
         self.stderr = self.log + self._log_decoder.decode(self.proc.stderr.buffer.read(), final=True)
         self.proc.stdout.close()
         self.proc.stderr.close()
+        if self._own_data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
         return self.proc.returncode
 
     def connect(self, auto_pong: bool = True, rcvbuf: int = 0) -> "Client":

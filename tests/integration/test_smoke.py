@@ -32,4 +32,4 @@ def test_either_event_loop_serves_across_workers(loop):
         chat_across_workers(srv)
     finally:
         srv.stop()
-    assert srv.stderr.count(f"{loop} event loop") == 3  # the hub and both workers
+    assert srv.stderr.count(f"{loop} event loop") == 4  # the hub, the store and both workers

@@ -1,0 +1,249 @@
+"""The history store's reader of the hub's log, in the hub process: what each event leaves in
+history, handed to the store process over its link, and kept until the store says it is done.
+
+Theory of operation
+-------------------
+`publish` sees every event once, in the hub's order (hub/log.py). A channel message becomes one
+entry, at the cost of a tuple: the store process decodes and files it. A private message becomes
+one entry filed under each party (once for a message to oneself). JOIN, PART, QUIT, KICK,
+NICK, TOPIC and MODE are rendered here as the line their channels saw, which needs the state
+*before* the event (a QUIT's channels, a NICK's old prefix): the hub's own state has already
+moved on when the log publishes, so the feed keeps a replica of its own (`chatstate.State`,
+applying the same events, like a worker's) and reads it before applying each event.
+
+The channels an event touched are marked; at the next flush their settings (topic, modes, key,
+limit, lists, creation time) are saved with the same batch, or dropped once the channel is
+gone, so the store always holds the channels that have members.
+
+Delivery to the store, like a worker link's: every batch (`S_WRITE`) and query (`S_QUERY`) gets
+a number (`fseq`), in the order sent; the store answers `S_DONE(fseq)` once everything up to it is
+committed or answered. Until then the item stays in `unsent`: a store that dies and comes back is
+sent all of it again (it ignores a row it already has, by msgid), so SIGKILL of the store loses
+nothing. The hub holds the workers' acks until the store is done with what their requests caused
+(`done`), so that a hub that dies loses nothing either: the workers replay those requests.
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Callable
+
+from chatstate.state import (E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RENAME, E_RESTORE, E_TOPIC, State,
+                             identity)
+from hub.log import M_CHANMSG, M_USERMSG, M_WALLOPS
+from ipc.link import SHUTDOWN_REASON
+from ircproto.casemap import casefold
+from ircproto.message import format_line
+from ircproto.modes import change_params
+
+if TYPE_CHECKING:
+    from ipc.link import LinkProtocol
+
+# Items, hub -> store
+S_WRITE = "write"  # (fseq, entries, channels): entries as below; channels {key: settings, or None: drop it}
+S_QUERY = "query"  # (fseq, cid, owner, scope, channels, query): see hub.policy.Ask
+# Items, store -> hub
+S_HELLO = "hello"  # (channels,): the store is up; the channels it keeps ({key: settings})
+S_DONE = "done"  # (fseq,): every item up to fseq is committed or answered
+S_ANSWER = "answer"  # (cid, query, rows): rows are history.store Records, or (target, time_us) for TARGETS
+S_FAIL = "fail"  # (cid, command, code, params): a query the store could not answer (an unknown msgid)
+
+# Entries in S_WRITE, as cheap as possible for the hub to make:
+CHANNEL_ENTRY = "c"  # (msgid, time, channel_key, author, line_bytes, flags, tags)
+PRIVATE_ENTRY = "p"  # (msgid, time, ((owner, peer_key), ...), author, line_bytes, flags, tags)
+EVENT_ENTRY = "e"  # (msgid, time, kind, channel_keys, author, line)
+
+MAX_UNSENT = 1_000_000  # items the store may be behind before the hub stops reading requests
+
+
+class HistoryFeed:
+    def __init__(self, on_backlog: Callable[[bool], None] | None = None) -> None:
+        self.replica = State(wid=-1)  # members tracked per worker for none: the feed routes nothing
+        self.link: "LinkProtocol | None" = None
+        self.entries: list[tuple] = []  # since the last flush
+        self.touched: set[str] = set()  # channel keys whose settings to save (or drop) at the next flush
+        self.last_seen: dict[str, dict] = {}  # settings of channels emptied by a stopping server, to keep
+        self.fseq = 0  # the last item numbered
+        self.done = 0  # the store has finished every item up to this one
+        self.unsent: deque[tuple] = deque()  # items not yet done, in order: each (kind, fseq, ...)
+        self.backlogged = False
+        self._on_backlog = on_backlog
+        self._authors: dict[int, str] = {}  # cid -> identity, made once per client
+
+    # --- the log's reader ------------------------------------------------------------------------
+    def publish(self, seq: int, msgid: str, time: float, event: tuple) -> None:
+        op = event[0]
+        if op == M_CHANMSG:  # the hot path: one tuple
+            key = event[1]
+            if key[0] != "@":  # a STATUSMSG is for some members only: not for history
+                author = self._authors.get(event[2]) or self._author(event[2])
+                self.entries.append((CHANNEL_ENTRY, msgid, time, key, author, event[3], event[5], event[6]))
+            return
+        if op == M_USERMSG:
+            self._private(msgid, time, event)
+            return
+        if op == M_WALLOPS:
+            return  # nobody's history
+        render = _RENDER.get(op)
+        if render is not None:
+            render(self, msgid, time, event)
+        self.replica.apply(event)
+        if op == E_QUIT:
+            self._authors.pop(event[1], None)
+
+    def _author(self, cid: int) -> str:
+        user = self.replica.users.get(cid)
+        if user is None:
+            return ""
+        self._authors[cid] = author = identity(user)
+        return author
+
+    def _private(self, msgid: str, time: float, event: tuple) -> None:
+        _, target, sender, line, _, flags, tags = event
+        users = self.replica.users
+        to, by = users.get(target), users.get(sender)
+        if to is None or by is None:
+            return
+        author = self._authors.get(sender) or self._author(sender)
+        parties = ((author, casefold(to.nick)),)
+        if target != sender:
+            parties += ((self._authors.get(target) or self._author(target), casefold(by.nick)),)
+        self.entries.append((PRIVATE_ENTRY, msgid, time, parties, author, line, flags, tags))
+
+    def _event(self, msgid: str, time: float, kind: str, cid: int, keys, *params: str) -> None:
+        user = self.replica.users.get(cid)
+        if user is None or not keys:
+            return
+        line = format_line(user.prefix, kind, *params)[:-2].decode()
+        self.entries.append((EVENT_ENTRY, msgid, time, kind, tuple(keys), self._authors.get(cid) or self._author(cid),
+                             line))
+
+    def _name(self, key: str) -> str:
+        chan = self.replica.channels.get(key)
+        return chan.name if chan is not None else key
+
+    # --- channel settings and the store's side of the restart -------------------------------------
+    def adopt(self, state: State) -> None:
+        """Start from the hub's state as it is now (a new hub, after the workers' hellos)."""
+        self.replica = State.from_snapshot(state.snapshot(), wid=-1)
+        self._authors.clear()
+        self.touched.update(self.replica.channels)
+
+    # --- the store's link -----------------------------------------------------------------------------
+    def attach(self, link: "LinkProtocol") -> None:
+        """A store (new, or back after dying): send it everything it has not finished."""
+        self.link = link
+        for item in self.unsent:
+            link.send(item)
+
+    def detach(self) -> None:
+        self.link = None
+
+    def flush(self) -> None:
+        """This loop iteration's entries and channel settings, as one numbered batch."""
+        if not (self.entries or self.touched):
+            return
+        channels = {}
+        for key in self.touched:
+            chan = self.replica.channels.get(key)
+            channels[key] = chan.settings() if chan is not None else self.last_seen.get(key)
+        self.last_seen.clear()
+        self.touched.clear()
+        entries, self.entries = self.entries, []
+        self._send((S_WRITE, self._next(), entries, channels))
+
+    def query(self, item: tuple) -> None:
+        """A query goes after every batch published before it: its answer misses nothing the
+        asker was already sent."""
+        self.flush()
+        self._send((S_QUERY, self._next(), *item))
+
+    def finished(self, fseq: int) -> None:
+        """S_DONE from the store."""
+        self.done = max(self.done, fseq)
+        unsent = self.unsent
+        while unsent and unsent[0][1] <= fseq:
+            unsent.popleft()
+        if self.backlogged and len(unsent) < MAX_UNSENT // 2:
+            self._backlog(False)
+
+    def _next(self) -> int:
+        self.fseq += 1
+        return self.fseq
+
+    def _send(self, item: tuple) -> None:
+        self.unsent.append(item)
+        if self.link is not None and not self.link.closed:
+            self.link.send(item)
+        if not self.backlogged and len(self.unsent) >= MAX_UNSENT:
+            self._backlog(True)
+
+    def _backlog(self, on: bool) -> None:
+        self.backlogged = on
+        if self._on_backlog is not None:
+            self._on_backlog(on)
+
+
+# --- what each state event leaves in history, rendered from the state before it ----------------------
+def _join(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
+    _, cid, name, _ = event
+    feed._event(msgid, time, "JOIN", cid, (casefold(name),), name)
+    feed.touched.add(casefold(name))
+
+
+def _part(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
+    _, cid, key, reason = event
+    feed._event(msgid, time, "PART", cid, (key,), feed._name(key), *((reason,) if reason else ()))
+    feed.touched.add(key)
+
+
+def _kick(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
+    _, cid, key, target, reason = event
+    victim = feed.replica.users.get(target)
+    if victim is not None:
+        feed._event(msgid, time, "KICK", cid, (key,), feed._name(key), victim.nick, reason)
+    feed.touched.add(key)
+
+
+def _quit(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
+    cid, reason = event[1], event[2]
+    user = feed.replica.users.get(cid)
+    if user is not None:
+        feed._event(msgid, time, "QUIT", cid, user.channels, reason)
+        feed.touched.update(user.channels)
+        if reason == SHUTDOWN_REASON:  # a stopping server's channels are kept as they were
+            for key in user.channels:
+                feed.last_seen[key] = feed.replica.channels[key].settings()
+
+
+def _nick(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
+    _, cid, new_nick = event
+    user = feed.replica.users.get(cid)
+    if user is not None:
+        feed._event(msgid, time, "NICK", cid, user.channels, new_nick)
+
+
+def _topic(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
+    _, cid, key, text, _ = event
+    feed._event(msgid, time, "TOPIC", cid, (key,), feed._name(key), text)
+    feed.touched.add(key)
+
+
+def _mode(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
+    _, cid, key, changes, _ = event
+    feed._event(msgid, time, "MODE", cid, (key,), feed._name(key), *change_params(changes))
+    feed.touched.add(key)
+
+
+def _rename(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
+    _, _, key, new_name, _ = event
+    feed.touched.update((key, casefold(new_name)))
+
+
+def _restore(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
+    feed.touched.add(event[1])
+
+
+_RENDER: dict[str, Callable[[HistoryFeed, str, float, tuple], None]] = {
+    E_JOIN: _join, E_PART: _part, E_KICK: _kick, E_QUIT: _quit, E_NICK: _nick, E_TOPIC: _topic,
+    E_MODE: _mode, E_RENAME: _rename, E_RESTORE: _restore,
+}

@@ -1,0 +1,293 @@
+"""The store process: history's one writer and reader, fed by the hub over a link.
+
+Theory of operation
+-------------------
+The hub's feed (history/feed.py) sends numbered items: batches of entries (S_WRITE) and
+queries (S_QUERY). Entries become `Record`s here, off the hub's loop, and wait in `pending`
+until the next commit, at most `history.commit_interval` later: one transaction per interval,
+however many messages it holds. A query first commits what is pending, so its answer holds
+everything published before it.
+
+Every database call runs on one thread of its own (an SQLite connection belongs to the thread
+that made it), in the order submitted, so the loop keeps reading the link and stamping the
+heartbeat while a commit or a query runs. When an item is committed or answered, S_DONE
+tells the hub, which may then forget it, and acknowledge to the workers the requests that
+caused it. The numbers belong to one hub: a new hub starts its own, and the store answers
+each link only about its own items.
+
+On SIGTERM the store commits what it holds before it exits; the supervisor stops it last,
+after the hub has flushed everything to it.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from config import Config
+from history.feed import (CHANNEL_ENTRY, EVENT_ENTRY, PRIVATE_ENTRY, S_ANSWER, S_DONE, S_FAIL, S_HELLO, S_QUERY,
+                          S_WRITE)
+from history.store import Record, SQLiteStore
+from ipc import control, link
+from ipc.child import ChildProcess, Heartbeat
+from ircproto.casemap import casefold
+
+log = logging.getLogger("hubchat.store")
+
+DATABASE = "history.sqlite3"
+PRUNE_INTERVAL = 10.0  # seconds between retention passes
+SPOKEN = frozenset(("PRIVMSG", "NOTICE"))  # what a client without event-playback is sent
+PERSIST_TAGS = ("+draft/persist", "+persist")  # a TAGMSG with one of these is kept
+
+
+def database_path(config: Config) -> str:
+    return os.path.join(config.server.data_dir, DATABASE)
+
+
+class StoreProcess(ChildProcess):
+    label = "store"
+
+    def __init__(self, config: Config, control_sock: socket.socket, heartbeat: Heartbeat | None = None) -> None:
+        super().__init__(config, control_sock, heartbeat)
+        self.control_handlers[control.HUB] = self.new_hub_link
+        self.hub: link.LinkProtocol | None = None
+        self.db = ThreadPoolExecutor(1, thread_name_prefix="store")  # the one thread that touches SQLite
+        self.store: SQLiteStore | None = None  # made on that thread
+        self.pending: list[Record] = []
+        self.pending_channels: dict[str, dict | None] = {}
+        self.pending_upto = 0  # the last item folded into pending
+        self.pending_link: link.LinkProtocol | None = None
+        self._commit_timer: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        path = database_path(self.config)
+        self.db.submit(self._open, path).result()
+        log.info("store: history in %s", path)
+        asyncio.get_running_loop().call_later(PRUNE_INTERVAL, self._prune)
+
+    def _open(self, path: str) -> None:
+        self.store = SQLiteStore(path)
+
+    def finish(self) -> None:
+        self._commit()
+        self.db.submit(self.store.close).result()  # type: ignore[union-attr]
+        self.db.shutdown()
+        log.info("store: committed everything and closed")
+
+    def new_hub_link(self, fds: list[int]) -> None:
+        asyncio.get_running_loop().create_task(self._attach_hub(fds[0]))
+
+    async def _attach_hub(self, fd: int) -> None:
+        self._commit()  # what the last hub sent is the last hub's: numbered in its own count
+        protocol = link.LinkProtocol(lambda items: self._on_items(protocol, items))
+        await link.open_link(fd, protocol)
+        self.hub = protocol
+        channels = await self._run(self.store.channels)  # type: ignore[union-attr]
+        protocol.send((S_HELLO, channels))
+        log.info("store: linked to the hub (%d channels kept)", len(channels))
+
+    # --- the hub's items -----------------------------------------------------------------------
+    def _on_items(self, source: link.LinkProtocol, items: list[tuple]) -> None:
+        for item in items:
+            try:
+                if item[0] == S_WRITE:
+                    self._write(source, *item[1:])
+                elif item[0] == S_QUERY:
+                    self._query(source, *item[1:])
+            except Exception:
+                log.exception("store: failed on %r", item[:2])
+
+    def _write(self, source: link.LinkProtocol, fseq: int, entries: list[tuple], channels: dict) -> None:
+        if self.pending_link is not source:
+            self._commit()
+        self.pending_link = source
+        self.pending.extend(records_of(entries))
+        self.pending_channels.update(channels)
+        self.pending_upto = fseq
+        if self._commit_timer is None:
+            self._commit_timer = asyncio.get_running_loop().call_later(self.config.history.commit_interval,
+                                                                      self._commit)
+
+    def _query(self, source: link.LinkProtocol, fseq: int, cid: int, owner: str, scope, channels, query) -> None:
+        self._commit()
+        limit = self.config.history.max_query
+
+        def answered(result: tuple) -> None:
+            if not source.closed:
+                source.send(result)
+                source.send((S_DONE, fseq))
+        future = self.db.submit(answer, self.store, cid, owner, scope, channels, query, limit)
+        future.add_done_callback(lambda f: self._soon(answered, f.result()))
+
+    def _commit(self) -> None:
+        if self._commit_timer is not None:
+            self._commit_timer.cancel()
+            self._commit_timer = None
+        source, upto = self.pending_link, self.pending_upto
+        if source is None:
+            return
+        records, channels = self.pending, self.pending_channels
+        self.pending, self.pending_channels, self.pending_link = [], {}, None
+
+        def committed(_: Any) -> None:
+            if not source.closed:
+                source.send((S_DONE, upto))
+        future = self.db.submit(write, self.store, records, channels)
+        future.add_done_callback(lambda f: self._soon(committed, f.result()))
+
+    def _prune(self) -> None:
+        history = self.config.history
+
+        def pruned(count: int) -> None:
+            if count:
+                log.info("store: pruned %d messages past retention", count)
+            asyncio.get_running_loop().call_later(PRUNE_INTERVAL, self._prune)
+        if history.max_age or history.max_per_target:
+            future = self.db.submit(prune, self.store, history.max_age, history.max_per_target)
+            future.add_done_callback(lambda f: self._soon(pruned, f.result()))
+        else:
+            asyncio.get_running_loop().call_later(PRUNE_INTERVAL, self._prune)
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _soon(self, then: Callable[[Any], None], value: Any) -> None:
+        """Run `then(value)` on the loop (a future's callback runs on the database thread)."""
+        try:
+            self.loop.call_soon_threadsafe(then, value)  # type: ignore[union-attr]
+        except RuntimeError:  # the loop is closing: finish() waits for the database itself
+            pass
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.db, fn, *args)
+
+
+# --- on the database thread ----------------------------------------------------------------------------
+def write(store: SQLiteStore, records: list[Record], channels: dict[str, dict | None]) -> int:
+    try:
+        added = store.write(records)
+        for key, settings in channels.items():
+            if settings is None:
+                store.drop_channel(key)
+            else:
+                store.save_channel(key, settings)
+        return added
+    except Exception:
+        log.exception("store: could not write %d records", len(records))
+        raise
+
+
+def prune(store: SQLiteStore, max_age: int, max_per_target: int) -> int:
+    now_us = int(time.time() * 1_000_000)
+    total = 0
+    while True:  # in chunks, so a query waits behind one chunk at most
+        removed = store.prune(now_us, max_age * 1_000_000 or None, max_per_target or None)
+        total += removed
+        if not removed:
+            return total
+
+
+def answer(store: SQLiteStore, cid: int, owner: str, scope: tuple[str, str] | None, channels: tuple[str, ...],
+           query: tuple, max_limit: int) -> tuple:
+    subcommand, playback = query[0], query[-1]
+    kinds = None if playback else SPOKEN
+    command = "SEARCH" if subcommand == "SEARCH" else "CHATHISTORY"
+    try:
+        if subcommand == "TARGETS":
+            _, start, end, limit, _ = query
+            rows = store.targets(owner, channels, _time(start), _time(end), min(limit, max_limit))
+        elif subcommand == "SEARCH":
+            _, _, sender, after, before, text, limit, _ = query
+            rows = store.search(owner, channels, target=scope[1] if scope else None,
+                                sender=casefold(sender) if sender else None, after_us=after, before_us=before,
+                                text=text, limit=min(limit, max_limit))
+        else:
+            rows = _select(store, scope, query, kinds, max_limit)
+    except Exception:
+        log.exception("store: could not answer %r", query)
+        return (S_FAIL, cid, command, "MESSAGE_ERROR", (subcommand, "Messages could not be retrieved"))
+    return (S_ANSWER, cid, query, [tuple(row) for row in rows])
+
+
+def _select(store: SQLiteStore, scope: tuple[str, str], query: tuple, kinds, max_limit: int) -> list:
+    owner, target = scope
+    subcommand, limit = query[0], min(query[-2], max_limit)
+
+    def at(ref) -> int | None:
+        """A reference's time; None for a msgid this conversation does not hold."""
+        kind, value = ref
+        return value if kind == "timestamp" else store.time_of(owner, target, value)
+
+    if subcommand == "LATEST":
+        ref = query[2]
+        after = None if ref is None else at(ref)
+        if ref is not None and after is None:
+            return []
+        return store.latest(owner, target, limit, after_us=after, kinds=kinds)
+    if subcommand == "BETWEEN":
+        start, end = at(query[2]), at(query[3])
+        if start is None or end is None:
+            return []
+        return store.between(owner, target, start, end, limit, kinds=kinds)
+    pivot = at(query[2])
+    if pivot is None:
+        return []
+    if subcommand == "BEFORE":
+        return store.before(owner, target, pivot, limit, kinds=kinds)
+    if subcommand == "AFTER":
+        return store.after(owner, target, pivot, limit, kinds=kinds)
+    return store.around(owner, target, pivot, limit, include_pivot=query[2][0] == "msgid", kinds=kinds)
+
+
+def _time(ref) -> int:
+    return ref[1]
+
+
+# --- entries (from the hub's feed) become records ------------------------------------------------------
+def records_of(entries: list[tuple]) -> list[Record]:
+    records = []
+    add = records.append
+    for entry in entries:
+        kind = entry[0]
+        if kind == CHANNEL_ENTRY:
+            _, msgid, time_s, key, author, line, flags, tags = entry
+            command = _command(flags, tags)
+            if command is not None:
+                text = _text(line)
+                add(Record(msgid, round(time_s * 1_000_000), key, "", command, _sender(text), author, text, tags))
+        elif kind == PRIVATE_ENTRY:
+            _, msgid, time_s, parties, author, line, flags, tags = entry
+            command = _command(flags, tags)
+            if command is not None:
+                text = _text(line)
+                sender, time_us = _sender(text), round(time_s * 1_000_000)
+                for owner, peer in parties:
+                    add(Record(msgid, time_us, peer, owner, command, sender, author, text, tags))
+        elif kind == EVENT_ENTRY:
+            _, msgid, time_s, command, keys, author, text = entry
+            sender, time_us = _sender(text), round(time_s * 1_000_000)
+            for key in keys:
+                add(Record(msgid, time_us, key, "", command, sender, author, text, ""))
+    return records
+
+
+def _command(flags: int, tags: str) -> str | None:
+    if flags & link.MSG_TAGMSG:
+        names = {tag.partition("=")[0] for tag in tags.split(";")}
+        return "TAGMSG" if any(name in names for name in PERSIST_TAGS) else None
+    return "NOTICE" if flags & link.MSG_QUIET else "PRIVMSG"
+
+
+def _text(line: bytes) -> str:
+    text = line.decode("utf-8", "replace")
+    return text[:-2] if text.endswith("\r\n") else text
+
+
+def _sender(line: str) -> str:
+    """The folded nick of ':nick!user@host COMMAND ...'."""
+    return casefold(line[1:line.find("!")]) if line.startswith(":") and "!" in line[:line.find(" ")] else ""
