@@ -606,8 +606,9 @@ class ChatCore:
                 # Every line of the page was shown already: go on to the next page.
                 self._pending[key] = "older"
                 self.outbox.append(H.before_line(name, state.oldest_raw, state.oldest_ts, self.history_limit))
-            else:
-                out = [Event("separator", H.END_EARLIER, name, history=kind)]
+            else:  # the server gave back only what is shown, and nothing before it: that is the start
+                state.done = True
+                out = [Event("separator", H.NO_EARLIER, name, history=kind)]
         return out + (self._release(key) if kind == "latest" else [])
 
     def _history_event(self, msg: Message, name: str, kind: str) -> Event | None:

@@ -501,3 +501,14 @@ def test_server_time_round_trip():
     assert H.parse_server_time("timestamp=2026-12-01T09:00:00.123Z") == pytest.approx(1796115600.123)
     assert H.parse_server_time("yesterday") is None
     assert H.parse_server_time("2026-12-01T09:00:00") is None  # no zone: not a server time
+
+
+def test_an_older_page_that_brings_nothing_before_the_oldest_line_ends_paging():
+    """A server whose BEFORE includes the bound line gives it back alone: nothing earlier exists."""
+    core = connected()
+    joined(core)
+    history_batch(core, "h1", "#lobby", said(100, "m5", "bob", "#lobby", "five"))
+    core.request_older()
+    events = history_batch(core, "h2", "#lobby", said(100, "m5", "bob", "#lobby", "five"))
+    assert kinds(events) == [("separator", H.NO_EARLIER)]
+    assert core.request_older().send == [] and core.take_sends() == []
