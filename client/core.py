@@ -276,6 +276,8 @@ class ChatCore:
         key = casefold(name)
         if key in self.channels:
             self.current = self.channels[key]["name"]
+        elif is_channel_name(name):  # a room we left: typed lines get the server's answer
+            self.current = name
         else:
             self._open_query(name)
             self.current = self.queries[key]
@@ -666,8 +668,8 @@ class ChatCore:
                     results.append(event)
         if not results:
             return [Event("info", f"No messages match \u201c{words}\u201d.", history="search")]
-        count = f"{len(results)} message{'s' if len(results) != 1 else ''}"
-        return [Event("separator", f"\u2014 {count} match \u201c{words}\u201d \u2014", history="search"), *results,
+        count = f"{len(results)} messages match" if len(results) != 1 else "1 message matches"
+        return [Event("separator", f"\u2014 {count} \u201c{words}\u201d \u2014", history="search"), *results,
                 Event("separator", H.END_SEARCH, history="search")]
 
     # --- standard replies ----------------------------------------------------------------
