@@ -166,6 +166,11 @@ class ChatCore:
         return min(H.HISTORY_LINES, most) if most > 0 else H.HISTORY_LINES
 
     @property
+    def _msgid_refs(self) -> bool:
+        """The server takes msgid= references (ISUPPORT MSGREFTYPES lists msgid)."""
+        return "msgid" in self.isupport.get("MSGREFTYPES", "").split(",")
+
+    @property
     def holding(self) -> bool:
         return bool(self._held)
 
@@ -267,7 +272,7 @@ class ChatCore:
         if state.oldest_ts is None:
             line = H.latest_line(name, self.history_limit)
         else:
-            line = H.before_line(name, state.oldest_raw, state.oldest_ts, self.history_limit)
+            line = H.before_line(name, state, self.history_limit, self._msgid_refs)
         return self._finish(Outcome(send=[line]))
 
     def open_conversation(self, name: str) -> Outcome:
@@ -587,7 +592,7 @@ class ChatCore:
         for msg in batch.lines:
             when, raw = self._time_of(msg)
             if raw is not None:
-                state.saw(when, raw)
+                state.saw(when, raw, msg.tags.get("msgid"))
             if self._already_seen(msg.tags.get("msgid")):
                 continue  # shown already, live or in an earlier batch
             event = self._history_event(msg, name, kind)
@@ -607,7 +612,7 @@ class ChatCore:
             elif state.oldest_ts is not None and (before is None or state.oldest_ts < before):
                 # Every line of the page was shown already: go on to the next page.
                 self._pending[key] = "older"
-                self.outbox.append(H.before_line(name, state.oldest_raw, state.oldest_ts, self.history_limit))
+                self.outbox.append(H.before_line(name, state, self.history_limit, self._msgid_refs))
             else:  # the server gave back only what is shown, and nothing before it: that is the start
                 state.done = True
                 out = [Event("separator", H.NO_EARLIER, name, history=kind)]
@@ -738,7 +743,7 @@ class ChatCore:
         if event.target is not None:
             when, raw = self._time_of(msg)
             if raw is not None:
-                self.history_state(event.target).saw(when, raw)
+                self.history_state(event.target).saw(when, raw, event.msgid)
             if event.private:
                 self._open_query(event.target)
                 self._fetch_latest(event.target)  # a new private conversation: what came before

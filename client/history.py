@@ -92,8 +92,14 @@ def latest_line(target: str, limit: int) -> bytes:
     return format_line(None, "CHATHISTORY", "LATEST", target, "*", str(limit))
 
 
-def before_line(target: str, raw: str | None, ts: float, limit: int) -> bytes:
-    return format_line(None, "CHATHISTORY", "BEFORE", target, f"timestamp={wire_time(raw, ts)}", str(limit))
+def before_line(target: str, state: "HistoryState", limit: int, by_msgid: bool = False) -> bytes:
+    """The page before the oldest line shown: by its msgid when the server takes msgids
+    (ISUPPORT MSGREFTYPES; exact, where two lines may share a millisecond), else by its time."""
+    if by_msgid and state.oldest_msgid:
+        ref = f"msgid={state.oldest_msgid}"
+    else:
+        ref = f"timestamp={wire_time(state.oldest_raw, state.oldest_ts or 0.0)}"
+    return format_line(None, "CHATHISTORY", "BEFORE", target, ref, str(limit))
 
 
 def targets_line(now: float, limit: int, days: int = TARGETS_DAYS) -> bytes:
@@ -125,12 +131,15 @@ class HistoryState:
 
     oldest_ts: float | None = None  # the oldest line shown (history or live) with a server time
     oldest_raw: str | None = None  # that line's time as the server wrote it
+    oldest_msgid: str | None = None  # and its msgid
     done: bool = False  # an empty batch came back: nothing earlier exists
     fetched: bool = False  # its latest lines were asked for on this connection
 
-    def saw(self, ts: float, raw: str | None) -> None:
+    def saw(self, ts: float, raw: str | None, msgid: str | None = None) -> None:
+        """A line with a server time was shown or received (batches come oldest first, so of
+        lines with the same time the first one stays the oldest)."""
         if self.oldest_ts is None or ts < self.oldest_ts:
-            self.oldest_ts, self.oldest_raw = ts, raw
+            self.oldest_ts, self.oldest_raw, self.oldest_msgid = ts, raw, msgid
 
 
 _CHATHISTORY_FAIL = {

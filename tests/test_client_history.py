@@ -257,6 +257,15 @@ def test_older_lines_are_asked_for_before_the_oldest_shown_until_an_empty_batch(
     assert out.send == [] and out.events[0].text == "No earlier messages in #lobby."
 
 
+def test_older_goes_by_msgid_when_the_server_takes_msgids():
+    """Two lines may share a millisecond: with MSGREFTYPES=timestamp,msgid the reference is exact."""
+    core = connected(isupport="CHATHISTORY=100 MSGREFTYPES=timestamp,msgid")
+    joined(core)
+    history_batch(core, "h1", "#lobby", said(60, "first-of-two", "bob", "#lobby", "a"),
+                  said(60, "second-of-two", "bob", "#lobby", "b"), said(30, "later", "bob", "#lobby", "c"))
+    assert core.request_older().send == [b"CHATHISTORY BEFORE #lobby msgid=first-of-two 50\r\n"]
+
+
 def test_older_uses_the_oldest_live_line_when_no_history_came():
     core = connected()
     joined(core)
