@@ -4,7 +4,12 @@
 for another nickname (`ask_nick`) while the one tried is taken or invalid. If an established
 connection drops, it reconnects with exponential backoff, registers again and rejoins the
 rooms it was in, telling the user at each step. Front ends receive `Event` lists through
-`on_events` and call `send_input` with what the user typed.
+`on_events` and call `send_input` with what the user typed, or `apply` with an `Outcome` of the
+core (older history, a search, opening a conversation).
+
+After every message and every input, the lines the core wants to send (capability negotiation,
+history requests) go out. While the core holds live lines for a room's history, a timer lets
+them out after `history.HOLD_SECONDS` if the server never answers.
 """
 from __future__ import annotations
 
@@ -15,13 +20,14 @@ import os
 import ssl
 from typing import Awaitable, Callable
 
-from client.core import NICK_RULES, ChatCore, Event
+from client.core import NICK_RULES, ChatCore, Event, Outcome
 from ircproto import numerics as N
 from ircproto.framing import LineBuffer
 from ircproto.message import MAX_TAG_DATA, EmptyMessage, ProtocolError, format_line, parse
 
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
+HOLD_CHECK = 1.0  # seconds between looks at live lines held for history
 
 
 class ConnectError(Exception):
@@ -45,6 +51,7 @@ class Connection:
         self._reader: asyncio.StreamReader | None = None
         self._lines = LineBuffer()
         self._pending: deque = deque()  # parsed messages not yet handed out
+        self._hold_timer: asyncio.TimerHandle | None = None
 
     # --- connecting ----------------------------------------------------------------------
     def _ssl_context(self) -> ssl.SSLContext | None:
@@ -78,9 +85,7 @@ class Connection:
 
     async def _register(self) -> None:
         core = self.core
-        core.registered = False
-        self._send_raw([format_line(None, "NICK", core.nick), format_line(None, "USER", "hubchat", "0", "*",
-                                                                            "hubchat user")])
+        self._send_raw(core.start_lines())  # CAP LS 302, NICK, USER
         while not core.registered:
             msg = await self._next_message()
             if msg is None:
@@ -104,6 +109,9 @@ class Connection:
             while True:
                 while (msg := await self._next_message()) is not None:
                     self._deliver(msg)
+                held = self.core.release_held()  # no history will come on this connection
+                if held:
+                    self.on_events(held)
                 if self.quitting:
                     return
                 await self._reconnect()
@@ -131,8 +139,25 @@ class Connection:
             self._send_raw([format_line(None, "PONG", msg.params[-1] if msg.params else "")])
             return
         events = self.core.handle_message(msg)
+        self._send_raw(self.core.take_sends())
         if events:
             self.on_events(events)
+        self._watch_holds()
+
+    def _watch_holds(self) -> None:
+        if self.core.holding and self._hold_timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self._hold_timer = loop.call_later(HOLD_CHECK, self._check_holds)
+
+    def _check_holds(self) -> None:
+        self._hold_timer = None
+        events = self.core.expire_held()
+        if events:
+            self.on_events(events)
+        self._watch_holds()
 
     async def _next_message(self):
         while not self._pending:
@@ -152,12 +177,16 @@ class Connection:
     # --- output --------------------------------------------------------------------------
     def send_input(self, text: str) -> bool:
         """What the user typed; returns True when it was /quit."""
-        outcome = self.core.handle_input(text)
-        self._send_raw(outcome.send)
+        return self.apply(self.core.handle_input(text))
+
+    def apply(self, outcome: Outcome) -> bool:
+        """Carry out what the core decided: send its lines, show its events."""
+        self._send_raw(outcome.send + self.core.take_sends())
         if outcome.events:
             self.on_events(outcome.events)
         if outcome.quit:
             self.quitting = True
+        self._watch_holds()
         return outcome.quit
 
     def _send_raw(self, lines: list[bytes]) -> None:

@@ -5,16 +5,33 @@ Theory of operation
 -------------------
 `ChatCore` knows who we are, which conversations are open (channels and private chats), who
 is in each channel and which one is current. `handle_input` turns a typed line into the lines
-to send plus the events to show at once (our own message is shown once, when sent, because the
-server does not echo it). `handle_message` turns one parsed IRC message into events. Front ends
-only render `Event`s and feed input; the network driver only moves lines. So everything a user
-sees can be tested with strings.
+to send plus the events to show at once (our own message is shown once, when sent; an echo of
+it, if the server sends one, is recognised and dropped). `handle_message` turns one parsed IRC
+message into events; lines it must send in answer (capability negotiation, history requests)
+wait in `outbox`, which the driver empties with `take_sends()` after each call. Front ends only
+render `Event`s and feed input; the network driver only moves lines. So everything a user sees
+can be tested with strings.
+
+Server-side history (client/history.py has the protocol pieces): a connection opens with
+`CAP LS 302` and asks for batch, server-time, message-tags, draft/chathistory,
+draft/event-playback and soju.im/search, each only if offered. With history (draft/chathistory
+and batch), joining a room asks for its latest lines (`CHATHISTORY LATEST #room * 50`, capped by
+ISUPPORT CHATHISTORY); live lines of that room are held until the batch is in (at most
+HOLD_SECONDS, released by the driver's `expire_held`), so the block of earlier messages, between
+two separators, comes before them. `request_older` pages back from the oldest line shown until
+an empty batch says there is nothing earlier. At the end of the MOTD, `CHATHISTORY TARGETS` lists
+the recent private conversations. `/search` sends SEARCH (soju.im/search). Every line with a
+msgid is shown once, whether it came live or in history. History events carry `history` ("latest",
+"older" or "search"), never count as unread, and change no state (who is in a room).
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field, replace
+from typing import Callable
 
+from client import history as H
 from ircproto import numerics as N
 from ircproto.casemap import casefold, is_channel_name, is_valid_nick
 from ircproto.message import Message, format_line
@@ -33,12 +50,17 @@ HELP = {
     "/topic [text]": "show or set the room's topic",
     "/whois nick": "about someone",
     "/away [message]": "mark yourself away (no message: back)",
+    "/search [#room] words": "search the server's history (in:nick or from:nick narrow it)",
+    "/older": "show earlier messages of this conversation (PageUp does it too)",
     "/quit [reason]": "leave the chat",
     "/help": "this list",
 }
 COMMANDS = sorted(spec.split()[0] for spec in HELP)
 MAX_NICK = 30  # hubchat's default NICKLEN; the server has the final word
 NICK_RULES = "Nicknames use letters, digits and -[]\\`^{}|, and don't start with a digit."
+MESSAGE_KINDS = ("message", "action", "notice")
+HOLD_KINDS = {"message", "action", "notice", "join", "part", "quit", "nick"}  # wait for a room's history
+SEEN_MAX = 20_000  # msgids remembered for showing each line once
 
 
 def nickname_allowed(nick: str) -> bool:
@@ -54,12 +76,15 @@ def completion(candidate: str, at_start: bool) -> str:
 class Event:
     """Something to show: `kind` says how; `target` is the conversation it belongs to."""
 
-    kind: str  # message, action, notice, join, part, quit, nick, topic, names, info, error, open
+    kind: str  # message, action, notice, join, part, quit, nick, topic, names, info, error, open,
+    #            separator (between history and live lines), targets (recent private conversations)
     text: str
     target: str | None = None  # channel name or the other person's nick; None: the status view
     nick: str | None = None  # who said or did it
     own: bool = False  # we said it
-    ts: float = field(default_factory=time.time)
+    ts: float = field(default_factory=time.time)  # the server's time when it sent one (server-time)
+    history: str = ""  # "": live; "latest"/"older": from CHATHISTORY; "search": a search result
+    msgid: str | None = None
 
     @property
     def private(self) -> bool:
@@ -74,14 +99,204 @@ class Outcome:
 
 
 class ChatCore:
-    def __init__(self, nick: str, channel: str = DEFAULT_CHANNEL) -> None:
+    def __init__(self, nick: str, channel: str = DEFAULT_CHANNEL, clock: Callable[[], float] = time.time) -> None:
         self.nick = nick
         self.home = channel
+        self.clock = clock
         self.channels: dict[str, dict] = {}  # casefolded name -> {"name", "members", "topic"}
         self.queries: dict[str, str] = {}  # casefolded nick -> nick as shown
         self.current: str | None = None
         self.registered = False
         self._names_buffer: dict[str, list[str]] = {}
+        self.outbox: list[bytes] = []  # lines to send that no typed line asked for
+        # This connection's capabilities and ISUPPORT (start_lines resets them).
+        self.offered: dict[str, str] = {}
+        self.caps: set[str] = set()
+        self.isupport: dict[str, str] = {}
+        self._negotiating = False
+        self._batches: dict[str, H.Batch] = {}
+        self._pending: dict[str, str] = {}  # casefolded target -> "latest" | "older": asked, not answered
+        self._held: dict[str, tuple[float, list[Event]]] = {}  # live events waiting for that history
+        self._searches: deque[str] = deque()  # the words of each SEARCH not yet answered, in order
+        self._targets_asked = False
+        # Kept across connections.
+        self._history: dict[str, H.HistoryState] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()  # msgids shown
+        self._own: deque[tuple[str, str, str, float]] = deque(maxlen=200)  # (target, kind, text, ts) we showed
+
+    # --- the connection --------------------------------------------------------------------
+    def start_lines(self) -> list[bytes]:
+        """A new connection: negotiation starts over. The lines that open it: CAP LS 302, NICK, USER
+        (the server waits for CAP END, which follows the capabilities' answer)."""
+        self.registered = False
+        self.offered.clear()
+        self.caps.clear()
+        self.isupport.clear()
+        self._batches.clear()
+        self._pending.clear()
+        self._held.clear()
+        self._searches.clear()
+        self._targets_asked = False
+        self.outbox.clear()
+        for state in self._history.values():
+            state.fetched = False
+        self._negotiating = True
+        return [format_line(None, "CAP", "LS", "302"), format_line(None, "NICK", self.nick),
+                format_line(None, "USER", "hubchat", "0", "*", "hubchat user")]
+
+    def take_sends(self) -> list[bytes]:
+        lines, self.outbox = self.outbox, []
+        return lines
+
+    @property
+    def history_enabled(self) -> bool:
+        return H.CHATHISTORY in self.caps and H.BATCH in self.caps
+
+    @property
+    def search_enabled(self) -> bool:
+        return H.SEARCH in self.caps and H.BATCH in self.caps
+
+    @property
+    def history_limit(self) -> int:
+        """Lines per request: 50, or the server's ISUPPORT CHATHISTORY maximum if lower (0: none)."""
+        try:
+            most = int(self.isupport.get("CHATHISTORY") or 0)
+        except ValueError:
+            most = 0
+        return min(H.HISTORY_LINES, most) if most > 0 else H.HISTORY_LINES
+
+    @property
+    def _msgid_refs(self) -> bool:
+        """The server takes msgid= references (ISUPPORT MSGREFTYPES lists msgid)."""
+        return "msgid" in self.isupport.get("MSGREFTYPES", "").split(",")
+
+    @property
+    def holding(self) -> bool:
+        return bool(self._held)
+
+    def history_state(self, target: str) -> H.HistoryState:
+        return self._history.setdefault(casefold(target), H.HistoryState())
+
+    def expire_held(self) -> list[Event]:
+        """Live lines that waited HOLD_SECONDS for their room's history: show them now."""
+        deadline = self.clock() - H.HOLD_SECONDS
+        events: list[Event] = []
+        for key in [k for k, (since, _) in self._held.items() if since <= deadline]:
+            events += self._release(key)
+        return events
+
+    def release_held(self) -> list[Event]:
+        """Everything still held (the connection is gone: no history will come)."""
+        events: list[Event] = []
+        for key in list(self._held):
+            events += self._release(key)
+        return events
+
+    def _release(self, key: str | None) -> list[Event]:
+        return self._held.pop(key, (0.0, []))[1] if key is not None else []
+
+    def _emit(self, events: list[Event]) -> list[Event]:
+        """Events to show now; those of a room whose latest history is on its way wait for it."""
+        if not self._held:
+            return events
+        out = []
+        for event in events:
+            held = self._held.get(casefold(event.target)) if event.target and event.kind in HOLD_KINDS else None
+            if held is not None and not event.history:
+                held[1].append(event)
+            else:
+                out.append(event)
+        return out
+
+    def _finish(self, out: Outcome) -> Outcome:
+        out.send[:0] = self.take_sends()
+        out.events = self._emit(out.events)
+        return out
+
+    def _already_seen(self, msgid: str | None) -> bool:
+        """True if a line with this msgid was shown (and remember it otherwise)."""
+        if not msgid:
+            return False
+        if msgid in self._seen:
+            return True
+        self._seen[msgid] = None
+        if len(self._seen) > SEEN_MAX:
+            self._seen.popitem(last=False)
+        return False
+
+    def _match_own(self, event: Event, history: bool) -> bool:
+        """Is this (an echo, or a history line) one of our own lines already shown when sent?"""
+        key = casefold(event.target or "")
+        for i, (target, kind, text, ts) in enumerate(self._own):
+            if target == key and kind == event.kind and text == event.text and \
+                    (not history or event.ts >= ts - H.OWN_SLACK):
+                del self._own[i]
+                return True
+        return False
+
+    def _display_name(self, target: str) -> str:
+        key = casefold(target)
+        if key in self.channels:
+            return self.channels[key]["name"]
+        return self.queries.get(key, target)
+
+    # --- history requests ----------------------------------------------------------------
+    def _fetch_latest(self, name: str) -> None:
+        """Ask for a conversation's latest lines (once per connection) and hold its live lines."""
+        if not self.history_enabled:
+            return
+        key = casefold(name)
+        state = self.history_state(name)
+        if state.fetched or key in self._pending:
+            return
+        state.fetched = True
+        self._pending[key] = "latest"
+        self._held[key] = (self.clock(), [])
+        self.outbox.append(H.latest_line(name, self.history_limit))
+
+    def request_older(self, target: str | None = None) -> Outcome:
+        """Earlier lines of a conversation than the oldest shown (PageUp, scrolling to the top)."""
+        name = target or self.current
+        if not name:
+            return Outcome(events=[Event("error", "Open a conversation first.")])
+        name = self._display_name(name)
+        if not self.history_enabled:
+            return Outcome(events=[Event("info", "This server keeps no message history.", name)])
+        key = casefold(name)
+        if key in self._pending:
+            return Outcome()  # on its way
+        state = self.history_state(name)
+        if state.done:
+            return Outcome(events=[Event("info", f"No earlier messages in {name}.", name)])
+        self._pending[key] = "older"
+        if state.oldest_ts is None:
+            line = H.latest_line(name, self.history_limit)
+        else:
+            line = H.before_line(name, state, self.history_limit, self._msgid_refs)
+        return self._finish(Outcome(send=[line]))
+
+    def open_conversation(self, name: str) -> Outcome:
+        """Look at a conversation (the window's list): typed lines go there; a private one
+        shows its latest history the first time."""
+        key = casefold(name)
+        if key in self.channels:
+            self.current = self.channels[key]["name"]
+        elif is_channel_name(name):  # a room we left: typed lines get the server's answer
+            self.current = name
+        else:
+            self._open_query(name)
+            self.current = self.queries[key]
+            self._fetch_latest(self.current)
+        return self._finish(Outcome())
+
+    def search(self, words: str, where: str | None = None, sender: str | None = None) -> Outcome:
+        words = " ".join(words.split())
+        if not words:
+            return _usage("/search [#room] words")
+        if not self.search_enabled:
+            return Outcome(events=[Event("error", "This server does not offer search.", self.current)])
+        self._searches.append(words)
+        return Outcome(send=[H.search_line(words, where, sender)])
 
     # --- what is known -------------------------------------------------------------------
     def members(self, channel: str | None = None) -> list[str]:
@@ -106,6 +321,9 @@ class ChatCore:
 
     # --- user input ----------------------------------------------------------------------
     def handle_input(self, text: str) -> Outcome:
+        return self._finish(self._typed(text))
+
+    def _typed(self, text: str) -> Outcome:
         text = text.rstrip("\r\n")
         if not text.strip():
             return Outcome()
@@ -126,11 +344,15 @@ class ChatCore:
 
     def _say(self, target: str, text: str, action: bool = False) -> Outcome:
         body = f"{ACTION}{text}\x01" if action else text
-        out = Outcome(send=[format_line(None, "PRIVMSG", target, body)])
-        out.events.append(Event("action" if action else "message", text, target, self.nick, own=True))
+        line = format_line(None, "PRIVMSG", target, body)  # raises ValueError before anything changes
         if not is_channel_name(target):
             self._open_query(target)
-        return out
+            target = self.queries[casefold(target)]
+            self._fetch_latest(target)  # asked before our line, so its answer does not hold it
+        kind = "action" if action else "message"
+        now = self.clock()
+        self._own.append((casefold(target), kind, text, now))
+        return Outcome(send=[line], events=[Event(kind, text, target, self.nick, own=True, ts=now)])
 
     def _open_query(self, nick: str) -> None:
         self.queries.setdefault(casefold(nick), nick)
@@ -144,6 +366,7 @@ class ChatCore:
                 return self._cmd_join(nick)
             self._open_query(nick)
             self.current = nick
+            self._fetch_latest(nick)
             return Outcome(events=[Event("open", f"Now talking with {nick}. Type to send; /join a room to go back.",
                                          nick)])
         return self._say(nick, text)
@@ -208,6 +431,24 @@ class ChatCore:
     def _cmd_away(self, rest: str) -> Outcome:
         return Outcome(send=[format_line(None, "AWAY", rest)] if rest else [format_line(None, "AWAY")])
 
+    def _cmd_search(self, rest: str) -> Outcome:
+        """/search [#room] [in:where] [from:nick] words"""
+        where = sender = None
+        words = []
+        for i, word in enumerate(rest.split()):
+            if i == 0 and is_channel_name(word):
+                where = word
+            elif word.lower().startswith("in:") and len(word) > 3:
+                where = word[3:]
+            elif word.lower().startswith("from:") and len(word) > 5:
+                sender = word[5:]
+            else:
+                words.append(word)
+        return self.search(" ".join(words), where, sender)
+
+    def _cmd_older(self, rest: str) -> Outcome:
+        return self.request_older(rest.split()[0] if rest else None)
+
     def _cmd_quit(self, rest: str) -> Outcome:
         return Outcome(send=[format_line(None, "QUIT", rest or "Leaving")], quit=True)
 
@@ -219,12 +460,249 @@ class ChatCore:
 
     # --- server messages -----------------------------------------------------------------
     def handle_message(self, msg: Message) -> list[Event]:
+        ref = msg.tags.get("batch")
+        if ref and msg.command != "BATCH":
+            batch = self._batches.get(ref)
+            if batch is not None and batch.collect:  # history, search results: read when it ends
+                if len(batch.lines) < H.MAX_BATCH_LINES:
+                    batch.lines.append(msg)
+                return []
+        if msg.command == "BATCH":
+            return self._on_batch(msg)
         handler = getattr(self, f"_on_{msg.command.lower()}", None)
         if handler is not None:
-            return handler(msg)
-        if msg.command.isdigit() and msg.command >= "400" and len(msg.params) > 1:
-            return [Event("error", _numeric_text(msg), self.current)]
+            events = handler(msg)
+        elif msg.command == N.ERR_UNKNOWNCOMMAND and len(msg.params) > 2:
+            events = self._unknown_command(msg)
+        elif msg.command.isdigit() and msg.command >= "400" and len(msg.params) > 1:
+            events = [Event("error", _numeric_text(msg), self.current)]
+        else:
+            events = []
+        when = H.parse_server_time(msg.tags.get("time"))
+        if when is not None:
+            events = [e if e.msgid else replace(e, ts=when) for e in events]
+        return self._emit(events)
+
+    def _time_of(self, msg: Message) -> tuple[float, str | None]:
+        raw = msg.tags.get("time")
+        when = H.parse_server_time(raw)
+        return (when, raw) if when is not None else (self.clock(), None)
+
+    # --- capabilities and what the server supports ---------------------------------------
+    def _on_cap(self, msg: Message) -> list[Event]:
+        if len(msg.params) < 3:
+            return []
+        sub, names = msg.params[1].upper(), msg.params[-1].split()
+        if sub in ("LS", "NEW"):
+            for item in names:
+                name, _, value = item.partition("=")
+                self.offered[name] = value
+            more = sub == "LS" and len(msg.params) > 3 and msg.params[2] == "*"
+            if not more:
+                wanted = [c for c in H.WANTED_CAPS if c in self.offered and c not in self.caps]
+                if wanted:
+                    self.outbox.append(format_line(None, "CAP", "REQ", " ".join(wanted)))
+                elif sub == "LS":
+                    self._end_negotiation()
+        elif sub == "ACK":
+            for name in names:
+                (self.caps.discard if name.startswith("-") else self.caps.add)(name.lstrip("-"))
+            self._end_negotiation()
+        elif sub == "NAK":
+            self._end_negotiation()
+        elif sub == "DEL":
+            for name in names:
+                self.offered.pop(name, None)
+                self.caps.discard(name)
         return []
+
+    def _end_negotiation(self) -> None:
+        if self._negotiating:
+            self._negotiating = False
+            self.outbox.append(format_line(None, "CAP", "END"))
+
+    def _on_005(self, msg: Message) -> list[Event]:  # RPL_ISUPPORT
+        for token in msg.params[1:-1]:
+            if token.startswith("-"):
+                self.isupport.pop(token[1:].upper(), None)
+            else:
+                name, _, value = token.partition("=")
+                self.isupport[name.upper()] = value
+        return []
+
+    def _on_376(self, msg: Message) -> list[Event]:  # end of MOTD: registration is over
+        self._ask_targets()
+        return []
+
+    def _on_422(self, msg: Message) -> list[Event]:  # no MOTD (shown as before)
+        self._ask_targets()
+        return [Event("error", _numeric_text(msg), self.current)] if len(msg.params) > 1 else []
+
+    def _ask_targets(self) -> None:
+        """The recent private conversations (CHATHISTORY TARGETS), once per connection."""
+        if self.history_enabled and not self._targets_asked:
+            self._targets_asked = True
+            self.outbox.append(H.targets_line(self.clock(), min(H.TARGETS_LIMIT, self.history_limit)))
+
+    def _unknown_command(self, msg: Message) -> list[Event]:
+        command = msg.params[1].upper()
+        if command == "CAP":  # a server without capability negotiation: register without it
+            self._negotiating = False
+            return []
+        events = [Event("error", _numeric_text(msg), self.current)]
+        if command == "CHATHISTORY":  # offered but not there after all: stop asking, show what waited
+            self.caps.discard(H.CHATHISTORY)
+            self._pending.clear()
+            events += self.release_held()
+        elif command == "SEARCH":
+            self.caps.discard(H.SEARCH)
+            self._searches.clear()
+        return events
+
+    # --- batches: history, recent conversations, search results ---------------------------
+    def _on_batch(self, msg: Message) -> list[Event]:
+        if not msg.params or len(msg.params[0]) < 2:
+            return []
+        sign, ref = msg.params[0][0], msg.params[0][1:]
+        if sign == "+":
+            kind = msg.params[1] if len(msg.params) > 1 else ""
+            self._batches[ref] = H.Batch(kind, msg.params[2:], kind in H.COLLECTED_BATCHES)
+            return []
+        batch = self._batches.pop(ref, None) if sign == "-" else None
+        if batch is None or not batch.collect:
+            return []
+        if batch.kind in H.HISTORY_BATCHES:
+            return self._history_batch(batch)
+        if batch.kind in H.TARGETS_BATCHES:
+            return self._targets_batch(batch)
+        return self._search_batch(batch)
+
+    def _history_batch(self, batch: H.Batch) -> list[Event]:
+        if batch.params:
+            key = casefold(batch.params[0])
+        else:  # no target named: the oldest question is the one answered
+            key = next(iter(self._pending), None)
+            if key is None:
+                return []
+        name = self._display_name(batch.params[0] if batch.params else key)
+        kind = self._pending.pop(key, "latest")
+        state = self.history_state(name)
+        before = state.oldest_ts
+        events = []
+        for msg in batch.lines:
+            when, raw = self._time_of(msg)
+            if raw is not None:
+                state.saw(when, raw, msg.tags.get("msgid"))
+            if self._already_seen(msg.tags.get("msgid")):
+                continue  # shown already, live or in an earlier batch
+            event = self._history_event(msg, name, kind)
+            if event is None or (event.own and self._match_own(event, history=True)):
+                continue
+            events.append(event)
+        if not batch.lines:
+            state.done = True
+        out: list[Event] = []
+        if events:
+            out = [Event("separator", H.EARLIER, name, ts=events[0].ts, history=kind), *events,
+                   Event("separator", H.NOW if kind == "latest" else H.END_EARLIER, name, ts=events[-1].ts,
+                         history=kind)]
+        elif kind == "older":
+            if state.done:
+                out = [Event("separator", H.NO_EARLIER, name, history=kind)]
+            elif state.oldest_ts is not None and (before is None or state.oldest_ts < before):
+                # Every line of the page was shown already: go on to the next page.
+                self._pending[key] = "older"
+                self.outbox.append(H.before_line(name, state, self.history_limit, self._msgid_refs))
+            else:  # the server gave back only what is shown, and nothing before it: that is the start
+                state.done = True
+                out = [Event("separator", H.NO_EARLIER, name, history=kind)]
+        return out + (self._release(key) if kind == "latest" else [])
+
+    def _history_event(self, msg: Message, name: str, kind: str) -> Event | None:
+        """One line of a history batch as an event. No state changes: this is the past."""
+        command, params, who = msg.command, msg.params, self._src(msg)
+        if command in ("PRIVMSG", "NOTICE"):
+            return self._message_event(msg, "message" if command == "PRIVMSG" else "notice", name, kind)
+        reason = f" ({params[-1]})" if len(params) > (2 if command == "KICK" else 1) and params[-1] else ""
+        if command == "JOIN":
+            shown = ("join", f"{who} joined {name}")
+        elif command == "PART":
+            shown = ("part", f"{who} left {name}{reason}")
+        elif command == "QUIT":
+            shown = ("quit", f"{who} left the chat{reason if params else ''}")
+        elif command == "NICK" and params:
+            shown = ("nick", f"{who} is now known as {params[0]}")
+        elif command == "TOPIC" and params:
+            shown = ("topic", f"{who} set the topic: {params[-1]}")
+        elif command == "KICK" and len(params) > 1:
+            shown = ("part", f"{who} removed {params[1]} from {name}{reason}")
+        elif command == "MODE" and len(params) > 1:
+            shown = ("info", f"{who} set mode {' '.join(params[1:])}")
+        else:
+            return None  # TAGMSG and the rest: nothing to read
+        when, _ = self._time_of(msg)
+        return Event(shown[0], shown[1], name, who, ts=when, history=kind, msgid=msg.tags.get("msgid"))
+
+    def _targets_batch(self, batch: H.Batch) -> list[Event]:
+        found: dict[str, tuple[str, float | None]] = {}
+        for msg in batch.lines:
+            params = msg.params
+            if msg.command != "CHATHISTORY" or len(params) < 2 or params[0].upper() != "TARGETS":
+                continue
+            target = params[1]
+            if is_channel_name(target) or casefold(target) == casefold(self.nick):
+                continue
+            found[casefold(target)] = (target, H.parse_server_time(params[2]) if len(params) > 2 else None)
+        if not found:
+            return []
+        recent = sorted(found.values(), key=lambda item: -(item[1] or 0))
+        for nick, _ in recent:
+            self._open_query(nick)
+        now = self.clock()
+        listed = ", ".join(f"{nick} ({H.clock_text(ts, now)})" if ts else nick for nick, ts in recent)
+        return [Event("targets", f"Recent private conversations: {listed}. Type /msg nick to open one.")]
+
+    def _search_batch(self, batch: H.Batch) -> list[Event]:
+        words = self._searches.popleft() if self._searches else ""
+        results = []
+        for msg in batch.lines:
+            if msg.command in ("PRIVMSG", "NOTICE") and len(msg.params) > 1:
+                event = self._message_event(msg, "message" if msg.command == "PRIVMSG" else "notice",
+                                            history="search")
+                if event is not None:
+                    results.append(event)
+        if not results:
+            return [Event("info", f"No messages match \u201c{words}\u201d.", history="search")]
+        count = f"{len(results)} messages match" if len(results) != 1 else "1 message matches"
+        return [Event("separator", f"\u2014 {count} \u201c{words}\u201d \u2014", history="search"), *results,
+                Event("separator", H.END_SEARCH, history="search")]
+
+    # --- standard replies ----------------------------------------------------------------
+    def _on_fail(self, msg: Message) -> list[Event]:
+        if len(msg.params) < 2:
+            return []
+        command, code = msg.params[0].upper(), msg.params[1]
+        description = msg.params[-1] if len(msg.params) > 2 else ""
+        context = msg.params[2:-1]
+        reason = H.fail_reason(command, code, description)
+        if command == "CHATHISTORY":
+            sub = context[0].upper() if context else ""
+            if sub == "TARGETS":
+                return [Event("error", f"Could not list your recent private conversations: {reason}.")]
+            target = context[1] if len(context) > 1 else None
+            key = casefold(target) if target and casefold(target) in self._pending else next(iter(self._pending), None)
+            if key is not None:
+                self._pending.pop(key)
+            name = self._display_name(target or key) if (target or key) else None
+            where = f" of {name}" if name else ""
+            return [Event("error", f"Could not load earlier messages{where}: {reason}.", name)] + self._release(key)
+        if command == "SEARCH":
+            words = self._searches.popleft() if self._searches else ""
+            return [Event("error", f"The search for \u201c{words}\u201d failed: {reason}.", self.current)]
+        return [Event("error", f"{command} failed: {reason}.", self.current)]
+
+    def _on_warn(self, msg: Message) -> list[Event]:
+        return [Event("info", msg.params[-1], self.current)] if len(msg.params) > 2 else []
 
     def _src(self, msg: Message) -> str:
         return (msg.source or "").split("!", 1)[0]
@@ -234,18 +712,42 @@ class ChatCore:
         self.nick = msg.params[0]
         return [Event("info", f"Connected as {self.nick}.")]
 
-    def _on_privmsg(self, msg: Message, kind: str = "message") -> list[Event]:
+    def _message_event(self, msg: Message, kind: str, conversation: str | None = None,
+                       history: str = "") -> Event | None:
+        """A PRIVMSG or NOTICE as an event, in `conversation` (or where it belongs)."""
         if len(msg.params) < 2:
-            return []
+            return None
         sender, target, text = self._src(msg), msg.params[0], msg.params[1]
         if text.startswith(ACTION) and kind == "message":
             kind, text = "action", text[len(ACTION):].rstrip("\x01")
-        if is_channel_name(target):
-            return [Event(kind, text, self.channels.get(casefold(target), {}).get("name", target), sender)]
-        if not msg.source or "!" not in msg.source:  # from the server itself
-            return [Event("notice", text, None, sender)]
-        self._open_query(sender)
-        return [Event(kind, text, sender, sender)]
+        own = casefold(sender) == casefold(self.nick)
+        when, _ = self._time_of(msg)
+        msgid = msg.tags.get("msgid")
+        if conversation is None:
+            if is_channel_name(target):
+                conversation = self.channels.get(casefold(target), {}).get("name", target)
+            elif not msg.source or "!" not in msg.source:  # from the server itself
+                return Event("notice", text, None, sender, ts=when, history=history, msgid=msgid)
+            else:
+                conversation = target if own else sender
+        return Event(kind, text, conversation, sender, own=own, ts=when, history=history, msgid=msgid)
+
+    def _on_privmsg(self, msg: Message, kind: str = "message") -> list[Event]:
+        if self._already_seen(msg.tags.get("msgid")):
+            return []  # it came in a history batch already
+        event = self._message_event(msg, kind)
+        if event is None:
+            return []
+        if event.own and self._match_own(event, history=False):
+            return []  # the server's echo of a line we showed when we sent it
+        if event.target is not None:
+            when, raw = self._time_of(msg)
+            if raw is not None:
+                self.history_state(event.target).saw(when, raw, event.msgid)
+            if event.private:
+                self._open_query(event.target)
+                self._fetch_latest(event.target)  # a new private conversation: what came before
+        return [event]
 
     def _on_notice(self, msg: Message) -> list[Event]:
         return self._on_privmsg(msg, kind="notice")
@@ -256,6 +758,8 @@ class ChatCore:
             self.channels[casefold(name)] = {"name": name, "members": set(), "topic": ""}
             self.current = name
             self._names_buffer[casefold(name)] = []
+            self.history_state(name).fetched = False  # each join: what was said meanwhile
+            self._fetch_latest(name)
             return [Event("open", f"You joined {name}.", name)]
         chan = self.channels.get(casefold(name))
         if chan is not None:

@@ -11,6 +11,15 @@ What the user types goes the other way through `loop.call_soon_threadsafe`.
 
 Each conversation (the server view, each room, each private chat) keeps its own bounded list
 of lines; the one on screen is drawn in the text view, the others count unread messages.
+
+Server-side history: a room's latest lines come grey between "— earlier messages —" and
+"— now —". Scrolling to the top (wheel, scrollbar, PageUp) asks for the page before the oldest
+line; it is put in above the lines already there, under the top separator, and the view stays
+on the lines it showed; "— no earlier messages —" ends it. The recent private conversations
+(CHATHISTORY TARGETS) are listed at connect; opening one shows its latest lines. The search bar
+sends /search (optionally only in the conversation shown); the results fill the
+"(search results)" view, each with its time, date and where it was said. History never counts
+as unread.
 """
 from __future__ import annotations
 
@@ -24,15 +33,20 @@ from tkinter import simpledialog, ttk
 
 from client.connection import ConnectError, Connection
 from client.core import NICK_RULES, ChatCore, Event, completion, nickname_allowed
+from client.history import EARLIER, NO_EARLIER
 from client.render import segments
-from ircproto.casemap import casefold
+from ircproto.casemap import casefold, is_channel_name
 
 SERVER_VIEW = "(server)"
+SEARCH_VIEW = "(search results)"
 DRAIN_BUDGET = 400  # items handled per tick of the Tk loop
 DRAIN_EVERY_MS = 30
 KEEP_LINES = 2000  # per conversation
+LOADING_FOR_MS = 15000  # a page of history not answered by then may be asked for again
 PALETTE = ["#c0392b", "#27ae60", "#b9770e", "#2e86c1", "#8e44ad", "#148f77", "#d35400", "#2c3e50"]
-MEMBERSHIP_KINDS = {"open", "join", "part", "quit", "nick", "names"}
+HISTORY_GREY = "#8c8c8c"
+MEMBERSHIP_KINDS = {"open", "join", "part", "quit", "nick", "names", "targets"}
+DIMMED = ("latest", "older")  # Event.history values drawn grey
 
 
 class NetworkThread:
@@ -87,6 +101,24 @@ class NetworkThread:
     def send(self, text: str) -> None:
         self.call(self._send, text)
 
+    def request_older(self, target: str) -> None:
+        self.call(self._apply, self.core.request_older, target)
+
+    def search(self, words: str, where: str | None = None) -> None:
+        self.call(self._apply, self.core.search, words, where)
+
+    def open_conversation(self, name: str) -> None:
+        self.call(self._apply, self.core.open_conversation, name)
+
+    def _apply(self, action, *args) -> None:
+        """On the network thread: ask the core, then do what it says."""
+        outcome = action(*args)
+        if self.conn is None:
+            if outcome.events:
+                self._from_network(outcome.events)
+        else:
+            self.conn.apply(outcome)
+
     def _send(self, text: str) -> None:
         if self.conn is None:
             self._from_network([Event("error", "Not connected yet.")])
@@ -114,6 +146,8 @@ class ChatWindow:
         self.shown = SERVER_VIEW
         self.history: list[str] = []
         self.history_pos = 0
+        self.loading: set[str] = set()  # conversations whose earlier page was asked for
+        self.history_done: set[str] = set()  # conversations with nothing earlier on the server
         self.status = tk.StringVar(value=f"Connecting to {host}:{port}...")
         self.closed = False
         self._build()
@@ -126,6 +160,15 @@ class ChatWindow:
         root.title(f"hubchat - {self.core.nick}")
         root.geometry("900x560")
         root.protocol("WM_DELETE_WINDOW", self.close)
+        top = ttk.Frame(root, padding=(4, 4, 4, 0))
+        top.pack(fill=tk.X)
+        ttk.Label(top, text="Search").pack(side=tk.LEFT)
+        self.search_entry = ttk.Entry(top, width=30)
+        self.search_entry.pack(side=tk.LEFT, padx=4)
+        self.search_entry.bind("<Return>", lambda e: self.search())
+        self.search_here = tk.BooleanVar(value=False)
+        ttk.Checkbutton(top, text="only in this conversation", variable=self.search_here).pack(side=tk.LEFT)
+        ttk.Button(top, text="Find", command=self.search).pack(side=tk.LEFT, padx=(4, 0))
         paned = ttk.PanedWindow(root, orient=tk.HORIZONTAL)
         paned.pack(fill=tk.BOTH, expand=True)
 
@@ -138,10 +181,13 @@ class ChatWindow:
 
         middle = ttk.Frame(paned, padding=4)
         self.view = tk.Text(middle, wrap=tk.WORD, state=tk.DISABLED, width=70, font=("TkFixedFont", 10))
-        scroll = ttk.Scrollbar(middle, command=self.view.yview)
+        scroll = ttk.Scrollbar(middle, command=self._scrollbar)
         self.view.configure(yscrollcommand=scroll.set)
         scroll.pack(side=tk.RIGHT, fill=tk.Y)
         self.view.pack(fill=tk.BOTH, expand=True)
+        for wheel in ("<MouseWheel>", "<Button-4>"):  # scrolling up (Windows/macOS, X11)
+            self.view.bind(wheel, lambda e: self.root.after_idle(self._maybe_older), add="+")
+        self.view.bind("<Prior>", self._page_up)
         paned.add(middle, weight=1)
 
         right = ttk.Frame(paned, padding=4)
@@ -160,6 +206,7 @@ class ChatWindow:
         self.entry.bind("<Tab>", self._complete)
         self.entry.bind("<Up>", lambda e: self._walk_history(-1))
         self.entry.bind("<Down>", lambda e: self._walk_history(1))
+        self.entry.bind("<Prior>", self._page_up)
         ttk.Button(bottom, text="Send", command=self.submit).pack(side=tk.LEFT, padx=(4, 0))
         ttk.Label(root, textvariable=self.status, anchor=tk.W, padding=(6, 0, 6, 4)).pack(fill=tk.X)
 
@@ -171,6 +218,9 @@ class ChatWindow:
         self.view.tag_configure("own", font=("TkFixedFont", 10, "bold"))
         for i, colour in enumerate(PALETTE):
             self.view.tag_configure(f"nick:{i}", foreground=colour, font=("TkFixedFont", 10, "bold"))
+        # Configured last, so they win over the nick colours: history is grey, whatever it says.
+        self.view.tag_configure("history", foreground=HISTORY_GREY)
+        self.view.tag_configure("separator", foreground=HISTORY_GREY, font=("TkFixedFont", 10, "italic"))
         self.entry.focus_set()
         self._refresh_lists()
 
@@ -209,29 +259,97 @@ class ChatWindow:
                 self.titles.setdefault(casefold(name), name)
                 self.buffers.setdefault(casefold(name), deque(maxlen=KEEP_LINES))
             self.members = members
+        if any(e.history == "search" for e in events):  # a new search: its results replace the last ones
+            self.buffers[SEARCH_VIEW] = deque(maxlen=KEEP_LINES)
+            self.titles[SEARCH_VIEW] = SEARCH_VIEW
+        older: list[Event] = []
         for event in events:
+            if event.history == "older":
+                older.append(event)
+                continue
+            if older:
+                self._prepend(older)
+                older = []
             self._add(event)
             if event.kind == "open" and event.target:
                 self.show(event.target)
+        if older:
+            self._prepend(older)
+        if any(e.history == "search" for e in events):
+            self.show(SEARCH_VIEW)
+
+    def _key(self, event: Event) -> str:
+        if event.history == "search":
+            return SEARCH_VIEW
+        return casefold(event.target) if event.target else SERVER_VIEW
 
     def _add(self, event: Event) -> None:
-        key = casefold(event.target) if event.target else SERVER_VIEW
+        key = self._key(event)
         if key not in self.buffers:
             self.buffers[key] = deque(maxlen=KEEP_LINES)
             self.titles[key] = event.target or SERVER_VIEW
         self.buffers[key].append(event)
+        if event.kind == "error" or (event.kind == "info" and event.text.startswith("No earlier messages")):
+            self.loading.discard(key)  # whatever was asked for is not coming
+            if event.kind == "info":
+                self.history_done.add(key)
         if key == self.shown:
             self._write(event)
-        elif event.kind in ("message", "action", "notice") and not event.own:
+        elif event.kind in ("message", "action", "notice") and not event.own and not event.history:
             self.unread[key] = self.unread.get(key, 0) + 1
 
-    def _write(self, event: Event) -> None:
+    def _prepend(self, chunk: list[Event]) -> None:
+        """A page of earlier lines: in above what the conversation shows, under its top separator,
+        with the view kept on the lines it was showing."""
+        key = self._key(chunk[0])
+        self.loading.discard(key)
+        buffer = self.buffers.setdefault(key, deque(maxlen=KEEP_LINES))
+        self.titles.setdefault(key, chunk[0].target or SERVER_VIEW)
+        top = next((i for i, e in enumerate(buffer) if e.kind == "separator" and e.text in (EARLIER, NO_EARLIER)),
+                   None)  # where the history shown begins
+        end = [e for e in chunk if e.kind == "separator" and e.text == NO_EARLIER]
+        if end:  # nothing earlier: say so above the earliest line, once
+            self.history_done.add(key)
+            if top is not None and buffer[top].text == NO_EARLIER:
+                return
+            lines, at = end[:1], top or 0
+        else:  # the page goes under the top separator (the block's own separators are not repeated)
+            lines = [e for e in chunk if e.kind != "separator"]
+            at = 0 if top is None else top + 1
+            if lines and top is None:
+                lines.insert(0, Event("separator", EARLIER, chunk[0].target, history="older"))
+        room = KEEP_LINES - len(buffer)
+        if room <= 0:
+            self.status.set(f"Only the last {KEEP_LINES} lines of a conversation are kept.")
+            return
+        lines = lines[-room:]
+        for i, event in enumerate(lines):
+            buffer.insert(at + i, event)
+        if key != self.shown or not lines:
+            return
+        view = self.view
+        first = int(view.index("@0,0").split(".")[0])  # the line at the top of the view
+        view.configure(state=tk.NORMAL)
+        view.mark_set("older", f"{at + 1}.0")
+        view.mark_gravity("older", tk.RIGHT)
+        for event in lines:
+            self._write(event, "older")
+        view.configure(state=tk.DISABLED)
+        # What was shown from the insertion point down stays where it was on screen; the new lines
+        # are above it, to scroll up to.
+        view.yview(f"{first + len(lines)}.0")
+
+    def _write(self, event: Event, where: str = tk.END) -> None:
+        """Draw one line at the end (or at a mark, where earlier lines go in)."""
         view = self.view
         at_bottom = view.yview()[1] >= 0.999
         view.configure(state=tk.NORMAL)
+        extra = ("history",) if event.history in DIMMED and event.kind != "separator" else ()
         for role, text in segments(event, self.core.nick, show_target=False):
-            view.insert(tk.END, text, role)
-        view.insert(tk.END, "\n")
+            view.insert(where, text, (role, *extra))
+        view.insert(where, "\n")
+        if where != tk.END:
+            return
         lines = int(view.index("end-1c").split(".")[0])
         if lines > KEEP_LINES:
             view.delete("1.0", f"{lines - KEEP_LINES}.0")
@@ -249,13 +367,47 @@ class ChatWindow:
         self.view.configure(state=tk.DISABLED)
         for event in self.buffers.get(key, ()):
             self._write(event)
-        if key != SERVER_VIEW:
-            self.net.call(setattr, self.core, "current", self.titles.get(key, name))
+        if key not in (SERVER_VIEW, SEARCH_VIEW):
+            self.net.open_conversation(self.titles.get(key, name))
         self._refresh_lists()
 
+    # --- earlier lines and search ----------------------------------------------------------
+    def _maybe_older(self) -> None:
+        """The view is at its top: ask for the page before it (once at a time, until none is left)."""
+        key = self.shown
+        if key in (SERVER_VIEW, SEARCH_VIEW) or key in self.loading or key in self.history_done:
+            return
+        if not self.core.history_enabled or self.view.yview()[0] > 0.0:
+            return
+        self.loading.add(key)
+        self.root.after(LOADING_FOR_MS, lambda: self.loading.discard(key))
+        self.net.request_older(self.titles[key])
+
+    def _scrollbar(self, *args) -> None:
+        self.view.yview(*args)
+        upward = (args[0] == "moveto" and float(args[1]) <= 0) or (args[0] == "scroll" and int(args[1]) < 0)
+        if upward:
+            self._maybe_older()
+
+    def _page_up(self, _event=None) -> str:
+        self.view.yview_scroll(-1, "pages")
+        self.root.after_idle(self._maybe_older)
+        return "break"
+
+    def search(self, words: str | None = None) -> None:
+        words = self.search_entry.get() if words is None else words
+        if not words.strip():
+            return
+        where = None
+        if self.search_here.get() and self.shown not in (SERVER_VIEW, SEARCH_VIEW):
+            where = self.titles[self.shown]
+        self.net.search(words, where)
+
     def _refresh_lists(self) -> None:
-        keys = [SERVER_VIEW] + sorted((k for k in self.titles if k != SERVER_VIEW),
-                                      key=lambda k: (not self.titles[k].startswith("#"), k))
+        keys = [SERVER_VIEW] + sorted((k for k in self.titles if k not in (SERVER_VIEW, SEARCH_VIEW)),
+                                      key=lambda k: (not is_channel_name(self.titles[k]), k))
+        if SEARCH_VIEW in self.titles:
+            keys.append(SEARCH_VIEW)
         self.conv_list.delete(0, tk.END)
         for i, key in enumerate(keys):
             count = self.unread.get(key, 0)

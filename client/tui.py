@@ -3,6 +3,12 @@
 `prompt_async` inside `patch_stdout` is the whole trick: anything printed while the prompt is
 active is drawn above it and the input line is redrawn as it was. Tab completes commands and
 nicks; up and down walk the input history (prompt_toolkit's own).
+
+Server-side history prints as it comes, dimmed (grey) between two separator lines, "— earlier
+messages —" and "— now —", each line with its own time (and date, when not today). PageUp asks
+for the page before the oldest line shown, printed as another dimmed block; when the server has
+nothing earlier it says "— no earlier messages —". /search prints its results as a block, each
+with its time and where it was said.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from prompt_toolkit import PromptSession, print_formatted_text
 from prompt_toolkit.completion import Completer, Completion
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.styles import Style
 
@@ -26,7 +33,10 @@ STYLE = Style.from_dict({
     "time": "ansibrightblack", "target": "ansibrightblack", "private": "ansimagenta bold", "own": "bold",
     "info": "ansibrightblack", "error": "ansired", "text": "",
     **{f"nick{i}": colour for i, colour in enumerate(PALETTE)},
+    # History is grey, whatever it says (formatted() gives its segments no other class).
+    "history": "ansibrightblack", "separator": "ansibrightblack italic",
 })
+DIMMED = ("latest", "older")  # Event.history values shown grey
 
 
 class ChatCompleter(Completer):
@@ -48,10 +58,27 @@ class ChatCompleter(Completer):
 
 def formatted(event: Event, me: str, multi: bool) -> FormattedText:
     parts = []
+    dim = event.history in DIMMED
     for role, text in segments(event, me, show_target=multi):
-        style = f"class:nick{role[5:]}" if role.startswith("nick:") else f"class:{role}"
+        if role == "separator":
+            style = "class:separator"
+        elif dim:
+            style = "class:history bold" if role.startswith("nick:") or role == "own" else "class:history"
+        else:
+            style = f"class:nick{role[5:]}" if role.startswith("nick:") else f"class:{role}"
         parts.append((style, text))
     return FormattedText(parts)
+
+
+def history_keys(page_up) -> KeyBindings:
+    """PageUp: earlier messages of the current conversation (`page_up` asks for them)."""
+    keys = KeyBindings()
+
+    @keys.add("pageup")
+    def _(event) -> None:
+        page_up()
+
+    return keys
 
 
 async def ask_nickname(session: PromptSession, reason: str | None = None) -> str | None:
@@ -84,6 +111,7 @@ async def run(host: str, port: int, nick: str | None, channel: str, tls: bool, i
                 print_formatted_text(formatted(event, core.nick, multi), style=STYLE)
 
         conn = Connection(core, host, port, show, lambda reason: ask_nickname(session, reason), tls, insecure)
+        session.key_bindings = history_keys(lambda: conn.apply(core.request_older()))
         try:
             await conn.start()
         except ConnectError as exc:

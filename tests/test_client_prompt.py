@@ -6,11 +6,11 @@ from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from client.core import ChatCore
-from client.tui import ChatCompleter
+from client.core import ChatCore, Event
+from client.tui import STYLE, ChatCompleter, formatted, history_keys
 from ircproto.message import parse
 
-TAB, UP, ENTER = "\t", "\x1b[A", "\r"
+TAB, UP, ENTER, PAGE_UP = "\t", "\x1b[A", "\r", "\x1b[5~"
 
 
 def core_with(*nicks):
@@ -21,13 +21,14 @@ def core_with(*nicks):
     return core
 
 
-def typed(prompts: list[list[tuple[str, str | None]]], core: ChatCore) -> list[str]:
+def typed(prompts: list[list[tuple[str, str | None]]], core: ChatCore, key_bindings=None) -> list[str]:
     """For each prompt in turn: type each step's keys, then wait until the line reads as expected
     (None for the last step, which submits). Returns what each prompt returned."""
     async def main():
         with create_pipe_input() as pipe:
             session = PromptSession(input=pipe, output=DummyOutput(), history=InMemoryHistory(),
-                                    completer=ChatCompleter(core), complete_while_typing=False)
+                                    completer=ChatCompleter(core), complete_while_typing=False,
+                                    key_bindings=key_bindings)
 
             async def until(condition):
                 for _ in range(5000):  # a bounded wait on the app's own state
@@ -69,3 +70,26 @@ def test_tab_completes_a_nick_mid_line():
 def test_up_walks_the_history():
     prompts = [[("first line" + ENTER, None)], [(UP, "first line"), (ENTER, None)]]
     assert typed(prompts, core_with()) == ["first line", "first line"]
+
+
+def test_page_up_asks_for_earlier_messages_and_leaves_the_line_alone():
+    pressed = []
+    steps = [("half", "half"), (PAGE_UP, None), (" done" + ENTER, None)]
+    assert typed([steps], core_with(), history_keys(lambda: pressed.append(1))) == ["half done"]
+    assert pressed == [1]
+
+
+def styles(event):
+    return [style for style, _ in formatted(event, "me", multi=True)]
+
+
+def test_history_is_grey_and_live_lines_are_not():
+    live = Event("message", "hi", "#lobby", "bob")
+    old = Event("message", "hi", "#lobby", "bob", history="latest")
+    separator = Event("separator", "\u2014 earlier messages \u2014", "#lobby", history="latest")
+    assert "class:history" not in styles(live) and any(s.startswith("class:nick") for s in styles(live))
+    assert set(styles(old)) <= {"class:history", "class:history bold"}
+    assert styles(separator)[-1] == "class:separator"
+    grey = STYLE.get_attrs_for_style_str("class:history bold")
+    assert grey.color == "ansibrightblack" and grey.bold
+    assert STYLE.get_attrs_for_style_str("class:separator").italic

@@ -1,4 +1,5 @@
-"""The Tk window, for real, on a virtual X display (Xvfb), against the real server."""
+"""The Tk window, for real, on a virtual X display (Xvfb), against the real server (and, for
+server-side history, against the scripted server of test_client_terminal)."""
 import gc
 import os
 import socket
@@ -7,7 +8,9 @@ import time
 
 import pytest
 
+from client.history import format_server_time
 from tests.integration.harness import ROOT, Server, require_program
+from tests.integration.test_client_terminal import ScriptedServer
 
 OUTPUT = ROOT / "test-output"
 
@@ -190,3 +193,105 @@ def test_nickname_dialog_refuses_a_bad_name_and_returns_a_good_one(display):
         assert any("don't start with a digit" in p for p in prompts)
     finally:
         root.destroy()
+
+
+def test_gui_history_pages_back_lists_private_conversations_and_searches(display):
+    import tkinter as tk
+
+    from client.core import Event
+    from client.gui import SEARCH_VIEW, ChatWindow
+    from client.history import END_EARLIER, EARLIER, NO_EARLIER, NOW
+    now = time.time()
+    lobby = [(now - 3 * 86400 + 60 * i, f"m{i}", "carol", f"old line {i}") for i in range(200)]
+    lobby.append((now - 1, "m200", "bob", "live while joining"))  # stored, and relayed live at the join
+    live = f"@time={format_server_time(now - 1)};msgid=m200 :bob!u@fake PRIVMSG #lobby :live while joining"
+    srv = ScriptedServer(history={"#lobby": lobby, "erin": [(now - 7200, "e1", "erin", "hello from erin")]},
+                         targets=[("erin", now - 7200)], chathistory_max=50,
+                         results=[(now - 3 * 86400, "s1", "dave", "#dev", "deploy on friday")],
+                         after_join=lambda room: [live] if room == "#lobby" else [])
+    root = tk.Tk()
+    try:
+        win = ChatWindow(root, "127.0.0.1", srv.port, "windowed", "#lobby")
+        pump_until(root, lambda: NOW in view_text(win) and "live while joining" in view_text(win), "the history")
+        text = view_text(win)
+        order = [text.index(t) for t in (EARLIER, "old line 151", "old line 199", NOW, "live while joining")]
+        assert order == sorted(order) and text.count("live while joining") == 1 and "old line 150" not in text
+        assert "history" in win.view.tag_names(win.view.search("old line 170", "1.0"))  # grey
+        assert "history" not in win.view.tag_names(win.view.search("live while joining", "1.0"))
+        pump_until(root, lambda: "erin" in conversations(win), "the recent private conversation")
+
+        # Scrolled to the top: the page before comes in above, and the view stays on what it showed.
+        win.view.yview_moveto(0)
+        root.update()
+        win.view.event_generate("<Button-4>")
+        pump_until(root, lambda: "old line 101" in view_text(win), "the earlier page")
+        assert srv.sent("CHATHISTORY BEFORE") == [
+            f"CHATHISTORY BEFORE #lobby timestamp={format_server_time(lobby[151][0])} 50"]
+        text = view_text(win)
+        assert text.count(EARLIER) == 1 and END_EARLIER not in text
+        order = [text.index(t) for t in (EARLIER, "old line 101", "old line 150", "old line 151", NOW)]
+        assert order == sorted(order)
+        root.update()
+        assert win.view.bbox(win.view.search("old line 151", "1.0")) is not None  # still in sight
+        assert win.view.bbox(win.view.search("old line 110", "1.0")) is None  # above it, to scroll to
+        for asked in range(2, 6):  # 51-100, 1-50, 0, then nothing
+            win.view.yview_moveto(0)
+            root.update()
+            win.view.event_generate("<Button-4>")
+            pump_until(root, lambda: len(srv.sent("CHATHISTORY BEFORE")) == asked and "#lobby" not in win.loading,
+                       f"earlier page {asked}")
+        lines = view_text(win).splitlines()
+        start = lines.index(NO_EARLIER)  # above the earliest line there is
+        assert lines[start + 1] == EARLIER and lines[start + 2].endswith("<carol> old line 0")
+        assert "#lobby" in win.history_done
+        assert view_text(win).count("old line ") == 200 and len(srv.sent("CHATHISTORY BEFORE")) == 5
+        win.view.yview_moveto(0)
+        root.update()
+        win.view.event_generate("<Button-4>")
+        root.update()
+        assert len(srv.sent("CHATHISTORY BEFORE")) == 5  # nothing more is asked for
+
+        # History never counts as unread; live lines do.
+        win._take_events([Event("message", "said long ago", "#elsewhere", "zed", history="latest")], None)
+        assert win.unread.get("#elsewhere") is None
+        win._take_events([Event("message", "said now", "#elsewhere", "zed")], None)
+        assert win.unread.get("#elsewhere") == 1
+
+        index = conversations(win).index("erin")
+        win.conv_list.selection_clear(0, "end")
+        win.conv_list.selection_set(index)
+        win.conv_list.event_generate("<<ListboxSelect>>")
+        pump_until(root, lambda: "hello from erin" in view_text(win), "the private conversation's history")
+        assert srv.sent("CHATHISTORY LATEST erin") == ["CHATHISTORY LATEST erin * 50"]
+        assert "history" in win.view.tag_names(win.view.search("hello from erin", "1.0"))
+
+        win.show("#lobby")
+        win.search_entry.insert(0, "deploy")
+        win.search_entry.focus_force()  # key events go to the widget with the focus
+        root.update()
+        win.search_entry.event_generate("<Return>")
+        pump_until(root, lambda: win.shown == SEARCH_VIEW and "end of search results" in view_text(win), "results")
+        found = time.strftime("%Y-%m-%d %H:%M", time.localtime(now - 3 * 86400))
+        assert f"{found} #dev <dave> deploy on friday" in view_text(win)
+        assert srv.sent("SEARCH") == ["SEARCH text=deploy"]
+        assert conversations(win)[-1] == SEARCH_VIEW
+        OUTPUT.mkdir(exist_ok=True)
+        from PIL import ImageGrab
+        root.update()
+        ImageGrab.grab(xdisplay=display).save(OUTPUT / "gui-search.png")
+        win.show("#lobby")
+        win.search_here.set(True)
+        win.search("deploy")
+        pump_until(root, lambda: len(srv.sent("SEARCH")) == 2, "the second search")
+        assert srv.sent("SEARCH")[1] == "SEARCH text=deploy;in=#lobby"
+        pump_until(root, lambda: win.shown == SEARCH_VIEW, "the second results")
+        win.show("#lobby")
+        root.update()
+        ImageGrab.grab(xdisplay=display).save(OUTPUT / "gui-history.png")
+        win.close()
+    finally:
+        try:
+            root.destroy()
+        except tk.TclError:
+            pass
+        srv.close()

@@ -1,10 +1,16 @@
-"""python -m client end to end against the real server with several workers."""
+"""python -m client end to end against the real server with several workers, and (for server-side
+history, which hubchat's server does not answer yet) against a scripted server that speaks the
+protocol as the IRCv3 specifications write it."""
 import socket
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
+from client.history import format_server_time, parse_server_time
+from ircproto.message import parse
 from tests.integration.harness import ROOT, Server, wait_for
 from tests.integration.terminal import TerminalClient
 
@@ -137,3 +143,178 @@ def test_reconnects_and_rejoins_after_the_server_restarts():
             client.kill()
         if second is not None:
             second.stop()
+
+
+class ScriptedServer:
+    """A stand-in IRC server that answers as draft/chathistory, batch, server-time and
+    soju.im/search specify, from the lines it is given: `history` maps a lower-case target to
+    its lines, oldest first, each (unix time, msgid, nick, text); `targets` are (nick, time) for
+    CHATHISTORY TARGETS; `results` (time, msgid, nick, target, text) answer every SEARCH;
+    `after_join(room)` gives lines sent right after a JOIN's answer (a live line, say).
+    ISUPPORT CHATHISTORY is `chathistory_max`. Every line received is kept in `received`."""
+
+    CAPS = "batch server-time message-tags draft/chathistory soju.im/search"
+
+    def __init__(self, history=None, targets=(), results=(), chathistory_max=5, after_join=None):
+        self.history = history or {}
+        self.targets = list(targets)
+        self.results = list(results)
+        self.max = chathistory_max
+        self.after_join = after_join
+        self.received: list[str] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def sent(self, prefix: str) -> list[str]:
+        return [line for line in list(self.received) if line.startswith(prefix)]
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+    def _serve(self, conn: socket.socket) -> None:
+        nick, buffer, batches = "*", b"", 0
+
+        def send(*lines: str) -> None:
+            conn.sendall(b"".join(line.encode() + b"\r\n" for line in lines))
+
+        def batch(kind: str, lines: list[str]) -> None:
+            nonlocal batches
+            batches += 1
+            ref = f"b{batches}"
+            send(f":fake BATCH +{ref} {kind}", *(f"@batch={ref};{line[1:]}" if line[0] == "@" else
+                                                 f"@batch={ref} {line}" for line in lines), f":fake BATCH -{ref}")
+
+        def said(ts, msgid, who, target, text):
+            return f"@time={format_server_time(ts)};msgid={msgid} :{who}!u@fake PRIVMSG {target} :{text}"
+
+        while True:
+            try:
+                data = conn.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            buffer += data
+            *lines, buffer = buffer.split(b"\r\n")
+            for raw in lines:
+                self.received.append(raw.decode())
+                msg = parse(raw)
+                command, params = msg.command, msg.params
+                if command == "CAP" and params[0] == "LS":
+                    send(f":fake CAP * LS :{self.CAPS}")
+                elif command == "CAP" and params[0] == "REQ":
+                    send(f":fake CAP {nick} ACK :{params[1]}")
+                elif command == "CAP" and params[0] == "END":
+                    send(f":fake 001 {nick} :Welcome", f":fake 005 {nick} CHATHISTORY={self.max} :are supported",
+                         f":fake 376 {nick} :End of /MOTD command.")
+                elif command == "NICK":
+                    nick = params[0]
+                elif command == "JOIN":
+                    room = params[0]
+                    send(f":{nick}!u@fake JOIN {room}", f":fake 353 {nick} = {room} :{nick} bob",
+                         f":fake 366 {nick} {room} :End of /NAMES list.")
+                    if self.after_join:
+                        send(*self.after_join(room))
+                elif command == "CHATHISTORY" and params[0] == "TARGETS":
+                    batch("draft/chathistory-targets",
+                          [f":fake CHATHISTORY TARGETS {who} {format_server_time(ts)}" for who, ts in self.targets])
+                elif command == "CHATHISTORY":
+                    target, limit = params[1], int(params[-1])
+                    stored = self.history.get(target.lower(), [])
+                    if params[0] == "BEFORE":
+                        bound = parse_server_time(params[2])
+                        stored = [line for line in stored if parse_server_time(format_server_time(line[0])) < bound]
+                    batch(f"chathistory {target}", [said(ts, msgid, who, target, text)
+                                                    for ts, msgid, who, text in stored[-limit:]])
+                elif command == "SEARCH":
+                    batch("soju.im/search", [said(*result) for result in self.results])
+                elif command == "QUIT":
+                    send("ERROR :Closing link")
+                    conn.close()
+                    return
+
+
+@pytest.fixture
+def scripted():
+    servers = []
+
+    def start(**options):
+        servers.append(ScriptedServer(**options))
+        return servers[-1]
+    yield start
+    for srv in servers:
+        srv.close()
+
+
+def row_colours(term: TerminalClient, needle: str) -> set[str]:
+    """The foreground colours of the characters of the screen row that shows `needle`."""
+    with term.lock:
+        for y in range(term.screen.lines):
+            row = term.screen.buffer[y]
+            text = "".join(row[x].data for x in range(term.screen.columns))
+            if needle in text:
+                return {row[x].fg for x in range(term.screen.columns) if row[x].data.strip()}
+    raise AssertionError(f"{needle!r} is not on screen:\n{term.text()}")
+
+
+def test_history_on_join_pageup_targets_and_search_in_the_terminal(scripted):
+    now = time.time()
+    lobby = [(now - 2 * 86400 + i, f"m{i}", "carol", f"old line {i}") for i in range(3)]
+    lobby += [(now - 600 + 60 * i, f"m{i}", "bob", f"old line {i}") for i in range(3, 8)]
+    lobby.append((now - 1, "m8", "bob", "live while joining"))  # stored, and relayed live at the join
+    live = f"@time={format_server_time(now - 1)};msgid=m8 :bob!u@fake PRIVMSG #lobby :live while joining"
+    srv = scripted(history={"#lobby": lobby}, targets=[("erin", now - 3600)],
+                   results=[(now - 3 * 86400, "s1", "dave", "#dev", "deploy on friday")],
+                   after_join=lambda room: [live] if room == "#lobby" else [])
+    alice = TerminalClient("--port", str(srv.port), "--nick", "alice")
+    try:
+        alice.wait_for("\u2014 now \u2014")
+        alice.wait_for("live while joining")
+        assert srv.sent("CAP REQ") == ["CAP REQ :batch server-time message-tags draft/chathistory soju.im/search"]
+        assert srv.sent("CHATHISTORY LATEST") == ["CHATHISTORY LATEST #lobby * 5"]  # ISUPPORT CHATHISTORY=5
+        alice.wait_for("Recent private conversations: erin (")
+        lines = alice.lines()
+        at = {text: next(i for i, line in enumerate(lines) if text in line)
+              for text in ("\u2014 earlier messages \u2014", "old line 4", "old line 7", "\u2014 now \u2014",
+                           "live while joining")}
+        assert list(at.values()) == sorted(at.values())  # the held live line comes after the history
+        assert alice.text().count("live while joining") == 1  # live and in history: shown once
+        assert "old line 3" not in alice.text()
+        assert row_colours(alice, "old line 5") == {"brightblack"}  # history is grey...
+        assert row_colours(alice, "\u2014 now \u2014") == {"brightblack"}
+        assert row_colours(alice, "live while joining") - {"default", "brightblack"}  # ...live lines are not
+
+        alice.type("\x1b[5~")  # PageUp
+        alice.wait_for("old line 0")
+        oldest = format_server_time(lobby[4][0])
+        assert srv.sent("CHATHISTORY BEFORE") == [f"CHATHISTORY BEFORE #lobby timestamp={oldest} 5"]
+        alice.wait_for("\u2014 end of earlier messages \u2014")
+        two_days_ago = time.strftime("%Y-%m-%d %H:%M", time.localtime(lobby[0][0]))
+        assert any(line.startswith(two_days_ago) and "old line 0" in line for line in alice.lines())
+        assert row_colours(alice, "old line 2") == {"brightblack"}
+        alice.type("\x1b[5~")
+        alice.wait_for("\u2014 no earlier messages \u2014")
+        assert len(srv.sent("CHATHISTORY BEFORE")) == 2
+
+        alice.type("/search deploy\r")
+        alice.wait_for("\u2014 end of search results \u2014")
+        assert srv.sent("SEARCH") == ["SEARCH text=deploy"]
+        found = time.strftime("%Y-%m-%d %H:%M", time.localtime(now - 3 * 86400))
+        assert any(line.startswith(found) and "#dev <dave> deploy on friday" in line for line in alice.lines())
+        alice.type("/quit\r")
+        assert alice.proc.wait(10) == 0
+    finally:
+        alice.close()
