@@ -48,8 +48,9 @@ Rendering follows the client's capabilities, as ergo and soju do: the `batch` wr
 with `server-time`, `msgid` and client tags only with `message-tags`; without event-playback
 only PRIVMSG and NOTICE, and TAGMSG only to clients with message-tags (as live delivery does);
 an extended JOIN is cut back to a plain one for clients without extended-join. The rows are
-trusted to be lines the server once rendered, except that a row with CR, LF or NUL in it, or of
-a kind the client may not see, is dropped: nothing is reparsed but JOIN lines.
+trusted to be lines the server once rendered, except that a row is dropped when it has CR, LF or
+NUL in it, is longer than a line may be, is not `:<source> <kind> ...`, or is of a kind the
+client may not see: nothing is reparsed but JOIN lines.
 """
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ import time
 from typing import NamedTuple
 
 from ircproto.casemap import is_channel_name, is_valid_channel, is_valid_nick
-from ircproto.message import ProtocolError, escape_tag_value, format_line, parse, unescape_tag_value, wire_length
+from ircproto.message import (MAX_LINE, ProtocolError, escape_tag_value, format_line, parse, unescape_tag_value,
+                              wire_length)
 
 CHATHISTORY, SEARCH = "CHATHISTORY", "SEARCH"
 LATEST, BEFORE, AFTER, AROUND, BETWEEN, TARGETS = "LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN", "TARGETS"
@@ -299,12 +301,17 @@ class Caps(NamedTuple):
     extended_join: bool = False
 
 
-def _line_bytes(line: str | bytes) -> bytes | None:
-    """A stored line as bytes without its CRLF, or None when it could break the framing."""
+def _line_bytes(line: str | bytes, kind: str) -> bytes | None:
+    """A stored line as bytes without its CRLF, or None when it could break the framing or is
+    not `:<source> <kind> ...` (so a row's kind is what the client really gets)."""
     data = line.encode("utf-8", "surrogateescape") if type(line) is str else bytes(line)
     if data[-2:] == b"\r\n":
         data = data[:-2]
-    if not data or b"\r" in data or b"\n" in data or b"\x00" in data:
+    if data[:1] != b":" or b"\r" in data or b"\n" in data or b"\x00" in data or len(data) > MAX_LINE - 2:
+        return None
+    start = data.find(b" ") + 1
+    end = data.find(b" ", start)
+    if not start or data[start:end if end > 0 else len(data)].decode("ascii", "replace") != kind:
         return None
     return data
 
@@ -363,7 +370,7 @@ def _render_rows(out: list[bytes], rows, ref: str, caps: Caps, playback: bool) -
         msgid, time_us, kind, tags = row[0], row[1], row[4], row[8]
         if kind not in kinds:
             continue
-        data = _line_bytes(row[7])
+        data = _line_bytes(row[7], kind)
         if data is not None and kind == "JOIN" and not extended_join:
             data = _plain_join(data)
         if data is None:
