@@ -131,10 +131,17 @@ def parse_timestamp(text: str) -> int | None:
     return calendar.timegm((year, month, day, hour, minute, second)) * 1_000_000 + int(fraction)
 
 
+def _ms(time_us: int) -> int:
+    """To the nearest millisecond with live delivery's own arithmetic (the hub's time is
+    `us / 1e6` seconds, shown as `round(ts * 1000)`), so a message's time in history is the
+    one its recipients saw, to the bit."""
+    return round(time_us / 1_000_000 * 1000)
+
+
 def format_timestamp(time_us: int) -> str:
-    """Microseconds to the server-time form, to the nearest millisecond (as live delivery shows
-    a message's time): `2019-01-04T14:33:26.123Z`."""
-    ms = round(time_us / 1000)
+    """Microseconds to the server-time form, to the nearest millisecond as live delivery shows
+    a message's time: `2019-01-04T14:33:26.123Z`."""
+    ms = _ms(time_us)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
@@ -377,7 +384,7 @@ def _render_rows(out: list[bytes], rows, ref: str, caps: Caps, playback: bool) -
             continue
         head = batch_tag
         if server_time:
-            ms = round(time_us / 1000)  # to the nearest millisecond, as live delivery does
+            ms = _ms(time_us)
             second = ms // 1000
             stamp = seconds.get(second)
             if stamp is None:

@@ -16,6 +16,7 @@ from ircproto.chathistory import (Caps, Fail, Record, format_timestamp, parse_ch
                                   parse_timestamp, refusal, render)
 from ircproto.message import MAX_LINE, MAX_TAGGED_LINE, MAX_TAG_DATA, format_line, parse
 from tests.test_session import CID, new_session, output, register
+from workers.delivery import _iso
 from workers.session import AWAITING_HUB, READY
 
 T0 = "2019-01-04T14:33:26.123Z"
@@ -53,16 +54,24 @@ def test_bad_timestamps_are_none(text):
 
 
 @pytest.mark.parametrize("us,text", [
-    (US0, T0), (US0 + 499, T0), (US0 + 500, "2019-01-04T14:33:26.124Z"),  # nearest ms, as live delivery
+    (US0, T0), (US0 + 499, T0), (US0 + 501, "2019-01-04T14:33:26.124Z"),  # the nearest ms
     (1546612406999600, "2019-01-04T14:33:27.000Z"), (0, "1970-01-01T00:00:00.000Z"),
 ])
 def test_timestamps_format_to_the_nearest_millisecond(us, text):
     assert format_timestamp(us) == text
 
 
+@given(st.integers(min_value=0, max_value=4102444800000000))  # to 2100
+def test_history_shows_the_time_live_delivery_showed(us):
+    """The hub stamps integer microseconds and sends `us / 1e6` seconds; live delivery shows them
+    as delivery._iso does, even at exactly half a millisecond."""
+    assert format_timestamp(us) == _iso(us / 1_000_000)
+    assert format_timestamp(us // 1000 * 1000 + 500) == _iso((us // 1000 * 1000 + 500) / 1_000_000)
+
+
 @given(st.integers(min_value=0, max_value=253402300799999000))
 def test_a_formatted_time_parses_back_to_its_millisecond(us):
-    assert parse_timestamp(format_timestamp(us)) == round(us / 1000) * 1000
+    assert abs(parse_timestamp(format_timestamp(us)) - us) <= 500
 
 
 # --- CHATHISTORY: queries -------------------------------------------------------------------------
