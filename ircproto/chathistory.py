@@ -103,8 +103,8 @@ class Fail(NamedTuple):
 
 
 class Record(NamedTuple):
-    """One row of history as the store returns it (a plain tuple on the link; this names its
-    fields)."""
+    """One row of history as the store returns it (this, or a plain tuple of the same fields;
+    `line` may be bytes, with its CRLF)."""
     msgid: str
     time_us: int
     target: str

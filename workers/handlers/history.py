@@ -20,8 +20,8 @@ import logging
 from ipc import link
 from ircproto.caps import BATCH, EVENT_PLAYBACK, EXTENDED_JOIN, MESSAGE_TAGS, SERVER_TIME
 from ircproto.casemap import is_channel_name
-from ircproto.chathistory import (CHATHISTORY, MESSAGE_ERROR, SEARCH, Caps, Fail, parse_chathistory, parse_search,
-                                  refusal, render)
+from ircproto.chathistory import (CHATHISTORY, MESSAGE_ERROR, SEARCH, TARGETS, Caps, Fail, parse_chathistory,
+                                  parse_search, refusal, render)
 from ircproto.message import Message
 from workers.isupport import history_limit
 from workers.session import Session
@@ -52,7 +52,7 @@ def answered(s: Session, query: tuple, rows: list | tuple) -> None:
     """The hub's answer to this session's query: write the batch, then carry on with the
     client's held lines. An answer nothing waits for (one replayed after a hub restart, whose
     first copy was already written) writes nothing."""
-    if not s.waiting:
+    if s.closed or not s.waiting:
         return
     caps = s.caps
     view = Caps(batch=BATCH in caps, server_time=SERVER_TIME in caps, message_tags=MESSAGE_TAGS in caps,
@@ -61,7 +61,7 @@ def answered(s: Session, query: tuple, rows: list | tuple) -> None:
     try:
         lines = render(query, rows, server.server_name, server.next_batch_ref(), view, _shown_name(s, query))
     except Exception:  # a bug, or rows not in the contract's shape: it costs this answer, never the wait
-        log.exception("rendering %d history rows for %s failed", len(rows), s.display_nick)
+        log.exception("rendering the answer to %r for %s failed", query, s.display_nick)
         command, code, params = refusal(query, MESSAGE_ERROR)
         s.send("FAIL", command, code, *params)
         lines = []
@@ -82,7 +82,7 @@ def failed(s: Session) -> None:
 def _shown_name(s: Session, query: tuple) -> str | None:
     """The canonical name of the queried target for the batch line (the spec asks for it): a
     channel's or a user's own spelling when the replica knows it, else the name as queried."""
-    if query[0] in ("TARGETS", SEARCH):
+    if query[0] in (TARGETS, SEARCH):
         return None
     target = query[1]
     state = s.server.state
