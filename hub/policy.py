@@ -31,6 +31,7 @@ from hub.log import M_CHANMSG, M_USERMSG, M_WALLOPS
 from hub.refusals import join_refusal, rename_refusal, speak_refusal
 from ipc import link
 from ircproto import numerics as N
+from ircproto.chathistory import query_target, refusal
 from ircproto.casemap import casefold, is_channel_name, is_valid_nick
 from ircproto.masks import normalize_list_mask
 
@@ -405,35 +406,24 @@ class Policy:
     # --- history (IRCv3 chathistory, soju.im/search) ---------------------------------------------
     def history(self, cid: int, query: tuple) -> None:
         """Nobody reads history they may not see: a channel's needs membership, and private rows
-        are the asker's own (stored under each party, see chatstate.state.identity)."""
+        are the asker's own (stored under each party, see chatstate.state.identity). Every query
+        is answered, a replayed one too: its asker waits for the answer."""
         user = self.state.users.get(cid)
         if user is None:
             return
-        subcommand = query[0]
         owner = identity(user)
+        target = query_target(query)
         scope = None
-        if subcommand == "SEARCH":
-            if query[1] is not None:
-                scope = self._history_scope(cid, user, owner, "SEARCH", "SEARCH", query[1])
-                if scope is None:
-                    return
-        elif subcommand != "TARGETS":
-            scope = self._history_scope(cid, user, owner, "CHATHISTORY", subcommand, query[1])
+        if target is not None:
+            if is_channel_name(target):
+                if casefold(target) in user.channels:
+                    scope = ("", casefold(target))
+            elif is_valid_nick(target, self.limits.nicklen):
+                scope = (owner, casefold(target))
             if scope is None:
+                self._out.append(Reply(cid, (link.D_FAIL, cid, *refusal(query))))
                 return
         self._out.append(Ask(cid, (cid, owner, scope, user.channels, query)))
-
-    def _history_scope(self, cid: int, user: User, owner: str, command: str, subcommand: str,
-                       target: str) -> tuple[str, str] | None:
-        if is_channel_name(target):
-            key = casefold(target)
-            if key in user.channels:
-                return "", key
-        elif is_valid_nick(target, self.limits.nicklen):
-            return owner, casefold(target)
-        self._fail(cid, command, "INVALID_TARGET", subcommand, target,
-                   "Messages could not be retrieved" if command == "CHATHISTORY" else "Unknown target")
-        return None
 
     # --- plumbing for workers --------------------------------------------------------------------
     def barrier(self, cid: int, token: int) -> None:

@@ -51,8 +51,9 @@ R_CHANMSG = "cmsg"  # (cid, channel_name, line, origin_id, flags, client_tags): 
 R_USERMSG = "umsg"  # (cid, nick, line, origin_id, flags, client_tags)
 R_BARRIER = "barrier"  # (cid, token): answer D_BARRIER once everything before this request has been handled
 R_FORWARD = "forward"  # (cid, item): pass item to the worker holding cid
-R_HISTORY = "history"  # (cid, query): a CHATHISTORY or SEARCH query; the hub checks who may see it and asks the store
 R_REPLAY = "replay"  # (on,): the requests between (True,) and (False,) were sent to a hub that died
+R_HISTORY = "history"  # (cid, query): a CHATHISTORY or SEARCH query (shapes in ircproto/chathistory.py);
+#   the hub checks who may see it and asks the store
 
 # The QUIT reason of every client of a worker told to stop. A client's own reason always starts
 # "Quit", so none can pass for this, which history reads as "the server stopped, the channels stay".
@@ -73,9 +74,10 @@ D_BARRIER = "barrier"  # (cid, token): the answer to R_BARRIER, after everything
 D_NUMERIC = "numeric"  # (cid, numeric, params): an error for the client that asked
 D_FAIL = "fail"  # (cid, command, code, params): an IRCv3 standard reply (FAIL) for the client that asked
 D_NICK_REFUSED = "nick_refused"  # (cid, nick): the nick is taken; the asking session resumes
+D_HISTORY = "history"  # (cid, query, rows): the store's answer to R_HISTORY; rows are history Records
+#   (TARGETS: (name, latest_time_us) pairs); the asking session renders them and resumes
 D_SYNC = "sync"  # (snapshot): a new hub's view of the world, after a restart
 D_REFUSE = "refuse"  # (cid, reason): over a connection limit; the worker closes it with ERROR
-D_HISTORY = "history"  # (cid, query, rows): the store's answer to R_HISTORY; rows are history.store Records
 D_ACK = "ack"  # (count,): the hub has handled this many items from this link, and everything they
 #   caused has been handed to the kernel; the worker may forget them
 # Items workers send each other through R_FORWARD.

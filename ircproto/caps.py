@@ -27,6 +27,9 @@ SERVER_TIME = "server-time"
 SETNAME = "setname"
 USERHOST_IN_NAMES = "userhost-in-names"
 CHANNEL_RENAME = "draft/channel-rename"
+CHATHISTORY = "draft/chathistory"
+EVENT_PLAYBACK = "draft/event-playback"
+SEARCH = "soju.im/search"
 
 # In CAP LS order.
 CAPABILITIES: dict[str, Capability] = {
@@ -44,4 +47,7 @@ CAPABILITIES: dict[str, Capability] = {
     SETNAME: Capability("", "SETNAME: change one's realname, seen by fellow members"),
     USERHOST_IN_NAMES: Capability("", "nick!user@host in NAMES, not the nick alone"),
     CHANNEL_RENAME: Capability("", "RENAME: a channel moves to a new name with all it holds"),
+    CHATHISTORY: Capability("", "CHATHISTORY: the messages of a channel or a conversation, from the server's history"),
+    EVENT_PLAYBACK: Capability("", "history batches with JOIN, PART, QUIT, KICK, NICK, TOPIC, MODE and TAGMSG too"),
+    SEARCH: Capability("", "SEARCH: the messages of the history matching a sender, a text, a time range"),
 }

@@ -1,6 +1,6 @@
 """The hub's answers to one local client: numerics, FAIL, a barrier back, a refused nick, a
-refusal that closes the connection, and another worker's question or answer about idle time
-(WHOIS)."""
+refusal that closes the connection, history (CHATHISTORY and SEARCH), and another worker's
+question or answer about idle time (WHOIS)."""
 from __future__ import annotations
 
 import time
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ipc import link
 from ircproto import numerics as N
+from workers.handlers import history
 from workers.session import REGISTERING
 
 if TYPE_CHECKING:
@@ -32,8 +33,20 @@ def on_numeric(w: "HubItemTarget", cid: int, numeric: str, params: tuple) -> Non
 
 def on_fail(w: "HubItemTarget", cid: int, command: str, code: str, params: tuple) -> None:
     s = w.sessions.get(cid)
+    if s is None:
+        return
+    if command in history.COMMANDS:  # the answer a CHATHISTORY or SEARCH waits for
+        if s.waiting:  # else a copy replayed after a hub restart: the first was written
+            s.send("FAIL", command, code, *params)
+            history.failed(s)
+        return
+    s.send("FAIL", command, code, *params)
+
+
+def on_history(w: "HubItemTarget", cid: int, query: tuple, rows: list) -> None:
+    s = w.sessions.get(cid)
     if s is not None:
-        s.send("FAIL", command, code, *params)
+        history.answered(s, query, rows)
 
 
 def on_barrier(w: "HubItemTarget", cid: int, token: int) -> None:

@@ -9,7 +9,7 @@ from typing import Callable
 
 from ircproto import numerics as N
 from ircproto.message import Message
-from workers.handlers import channels, messages, modes, operators, queries, registration, server, users
+from workers.handlers import channels, history, messages, modes, operators, queries, registration, server, users
 from workers.handlers.common import Reply
 from workers.session import Session
 
@@ -70,6 +70,10 @@ COMMANDS: dict[str, Command] = {
     "WALLOPS": Command(operators.wallops, 1, reads_state=True),
     "REHASH": Command(operators.rehash, 0, reads_state=True),
     "CHGHOST": Command(operators.chghost, 3, reads_state=True),
+    # History (IRCv3 draft/chathistory, soju.im/search): the hub answers, so no barrier first;
+    # no minimum, so a missing parameter gets the spec's FAIL rather than 461
+    "CHATHISTORY": Command(history.chathistory, 0),
+    "SEARCH": Command(history.search, 0),
 }
 
 

@@ -4,6 +4,7 @@ that the code does not do."""
 from __future__ import annotations
 
 from chatstate.state import BAN_LIST_LENGTH
+from ircproto.chathistory import MSGREFTYPES
 from ircproto.casemap import CHANTYPES
 from ircproto.message import MAX_LINE
 from ircproto.modes import (BOT_MODE, EXCEPT_MODE, EXTBANS, FLAG_MODES, INVEX_MODE, KEY_MODE, LIMIT_MODE, LIST_MODES,
@@ -14,6 +15,12 @@ KICKLEN = 255
 AWAYLEN = 200
 NAMELEN = 100  # realname, for SETNAME
 USERLEN = 10
+
+
+def history_limit(config) -> int:
+    """The most messages one CHATHISTORY or SEARCH may ask for (ISUPPORT CHATHISTORY): a larger
+    limit is clamped to it."""
+    return config.history.max_query
 
 
 def isupport_tokens(config) -> list[str]:
@@ -30,4 +37,5 @@ def isupport_tokens(config) -> list[str]:
         f"NAMES:,LIST:,WHOIS:1",
         f"MAXTARGETS={lim.maxtargets}", f"NETWORK={config.server.network}", f"LINELEN={MAX_LINE}",
         f"EXCEPTS={EXCEPT_MODE}", f"INVEX={INVEX_MODE}", f"EXTBAN=,{EXTBANS}", f"STATUSMSG={STATUS_RANK}", f"BOT={BOT_MODE}",
+        f"CHATHISTORY={history_limit(config)}", "MSGREFTYPES=" + ",".join(MSGREFTYPES),
     ]

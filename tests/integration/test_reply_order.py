@@ -68,6 +68,19 @@ def labelled(allowed: Callable[[Message, str], bool], required: Callable[[list[M
                 required=lambda a, t: any(m.tags.get("label") == t for m in a) or required(a, t))
 
 
+def fail(command: str, code: str, at: int | None = None, value: str = "") -> Callable[[Message, str], bool]:
+    """A standard reply (FAIL <command> <code> ...), naming value.format(t=token) at `at` when given."""
+    def allowed(m: Message, token: str) -> bool:
+        return m.command == "FAIL" and m.params[:2] == [command, code] and \
+            (at is None or m.params[at] == value.format(t=token))
+    return allowed
+
+
+def failed(command: str, code: str, at: int | None = None, value: str = "") -> Callable[[list[Message], str], bool]:
+    test = fail(command, code, at, value)
+    return lambda answers, token: any(test(m, token) for m in answers)
+
+
 def either(*tests: Callable[[Message, str], bool]) -> Callable[[Message, str], bool]:
     return lambda m, token: any(t(m, token) for t in tests)
 
@@ -135,6 +148,11 @@ VOCABULARY: dict[str, Expect] = {
     "chghost": Expect("CHGHOST {t} a b", numeric("481"), has("481")),
     "nick_bad": Expect("NICK #{t}", numeric("432"), has("432")),
     "nick_same": Expect("NICK {me}", lambda m, t: False),
+    # Refused by the worker itself (a FAIL), so they hold nothing; a query the hub answers
+    # belongs here too once the hub answers R_HISTORY.
+    "chathistory_bad": Expect("CHATHISTORY SIDEWAYS{t} #o{t} * 5", fail("CHATHISTORY", "INVALID_PARAMS", 2, "SIDEWAYS{t}"),
+                              failed("CHATHISTORY", "INVALID_PARAMS", 2, "SIDEWAYS{t}")),
+    "search_bad": Expect("SEARCH in=#o{t};limit=none", fail("SEARCH", "INVALID_PARAMS"), failed("SEARCH", "INVALID_PARAMS")),
 }
 
 
