@@ -127,7 +127,7 @@ class HistorySection:
                                   check=duration)
     commit_interval: float = setting(0.1, "Seconds between commits to disk: what a power cut or SIGKILL of "
                                           "every process may lose at most.", check=positive_seconds)
-    max_query: int = setting(1000, "Most messages one CHATHISTORY or SEARCH answer holds (CHATHISTORY in "
+    max_query: int = setting(100, "Most messages one CHATHISTORY or SEARCH answer holds (CHATHISTORY in "
                                    "ISUPPORT).", check=at_least(1))
 
 

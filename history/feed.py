@@ -24,6 +24,7 @@ nothing. The hub holds the workers' acks until the store is done with what their
 """
 from __future__ import annotations
 
+import logging
 from collections import deque
 from typing import TYPE_CHECKING, Callable
 
@@ -37,6 +38,8 @@ from ircproto.modes import change_params
 
 if TYPE_CHECKING:
     from ipc.link import LinkProtocol
+
+log = logging.getLogger("hubchat.history")
 
 # Items, hub -> store
 S_WRITE = "write"  # (fseq, entries, channels): entries as below; channels {key: settings, or None: drop it}
@@ -85,7 +88,10 @@ class HistoryFeed:
             return  # nobody's history
         render = _RENDER.get(op)
         if render is not None:
-            render(self, msgid, time, event)
+            try:  # history's trouble must not cost the event its other readers (the worker links)
+                render(self, msgid, time, event)
+            except Exception:
+                log.exception("history: could not file %r", event[:3])
         self.replica.apply(event)
         if op == E_QUIT:
             self._authors.pop(event[1], None)
@@ -185,19 +191,19 @@ class HistoryFeed:
 
 # --- what each state event leaves in history, rendered from the state before it ----------------------
 def _join(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
-    _, cid, name, _ = event
+    cid, name = event[1], event[2]
     feed._event(msgid, time, "JOIN", cid, (casefold(name),), name)
     feed.touched.add(casefold(name))
 
 
 def _part(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
-    _, cid, key, reason = event
+    cid, key, reason = event[1], event[2], event[3]
     feed._event(msgid, time, "PART", cid, (key,), feed._name(key), *((reason,) if reason else ()))
     feed.touched.add(key)
 
 
 def _kick(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
-    _, cid, key, target, reason = event
+    cid, key, target, reason = event[1:5]
     victim = feed.replica.users.get(target)
     if victim is not None:
         feed._event(msgid, time, "KICK", cid, (key,), feed._name(key), victim.nick, reason)
@@ -216,26 +222,26 @@ def _quit(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
 
 
 def _nick(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
-    _, cid, new_nick = event
+    cid, new_nick = event[1], event[2]
     user = feed.replica.users.get(cid)
     if user is not None:
         feed._event(msgid, time, "NICK", cid, user.channels, new_nick)
 
 
 def _topic(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
-    _, cid, key, text, _ = event
+    cid, key, text = event[1:4]
     feed._event(msgid, time, "TOPIC", cid, (key,), feed._name(key), text)
     feed.touched.add(key)
 
 
 def _mode(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
-    _, cid, key, changes, _ = event
+    cid, key, changes = event[1:4]
     feed._event(msgid, time, "MODE", cid, (key,), feed._name(key), *change_params(changes))
     feed.touched.add(key)
 
 
 def _rename(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
-    _, _, key, new_name, _ = event
+    key, new_name = event[2], event[3]
     feed.touched.update((key, casefold(new_name)))
 
 

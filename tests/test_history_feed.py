@@ -47,7 +47,7 @@ def events_filed(feed: HistoryFeed) -> list[tuple]:
 
 def test_state_events_are_filed_as_the_lines_their_channels_saw():
     feed, log = fed((E_TOPIC, A, "#room", "hello", 2.0), (E_MODE, A, "#room", (("+", "o", "bob"), ("-", "t", "")), 2.0),
-                    (E_NICK, B, "robert"), (E_KICK, A, "#room", B, "out"), (E_PART, A, "#room", ""),
+                    (E_NICK, B, "robert", 2.0), (E_KICK, A, "#room", B, "out"), (E_PART, A, "#room", ""),
                     (E_JOIN, C, "#other", 3.0), (E_QUIT, C, "Quit: bye", 3.0))
     assert events_filed(feed) == [
         ("JOIN", ("#room",), ":alice!~a@h JOIN #Room"),
