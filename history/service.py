@@ -70,7 +70,7 @@ class StoreProcess(ChildProcess):
         path = database_path(self.config)
         self.db.submit(self._open, path).result()
         log.info("store: history in %s", path)
-        asyncio.get_running_loop().call_later(PRUNE_INTERVAL, self._prune)
+        self.loop.call_soon(self._prune)  # retention first: a database that waited over a stop is pruned at once
 
     def _open(self, path: str) -> None:
         self.store = SQLiteStore(path)

@@ -1,0 +1,139 @@
+"""History against process deaths: what the server accepted is stored, whatever dies. A clean
+stop loses nothing, and channels keep their settings; SIGKILL of the store or of the hub loses
+nothing (what was not committed is sent again, and a copy is dropped by msgid); SIGKILL of every
+process loses at most the commit interval. And retention: the store keeps what it is told to."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+from tests.integration.harness import Server, wait_for
+from tests.integration.test_faults import stream
+from tests.integration.test_history import CAPS, ask, join, say, texts, with_caps
+
+LARGE = {"HUBCHAT_HISTORY_MAX_QUERY": "5000"}  # one query reads a whole stream
+COMMIT_INTERVAL = 0.1  # history.commit_interval's default
+
+
+def streamed(srv: Server, channel: str, count: int, kill=None) -> tuple:
+    """alice streams `count` numbered messages to `channel`, where bob (on another worker) reads
+    them; `kill()` runs when bob has read a fifth of them. Returns both once bob has them all."""
+    alice, bob = with_caps(srv, ("alice", CAPS), ("bob", CAPS))
+    join(channel, alice, bob)
+    sender = stream(alice, channel, count, "n")
+    bob.expect("PRIVMSG", where=lambda m: m.params[-1] == f"n {count // 5}", timeout=30)
+    if kill is not None:
+        kill()
+    sender.join(60)
+    bob.expect("PRIVMSG", where=lambda m: m.params[-1] == f"n {count - 1}", timeout=30)
+    return alice, bob
+
+
+def stored(client, channel: str) -> list[str]:
+    _, got = ask(client, f"CHATHISTORY LATEST {channel} * 5000")
+    return texts(got)
+
+
+def test_a_clean_restart_keeps_history_and_channel_settings(tmp_path):
+    srv = Server(2, data_dir=str(tmp_path), env=LARGE)
+    try:
+        alice, bob = with_caps(srv, ("alice", CAPS), ("bob", CAPS))
+        join("#keep", alice, bob)
+        alice.send("TOPIC #keep :what we keep\r\nMODE #keep +kl door 9\r\nMODE #keep +b nobody!*@*")
+        alice.expect("MODE", "#keep", "+b")
+        sent = [say(alice, "#keep", f"said {i}", bob) for i in range(5)]
+        mine = say(alice, "bob", "between us", bob)
+    finally:
+        assert srv.stop() == 0
+    again = Server(2, data_dir=str(tmp_path), env=LARGE)
+    try:
+        carol, = with_caps(again, ("carol", CAPS))
+        carol.send("JOIN #keep")
+        carol.expect("475", "carol", "#keep")  # the key is still set
+        carol.send("JOIN #keep door")
+        assert carol.expect("332").params[-1] == "what we keep"
+        carol.expect("366")
+        carol.send("MODE #keep\r\nMODE #keep b")
+        assert carol.expect("324").params[2:] == ["+klnt", "door", "9"]
+        assert carol.expect("367").params[2] == "nobody!*@*"
+        _, got = ask(carol, "CHATHISTORY LATEST #keep * 50")
+        assert [(m.params[-1], m.tags["msgid"], m.tags["time"]) for m in got] == \
+            [(m["text"], m["msgid"], m["time"]) for m in sent]
+        _, private = ask(carol, "CHATHISTORY LATEST bob * 50")
+        assert private == [] and mine["msgid"]  # carol is neither party: alice's private history is not hers
+    finally:
+        again.stop()
+
+
+def test_the_store_killed_mid_stream_loses_nothing():
+    srv = Server(2, env=LARGE)
+    try:
+        killed = []
+
+        def kill_store():
+            killed.append(srv.current_store())
+            os.kill(killed[0], signal.SIGKILL)
+        alice, bob = streamed(srv, "#s", 1500, kill_store)
+        wait_for(lambda: srv.current_store() not in (None, killed[0]), 20, "a new store")
+        assert stored(bob, "#s") == [f"n {i}" for i in range(1500)]
+        # The kill landed mid-stream: the new store was sent items the dead one had not finished.
+        resent = re.search(r"sending it the (\d+) items", srv.wait_for_log("the store is back"))
+        assert resent and int(resent.group(1)) > 0
+    finally:
+        srv.stop()
+
+
+def test_the_hub_killed_mid_stream_loses_and_doubles_nothing_in_history():
+    srv = Server(2, env=LARGE)
+    try:
+        hubs = []
+
+        def kill_hub():
+            hubs.append(srv.current_hub())
+            os.kill(hubs[0], signal.SIGKILL)
+        alice, bob = streamed(srv, "#h", 1500, kill_hub)
+        assert srv.current_hub() not in (None, hubs[0])
+        assert stored(alice, "#h") == [f"n {i}" for i in range(1500)]  # replays stored once, by msgid
+    finally:
+        srv.stop()
+
+
+def test_sigkill_of_every_process_loses_at_most_the_commit_interval(tmp_path):
+    srv = Server(2, data_dir=str(tmp_path), env=LARGE, own_process_group=True)
+    try:
+        streamed(srv, "#all", 300)
+        time.sleep(3 * COMMIT_INTERVAL)  # the claim is about time: what is older than the interval is on disk
+        os.killpg(srv.pid, signal.SIGKILL)
+        srv.proc.wait(10)
+    finally:
+        srv.stop()
+    again = Server(2, data_dir=str(tmp_path), env=LARGE)
+    try:
+        reader, = with_caps(again, ("reader", CAPS))
+        join("#all", reader)
+        assert stored(reader, "#all") == [f"n {i}" for i in range(300)]
+    finally:
+        again.stop()
+
+
+def test_retention_keeps_the_newest_per_conversation(tmp_path):
+    env = {**LARGE, "HUBCHAT_HISTORY_MAX_PER_TARGET": "5"}
+    srv = Server(2, data_dir=str(tmp_path), env=env)
+    try:
+        alice, bob = with_caps(srv, ("alice", CAPS), ("bob", CAPS))
+        join("#short", alice, bob)
+        for i in range(12):
+            say(alice, "#short", f"m {i}", bob)
+    finally:
+        srv.stop()
+    again = Server(2, data_dir=str(tmp_path), env=env)  # the store prunes as it starts
+    try:
+        reader, = with_caps(again, ("reader", CAPS))
+        join("#short", reader)
+        # The newest five rows of #short: m 9 to m 11, then alice's and bob's QUITs as the server stopped
+        # (events count toward the limit too; a client without event-playback is shown the messages).
+        assert stored(reader, "#short") == ["m 9", "m 10", "m 11"]
+    finally:
+        again.stop()
