@@ -99,7 +99,8 @@ class Hub(ChildProcess):
             protocol.close()
         if self.feed is not None and self.store_link is not None:
             self.feed.flush()  # the store commits it before it stops (it is stopped after the hub)
-            self.store_link.close()
+            store_link, self.store_link = self.store_link, None  # let go of first: closing it is no loss
+            store_link.close()
 
     def new_link(self, wid: int, fds: list[int]) -> None:
         # Nothing is handled until this worker has said hello: after a restart, its clients

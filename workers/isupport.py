@@ -37,5 +37,5 @@ def isupport_tokens(config) -> list[str]:
         f"NAMES:,LIST:,WHOIS:1",
         f"MAXTARGETS={lim.maxtargets}", f"NETWORK={config.server.network}", f"LINELEN={MAX_LINE}",
         f"EXCEPTS={EXCEPT_MODE}", f"INVEX={INVEX_MODE}", f"EXTBAN=,{EXTBANS}", f"STATUSMSG={STATUS_RANK}", f"BOT={BOT_MODE}",
-        f"CHATHISTORY={history_limit(config)}", "MSGREFTYPES=" + ",".join(MSGREFTYPES),
-    ]
+    ] + ([f"CHATHISTORY={history_limit(config)}", "MSGREFTYPES=" + ",".join(MSGREFTYPES)]
+         if config.history.enabled else [])

@@ -137,3 +137,20 @@ def test_retention_keeps_the_newest_per_conversation(tmp_path):
         assert stored(reader, "#short") == ["m 9", "m 10", "m 11"]
     finally:
         again.stop()
+
+
+def test_with_history_off_there_is_no_store_and_a_query_is_refused(tmp_path):
+    srv = Server(2, "--no-history", data_dir=str(tmp_path / "unused"))
+    try:
+        assert srv.store_pid is None and len(srv.children()) == 3  # the hub and two workers
+        client = srv.connect()
+        client.register("nohist")
+        tokens = [p.partition("=")[0] for m in client.since("005") for p in m.params[1:-1]]
+        assert "NETWORK" in tokens and "CHATHISTORY" not in tokens and "MSGREFTYPES" not in tokens
+        client.send("CHATHISTORY LATEST nohist * 10")
+        fail = client.expect("FAIL")
+        assert fail.params[:2] == ["CHATHISTORY", "MESSAGE_ERROR"]
+        client.sync()  # still connected, and answered in order
+    finally:
+        srv.stop()
+    assert not (tmp_path / "unused").exists()
