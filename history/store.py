@@ -25,7 +25,8 @@ Schema (version `SCHEMA_VERSION`, kept in `PRAGMA user_version`)
 - `message_words`: a contentless FTS5 table (unicode61, diacritics removed) whose rowid is
   messages.id, holding `message_text(line)` of PRIVMSG and NOTICE rows only. Contentless, so
   the text is not stored twice; the price is that removing a row from it needs the same text
-  again, which `message_text` recomputes from the line. So `message_text` is part of the schema:
+  again, which `message_text` recomputes from the line. columnsize=0: no per-row size table
+  (one write less per row), which only ranking (bm25) would read; results are by time. So `message_text` is part of the schema:
   changing what it returns needs a new schema version that rebuilds the FTS table.
 - `conversations(owner, target, rows, oldest_us)`: one row per (owner, target) with messages,
   kept by every write and delete; indexed by rows and by oldest_us so `prune` finds its work
@@ -98,7 +99,7 @@ CREATE TABLE messages (
 CREATE UNIQUE INDEX messages_by_time ON messages (owner, target, time_us);
 CREATE UNIQUE INDEX messages_by_msgid ON messages (msgid, owner, target);
 CREATE VIRTUAL TABLE message_words USING fts5 (
-    body, content='', tokenize='unicode61 remove_diacritics 2'
+    body, content='', columnsize=0, tokenize='unicode61 remove_diacritics 2'
 );
 CREATE TABLE conversations (
     owner TEXT NOT NULL,
@@ -160,7 +161,8 @@ def fts_query(text: str) -> str | None:
     Each whitespace-separated word becomes one quoted FTS5 string (inner quotes doubled), so
     no input is FTS syntax: `NEAR(`, `*`, `-`, `:` or `AND` are searched as words. A word of
     punctuation only has no tokens: alone it matches nothing; beside other words FTS5 drops it."""
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    # FTS5 reads a query only up to a NUL; as a separator it means the same to the tokenizer.
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\x00", " ")
     words = text.split()
     if not words:
         return None
@@ -450,6 +452,7 @@ class SQLiteStore:
         if before_us is not None:
             filters.append("time_us < ?")
             params.append(before_us)
+        query = fts_query(text) if text is not None else None
         if target is not None:
             if target in channels:
                 places = [("", _to_db(target))]
@@ -457,10 +460,11 @@ class SQLiteStore:
                 places = [(_to_db(owner), _to_db(target))]
             else:
                 return []
-        else:
+        elif query is None:
             places = [(_to_db(owner), t) for t in self._private_targets(owner)]
             places += [("", _to_db(c)) for c in channels]
-        query = fts_query(text) if text is not None else None
+        else:
+            places = [("", _to_db(c)) for c in channels]
         if query is None:
             return self._newest_in(places, " AND ".join(filters), params, limit)
         return self._newest_matching(query, places, owner if target is None else None,
@@ -484,13 +488,22 @@ class SQLiteStore:
 
     def _newest_matching(self, query: str, places: list, all_of_owner: str | None, where: str,
                          params: list, limit: int) -> list[Record]:
-        if all_of_owner:  # every private row of the owner: one index prefix, not one per target
-            channel_keys = [t for o, t in places if o == ""]
-            scope = f"(m.owner = ? OR m.owner = '' AND m.target IN ({', '.join('?' * len(channel_keys))}))"
-            scope_params = [_to_db(all_of_owner), *channel_keys]
-        else:
-            scope = " OR ".join(["(m.owner = ? AND m.target = ?)"] * len(places)) or "0"
-            scope_params = [v for place in places for v in place]
+        """With all_of_owner, every private row of that owner besides the places."""
+        terms, scope_params = [], []
+        if all_of_owner:  # one index prefix, not one term per private target
+            terms.append("m.owner = ?")
+            scope_params.append(_to_db(all_of_owner))
+        channel_keys = [t for o, t in places if o == ""]
+        if channel_keys:
+            terms.append(f"m.owner = '' AND m.target IN ({', '.join('?' * len(channel_keys))})")
+            scope_params += channel_keys
+        for place in places:
+            if place[0] != "":
+                terms.append("m.owner = ? AND m.target = ?")
+                scope_params += place
+        if not terms:
+            return []
+        scope = " OR ".join(f"({term})" for term in terms)
         # CROSS JOIN keeps the FTS match as the outer loop: each match is one rowid lookup.
         rows = self._db.execute(
             f"SELECT {', '.join('m.' + c for c in COLUMNS.split(', '))} FROM message_words "
