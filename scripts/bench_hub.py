@@ -3,7 +3,7 @@ are fakes that only count what they are sent. It times `Hub._handle` on frames o
 messages (the hot path: decide, stamp, route one item to each worker with members), best of
 several repeats, and prints microseconds per message.
 
-    .venv/bin/python scripts/bench_hub.py [--workers 4] [--members 100] [--frame 200] [--repeat 7]
+    .venv/bin/python scripts/bench_hub.py [--workers 4] [--members 100] [--frame 200] [--repeat 7] [--no-history]
 """
 from __future__ import annotations
 
@@ -38,9 +38,9 @@ class FakeLink:
         pass
 
 
-def build(workers: int, members: int) -> tuple[Hub, int]:
+def build(workers: int, members: int, history: bool = True) -> tuple[Hub, int]:
     ours, theirs = control.pair()
-    hub = Hub(config.load(env={}), theirs)
+    hub = Hub(config.load(env={} if history else {"HUBCHAT_HISTORY_ENABLED": "false"}), theirs)
     for wid in range(1, workers + 1):
         hub.links[wid] = FakeLink()  # type: ignore[assignment]
     sender = 0
@@ -62,7 +62,7 @@ def message(sender: int, n: int, new_shape: bool) -> tuple:
 
 
 async def main(args: argparse.Namespace) -> None:
-    hub, sender = build(args.workers, args.members)
+    hub, sender = build(args.workers, args.members, args.history)
     new_shape = hasattr(hub, "policy")
     frames = [[message(sender, f * args.frame + i, new_shape) for i in range(args.frame)]
               for f in range(args.frames)]
@@ -87,4 +87,6 @@ if __name__ == "__main__":
     parser.add_argument("--frame", type=int, default=200)
     parser.add_argument("--frames", type=int, default=250)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--no-history", dest="history", action="store_false",
+                        help="a hub without the history store's reader of the log")
     asyncio.run(main(parser.parse_args()))
