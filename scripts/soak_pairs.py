@@ -1,0 +1,72 @@
+"""Alternating pairs of soak runs, for old-versus-new comparisons on a noisy machine.
+
+    .venv/bin/python scripts/soak_pairs.py --pairs 4 A=DIR_A B=DIR_B -- <scripts/soak.sh arguments>
+
+Runs `scripts/soak.sh <arguments> --out ...` from each checkout in turn (A, B, A, B, ...), or,
+with `A=--no-history` style labels naming extra arguments instead of a directory (`A=@--no-history`),
+from this checkout with those arguments added. Prints each run's p50, p99 and the hub's and the
+workers' mean CPU over the seconds the load was at full rate, then the medians and ranges.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def summary(text: str) -> dict:
+    rate = float(re.search(r"(\d+(?:\.\d+)?) msg/s for", text).group(1))
+    latency = re.search(r"latency p50 ([\d.]+)ms p99 ([\d.]+)ms", text)
+    hub, workers, store = [], [], []
+    for line in text.splitlines():
+        sent = re.search(r"sent (\d+)/s", line)
+        if not sent or int(sent.group(1)) < 0.9 * rate:
+            continue
+        hub += [int(x) for x in re.findall(r"hub \d+: (\d+)%", line)]
+        store += [int(x) for x in re.findall(r"store \d+: (\d+)%", line)]
+        shares = [int(x) for x in re.findall(r"worker \d+: (\d+)%", line)]
+        if shares:
+            workers.append(sum(shares))
+    mean = lambda xs: round(statistics.mean(xs), 1) if xs else None  # noqa: E731
+    return {"p50": float(latency.group(1)) if latency else None, "p99": float(latency.group(2)) if latency else None,
+            "hub": mean(hub), "workers": mean(workers), "store": mean(store), "passed": "soak: passed" in text}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=4)
+    parser.add_argument("sides", nargs=2, help="LABEL=DIR, or LABEL=@ARGS for this checkout with ARGS added")
+    parser.add_argument("soak", nargs=argparse.REMAINDER, help="-- then scripts/soak.sh's arguments")
+    args = parser.parse_args()
+    soak = args.soak[1:] if args.soak[:1] == ["--"] else args.soak
+    sides = []
+    for side in args.sides:
+        label, _, where = side.partition("=")
+        sides.append((label, ROOT, where[1:].split()) if where.startswith("@") else (label, Path(where), []))
+    results: dict[str, list[dict]] = {label: [] for label, _, _ in sides}
+    for i in range(args.pairs):
+        for label, checkout, extra in sides:
+            with tempfile.TemporaryDirectory() as out:
+                run = subprocess.run(["bash", "scripts/soak.sh", *soak, *extra, "--out", out], cwd=checkout,
+                                     capture_output=True, text=True)
+            got = summary(run.stdout)
+            results[label].append(got)
+            print(f"{label} {i + 1}: " + " ".join(f"{k} {v}" for k, v in got.items()), flush=True)
+    for label, runs in results.items():
+        cells = []
+        for key in ("p99", "p50", "hub", "workers", "store"):
+            values = [r[key] for r in runs if r[key] is not None]
+            if values:
+                cells.append(f"{key} {statistics.median(values):g} ({min(values):g}-{max(values):g})")
+        print(f"{label}: " + ", ".join(cells) + f"; {sum(r['passed'] for r in runs)}/{len(runs)} passed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
