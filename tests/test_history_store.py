@@ -452,9 +452,10 @@ def test_search(chatter, args, expected):
     assert all(r.owner in ("", "a:alice") for r in found)
 
 
-HOSTILE = ['"', '""', "'", "NEAR(", "NEAR(a b", "near(the end", "*", "a*", "-", "-hello", "hello OR", "AND", "OR NOT",
-           "body:hello", "{body}: hello", "^hello", "((((", "))", "日本語", "café", "\x00", "\udcff", "+", "\\", "%_",
-           "'; DROP TABLE messages; --", "drop\" OR \"1\"=\"1", "hello\"world", "NEAR(hello world, 2)", "🙂 hello"]
+HOSTILE = ['"', '""', "'", "NEAR(", "NEAR(a b", "near(the end", "*", "a*", "-", "-hello", "hello OR", "AND",
+           "OR NOT", "body:hello", "{body}: hello", "sender : x", "^hello", "((((", "))", "日本語", "café", "\x00",
+           "\udcff", "+", "\\", "%_", "'; DROP TABLE messages; --", "drop\" OR \"1\"=\"1", "hello\"world",
+           "NEAR(hello world, 2)", "🙂 hello"]
 
 
 @pytest.mark.parametrize("text", HOSTILE)
@@ -522,7 +523,7 @@ def plans(store, call) -> list[str]:
     lambda s: s.before("", "#lobby", 50, 5), lambda s: s.after("", "#lobby", 50, 5, kinds=MSG),
     lambda s: s.around("", "#lobby", 50, 5, True), lambda s: s.between("", "#lobby", 90, 20, 5),
     lambda s: s.targets("a:alice", ["#lobby"], 0, 100, 5),
-    lambda s: s.search("a:alice", ["#lobby"], sender="alice", after_us=1, limit=5),
+    lambda s: s.search("a:alice", ["#lobby"], after_us=1, limit=5),
 ])
 def test_every_selector_is_an_index_range_scan(lobby, call):
     lobby.write(private_pair(15, "bob", "a:bob", "alice", "a:alice", "x"))
@@ -535,9 +536,18 @@ def test_every_selector_is_an_index_range_scan(lobby, call):
     assert any("SEARCH messages USING INDEX messages_by_time (owner=? AND target=?" in p for p in found)
 
 
-def test_text_search_is_driven_by_the_fts_match(lobby):
-    (plan,) = plans(lobby, lambda: lobby.search("a:alice", ["#lobby"], text="message", limit=5))
+@pytest.mark.parametrize("args", [dict(text="message"), dict(sender="alice"), dict(text="message", sender="alice")])
+def test_search_by_text_or_sender_is_driven_by_the_fts_match(lobby, args):
+    (plan,) = plans(lobby, lambda: lobby.search("a:alice", ["#lobby"], limit=5, **args))
     assert plan.startswith("SCAN message_words VIRTUAL TABLE") and "SEARCH m USING INTEGER PRIMARY KEY" in plan
+
+
+def test_the_sender_token_matches_only_that_nick(store):
+    store.write([rec(10, sender="bob"), rec(20, sender="bobby"), rec(30, sender="bo"), rec(40, sender="b[o]b"),
+                 rec(50, text="626f62 is bob in hex")])
+    for nick, expected in (("bob", [10]), ("bo", [30]), ("b[o]b", [40]), ("b", [])):
+        assert times(store.search("", ["#lobby"], sender=nick, limit=10)) == expected
+    assert times(store.search("", ["#lobby"], text="626f62", limit=10)) == [50]  # words are only the text
 
 
 @pytest.mark.parametrize("call", [
@@ -574,7 +584,8 @@ def test_selectors_match_a_model(messages, noise, refs, limit, kinds, include):
     store = SQLiteStore(":memory:")
     try:
         # Another conversation with the same times, and the owner's copy of others: never seen.
-        store.write([rec(t, kind=k) for t, k in messages.items()] + [rec(t, target="#noise", msgid=f"n{t}") for t in noise]
+        store.write([rec(t, kind=k) for t, k in messages.items()]
+                    + [rec(t, target="#noise", msgid=f"n{t}") for t in noise]
                     + [rec(t, owner="a:x", msgid=f"x{t}") for t in noise])
         a, b = refs
         assert times(store.latest("", "#lobby", limit, kinds=kinds)) == model_range(
@@ -620,7 +631,8 @@ def test_search_and_targets_match_a_model(rows, sender, after, before, limit, wo
         if after is not None and before is not None:
             latest: dict[str, int] = {}
             for t, (target, kind, _) in sorted(rows.items()):
-                if target in visible and kind in ("PRIVMSG", "NOTICE", "TAGMSG") and min(after, before) < t < max(after, before):
+                inside = min(after, before) < t < max(after, before)
+                if target in visible and kind in ("PRIVMSG", "NOTICE", "TAGMSG") and inside:
                     latest[target] = t
             active = sorted((t, target) for target, t in latest.items())
             chosen = (active[:limit] if after < before else active[-limit:]) if limit and after != before else []
