@@ -63,9 +63,10 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 SCHEMA_VERSION = 1
-# Rows `prune` deletes at most per call: a call stays about 40 ms on a 1M-row database
-# (deleting a conversation's oldest rows dirties pages all over the table, ~20 us a row), so
-# the store thread's writes are not held up; the caller calls again while it returns this.
+# Rows `prune` deletes at most per call. A conversation's oldest rows lie all over the table,
+# so deleting them dirties ~3 pages for every 4 rows: ~18 us a row by age, ~7 by count on a
+# 1M-row database (scripts/bench_store.py), so a call takes ~20 ms, up to ~190 ms when its
+# commit also checkpoints. Small enough not to hold up the store thread's next write.
 PRUNE_CHUNK = 2_000
 SEARCHED_KINDS = ("PRIVMSG", "NOTICE")  # the kinds with words in message_words
 ACTIVITY_KINDS = ("PRIVMSG", "NOTICE", "TAGMSG")  # what makes a conversation active for TARGETS
@@ -314,7 +315,8 @@ class SQLiteStore:
         Bounded: at most PRUNE_CHUNK rows per call (age first, then counts), in one transaction,
         each step found through an index (conversations by oldest time or by rows, then a range of
         messages_by_time), so a call costs about its deletions, never a scan of the database. A
-        return of PRUNE_CHUNK means more may be due: call again (after letting a write in)."""
+        return of PRUNE_CHUNK means more may be due: call again (after letting a write in). At
+        ~18 us a row, pruning at the rate of 30,000 messages a second would take half a core."""
         budget = PRUNE_CHUNK
         with self._transaction() as db:
             if max_age_us is not None:
@@ -465,7 +467,7 @@ class SQLiteStore:
 
         With text or sender the FTS match drives, one rowid lookup per row that holds the
         words and has that sender: its cost grows with their number, whatever the limit (a word
-        in a quarter of 1M rows: ~300 ms). With neither, each conversation is a range scan of its
+        in a quarter of 1.45M rows: ~420 ms). With neither, each conversation is a range scan of its
         newest rows."""
         if limit <= 0:
             return []

@@ -2,7 +2,11 @@
 file), fed Records, asked what CHATHISTORY, search, read markers and pruning ask."""
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +16,7 @@ from history import store as store_module
 from history.store import SCHEMA_VERSION, Record, SQLiteStore, fts_query, message_text
 from ircproto.message import format_line, parse
 
+ROOT = Path(__file__).resolve().parents[1]
 MSG = frozenset({"PRIVMSG"})
 TIMES = list(range(10, 101, 10))  # the conversation most tests ask about: 10, 20, ..., 100
 
@@ -310,6 +315,35 @@ def test_a_file_database_is_wal_with_synchronous_normal(tmp_path):
     assert s._db.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL
     assert s._db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     s.close()
+
+
+KILLED_WRITER = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[2])
+from history.store import Record, SQLiteStore
+
+def rec(t):
+    return Record(f"m{t}", t, "#lobby", "", "PRIVMSG", "alice", "", f":alice!u@h PRIVMSG #lobby :at {t}", "")
+
+class KilledHalfway(list):  # the process dies while write() is inside its transaction
+    def __iter__(self):
+        yield from self[:2]
+        os.kill(os.getpid(), signal.SIGKILL)
+
+store = SQLiteStore(sys.argv[1])
+store.write([rec(10), rec(20)])
+store.write(KilledHalfway([rec(30), rec(40), rec(50)]))
+"""
+
+
+def test_a_killed_process_loses_nothing_committed_and_no_half_batch(tmp_path):
+    path = tmp_path / "history.db"
+    child = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path), str(ROOT)], timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    assert (tmp_path / "history.db-wal").exists()  # the WAL was never checkpointed: recovery reads it
+    again = SQLiteStore(str(path))
+    assert times(again.latest("", "#lobby", 10)) == [10, 20]
+    again.close()
 
 
 def test_another_schema_version_is_refused(tmp_path):
