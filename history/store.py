@@ -62,7 +62,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
-SCHEMA_VERSION = 1
+# 2: message_words gained the sender column and automerge 8. A version 1 database (main has run
+# that one) is migrated when opened: its FTS table is rebuilt from the messages.
+SCHEMA_VERSION = 2
 # Rows `prune` deletes at most per call. A conversation's oldest rows lie all over the table,
 # so deleting them dirties ~3 pages for every 4 rows: ~18 us a row by age, ~7 by count on a
 # 1M-row database (scripts/bench_store.py), so a call takes ~20 ms, up to ~190 ms when its
@@ -101,6 +103,11 @@ COLUMNS = "msgid, time_us, target, owner, kind, sender, author, line, tags"  # R
 _SEARCHED = f"kind IN ({', '.join(repr(k) for k in SEARCHED_KINDS)})"
 _ACTIVE = f"kind IN ({', '.join(repr(k) for k in ACTIVITY_KINDS)})"
 
+_WORDS_TABLE = """CREATE VIRTUAL TABLE message_words USING fts5 (
+    body, sender, content='', columnsize=0, tokenize='unicode61 remove_diacritics 2'
+)"""
+_WORDS_AUTOMERGE = f"INSERT INTO message_words (message_words, rank) VALUES ('automerge', {FTS_AUTOMERGE})"
+
 SCHEMA = f"""
 CREATE TABLE messages (
     id INTEGER PRIMARY KEY,
@@ -116,9 +123,8 @@ CREATE TABLE messages (
 );
 CREATE UNIQUE INDEX messages_by_time ON messages (owner, target, time_us);
 CREATE UNIQUE INDEX messages_by_msgid ON messages (msgid, owner, target);
-CREATE VIRTUAL TABLE message_words USING fts5 (
-    body, sender, content='', columnsize=0, tokenize='unicode61 remove_diacritics 2'
-);
+{_WORDS_TABLE};
+{_WORDS_AUTOMERGE};
 CREATE TABLE conversations (
     owner TEXT NOT NULL,
     target TEXT NOT NULL,
@@ -138,7 +144,6 @@ CREATE TABLE channel_state (
     key TEXT PRIMARY KEY,
     state TEXT NOT NULL
 ) WITHOUT ROWID;
-INSERT INTO message_words (message_words, rank) VALUES ('automerge', {FTS_AUTOMERGE});
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
@@ -239,9 +244,20 @@ class SQLiteStore:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
         if version == 0:
             self._db.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
+        elif version == 1:
+            self._index_words_again()
         elif version != SCHEMA_VERSION:
             self._db.close()
             raise RuntimeError(f"{path}: history schema version {version}, this code reads {SCHEMA_VERSION}")
+
+    def _index_words_again(self) -> None:
+        """From version 1: a new message_words, filled from the messages in one statement."""
+        with self._transaction() as db:
+            db.execute("DROP TABLE message_words")
+            db.execute(_WORDS_TABLE)
+            db.execute(_WORDS_AUTOMERGE)
+            db.execute(_INDEX_WORDS_AFTER, (0,))
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.execute("PRAGMA optimize")

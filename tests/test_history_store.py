@@ -346,6 +346,33 @@ def test_a_killed_process_loses_nothing_committed_and_no_half_batch(tmp_path):
     again.close()
 
 
+def test_a_version_1_database_gets_its_words_indexed_again(tmp_path):
+    """Version 1 (merged into main before the sender column) had message_words (body) only."""
+    path = str(tmp_path / "history.db")
+    assert "body, sender," in store_module.SCHEMA and store_module._WORDS_AUTOMERGE in store_module.SCHEMA
+    version_1 = (store_module.SCHEMA.replace("body, sender,", "body,").replace(store_module._WORDS_AUTOMERGE + ";", "")
+                 .replace(f"user_version = {SCHEMA_VERSION}", "user_version = 1"))
+    db = sqlite3.connect(path, isolation_level=None)
+    db.create_function("message_text", 1, message_text)
+    db.executescript(version_1)
+    db.executemany(store_module._INSERT, [rec(10, text="old words"), rec(20, sender="bob", text="more words"),
+                                          rec(30, kind="JOIN")])
+    db.execute("INSERT INTO message_words (rowid, body) SELECT id, message_text(line) FROM messages "
+               "WHERE kind IN ('PRIVMSG', 'NOTICE')")
+    db.execute(store_module._COUNT_ROWS_AFTER, (0,))
+    db.close()
+    store = SQLiteStore(path)
+    assert store._db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    assert ("automerge", 8) in store._db.execute("SELECT * FROM message_words_config").fetchall()
+    assert times(store.search("", ["#lobby"], text="words", limit=10)) == [10, 20]
+    assert times(store.search("", ["#lobby"], sender="bob", limit=10)) == [20]
+    assert store.delete("m20") == 1
+    assert fts_rowids(store, "more") == []
+    store.write([rec(40, sender="bob", text="new words")])
+    assert times(store.search("", ["#lobby"], sender="bob", text="words", limit=10)) == [40]
+    store.close()
+
+
 def test_another_schema_version_is_refused(tmp_path):
     path = str(tmp_path / "history.db")
     SQLiteStore(path).close()
