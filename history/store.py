@@ -23,11 +23,14 @@ Schema (version `SCHEMA_VERSION`, kept in `PRAGMA user_version`)
   scans as a range; `messages_by_msgid` UNIQUE (msgid, owner, target), which ignores duplicates
   and serves `time_of`, `message` and `delete`.
 - `message_words`: a contentless FTS5 table (unicode61, diacritics removed) whose rowid is
-  messages.id, holding `message_text(line)` of PRIVMSG and NOTICE rows only. Contentless, so
-  the text is not stored twice; the price is that removing a row from it needs the same text
-  again, which `message_text` recomputes from the line. columnsize=0: no per-row size table
-  (one write less per row), which only ranking (bm25) would read; results are by time. So `message_text` is part of the schema:
-  changing what it returns needs a new schema version that rebuilds the FTS table.
+  messages.id, with rows for PRIVMSG and NOTICE only: `body`, `message_text(line)`, and
+  `sender`, the sender's nick in hex, one token that matches that nick only, so a search by
+  sender reads that sender's rows instead of scanning conversations. Contentless, so the text
+  is not stored twice; the price is that removing a row needs the same text again, which
+  `message_text` recomputes from the line. So `message_text` is part of the schema: changing
+  what it returns needs a new schema version that rebuilds the FTS table. columnsize=0: no
+  per-row size table (one write less a row), which only ranking (bm25) reads; results are by
+  time.
 - `conversations(owner, target, rows, oldest_us)`: one row per (owner, target) with messages,
   kept by every write and delete; indexed by rows and by oldest_us so `prune` finds its work
   without scanning, and it lists an owner's private targets for `targets` and `search`.
@@ -44,9 +47,12 @@ without fsync, and the WAL is fsynced only when it is checkpointed into the main
 - If the process dies (SIGKILL, a crash, OOM), nothing committed is lost: the appended WAL
   frames are in the OS's page cache, and the next open recovers them. A `write` in progress
   is rolled back whole: a batch is stored all or not at all.
-- If the OS crashes or the power fails, transactions committed since the last fsync of the WAL
-  (about since the last checkpoint) may be lost, newest first; the database is never corrupted
-  and opens at an earlier consistent state (given storage that honours fsync).
+- If the OS crashes or the power fails, transactions committed since the last checkpoint may
+  be lost, newest first: those whose WAL pages the OS had not yet written back. Checkpoints
+  come every CHECKPOINT_PAGES pages of WAL, about a second of writes at 30,000 messages a
+  second but hours on a quiet server; Linux writes dirty pages back within ~30 s by default,
+  so that is the usual loss, with no promise. The database is never corrupted: it opens at
+  an earlier consistent state (WAL frames carry checksums; given storage that honours fsync).
 """
 from __future__ import annotations
 
@@ -56,15 +62,29 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
 
-SCHEMA_VERSION = 1
-# Rows `prune` deletes at most per call: a call on a large database stays a few tens of ms, so
-# the store thread's writes are not held up; the caller calls again while it returns this.
-PRUNE_CHUNK = 5_000
+# 2: message_words gained the sender column and automerge 8. A version 1 database (main has run
+# that one) is migrated when opened: its FTS table is rebuilt from the messages.
+SCHEMA_VERSION = 2
+# Rows `prune` deletes at most per call. A conversation's oldest rows lie all over the table,
+# so deleting them dirties ~3 pages for every 4 rows: ~18 us a row by age, ~7 by count on a
+# 1M-row database (scripts/bench_store.py), so a call takes ~20 ms, up to ~190 ms when its
+# commit also checkpoints. Small enough not to hold up the store thread's next write.
+PRUNE_CHUNK = 2_000
 SEARCHED_KINDS = ("PRIVMSG", "NOTICE")  # the kinds with words in message_words
 ACTIVITY_KINDS = ("PRIVMSG", "NOTICE", "TAGMSG")  # what makes a conversation active for TARGETS
 # SQLite's page cache for this connection, in KiB: the ends of the two message indexes that
 # every batch writes to stay in memory on a database of millions of rows.
 CACHE_KIB = 32 * 1024
+# WAL pages before a commit also checkpoints (SQLite's default is 1,000). A batch of 3,000
+# dirties ~640 pages, half of them index pages of small private conversations that later
+# batches dirty again: a checkpoint copies such a page back once however often it changed
+# since the last one. On a 1M-row database 8,000 (32 MiB) gave ~10% more writes/s than 4,000,
+# and 4,000 ~15% more than 1,000; 16,000 let the commit that checkpoints take 160 ms.
+CHECKPOINT_PAGES = 8_000
+# FTS5 merges a level's segments when it has this many (its default is 4): fewer rewrites of
+# each token as the index grows, for a few more segments for a search to read. With 8 rather
+# than 4, writes into a 1M-row database were ~15% faster.
+FTS_AUTOMERGE = 8
 
 
 class Record(NamedTuple):
@@ -80,8 +100,13 @@ class Record(NamedTuple):
 
 
 COLUMNS = "msgid, time_us, target, owner, kind, sender, author, line, tags"  # Record's order
-_SEARCHED = "kind IN ('PRIVMSG', 'NOTICE')"
-_ACTIVE = "kind IN ('PRIVMSG', 'NOTICE', 'TAGMSG')"
+_SEARCHED = f"kind IN ({', '.join(repr(k) for k in SEARCHED_KINDS)})"
+_ACTIVE = f"kind IN ({', '.join(repr(k) for k in ACTIVITY_KINDS)})"
+
+_WORDS_TABLE = """CREATE VIRTUAL TABLE message_words USING fts5 (
+    body, sender, content='', columnsize=0, tokenize='unicode61 remove_diacritics 2'
+)"""
+_WORDS_AUTOMERGE = f"INSERT INTO message_words (message_words, rank) VALUES ('automerge', {FTS_AUTOMERGE})"
 
 SCHEMA = f"""
 CREATE TABLE messages (
@@ -98,9 +123,8 @@ CREATE TABLE messages (
 );
 CREATE UNIQUE INDEX messages_by_time ON messages (owner, target, time_us);
 CREATE UNIQUE INDEX messages_by_msgid ON messages (msgid, owner, target);
-CREATE VIRTUAL TABLE message_words USING fts5 (
-    body, content='', columnsize=0, tokenize='unicode61 remove_diacritics 2'
-);
+{_WORDS_TABLE};
+{_WORDS_AUTOMERGE};
 CREATE TABLE conversations (
     owner TEXT NOT NULL,
     target TEXT NOT NULL,
@@ -126,8 +150,8 @@ PRAGMA user_version = {SCHEMA_VERSION};
 _INSERT = f"INSERT OR IGNORE INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # One INSERT ... SELECT for the whole batch, not a trigger per row: FTS5 flushes its pending
 # terms at every statement savepoint, and a trigger per row made writes 3x slower (measured).
-_INDEX_WORDS_AFTER = (f"INSERT INTO message_words (rowid, body) SELECT id, message_text(line) "
-                      f"FROM messages WHERE id > ? AND {_SEARCHED}")
+_INDEX_WORDS_AFTER = ("INSERT INTO message_words (rowid, body, sender) "
+                      f"SELECT id, message_text(line), hex(sender) FROM messages WHERE id > ? AND {_SEARCHED}")
 # NOT INDEXED: otherwise SQLite groups by walking all of messages_by_time instead of the
 # batch's rowid range.
 _COUNT_ROWS_AFTER = ("INSERT INTO conversations (owner, target, rows, oldest_us) "
@@ -135,17 +159,17 @@ _COUNT_ROWS_AFTER = ("INSERT INTO conversations (owner, target, rows, oldest_us)
                      "WHERE id > ? GROUP BY owner, target "
                      "ON CONFLICT (owner, target) DO UPDATE SET rows = rows + excluded.rows, "
                      "oldest_us = min(oldest_us, excluded.oldest_us)")
-_FORGET_WORDS = ("INSERT INTO message_words (message_words, rowid, body) "
-                 "SELECT 'delete', id, message_text(line) FROM messages WHERE {where} AND " + _SEARCHED)
+_FORGET_WORDS = ("INSERT INTO message_words (message_words, rowid, body, sender) "
+                 "SELECT 'delete', id, message_text(line), hex(sender) FROM messages WHERE {where} AND " + _SEARCHED)
 
 
 def message_text(line: str | bytes) -> str:
     """The words search looks in: the last parameter of a PRIVMSG or NOTICE line, without a
     CTCP ACTION's wrapping (so /me lines are found by their words, not by "ACTION").
 
-    A cheap split rather than `ircproto.message.parse` (0.2 us a line against 1.1 us, measured): in a line the
-    hub formatted, the source has no space, so the first " :" starts the trailing parameter,
-    and without one the text is the last word. The tests check it against `parse`."""
+    A cheap split rather than `ircproto.message.parse` (0.2 us a line against 1.1 us, measured):
+    in a line the hub formatted the source has no space, so the first " :" starts the trailing
+    parameter, and without one the text is the last word. The tests check it against `parse`."""
     if type(line) is bytes:  # stored as a BLOB: it was not UTF-8
         line = line.decode("utf-8", "replace")
     start = line.find(" :")
@@ -156,7 +180,8 @@ def message_text(line: str | bytes) -> str:
 
 
 def fts_query(text: str) -> str | None:
-    """An FTS5 query matching rows that hold every word of `text`, or None when it has none.
+    """An FTS5 query matching rows whose body holds every word of `text`, or None when it has
+    none.
 
     Each whitespace-separated word becomes one quoted FTS5 string (inner quotes doubled), so
     no input is FTS syntax: `NEAR(`, `*`, `-`, `:` or `AND` are searched as words. A word of
@@ -166,7 +191,13 @@ def fts_query(text: str) -> str | None:
     words = text.split()
     if not words:
         return None
-    return " ".join('"' + word.replace('"', '""') + '"' for word in words)
+    return " ".join('body : "' + word.replace('"', '""') + '"' for word in words)
+
+
+def sender_query(sender: str) -> str:
+    """The FTS5 query for rows sent by this folded nick (the `sender` column's one token)."""
+    stored = _to_db(sender)
+    return 'sender : "' + (stored if type(stored) is bytes else stored.encode()).hex() + '"'
 
 
 def _to_db(text: str) -> str | bytes:
@@ -208,13 +239,25 @@ class SQLiteStore:
         self._db.execute("PRAGMA journal_mode = WAL")  # ":memory:" stays "memory": fine for tests
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        self._db.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
         self._db.create_function("message_text", 1, message_text, deterministic=True)
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
         if version == 0:
             self._db.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
+        elif version == 1:
+            self._index_words_again()
         elif version != SCHEMA_VERSION:
             self._db.close()
             raise RuntimeError(f"{path}: history schema version {version}, this code reads {SCHEMA_VERSION}")
+
+    def _index_words_again(self) -> None:
+        """From version 1: a new message_words, filled from the messages in one statement."""
+        with self._transaction() as db:
+            db.execute("DROP TABLE message_words")
+            db.execute(_WORDS_TABLE)
+            db.execute(_WORDS_AUTOMERGE)
+            db.execute(_INDEX_WORDS_AFTER, (0,))
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.execute("PRAGMA optimize")
@@ -288,7 +331,8 @@ class SQLiteStore:
         Bounded: at most PRUNE_CHUNK rows per call (age first, then counts), in one transaction,
         each step found through an index (conversations by oldest time or by rows, then a range of
         messages_by_time), so a call costs about its deletions, never a scan of the database. A
-        return of PRUNE_CHUNK means more may be due: call again (after letting a write in)."""
+        return of PRUNE_CHUNK means more may be due: call again (after letting a write in). At
+        ~18 us a row, pruning at the rate of 30,000 messages a second would take half a core."""
         budget = PRUNE_CHUNK
         with self._transaction() as db:
             if max_age_us is not None:
@@ -437,8 +481,10 @@ class SQLiteStore:
         targets), sent by `sender` (a folded nick), strictly between the times given, holding
         every word of `text` (see `fts_query`; text without words filters nothing).
 
-        Without text each conversation is a range scan of its newest matches. With text the
-        FTS match drives: its cost grows with how many rows hold the words."""
+        With text or sender the FTS match drives, one rowid lookup per row that holds the
+        words and has that sender: its cost grows with their number, whatever the limit (a word
+        in a quarter of 1.45M rows: ~420 ms). With neither, each conversation is a range scan of its
+        newest rows."""
         if limit <= 0:
             return []
         channels = list(dict.fromkeys(channels))
@@ -452,7 +498,9 @@ class SQLiteStore:
         if before_us is not None:
             filters.append("time_us < ?")
             params.append(before_us)
-        query = fts_query(text) if text is not None else None
+        words = fts_query(text) if text is not None else None
+        # The sender's token narrows the FTS match; `sender = ?` above still decides.
+        query = " ".join(filter(None, [words, sender_query(sender) if sender is not None else None])) or None
         if target is not None:
             if target in channels:
                 places = [("", _to_db(target))]

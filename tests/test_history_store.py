@@ -2,7 +2,11 @@
 file), fed Records, asked what CHATHISTORY, search, read markers and pruning ask."""
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +16,7 @@ from history import store as store_module
 from history.store import SCHEMA_VERSION, Record, SQLiteStore, fts_query, message_text
 from ircproto.message import format_line, parse
 
+ROOT = Path(__file__).resolve().parents[1]
 MSG = frozenset({"PRIVMSG"})
 TIMES = list(range(10, 101, 10))  # the conversation most tests ask about: 10, 20, ..., 100
 
@@ -312,6 +317,62 @@ def test_a_file_database_is_wal_with_synchronous_normal(tmp_path):
     s.close()
 
 
+KILLED_WRITER = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[2])
+from history.store import Record, SQLiteStore
+
+def rec(t):
+    return Record(f"m{t}", t, "#lobby", "", "PRIVMSG", "alice", "", f":alice!u@h PRIVMSG #lobby :at {t}", "")
+
+class KilledHalfway(list):  # the process dies while write() is inside its transaction
+    def __iter__(self):
+        yield from self[:2]
+        os.kill(os.getpid(), signal.SIGKILL)
+
+store = SQLiteStore(sys.argv[1])
+store.write([rec(10), rec(20)])
+store.write(KilledHalfway([rec(30), rec(40), rec(50)]))
+"""
+
+
+def test_a_killed_process_loses_nothing_committed_and_no_half_batch(tmp_path):
+    path = tmp_path / "history.db"
+    child = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path), str(ROOT)], timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    assert (tmp_path / "history.db-wal").exists()  # the WAL was never checkpointed: recovery reads it
+    again = SQLiteStore(str(path))
+    assert times(again.latest("", "#lobby", 10)) == [10, 20]
+    again.close()
+
+
+def test_a_version_1_database_gets_its_words_indexed_again(tmp_path):
+    """Version 1 (merged into main before the sender column) had message_words (body) only."""
+    path = str(tmp_path / "history.db")
+    assert "body, sender," in store_module.SCHEMA and store_module._WORDS_AUTOMERGE in store_module.SCHEMA
+    version_1 = (store_module.SCHEMA.replace("body, sender,", "body,").replace(store_module._WORDS_AUTOMERGE + ";", "")
+                 .replace(f"user_version = {SCHEMA_VERSION}", "user_version = 1"))
+    db = sqlite3.connect(path, isolation_level=None)
+    db.create_function("message_text", 1, message_text)
+    db.executescript(version_1)
+    db.executemany(store_module._INSERT, [rec(10, text="old words"), rec(20, sender="bob", text="more words"),
+                                          rec(30, kind="JOIN")])
+    db.execute("INSERT INTO message_words (rowid, body) SELECT id, message_text(line) FROM messages "
+               "WHERE kind IN ('PRIVMSG', 'NOTICE')")
+    db.execute(store_module._COUNT_ROWS_AFTER, (0,))
+    db.close()
+    store = SQLiteStore(path)
+    assert store._db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    assert ("automerge", 8) in store._db.execute("SELECT * FROM message_words_config").fetchall()
+    assert times(store.search("", ["#lobby"], text="words", limit=10)) == [10, 20]
+    assert times(store.search("", ["#lobby"], sender="bob", limit=10)) == [20]
+    assert store.delete("m20") == 1
+    assert fts_rowids(store, "more") == []
+    store.write([rec(40, sender="bob", text="new words")])
+    assert times(store.search("", ["#lobby"], sender="bob", text="words", limit=10)) == [40]
+    store.close()
+
+
 def test_another_schema_version_is_refused(tmp_path):
     path = str(tmp_path / "history.db")
     SQLiteStore(path).close()
@@ -452,9 +513,10 @@ def test_search(chatter, args, expected):
     assert all(r.owner in ("", "a:alice") for r in found)
 
 
-HOSTILE = ['"', '""', "'", "NEAR(", "NEAR(a b", "near(the end", "*", "a*", "-", "-hello", "hello OR", "AND", "OR NOT",
-           "body:hello", "{body}: hello", "^hello", "((((", "))", "日本語", "café", "\x00", "\udcff", "+", "\\", "%_",
-           "'; DROP TABLE messages; --", "drop\" OR \"1\"=\"1", "hello\"world", "NEAR(hello world, 2)", "🙂 hello"]
+HOSTILE = ['"', '""', "'", "NEAR(", "NEAR(a b", "near(the end", "*", "a*", "-", "-hello", "hello OR", "AND",
+           "OR NOT", "body:hello", "{body}: hello", "sender : x", "^hello", "((((", "))", "日本語", "café", "\x00",
+           "\udcff", "+", "\\", "%_", "'; DROP TABLE messages; --", "drop\" OR \"1\"=\"1", "hello\"world",
+           "NEAR(hello world, 2)", "🙂 hello"]
 
 
 @pytest.mark.parametrize("text", HOSTILE)
@@ -522,7 +584,7 @@ def plans(store, call) -> list[str]:
     lambda s: s.before("", "#lobby", 50, 5), lambda s: s.after("", "#lobby", 50, 5, kinds=MSG),
     lambda s: s.around("", "#lobby", 50, 5, True), lambda s: s.between("", "#lobby", 90, 20, 5),
     lambda s: s.targets("a:alice", ["#lobby"], 0, 100, 5),
-    lambda s: s.search("a:alice", ["#lobby"], sender="alice", after_us=1, limit=5),
+    lambda s: s.search("a:alice", ["#lobby"], after_us=1, limit=5),
 ])
 def test_every_selector_is_an_index_range_scan(lobby, call):
     lobby.write(private_pair(15, "bob", "a:bob", "alice", "a:alice", "x"))
@@ -535,9 +597,18 @@ def test_every_selector_is_an_index_range_scan(lobby, call):
     assert any("SEARCH messages USING INDEX messages_by_time (owner=? AND target=?" in p for p in found)
 
 
-def test_text_search_is_driven_by_the_fts_match(lobby):
-    (plan,) = plans(lobby, lambda: lobby.search("a:alice", ["#lobby"], text="message", limit=5))
+@pytest.mark.parametrize("args", [dict(text="message"), dict(sender="alice"), dict(text="message", sender="alice")])
+def test_search_by_text_or_sender_is_driven_by_the_fts_match(lobby, args):
+    (plan,) = plans(lobby, lambda: lobby.search("a:alice", ["#lobby"], limit=5, **args))
     assert plan.startswith("SCAN message_words VIRTUAL TABLE") and "SEARCH m USING INTEGER PRIMARY KEY" in plan
+
+
+def test_the_sender_token_matches_only_that_nick(store):
+    store.write([rec(10, sender="bob"), rec(20, sender="bobby"), rec(30, sender="bo"), rec(40, sender="b[o]b"),
+                 rec(50, text="626f62 is bob in hex")])
+    for nick, expected in (("bob", [10]), ("bo", [30]), ("b[o]b", [40]), ("b", [])):
+        assert times(store.search("", ["#lobby"], sender=nick, limit=10)) == expected
+    assert times(store.search("", ["#lobby"], text="626f62", limit=10)) == [50]  # words are only the text
 
 
 @pytest.mark.parametrize("call", [
@@ -574,7 +645,8 @@ def test_selectors_match_a_model(messages, noise, refs, limit, kinds, include):
     store = SQLiteStore(":memory:")
     try:
         # Another conversation with the same times, and the owner's copy of others: never seen.
-        store.write([rec(t, kind=k) for t, k in messages.items()] + [rec(t, target="#noise", msgid=f"n{t}") for t in noise]
+        store.write([rec(t, kind=k) for t, k in messages.items()]
+                    + [rec(t, target="#noise", msgid=f"n{t}") for t in noise]
                     + [rec(t, owner="a:x", msgid=f"x{t}") for t in noise])
         a, b = refs
         assert times(store.latest("", "#lobby", limit, kinds=kinds)) == model_range(
@@ -620,7 +692,8 @@ def test_search_and_targets_match_a_model(rows, sender, after, before, limit, wo
         if after is not None and before is not None:
             latest: dict[str, int] = {}
             for t, (target, kind, _) in sorted(rows.items()):
-                if target in visible and kind in ("PRIVMSG", "NOTICE", "TAGMSG") and min(after, before) < t < max(after, before):
+                inside = min(after, before) < t < max(after, before)
+                if target in visible and kind in ("PRIVMSG", "NOTICE", "TAGMSG") and inside:
                     latest[target] = t
             active = sorted((t, target) for target, t in latest.items())
             chosen = (active[:limit] if after < before else active[-limit:]) if limit and after != before else []
