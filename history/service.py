@@ -63,6 +63,7 @@ class StoreProcess(ChildProcess):
         self.pending_link: link.LinkProtocol | None = None
         self._commit_timer: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.pruned = 0  # rows removed by this round of retention so far
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -143,17 +144,23 @@ class StoreProcess(ChildProcess):
         future.add_done_callback(lambda f: self._soon(committed, f.result()))
 
     def _prune(self) -> None:
+        """One chunk of retention per job on the database thread, so a query or a commit waits
+        behind one chunk at most; the next chunk is queued when this one is done."""
         history = self.config.history
+        if not (history.max_age or history.max_per_target):
+            return
 
         def pruned(count: int) -> None:
+            self.pruned += count
             if count:
-                log.info("store: pruned %d messages past retention", count)
-            asyncio.get_running_loop().call_later(PRUNE_INTERVAL, self._prune)
-        if history.max_age or history.max_per_target:
-            future = self.db.submit(prune, self.store, history.max_age, history.max_per_target)
-            future.add_done_callback(lambda f: self._soon(pruned, f.result()))
-        else:
-            asyncio.get_running_loop().call_later(PRUNE_INTERVAL, self._prune)
+                self.loop.call_soon(self._prune)  # type: ignore[union-attr]
+                return
+            if self.pruned:
+                log.info("store: pruned %d messages past retention", self.pruned)
+            self.pruned = 0
+            self.loop.call_later(PRUNE_INTERVAL, self._prune)  # type: ignore[union-attr]
+        future = self.db.submit(prune, self.store, history.max_age, history.max_per_target)
+        future.add_done_callback(lambda f: self._soon(pruned, f.result()))
 
     # --- helpers ---------------------------------------------------------------------------------
     def _soon(self, then: Callable[[Any], None], value: Any) -> None:
@@ -183,13 +190,8 @@ def write(store: SQLiteStore, records: list[Record], channels: dict[str, dict | 
 
 
 def prune(store: SQLiteStore, max_age: int, max_per_target: int) -> int:
-    now_us = int(time.time() * 1_000_000)
-    total = 0
-    while True:  # in chunks, so a query waits behind one chunk at most
-        removed = store.prune(now_us, max_age * 1_000_000 or None, max_per_target or None)
-        total += removed
-        if not removed:
-            return total
+    """One chunk (history.store.PRUNE_CHUNK rows at most); 0 when nothing is past retention."""
+    return store.prune(int(time.time() * 1_000_000), max_age * 1_000_000 or None, max_per_target or None)
 
 
 def answer(store: SQLiteStore, cid: int, owner: str, scope: tuple[str, str] | None, channels: tuple[str, ...],
