@@ -12,8 +12,9 @@ moved on when the log publishes, so the feed keeps a replica of its own (`chatst
 applying the same events, like a worker's) and reads it before applying each event.
 
 The channels an event touched are marked; at the next flush their settings (topic, modes, key,
-limit, lists, creation time) are saved with the same batch, or dropped once the channel is
-gone, so the store always holds the channels that have members.
+limit, lists, creation time) are saved with the same batch, and a channel that has been empty
+for DROP_DELAY is dropped, so the store holds the channels that had members when the server
+stopped (whose clients all quit as it stops).
 
 Delivery to the store, like a worker link's: every batch (`S_WRITE`) and query (`S_QUERY`) gets
 a number (`fseq`), in the order sent; the store answers `S_DONE(fseq)` once everything up to it is
@@ -31,7 +32,6 @@ from typing import TYPE_CHECKING, Callable
 from chatstate.state import (E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RENAME, E_RESTORE, E_TOPIC, State,
                              identity)
 from hub.log import M_CHANMSG, M_USERMSG, M_WALLOPS
-from ipc.link import SHUTDOWN_REASON
 from ircproto.casemap import casefold
 from ircproto.message import format_line
 from ircproto.modes import change_params
@@ -55,6 +55,7 @@ CHANNEL_ENTRY = "c"  # (msgid, time, channel_key, author, line_bytes, flags, tag
 PRIVATE_ENTRY = "p"  # (msgid, time, ((owner, peer_key), ...), author, line_bytes, flags, tags)
 EVENT_ENTRY = "e"  # (msgid, time, kind, channel_keys, author, line)
 
+DROP_DELAY = 10.0  # seconds a channel stays saved after it empties, so a stopping server keeps its channels
 MAX_UNSENT = 1_000_000  # items the store may be behind before the hub stops reading requests
 
 
@@ -64,7 +65,7 @@ class HistoryFeed:
         self.link: "LinkProtocol | None" = None
         self.entries: list[tuple] = []  # since the last flush
         self.touched: set[str] = set()  # channel keys whose settings to save (or drop) at the next flush
-        self.last_seen: dict[str, dict] = {}  # settings of channels emptied by a stopping server, to keep
+        self.emptied: dict[str, float] = {}  # channel key -> when it was last seen without members
         self.fseq = 0  # the last item numbered
         self.done = 0  # the store has finished every item up to this one
         self.unsent: deque[tuple] = deque()  # items not yet done, in order: each (kind, fseq, ...)
@@ -144,23 +145,32 @@ class HistoryFeed:
     def detach(self) -> None:
         self.link = None
 
-    def flush(self) -> None:
-        """This loop iteration's entries and channel settings, as one numbered batch."""
-        if not (self.entries or self.touched):
-            return
+    def flush(self, now: float = 0.0) -> None:
+        """This loop iteration's entries and channel settings, as one numbered batch. A channel
+        that emptied is dropped only after DROP_DELAY: when a stopping server's clients all quit
+        (or its workers go first), the channels stay for the next start as they were."""
         channels = {}
         for key in self.touched:
             chan = self.replica.channels.get(key)
-            channels[key] = chan.settings() if chan is not None else self.last_seen.get(key)
-        self.last_seen.clear()
+            if chan is not None:
+                channels[key] = chan.settings()
+                self.emptied.pop(key, None)
+            else:
+                self.emptied.setdefault(key, now)
         self.touched.clear()
+        if self.emptied:
+            for key in [k for k, since in self.emptied.items() if now - since >= DROP_DELAY]:
+                del self.emptied[key]
+                channels[key] = None
+        if not (self.entries or channels):
+            return
         entries, self.entries = self.entries, []
         self._send((S_WRITE, self._next(), entries, channels))
 
-    def query(self, item: tuple) -> None:
+    def query(self, item: tuple, now: float = 0.0) -> None:
         """A query goes after every batch published before it: its answer misses nothing the
         asker was already sent."""
-        self.flush()
+        self.flush(now)
         self._send((S_QUERY, self._next(), *item))
 
     def finished(self, fseq: int) -> None:
@@ -216,9 +226,6 @@ def _quit(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:
     if user is not None:
         feed._event(msgid, time, "QUIT", cid, user.channels, reason)
         feed.touched.update(user.channels)
-        if reason == SHUTDOWN_REASON:  # a stopping server's channels are kept as they were
-            for key in user.channels:
-                feed.last_seen[key] = feed.replica.channels[key].settings()
 
 
 def _nick(feed: HistoryFeed, msgid: str, time: float, event: tuple) -> None:

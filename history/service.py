@@ -8,12 +8,15 @@ until the next commit, at most `history.commit_interval` later: one transaction 
 however many messages it holds. A query first commits what is pending, so its answer holds
 everything published before it.
 
-Every database call runs on one thread of its own (an SQLite connection belongs to the thread
-that made it), in the order submitted, so the loop keeps reading the link and stamping the
-heartbeat while a commit or a query runs. When an item is committed or answered, S_DONE
-tells the hub, which may then forget it, and acknowledge to the workers the requests that
-caused it. The numbers belong to one hub: a new hub starts its own, and the store answers
-each link only about its own items.
+Writes run on one thread and reads on another, each with its own connection (an SQLite
+connection belongs to the thread that made it; WAL lets one writer and readers work at once),
+so the loop keeps reading the link and stamping the heartbeat while a commit or a query runs,
+and a slow search (a common word in a large database takes hundreds of milliseconds) does not
+hold up the commits. A query starts once the commit holding everything before it is done.
+When an item is committed or answered, S_DONE tells the hub, which may then forget it, and
+acknowledge to the workers the requests that caused it; S_DONE(n) means every item up to n, so
+it waits for a slower query before it (`Progress`). The numbers belong to one hub: a new hub
+starts its own, and the store answers each link only about its own items.
 
 On SIGTERM the store commits what it holds before it exits; the supervisor stops it last,
 after the hub has flushed everything to it.
@@ -25,7 +28,8 @@ import logging
 import os
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
 from config import Config
@@ -48,6 +52,27 @@ def database_path(config: Config) -> str:
     return os.path.join(config.server.data_dir, DATABASE)
 
 
+class Progress:
+    """One hub link's items in the order they came, and which are finished."""
+
+    def __init__(self, link: link.LinkProtocol) -> None:
+        self.link = link
+        self.open: deque[list] = deque()  # [fseq, finished], oldest first
+
+    def expect(self, fseq: int) -> list:
+        entry = [fseq, False]
+        self.open.append(entry)
+        return entry
+
+    def finish(self, entry: list) -> None:
+        entry[1] = True
+        upto = 0
+        while self.open and self.open[0][1]:
+            upto = self.open.popleft()[0]
+        if upto and not self.link.closed:
+            self.link.send((S_DONE, upto))
+
+
 class StoreProcess(ChildProcess):
     label = "store"
 
@@ -55,12 +80,15 @@ class StoreProcess(ChildProcess):
         super().__init__(config, control_sock, heartbeat)
         self.control_handlers[control.HUB] = self.new_hub_link
         self.hub: link.LinkProtocol | None = None
-        self.db = ThreadPoolExecutor(1, thread_name_prefix="store")  # the one thread that touches SQLite
-        self.store: SQLiteStore | None = None  # made on that thread
+        self.db = ThreadPoolExecutor(1, thread_name_prefix="store")  # the one thread that writes
+        self.reads = ThreadPoolExecutor(1, thread_name_prefix="store-reads")  # the one that answers queries
+        self.store: SQLiteStore | None = None  # made on the writing thread
+        self.reader: SQLiteStore | None = None  # made on the reading thread
         self.pending: list[Record] = []
         self.pending_channels: dict[str, dict | None] = {}
         self.pending_upto = 0  # the last item folded into pending
-        self.pending_link: link.LinkProtocol | None = None
+        self.pending_progress: Progress | None = None
+        self.last_commit: Future | None = None
         self._commit_timer: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pruned = 0  # rows removed by this round of retention so far
@@ -70,16 +98,22 @@ class StoreProcess(ChildProcess):
         self.loop = asyncio.get_running_loop()
         path = database_path(self.config)
         self.db.submit(self._open, path).result()
+        self.reads.submit(self._open_reader, path).result()
         log.info("store: history in %s", path)
         self.loop.call_soon(self._prune)  # retention first: a database that waited over a stop is pruned at once
 
     def _open(self, path: str) -> None:
         self.store = SQLiteStore(path)
 
+    def _open_reader(self, path: str) -> None:
+        self.reader = SQLiteStore(path)
+
     def finish(self) -> None:
         self._commit()
         self.db.submit(self.store.close).result()  # type: ignore[union-attr]
+        self.reads.submit(self.reader.close).result()  # type: ignore[union-attr]
         self.db.shutdown()
+        self.reads.shutdown()
         log.info("store: committed everything and closed")
 
     def new_hub_link(self, fds: list[int]) -> None:
@@ -87,7 +121,8 @@ class StoreProcess(ChildProcess):
 
     async def _attach_hub(self, fd: int) -> None:
         self._commit()  # what the last hub sent is the last hub's: numbered in its own count
-        protocol = link.LinkProtocol(lambda items: self._on_items(protocol, items))
+        protocol = link.LinkProtocol(lambda items: self._on_items(progress, items))
+        progress = Progress(protocol)
         await link.open_link(fd, protocol)
         self.hub = protocol
         channels = await self._run(self.store.channels)  # type: ignore[union-attr]
@@ -95,7 +130,7 @@ class StoreProcess(ChildProcess):
         log.info("store: linked to the hub (%d channels kept)", len(channels))
 
     # --- the hub's items -----------------------------------------------------------------------
-    def _on_items(self, source: link.LinkProtocol, items: list[tuple]) -> None:
+    def _on_items(self, source: Progress, items: list[tuple]) -> None:
         for item in items:
             try:
                 if item[0] == S_WRITE:
@@ -105,10 +140,10 @@ class StoreProcess(ChildProcess):
             except Exception:
                 log.exception("store: failed on %r", item[:2])
 
-    def _write(self, source: link.LinkProtocol, fseq: int, entries: list[tuple], channels: dict) -> None:
-        if self.pending_link is not source:
+    def _write(self, source: Progress, fseq: int, entries: list[tuple], channels: dict) -> None:
+        if self.pending_progress is not source:
             self._commit()
-        self.pending_link = source
+        self.pending_progress = source
         self.pending.extend(records_of(entries))
         self.pending_channels.update(channels)
         self.pending_upto = fseq
@@ -116,32 +151,45 @@ class StoreProcess(ChildProcess):
             self._commit_timer = asyncio.get_running_loop().call_later(self.config.history.commit_interval,
                                                                       self._commit)
 
-    def _query(self, source: link.LinkProtocol, fseq: int, cid: int, owner: str, scope, channels, query) -> None:
+    def _query(self, source: Progress, fseq: int, cid: int, owner: str, scope, channels, query) -> None:
         self._commit()
+        entry = source.expect(fseq)
         limit = self.config.history.max_query
 
         def answered(result: tuple) -> None:
-            if not source.closed:
-                source.send(result)
-                source.send((S_DONE, fseq))
-        future = self.db.submit(answer, self.store, cid, owner, scope, channels, query, limit)
-        future.add_done_callback(lambda f: self._soon(answered, f.result()))
+            if not source.link.closed:
+                source.link.send(result)
+            source.finish(entry)
+
+        def read(_: Any = None) -> None:  # once the commit before it is done: it sees every message before
+            future = self.reads.submit(answer, self.reader, cid, owner, scope, channels, query, limit)
+            future.add_done_callback(lambda f: self._soon(answered, f.result()))
+        if self.last_commit is None or self.last_commit.done():
+            read()
+        else:
+            self.last_commit.add_done_callback(read)
 
     def _commit(self) -> None:
         if self._commit_timer is not None:
             self._commit_timer.cancel()
             self._commit_timer = None
-        source, upto = self.pending_link, self.pending_upto
+        source, upto = self.pending_progress, self.pending_upto
         if source is None:
             return
         records, channels = self.pending, self.pending_channels
-        self.pending, self.pending_channels, self.pending_link = [], {}, None
+        self.pending, self.pending_channels, self.pending_progress = [], {}, None
+        entry = source.expect(upto)
+        self.last_commit = future = self.db.submit(write, self.store, records, channels)
+        future.add_done_callback(lambda f: self._soon(self._committed, (source, entry, f)))
 
-        def committed(_: Any) -> None:
-            if not source.closed:
-                source.send((S_DONE, upto))
-        future = self.db.submit(write, self.store, records, channels)
-        future.add_done_callback(lambda f: self._soon(committed, f.result()))
+    def _committed(self, done: tuple[Progress, list, Future]) -> None:
+        source, entry, future = done
+        if future.exception() is not None:
+            # Not done, so not acknowledged: the hub keeps the batch, and sends it again to the
+            # store the supervisor starts in this one's place.
+            log.critical("store: a commit failed (%s); exiting so that a new store takes over", future.exception())
+            os._exit(1)
+        source.finish(entry)
 
     def _prune(self) -> None:
         """One chunk of retention per job on the database thread, so a query or a commit waits

@@ -98,7 +98,7 @@ class Hub(ChildProcess):
         for protocol in self.links.values():
             protocol.close()
         if self.feed is not None and self.store_link is not None:
-            self.feed.flush()  # the store commits it before it stops (it is stopped after the hub)
+            self.feed.flush(self.clock())  # the store commits it before it stops (it is stopped after the hub)
             store_link, self.store_link = self.store_link, None  # let go of first: closing it is no loss
             store_link.close()
 
@@ -281,7 +281,7 @@ class Hub(ChildProcess):
             earned.clear()
         feed = self.feed
         if feed is not None:
-            feed.flush()
+            feed.flush(self.clock())
             if self.store_link is not None:
                 self.store_link.flush()
         for protocol in links.values():
@@ -356,7 +356,7 @@ class Hub(ChildProcess):
             self.router.reply(ask.cid, (link.D_FAIL, ask.cid, "SEARCH" if query[0] == "SEARCH" else "CHATHISTORY",
                                         "MESSAGE_ERROR", (query[0], "History is off on this server")))
         else:
-            self.feed.query(ask.item)
+            self.feed.query(ask.item, self.clock())
 
     def _note(self, request: tuple, outputs: list) -> None:
         """Log what an operator wants to find later: kills and refused connections."""

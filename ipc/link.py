@@ -55,8 +55,7 @@ R_REPLAY = "replay"  # (on,): the requests between (True,) and (False,) were sen
 R_HISTORY = "history"  # (cid, query): a CHATHISTORY or SEARCH query (shapes in ircproto/chathistory.py);
 #   the hub checks who may see it and asks the store
 
-# The QUIT reason of every client of a worker told to stop. A client's own reason always starts
-# "Quit", so none can pass for this, which history reads as "the server stopped, the channels stay".
+# The QUIT reason of every client of a worker told to stop (a client's own reason starts "Quit").
 SHUTDOWN_REASON = "Server shutting down"
 
 # Flags of a relayed message.

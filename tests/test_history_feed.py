@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from chatstate.state import (E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RESTORE, E_TOPIC, E_USER, State,
                              identity)
-from history.feed import (CHANNEL_ENTRY, EVENT_ENTRY, PRIVATE_ENTRY, S_QUERY, S_WRITE, HistoryFeed)
+from history.feed import (CHANNEL_ENTRY, DROP_DELAY, EVENT_ENTRY, PRIVATE_ENTRY, S_QUERY, S_WRITE, HistoryFeed)
 from history.service import records_of
 from history.store import Record
 from hub.log import M_CHANMSG, M_USERMSG, M_WALLOPS, Log
@@ -100,25 +100,44 @@ def test_records_name_their_command_and_keep_only_persistent_tagmsgs():
     assert all(isinstance(r, Record) for r in records)
 
 
-def test_channel_settings_are_saved_with_the_batch_and_dropped_when_the_channel_empties():
+def test_channel_settings_are_saved_with_the_batch_and_dropped_when_the_channel_has_been_empty_a_while():
     feed, log = fed((E_TOPIC, A, "#room", "hello", 2.0))
     feed.attach(store := Link())
-    feed.flush()
+    feed.flush(100.0)
     [(op, fseq, entries, channels)] = store.items
     assert (op, fseq) == (S_WRITE, 1) and channels["#room"]["topic"] == "hello"
     log.publish((E_PART, A, "#room", ""), 100.0)
     log.publish((E_PART, B, "#room", ""), 100.0)
-    feed.flush()
+    feed.flush(100.0)
+    assert "#room" not in store.items[-1][3]  # kept a while: this may be a stopping server's last goodbyes
+    feed.flush(100.0 + DROP_DELAY - 0.1)
+    assert len(store.items) == 2  # nothing to send yet
+    feed.flush(100.0 + DROP_DELAY)
     assert store.items[-1][3] == {"#room": None}
+
+
+def test_a_channel_refilled_in_time_is_not_dropped():
+    feed, log = fed()
+    feed.attach(store := Link())
+    log.publish((E_PART, A, "#room", ""), 100.0)
+    log.publish((E_PART, B, "#room", ""), 100.0)
+    feed.flush(100.0)
+    log.publish((E_JOIN, C, "#room", 101.0), 101.0)
+    feed.flush(101.0)
+    feed.touched.add("#other")  # something to flush, much later
+    feed.flush(100.0 + 2 * DROP_DELAY)
+    assert all(items[3].get("#room", {}) is not None for items in store.items)
 
 
 def test_a_stopping_server_keeps_its_channels():
     feed, log = fed((E_MODE, A, "#room", (("+", "k", "pw"),), 2.0))
-    log.publish((E_QUIT, A, link.SHUTDOWN_REASON, 3.0), 100.0)
-    log.publish((E_QUIT, B, link.SHUTDOWN_REASON, 3.0), 100.0)
     feed.attach(store := Link())
-    feed.flush()
-    assert store.items[-1][3]["#room"]["key"] == "pw"  # kept as it was, not dropped
+    feed.flush(100.0)
+    log.publish((E_QUIT, A, link.SHUTDOWN_REASON, 3.0), 100.0)
+    log.publish((E_QUIT, B, "Server process exited", 3.0), 100.0)  # a worker that went first
+    feed.flush(100.1)
+    assert store.items[0][3]["#room"]["key"] == "pw"
+    assert all("#room" not in items[3] for items in store.items[1:])  # saved as it was, never dropped
 
 
 def test_items_stay_until_the_store_is_done_and_a_new_store_gets_them_again():
@@ -143,8 +162,7 @@ def test_the_feed_stops_the_hub_reading_when_the_store_falls_too_far_behind(monk
     calls = []
     feed = HistoryFeed(on_backlog=calls.append)
     for _ in range(4):
-        feed.touched.add("#x")
-        feed.flush()
+        feed.query((A, "~a", None, (), ("TARGETS", ("timestamp", 1), ("timestamp", 2), 10, False)))
     assert calls == [True]
     feed.finished(3)
     assert calls == [True, False]
