@@ -2,9 +2,9 @@
 
     .venv/bin/python scripts/soak_pairs.py --pairs 4 A=DIR_A B=DIR_B -- <scripts/soak.sh arguments>
 
-Runs `scripts/soak.sh <arguments> --out ...` from each checkout in turn (A, B, A, B, ...), or,
-with `A=--no-history` style labels naming extra arguments instead of a directory (`A=@--no-history`),
-from this checkout with those arguments added. Prints each run's p50, p99 and the hub's and the
+Runs `scripts/soak.sh <arguments> --out ...` from each checkout in turn (A, B, A, B, ...). A side
+written `LABEL=@ARGS` instead runs from this checkout with ARGS added, e.g.
+`on=@ off=@--no-history` compares history on and off. Prints each run's p50, p99 and the hub's and the
 workers' mean CPU over the seconds the load was at full rate, then the medians and ranges.
 """
 from __future__ import annotations
