@@ -6,7 +6,7 @@ keeps the password.
 loop** (`loop.run_in_executor`, or the worker's blocking-check thread), never in a worker's or
 the hub's loop. Measured on the 2-core development machine (Python 3.11, argon2-cffi 25.1,
 `python -m pytest -rA tests/test_accounts.py -k timings` prints them again):
-`hash_password` and `verify_password` about 17 ms each with `ARGON2`, `scram_credentials` about
+`hash_password` and `verify_password` 15-17 ms each with `ARGON2`, `scram_credentials` about
 1 ms (4096 PBKDF2 rounds). A SCRAM login costs the server only a few HMACs: the client does the
 PBKDF2.
 
@@ -101,7 +101,8 @@ def needs_rehash(hashed: str, params: Argon2Params = ARGON2) -> bool:
 def scram_credentials(password: str, iterations: int = SCRAM_ITERATIONS) -> dict | None:
     """The SCRAM-SHA-256 record to store beside the hash, as plain JSON-serialisable data:
     `{"mechanism": "SCRAM-SHA-256", "salt": b64, "stored_key": b64, "server_key": b64,
-    "iterations": int}`. None when SASLprep refuses the password (see the docstring)."""
+    "iterations": int}`. None when SASLprep refuses the password (see the docstring), or scramp
+    the iteration count (below 4096 or above 10 million)."""
     try:
         salt, stored_key, server_key, count = ScramMechanism(SCRAM_SHA_256).make_auth_info(
             password, iteration_count=iterations, salt=os.urandom(SCRAM_SALT_BYTES))

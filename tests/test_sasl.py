@@ -12,7 +12,7 @@ from scramp import ScramClient, ScramMechanism
 
 from ircproto.numerics import ERR_SASLFAIL, ERR_SASLTOOLONG
 from ircproto.sasl import (
-    CHUNK, MAX_PAYLOAD, MECHANISMS, SCRAM_ITERATIONS, SCRAM_SALT_BYTES, Aborted, AuthenticateBuffer,
+    MAX_PAYLOAD, MECHANISMS, SCRAM_ITERATIONS, SCRAM_SALT_BYTES, Aborted, AuthenticateBuffer,
     Authentication, Challenge, Failure, NeedCertificateOwner, NeedCredentials, NoReply, ScramKeys,
     Success, VerifyPassword, encode_challenge, start,
 )
