@@ -21,7 +21,7 @@ failures, no more.
   attacker who owns one account must not reset the count of the address it guesses others'
   passwords from.
 - Memory: each table (accounts, addresses) keeps at most `max_entries` keys (50,000 by
-  default: about 13 MB per full table, some 256 bytes a key with 3 failures, measured by
+  default: 13-15 MB per full table, 250-300 bytes a key with 3 failures, as measured by
   tests/test_accounts.py), least recently failed first out. Keys whose failures have all left
   the window are dropped as later failures come in. Past the cap (a spray of 50,000 names or
   /64s within a minute) the oldest keys are forgotten early: such an attacker gets at most
