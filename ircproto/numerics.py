@@ -39,6 +39,7 @@ RPL_LIST = "322"
 RPL_LISTEND = "323"
 RPL_CHANNELMODEIS = "324"
 RPL_CREATIONTIME = "329"
+RPL_WHOISACCOUNT = "330"
 RPL_NOTOPIC = "331"
 RPL_TOPIC = "332"
 RPL_TOPICWHOTIME = "333"
@@ -108,6 +109,20 @@ ERR_INVALIDMODEPARAM = "696"
 RPL_HELPSTART = "704"
 RPL_HELPTXT = "705"
 RPL_ENDOFHELP = "706"
+RPL_MONONLINE = "730"
+RPL_MONOFFLINE = "731"
+RPL_MONLIST = "732"
+RPL_ENDOFMONLIST = "733"
+ERR_MONLISTFULL = "734"
+RPL_LOGGEDIN = "900"
+RPL_LOGGEDOUT = "901"
+ERR_NICKLOCKED = "902"
+RPL_SASLSUCCESS = "903"
+ERR_SASLFAIL = "904"
+ERR_SASLTOOLONG = "905"
+ERR_SASLABORTED = "906"
+ERR_SASLALREADY = "907"
+RPL_SASLMECHS = "908"
 
 # The last parameter of each numeric whose text is always the same, as hubchat sends it. Callers
 # in the workers give only the parameters before it and `with_text` adds it, so a text is written
@@ -127,6 +142,7 @@ TEXTS: dict[str, str] = {
     RPL_ENDOFWHOIS: "End of /WHOIS list",
     RPL_LISTSTART: "Users  Name",
     RPL_LISTEND: "End of /LIST",
+    RPL_WHOISACCOUNT: "is logged in as",
     RPL_NOTOPIC: "No topic is set",
     RPL_WHOISBOT: "is a bot",
     RPL_ENDOFINVITELIST: "End of /INVITE list",
@@ -173,6 +189,18 @@ TEXTS: dict[str, str] = {
     ERR_USERSDONTMATCH: "Cant change mode for other users",
     ERR_HELPNOTFOUND: "No help available on this topic",
     RPL_ENDOFHELP: "End of /HELP",
+    # MONITOR (ircv3 monitor): 730-732 carry the targets as their last parameter, so no text.
+    RPL_ENDOFMONLIST: "End of MONITOR list",
+    ERR_MONLISTFULL: "Monitor list is full.",
+    # SASL (ircv3 sasl-3.1); 900's text names the account, so it is not listed.
+    RPL_LOGGEDOUT: "You are now logged out",
+    ERR_NICKLOCKED: "You must use a nick assigned to you",
+    RPL_SASLSUCCESS: "SASL authentication successful",
+    ERR_SASLFAIL: "SASL authentication failed",
+    ERR_SASLTOOLONG: "SASL message too long",
+    ERR_SASLABORTED: "SASL authentication aborted",
+    ERR_SASLALREADY: "You have already authenticated using SASL",
+    RPL_SASLMECHS: "are available SASL mechanisms",
 }
 
 
