@@ -60,7 +60,7 @@ def test_packed_fills_lines_up_to_the_budget_and_keeps_every_item_in_order():
     assert ",".join(lines).split(",") == items
     assert packed([], 100) == [] and packed(["x" * 150, "y"], 100) == ["x" * 150, "y"]
     # every line but the last is full: the next item would not have fitted
-    assert all(wire_length(line) + 1 + wire_length(lines[i + 1].split(",")[0]) > 100 for i, line in enumerate(lines[:-1]))
+    assert all(wire_length(line) + 1 + wire_length(after.split(",")[0]) > 100 for line, after in zip(lines, lines[1:]))
 
 
 def test_the_isupport_token_is_the_limit():
@@ -98,7 +98,8 @@ def test_monitor_add_answers_online_then_offline_from_the_replica_after_a_barrie
     hub.run()
     assert [(m.command, m.params) for m in output(alice)] == [
         (RPL_MONONLINE, ["alice", "Bob!~b@b.host"]), (RPL_MONOFFLINE, ["alice", "carol"])]
-    assert command(alice, hub, "MONITOR L") == [(RPL_MONLIST, ["bob,carol"]), (RPL_ENDOFMONLIST, ["End of MONITOR list"])]
+    assert command(alice, hub, "MONITOR L") == [(RPL_MONLIST, ["bob,carol"]),
+                                                (RPL_ENDOFMONLIST, ["End of MONITOR list"])]
     assert command(alice, hub, "MONITOR S") == [(RPL_MONONLINE, ["Bob!~b@b.host"]), (RPL_MONOFFLINE, ["carol"])]
     assert command(alice, hub, "MONITOR - BOB") == []
     assert command(alice, hub, "MONITOR L") == [(RPL_MONLIST, ["carol"]), (RPL_ENDOFMONLIST, ["End of MONITOR list"])]

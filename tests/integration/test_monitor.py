@@ -18,6 +18,8 @@ from tests.integration.harness import (Client, Server, client_on_worker, clients
                                        registered, wait_for)
 
 _serial = itertools.count()
+MONITOR_NUMERICS = ("730", "731", "732", "733", "734")
+NOTIFICATIONS = ("AWAY", "SETNAME", "CHGHOST")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,7 @@ def with_caps(client: Client, name: str, caps: str = "") -> Client:
 
 def monitor_replies(client: Client, since: int) -> list[tuple[str, list[str]]]:
     """The MONITOR numerics the client got after position `since`, without its own nick."""
-    return [(m.command, m.params[1:]) for m in client.received[since:] if m.command in ("730", "731", "732", "733", "734")]
+    return [(m.command, m.params[1:]) for m in client.received[since:] if m.command in MONITOR_NUMERICS]
 
 
 def items(client: Client, code: str, since: int = 0) -> list[str]:
@@ -124,7 +126,8 @@ def test_the_limit_and_invalid_nicks(server):
     watcher.send("MONITOR + OK_1,last,over,more")
     full = watcher.expect("734")
     assert full.params == [me, "100", "over,more", "Monitor list is full."]
-    assert monitor_replies(watcher, start) == [("731", ["last"]), ("734", ["100", "over,more", "Monitor list is full."])]
+    assert monitor_replies(watcher, start) == [("731", ["last"]),
+                                               ("734", ["100", "over,more", "Monitor list is full."])]
     watcher.send("MONITOR L")
     end = watcher.expect("733")
     listed = items(watcher, "732", start)
@@ -198,9 +201,9 @@ def test_extended_monitor_without_a_shared_channel_and_never_twice_with_one(serv
     assert away.source == f"{target.nick}!cloak@new.host"
     for c in (ext, plain):
         c.sync()
-    seen = [(m.command, m.params) for m in ext.received[start[ext.nick]:] if m.command in ("AWAY", "SETNAME", "CHGHOST")]
+    seen = [(m.command, m.params) for m in ext.received[start[ext.nick]:] if m.command in NOTIFICATIONS]
     assert seen == [("AWAY", ["lunch"]), ("SETNAME", ["New Name"]), ("CHGHOST", ["cloak", "new.host"]), ("AWAY", [])]
-    assert not [m for m in plain.received[start[plain.nick]:] if m.command in ("AWAY", "SETNAME", "CHGHOST")]
+    assert not [m for m in plain.received[start[plain.nick]:] if m.command in NOTIFICATIONS]
     # In a shared channel too: each line once.
     channel = "#" + nick("mx")
     join_all(channel, target, ext, plain)
@@ -209,7 +212,7 @@ def test_extended_monitor_without_a_shared_channel_and_never_twice_with_one(serv
     for c in (ext, plain):
         c.expect("CHGHOST")
         c.sync()
-        seen = [(m.command, m.params) for m in c.received[start[c.nick]:] if m.command in ("AWAY", "SETNAME", "CHGHOST")]
+        seen = [(m.command, m.params) for m in c.received[start[c.nick]:] if m.command in NOTIFICATIONS]
         assert seen == [("AWAY", ["again"]), ("SETNAME", ["Third Name"]), ("CHGHOST", ["cloak2", "other.host"])]
 
 
