@@ -44,7 +44,7 @@ HELP: dict[str, tuple[str, ...]] = {
              "Show or change modes (B: you are a bot)."),
     "MONITOR": ("MONITOR + <nick>[,<nick>] | - <nick>[,<nick>] | C | L | S",
                 "Be told when nicks come online and go offline: add (+), remove (-), clear (C),",
-                "list (L), or show which are online now (S). At most 100 nicks."),
+                "list (L), or show which are online now (S); ISUPPORT MONITOR is the most you may add."),
     "NAMES": ("NAMES [<channel>[,<channel>]]", "Who is in a channel."),
     "NICK": ("NICK <nick>", "Change your nickname."),
     "NOTICE": ("NOTICE <target> <text>", "Like PRIVMSG, but never answered automatically."),
