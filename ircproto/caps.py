@@ -19,6 +19,7 @@ CAP_NOTIFY = "cap-notify"
 CHGHOST = "chghost"
 ECHO_MESSAGE = "echo-message"
 EXTENDED_JOIN = "extended-join"
+EXTENDED_MONITOR = "extended-monitor"
 INVITE_NOTIFY = "invite-notify"
 LABELED_RESPONSE = "labeled-response"
 MESSAGE_TAGS = "message-tags"
@@ -39,6 +40,7 @@ CAPABILITIES: dict[str, Capability] = {
     CHGHOST: Capability("", "CHGHOST when a fellow member's user@host changes, instead of a quit and rejoin"),
     ECHO_MESSAGE: Capability("", "the client's own PRIVMSG, NOTICE and TAGMSG, echoed back to it"),
     EXTENDED_JOIN: Capability("", "JOIN with the account and realname of who joined"),
+    EXTENDED_MONITOR: Capability("", "AWAY, CHGHOST and SETNAME of monitored nicks too, shared channel or not"),
     INVITE_NOTIFY: Capability("", "INVITEs to a channel, shown to its operators"),
     LABELED_RESPONSE: Capability("", "a command's answer tagged with the label the client gave it"),
     MESSAGE_TAGS: Capability("", "client tags (+name) relayed, msgid on every message, TAGMSG"),

@@ -17,7 +17,7 @@ def test_isupport_tokens_for_the_default_config():
         "CHANNELLEN=64", "TOPICLEN=390", "KICKLEN=255", "AWAYLEN=200", "NAMELEN=100", "USERLEN=10",
         "CHANLIMIT=#:50", "TARGMAX=PRIVMSG:4,NOTICE:4,TAGMSG:4,JOIN:,PART:,KICK:,NAMES:,LIST:,WHOIS:1",
         "MAXTARGETS=4", "NETWORK=hubchat", "LINELEN=512", "EXCEPTS=e", "INVEX=I", "EXTBAN=,am",
-        "STATUSMSG=@+", "BOT=B", "CHATHISTORY=100", "MSGREFTYPES=timestamp,msgid",
+        "STATUSMSG=@+", "BOT=B", "MONITOR=100", "CHATHISTORY=100", "MSGREFTYPES=timestamp,msgid",
     ]
 
 
@@ -27,7 +27,8 @@ def test_myinfo_mode_letters():
 
 def test_capabilities_in_cap_ls_order():
     assert list(CAPABILITIES) == [
-        "away-notify", "batch", "cap-notify", "chghost", "echo-message", "extended-join", "invite-notify",
+        "away-notify", "batch", "cap-notify", "chghost", "echo-message", "extended-join", "extended-monitor",
+        "invite-notify",
         "labeled-response", "message-tags", "multi-prefix", "server-time", "setname", "userhost-in-names",
         "draft/channel-rename", "draft/chathistory", "draft/event-playback", "soju.im/search",
     ]

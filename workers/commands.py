@@ -10,6 +10,7 @@ from typing import Callable
 from ircproto import numerics as N
 from ircproto.message import Message
 from workers.handlers import channels, history, messages, modes, operators, queries, registration, server, users
+from workers.handlers import monitor
 from workers.handlers.common import Reply
 from workers.session import Session
 
@@ -53,6 +54,7 @@ COMMANDS: dict[str, Command] = {
     "WHOWAS": Command(queries.whowas, 1, reads_state=True),
     "ISON": Command(queries.ison, 1, reads_state=True),
     "USERHOST": Command(queries.userhost, 1, reads_state=True),
+    "MONITOR": Command(monitor.monitor, 1, reads_state=True),  # + and S answer from the replica
     "AWAY": Command(users.away, 0),
     "SETNAME": Command(users.setname, 1),
     # Server queries

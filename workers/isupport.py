@@ -15,6 +15,7 @@ KICKLEN = 255
 AWAYLEN = 200
 NAMELEN = 100  # realname, for SETNAME
 USERLEN = 10
+MONITOR_LIMIT = 100  # targets in one client's MONITOR list
 
 
 def history_limit(config) -> int:
@@ -37,5 +38,6 @@ def isupport_tokens(config) -> list[str]:
         f"NAMES:,LIST:,WHOIS:1",
         f"MAXTARGETS={lim.maxtargets}", f"NETWORK={config.server.network}", f"LINELEN={MAX_LINE}",
         f"EXCEPTS={EXCEPT_MODE}", f"INVEX={INVEX_MODE}", f"EXTBAN=,{EXTBANS}", f"STATUSMSG={STATUS_RANK}", f"BOT={BOT_MODE}",
+        f"MONITOR={MONITOR_LIMIT}",
     ] + ([f"CHATHISTORY={history_limit(config)}", "MSGREFTYPES=" + ",".join(MSGREFTYPES)]
          if config.history.enabled else [])

@@ -17,6 +17,7 @@ from ircproto.caps import AWAY_NOTIFY, CHANNEL_RENAME, CHGHOST, EXTENDED_JOIN, I
 from ircproto.message import format_line
 from ircproto.modes import OP_STATUS, change_params
 from workers import replies
+from workers.handlers import monitor
 from workers.handlers.registration import registered
 
 if TYPE_CHECKING:
@@ -44,12 +45,20 @@ def _local_neighbours(w: "HubItemTarget", cid: int) -> list[int]:
     return [c for c in w.state.neighbours(cid) if c in w.sessions]
 
 
+def _neighbours_and_watchers(w: "HubItemTarget", cid: int) -> list[int]:
+    """The local neighbours, then the local clients monitoring the user with extended-monitor
+    that share no channel with it: each once."""
+    local = _local_neighbours(w, cid)
+    return local + monitor.extended_watchers(w, w.state.users[cid].nick, local)
+
+
 def on_user(w: "HubItemTarget", cid: int, nick: str, user: str, host: str, realname: str, signon: float) -> None:
     s = w.sessions.get(cid)
     if s is not None:  # the session's own strings, not a second copy of each from the hub's frame
         nick, user, host, realname = (mine if mine == theirs else theirs for mine, theirs in
                                       ((s.nick, nick), (s.user, user), (s.host, host), (s.realname, realname)))
     w.state.apply((E_USER, cid, nick, user, host, realname, signon))
+    monitor.came_online(w, w.state.users[cid])
     if s is not None:
         s.nick = nick  # the hub's grant: after a replayed registration it may follow a refusal
         registered(s)
@@ -59,9 +68,11 @@ def on_user(w: "HubItemTarget", cid: int, nick: str, user: str, host: str, realn
 def on_nick(w: "HubItemTarget", cid: int, new: str, ts: float = 0.0) -> None:
     state = w.state
     line = format_line(state.users[cid].prefix, "NICK", new)
+    old = state.users[cid].nick
     local = _local_neighbours(w, cid)
     state.apply((E_NICK, cid, new, ts))
     _write_local(w, local, line, actor=cid)
+    monitor.nick_changed(w, old, state.users[cid])
     s = w.sessions.get(cid)
     if s is not None:
         s.nick = new
@@ -154,11 +165,13 @@ def on_quit(w: "HubItemTarget", cid: int, reason: str, ts: float = 0.0) -> None:
     state = w.state
     user = state.users.get(cid)
     if user is None:
+        monitor.user_quit(w, cid, None)
         return
     line = format_line(user.prefix, "QUIT", reason)
     local = _local_neighbours(w, cid)
     state.apply((E_QUIT, cid, reason, ts))
     _write_local(w, local, line, skip=cid)
+    monitor.user_quit(w, cid, user.nick)
     s = w.sessions.get(cid)
     if s is not None:  # our client asked to QUIT (or was killed): the hub has let it go
         s.close_forgotten(reason)
@@ -215,7 +228,7 @@ def on_away(w: "HubItemTarget", cid: int, text: str) -> None:
         else:
             s.numeric(N.RPL_UNAWAY)
     line = format_line(user.prefix, "AWAY", text) if text else format_line(user.prefix, "AWAY")
-    _write_local(w, _local_neighbours(w, cid), line, skip=cid, cap=AWAY_NOTIFY)
+    _write_local(w, _neighbours_and_watchers(w, cid), line, skip=cid, cap=AWAY_NOTIFY)
 
 
 def on_setname(w: "HubItemTarget", cid: int, realname: str) -> None:
@@ -225,13 +238,13 @@ def on_setname(w: "HubItemTarget", cid: int, realname: str) -> None:
     if s is not None:
         s.realname = realname
     line = format_line(state.users[cid].prefix, "SETNAME", realname)
-    _write_local(w, _local_neighbours(w, cid), line, actor=cid, cap=SETNAME)
+    _write_local(w, _neighbours_and_watchers(w, cid), line, actor=cid, cap=SETNAME)
 
 
 def on_chghost(w: "HubItemTarget", cid: int, user: str, host: str) -> None:
     state = w.state
     line = format_line(state.users[cid].prefix, "CHGHOST", user, host)
-    _write_local(w, _local_neighbours(w, cid), line, cap=CHGHOST)
+    _write_local(w, _neighbours_and_watchers(w, cid), line, cap=CHGHOST)
     state.apply((E_CHGHOST, cid, user, host))
     s = w.sessions.get(cid)
     if s is not None:

@@ -14,7 +14,7 @@ def test_welcome_burst(server):
     assert set(ls.params[2].split()) == {
         "cap-notify", "message-tags", "server-time", "echo-message", "multi-prefix", "away-notify", "extended-join",
         "userhost-in-names", "invite-notify", "setname", "chghost", "batch", "labeled-response",
-        "draft/channel-rename", "draft/chathistory", "draft/event-playback", "soju.im/search"}
+        "draft/channel-rename", "draft/chathistory", "draft/event-playback", "soju.im/search", "extended-monitor"}
     c.send("CAP END")
     welcome = c.expect("001")
     assert welcome.source == "hubchat.local"
@@ -29,6 +29,7 @@ def test_welcome_burst(server):
     for key in ("CHANTYPES", "CHANMODES", "PREFIX", "NICKLEN", "CHANNELLEN", "TOPICLEN", "NETWORK", "LINELEN"):
         assert key in tokens
     assert tokens["CHATHISTORY"] == "100" and tokens["MSGREFTYPES"] == "timestamp,msgid"
+    assert tokens["MONITOR"] == "100"
     commands = [m.command for m in c.received]
     for numeric in ("251", "254", "255", "375", "372", "376"):
         assert numeric in commands

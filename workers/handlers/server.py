@@ -19,7 +19,7 @@ INFO = (
 HELP: dict[str, tuple[str, ...]] = {
     "*": ("hubchat understands these commands:",
           "ADMIN AWAY CAP CHATHISTORY CHGHOST HELP HELPOP INFO INVITE ISON JOIN KICK KILL LIST LUSERS MODE",
-          "MOTD NAMES NICK NOTICE OPER PART PASS PING PONG PRIVMSG QUIT REHASH RENAME SEARCH SETNAME TAGMSG",
+          "MONITOR MOTD NAMES NICK NOTICE OPER PART PASS PING PONG PRIVMSG QUIT REHASH RENAME SEARCH SETNAME TAGMSG",
           "TIME TOPIC USER USERHOST VERSION WALLOPS WHO WHOIS WHOWAS", "Use HELP <command> for one of them."),
     "ADMIN": ("ADMIN", "Who runs this server."),
     "AWAY": ("AWAY [<message>]", "Mark yourself away with a message, or back without one."),
@@ -42,6 +42,9 @@ HELP: dict[str, tuple[str, ...]] = {
              "the channel was created (C) or its topic set (T)."),
     "MODE": ("MODE <channel> [+-CimnstklbeIov [<args>]]", "MODE <nick> [+-iwB]",
              "Show or change modes (B: you are a bot)."),
+    "MONITOR": ("MONITOR + <nick>[,<nick>] | - <nick>[,<nick>] | C | L | S",
+                "Be told when nicks come online and go offline: add (+), remove (-), clear (C),",
+                "list (L), or show which are online now (S); ISUPPORT MONITOR is the most you may add."),
     "NAMES": ("NAMES [<channel>[,<channel>]]", "Who is in a channel."),
     "NICK": ("NICK <nick>", "Change your nickname."),
     "NOTICE": ("NOTICE <target> <text>", "Like PRIVMSG, but never answered automatically."),
