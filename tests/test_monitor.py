@@ -8,8 +8,8 @@ from chatstate.state import E_AWAY, E_CHGHOST, E_JOIN, E_NICK, E_QUIT, E_SETNAME
 from ircproto.message import MAX_LINE, wire_length
 from tests.test_session import CID, WID, FakeHub, FakeServer, output, register
 from workers.handlers import monitor
-from workers.handlers.monitor import (ERR_MONLISTFULL, RPL_ENDOFMONLIST, RPL_MONLIST, RPL_MONOFFLINE, RPL_MONONLINE,
-                                      Monitors, monitors_of, packed)
+from ircproto.numerics import ERR_MONLISTFULL, RPL_ENDOFMONLIST, RPL_MONLIST, RPL_MONOFFLINE, RPL_MONONLINE
+from workers.handlers.monitor import Monitors, monitors_of, packed
 from workers.isupport import MONITOR_LIMIT, isupport_tokens
 from workers.session import Session
 

@@ -45,25 +45,7 @@ if TYPE_CHECKING:
     from workers.item_target import HubItemTarget
     from workers.session import Session
 
-# moves to ircproto/numerics.py
-RPL_MONONLINE = "730"
-# moves to ircproto/numerics.py
-RPL_MONOFFLINE = "731"
-# moves to ircproto/numerics.py
-RPL_MONLIST = "732"
-# moves to ircproto/numerics.py
-RPL_ENDOFMONLIST = "733"
-# moves to ircproto/numerics.py
-ERR_MONLISTFULL = "734"
-# moves to ircproto/numerics.py (TEXTS); used only while numerics.py has no text of its own for them
-_TEXTS = {RPL_ENDOFMONLIST: "End of MONITOR list", ERR_MONLISTFULL: "Monitor list is full."}
-
 NOBODY: frozenset[int] = frozenset()
-
-
-def _text(code: str) -> tuple[str, ...]:
-    """The fixed text, unless ircproto.numerics.TEXTS has it (Session.numeric adds it then)."""
-    return () if code in N.TEXTS else (_TEXTS[code],)
 
 
 class Monitors:
@@ -191,12 +173,12 @@ def monitor(s: "Session", msg: Message) -> None:
         added, full = monitors.add(s.cid, targets, MONITOR_LIMIT, s.server.config.limits.nicklen)
         _status(s, added)
         if full:
-            s.numeric(ERR_MONLISTFULL, str(MONITOR_LIMIT), ",".join(full), *_text(ERR_MONLISTFULL))
+            s.numeric(N.ERR_MONLISTFULL, str(MONITOR_LIMIT), ",".join(full))
     elif op == "C":
         monitors.clear(s.cid)
     elif op == "L":
-        _send_list(s, RPL_MONLIST, monitors.targets(s.cid))
-        s.numeric(RPL_ENDOFMONLIST, *_text(RPL_ENDOFMONLIST))
+        _send_list(s, N.RPL_MONLIST, monitors.targets(s.cid))
+        s.numeric(N.RPL_ENDOFMONLIST)
     elif op == "S":
         _status(s, monitors.targets(s.cid))
     else:
@@ -213,8 +195,8 @@ def _status(s: "Session", targets: list[str]) -> None:
             offline.append(target)
         else:
             online.append(user.prefix)
-    _send_list(s, RPL_MONONLINE, online)
-    _send_list(s, RPL_MONOFFLINE, offline)
+    _send_list(s, N.RPL_MONONLINE, online)
+    _send_list(s, N.RPL_MONOFFLINE, offline)
 
 
 # --- the hooks of workers/replica_events.py (after the event is applied) --------------------
@@ -232,7 +214,7 @@ def came_online(w: "HubItemTarget", user: "User") -> None:
     """E_USER: a user registered."""
     monitors = _watched(w)
     if monitors is not None:
-        _notify(w, monitors.watching(casefold(user.nick)), RPL_MONONLINE, user.prefix)
+        _notify(w, monitors.watching(casefold(user.nick)), N.RPL_MONONLINE, user.prefix)
 
 
 def nick_changed(w: "HubItemTarget", old: str, user: "User") -> None:
@@ -242,8 +224,8 @@ def nick_changed(w: "HubItemTarget", old: str, user: "User") -> None:
         return
     before, after = casefold(old), casefold(user.nick)
     if before != after:
-        _notify(w, monitors.watching(before), RPL_MONOFFLINE, old)
-        _notify(w, monitors.watching(after), RPL_MONONLINE, user.prefix)
+        _notify(w, monitors.watching(before), N.RPL_MONOFFLINE, old)
+        _notify(w, monitors.watching(after), N.RPL_MONONLINE, user.prefix)
 
 
 def user_quit(w: "HubItemTarget", cid: int, nick: str | None) -> None:
@@ -255,7 +237,7 @@ def user_quit(w: "HubItemTarget", cid: int, nick: str | None) -> None:
     if cid in monitors.lists:
         monitors.clear(cid)
     if nick is not None and monitors.watchers:
-        _notify(w, monitors.watching(casefold(nick)), RPL_MONOFFLINE, nick, skip=cid)
+        _notify(w, monitors.watching(casefold(nick)), N.RPL_MONOFFLINE, nick, skip=cid)
 
 
 def extended_watchers(w: "HubItemTarget", nick: str, already: list[int]) -> list[int]:
