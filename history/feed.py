@@ -21,6 +21,12 @@ committed or answered. Until then the item stays in `unsent`: a store that dies 
 sent all of it again (it ignores a row it already has, by msgid), so SIGKILL of the store loses
 nothing. The hub holds the workers' acks until the store is done with what their requests caused
 (`done`), so that a hub that dies loses nothing either: the workers replay those requests.
+
+Questions other than history queries travel the same way (`ask`): read markers (S_MARKREAD, read
+and moved forward by the store, which answers S_MARKERS), and a REDACT's first step (S_LOOKUP:
+the row, and the other party's copy; answered S_FOUND, which the hub hands back to its policy).
+A REDACT the policy grants is a message in the log (M_REDACT); the feed files it as one more
+entry (REDACT_ENTRY), so the message leaves history in the write order, durably, like any other.
 """
 from __future__ import annotations
 

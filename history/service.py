@@ -5,8 +5,11 @@ Theory of operation
 The hub's feed (history/feed.py) sends numbered items: batches of entries (S_WRITE) and
 queries (S_QUERY). Entries become `Record`s here, off the hub's loop, and wait in `pending`
 until the next commit, at most `history.commit_interval` later: one transaction per interval,
-however many messages it holds. A query first commits what is pending, so its answer holds
-everything published before it.
+however many messages it holds (a redacted message's removal, REDACT_ENTRY, is done in the same
+commit, after its records). A query first commits what is pending, so its answer holds
+everything published before it; so do the other questions: a REDACT's lookup (S_LOOKUP, the
+facts only: the hub's policy decides) and read markers (S_MARKREAD, which the store moves
+forward only: `set_marker` keeps the later).
 
 Every database call runs on one thread of its own (an SQLite connection belongs to the thread
 that made it), in the order submitted, so the loop keeps reading the link and stamping the
