@@ -224,3 +224,22 @@ def test_a_marker_and_a_redaction_are_on_disk_after_a_restart(tmp_path):
     with sqlite3.connect(os.path.join(str(tmp_path), DATABASE)) as db:
         rows = db.execute("SELECT target, time_us FROM read_markers").fetchall()
     assert rows == [("#disk", parse_timestamp(kept["time"]))]
+
+
+def test_without_history_nothing_hangs_no_marker_is_kept_and_nothing_can_be_redacted(tmp_path):
+    srv = Server(2, "--no-history", data_dir=str(tmp_path / "unused"))
+    try:
+        alice, bob = with_caps(srv, ("alice", CAPS), ("bob", CAPS))
+        alice.send("JOIN #off")
+        assert alice.expect("MARKREAD", timeout=ANSWER_WAIT).params == ["#off", "*"]
+        alice.expect("366")
+        join("#off", bob)
+        sent = say(alice, "#off", "not kept", bob)
+        assert answer(alice, "MARKREAD #off timestamp=" + sent["time"], "MARKREAD", "FAIL").params == \
+            ["MARKREAD", "INTERNAL_ERROR", "#off", "The read timestamp could not be set"]
+        assert answer(alice, "MARKREAD #off", "MARKREAD", "FAIL").params == ["#off", "*"]
+        assert answer(alice, f"REDACT #off {sent['msgid']}\r\nPING :after", "FAIL", "REDACT").params[:2] == \
+            ["REDACT", "UNKNOWN_MSGID"]
+        alice.expect("PONG", where=lambda m: m.params[-1] == "after")
+    finally:
+        srv.stop()
