@@ -192,8 +192,9 @@ class Hub(ChildProcess):
         now = self.clock()
         try:
             self._publish(self.policy.decide((REDACT_FOUND, context, found), now), now)
-        except Exception:
+        except Exception:  # a bug costs this REDACT, never its client's wait
             log.exception("hub failed to decide %r on the store's answer", context[:3])
+            self.router.reply(context[0], (link.D_ANSWERED, context[0], "REDACT"))
         wid, position = self.lookups.pop(fseq, (None, 0))
         deciding = self.deciding.get(wid)
         if deciding is not None and position in deciding:
