@@ -22,6 +22,12 @@ committed or answered. Until then the item stays in `unsent`: a store that dies 
 sent all of it again (it ignores a row it already has, by msgid), so SIGKILL of the store loses
 nothing. The hub holds the workers' acks until the store is done with what their requests caused
 (`done`), so that a hub that dies loses nothing either: the workers replay those requests.
+
+Questions other than history queries travel the same way (`ask`): read markers (S_MARKREAD, read
+and moved forward by the store, which answers S_MARKERS), and a REDACT's first step (S_LOOKUP:
+the row, and the other party's copy; answered S_FOUND, which the hub hands back to its policy).
+A REDACT the policy grants is a message in the log (M_REDACT); the feed files it as one more
+entry (REDACT_ENTRY), so the message leaves history in the write order, durably, like any other.
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ from typing import TYPE_CHECKING, Callable
 
 from chatstate.state import (E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RENAME, E_RESTORE, E_TOPIC, State,
                              identity)
-from hub.log import M_CHANMSG, M_USERMSG, M_WALLOPS
+from hub.log import M_CHANMSG, M_REDACT, M_USERMSG, M_WALLOPS
 from ircproto.casemap import casefold
 from ircproto.message import format_line
 from ircproto.modes import change_params
@@ -44,16 +50,26 @@ log = logging.getLogger("hubchat.history")
 # Items, hub -> store
 S_WRITE = "write"  # (fseq, entries, channels): entries as below; channels {key: settings, or None: drop it}
 S_QUERY = "query"  # (fseq, cid, owner, scope, channels, query): see hub.policy.Ask
+S_LOOKUP = "lookup"  # (fseq, msgid, (owner, target), peer_owner, context): a REDACT's first step; the
+#   store answers S_FOUND with the row and, when peer_owner is given, that owner's copy of it
+S_MARKREAD = "markread"  # (fseq, cid, owner, keys, targets, time_us | None, joins | None): read markers of
+#   (owner, key) for each key, or with time_us move the one of keys[0] forward; answered S_MARKERS
 # Items, store -> hub
 S_HELLO = "hello"  # (channels,): the store is up; the channels it keeps ({key: settings})
 S_DONE = "done"  # (fseq,): every item up to fseq is committed or answered
 S_ANSWER = "answer"  # (cid, query, rows): rows are history.store Records, or (target, time_us) for TARGETS
 S_FAIL = "fail"  # (cid, command, code, params): a query the store could not answer (an unknown msgid)
+S_FOUND = "found"  # (fseq, context, found): found is (row, peer_row), either None when missing, or None
+#   when the store failed; rows are history.store Records as plain tuples. The hub hands it to the
+#   policy (hub.policy.REDACT_FOUND), which decides the REDACT
+S_MARKERS = "markers"  # (cid, targets, times | None, joins): the markers as stored (time_us, or None for
+#   none), in the order asked; times None when a set or a get failed
 
 # Entries in S_WRITE, as cheap as possible for the hub to make:
 CHANNEL_ENTRY = "c"  # (msgid, time, channel_key, author, line_bytes, flags, tags)
 PRIVATE_ENTRY = "p"  # (msgid, time, ((owner, peer_key), ...), author, line_bytes, flags, tags)
 EVENT_ENTRY = "e"  # (msgid, time, kind, channel_keys, author, line)
+REDACT_ENTRY = "r"  # (msgid,): the message leaves history, every copy of it
 
 DROP_DELAY = 10.0  # seconds a channel stays saved after it empties, so a stopping server keeps its channels
 MAX_UNSENT = 1_000_000  # items the store may be behind before the hub stops reading requests
@@ -87,6 +103,9 @@ class HistoryFeed:
             return
         if op == M_WALLOPS:
             return  # nobody's history
+        if op == M_REDACT:  # the message goes, with every later batch: ordered and durable like a message
+            self.entries.append((REDACT_ENTRY, event[5]))
+            return
         render = _RENDER.get(op)
         if render is not None:
             try:  # history's trouble must not cost the event its other readers (the worker links)
@@ -170,8 +189,15 @@ class HistoryFeed:
     def query(self, item: tuple, now: float = 0.0) -> None:
         """A query goes after every batch published before it: its answer misses nothing the
         asker was already sent."""
+        self.ask(S_QUERY, item, now)
+
+    def ask(self, kind: str, item: tuple, now: float = 0.0) -> int:
+        """Any question for the store (S_QUERY, S_LOOKUP, S_MARKREAD), after every batch published
+        before it, numbered like a batch; returns its number."""
         self.flush(now)
-        self._send((S_QUERY, self._next(), *item))
+        fseq = self._next()
+        self._send((kind, fseq, *item))
+        return fseq
 
     def finished(self, fseq: int) -> None:
         """S_DONE from the store."""

@@ -5,8 +5,11 @@ Theory of operation
 The hub's feed (history/feed.py) sends numbered items: batches of entries (S_WRITE) and
 queries (S_QUERY). Entries become `Record`s here, off the hub's loop, and wait in `pending`
 until the next commit, at most `history.commit_interval` later: one transaction per interval,
-however many messages it holds. A query first commits what is pending, so its answer holds
-everything published before it.
+however many messages it holds (a redacted message's removal, REDACT_ENTRY, is done in the same
+commit, after its records). A query first commits what is pending, so its answer holds
+everything published before it; so do the other questions: a REDACT's lookup (S_LOOKUP, the
+facts only: the hub's policy decides) and read markers (S_MARKREAD, which the store moves
+forward only: `set_marker` keeps the later).
 
 Writes run on one thread and reads on another, each with its own connection (an SQLite
 connection belongs to the thread that made it; WAL lets one writer and readers work at once),
@@ -33,8 +36,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
 from config import Config
-from history.feed import (CHANNEL_ENTRY, EVENT_ENTRY, PRIVATE_ENTRY, S_ANSWER, S_DONE, S_FAIL, S_HELLO, S_QUERY,
-                          S_WRITE)
+from history.feed import (CHANNEL_ENTRY, EVENT_ENTRY, PRIVATE_ENTRY, REDACT_ENTRY, S_ANSWER, S_DONE, S_FAIL,
+                          S_FOUND, S_HELLO, S_LOOKUP, S_MARKERS, S_MARKREAD, S_QUERY, S_WRITE)
 from history.store import Record, SQLiteStore
 from ipc import control, link
 from ipc.child import ChildProcess, Heartbeat
@@ -85,6 +88,7 @@ class StoreProcess(ChildProcess):
         self.store: SQLiteStore | None = None  # made on the writing thread
         self.reader: SQLiteStore | None = None  # made on the reading thread
         self.pending: list[Record] = []
+        self.pending_deletions: list[str] = []  # msgids of redacted messages, removed after the records
         self.pending_channels: dict[str, dict | None] = {}
         self.pending_upto = 0  # the last item folded into pending
         self.pending_progress: Progress | None = None
@@ -133,10 +137,16 @@ class StoreProcess(ChildProcess):
     def _on_items(self, source: Progress, items: list[tuple]) -> None:
         for item in items:
             try:
-                if item[0] == S_WRITE:
+                op = item[0]
+                if op == S_WRITE:
                     self._write(source, *item[1:])
-                elif item[0] == S_QUERY:
+                elif op == S_QUERY:
                     self._query(source, *item[1:])
+                elif op == S_LOOKUP:
+                    _, fseq, msgid, place, peer, context = item
+                    self._answer(source, fseq, lookup, fseq, msgid, place, peer, context)
+                elif op == S_MARKREAD:
+                    self._answer(source, item[1], markers, *item[2:], writes=True)
             except Exception:
                 log.exception("store: failed on %r", item[:2])
 
@@ -145,6 +155,7 @@ class StoreProcess(ChildProcess):
             self._commit()
         self.pending_progress = source
         self.pending.extend(records_of(entries))
+        self.pending_deletions.extend(deletions_of(entries))
         self.pending_channels.update(channels)
         self.pending_upto = fseq
         if self._commit_timer is None:
@@ -152,22 +163,30 @@ class StoreProcess(ChildProcess):
                                                                       self._commit)
 
     def _query(self, source: Progress, fseq: int, cid: int, owner: str, scope, channels, query) -> None:
+        self._answer(source, fseq, answer, cid, owner, scope, channels, query, self.config.history.max_query)
+
+    def _answer(self, source: Progress, fseq: int, fn: Callable[..., tuple], *args: Any,
+                writes: bool = False) -> None:
+        """A question: what is pending is committed first (the answer holds everything published
+        before it), then `fn(store, *args)` runs, on the reading thread once that commit is done,
+        or, for a question that writes (a read marker moved), on the writing thread after it;
+        its answer, then S_DONE in order."""
         self._commit()
         entry = source.expect(fseq)
-        limit = self.config.history.max_query
 
         def answered(result: tuple) -> None:
             if not source.link.closed:
                 source.link.send(result)
             source.finish(entry)
 
-        def read(_: Any = None) -> None:  # once the commit before it is done: it sees every message before
-            future = self.reads.submit(answer, self.reader, cid, owner, scope, channels, query, limit)
+        def run(_: Any = None) -> None:
+            future = (self.db.submit(fn, self.store, *args) if writes else
+                      self.reads.submit(fn, self.reader, *args))
             future.add_done_callback(lambda f: self._soon(answered, f.result()))
-        if self.last_commit is None or self.last_commit.done():
-            read()
+        if writes or self.last_commit is None or self.last_commit.done():
+            run()
         else:
-            self.last_commit.add_done_callback(read)
+            self.last_commit.add_done_callback(run)
 
     def _commit(self) -> None:
         if self._commit_timer is not None:
@@ -176,10 +195,10 @@ class StoreProcess(ChildProcess):
         source, upto = self.pending_progress, self.pending_upto
         if source is None:
             return
-        records, channels = self.pending, self.pending_channels
-        self.pending, self.pending_channels, self.pending_progress = [], {}, None
+        records, channels, deletions = self.pending, self.pending_channels, self.pending_deletions
+        self.pending, self.pending_channels, self.pending_deletions, self.pending_progress = [], {}, [], None
         entry = source.expect(upto)
-        self.last_commit = future = self.db.submit(write, self.store, records, channels)
+        self.last_commit = future = self.db.submit(write, self.store, records, channels, deletions)
         future.add_done_callback(lambda f: self._soon(self._committed, (source, entry, f)))
 
     def _committed(self, done: tuple[Progress, list, Future]) -> None:
@@ -223,7 +242,10 @@ class StoreProcess(ChildProcess):
 
 
 # --- on the database thread ----------------------------------------------------------------------------
-def write(store: SQLiteStore, records: list[Record], channels: dict[str, dict | None]) -> int:
+def write(store: SQLiteStore, records: list[Record], channels: dict[str, dict | None],
+          deletions: list[str] = ()) -> int:
+    """One commit's worth: the records, the channels' settings, then the redacted messages (after
+    the records: a message is never stored again once it is redacted, whatever batch held it)."""
     try:
         added = store.write(records)
         for key, settings in channels.items():
@@ -231,10 +253,42 @@ def write(store: SQLiteStore, records: list[Record], channels: dict[str, dict | 
                 store.drop_channel(key)
             else:
                 store.save_channel(key, settings)
+        for msgid in deletions:
+            store.delete(msgid)
         return added
     except Exception:
-        log.exception("store: could not write %d records", len(records))
+        log.exception("store: could not write %d records and %d redactions", len(records), len(deletions))
         raise
+
+
+def lookup(store: SQLiteStore, fseq: int, msgid: str, place: tuple[str, str], peer: str, context: tuple) -> tuple:
+    """A REDACT's first step: the message `msgid` as stored at `place` (owner, target), and, given
+    a peer owner, that owner's copy of it (a private message's other party files it under its
+    sender's nick). Facts only: the hub's policy decides what they allow."""
+    try:
+        row = store.message(place[0], place[1], msgid)
+        peer_row = store.message(peer, row.sender, msgid) if row is not None and peer else None
+        found = (tuple(row) if row else None, tuple(peer_row) if peer_row else None)
+    except Exception:
+        log.exception("store: could not look up %r for a redaction", msgid)
+        found = None
+    return (S_FOUND, fseq, context, found)
+
+
+def markers(store: SQLiteStore, cid: int, owner: str, keys: tuple[str, ...], targets: tuple[str, ...],
+            time_us: int | None, joins) -> tuple:
+    """Read markers of (owner, key) for each key; with time_us, keys[0]'s moved forward first (the
+    store keeps the later). A failure answers times None, except for a JOIN's markers, which are
+    then unknown (None each): the joins go ahead."""
+    try:
+        if time_us is not None:
+            times = [store.set_marker(owner, keys[0], time_us)]
+        else:
+            times = [store.marker(owner, key) for key in keys]
+    except Exception:
+        log.exception("store: could not %s read markers of %r", "set" if time_us is not None else "read", keys)
+        times = [None] * len(keys) if joins is not None else None
+    return (S_MARKERS, cid, targets, times, joins)
 
 
 def prune(store: SQLiteStore, max_age: int, max_per_target: int) -> int:
@@ -324,6 +378,11 @@ def records_of(entries: list[tuple]) -> list[Record]:
             for key in keys:
                 add(Record(msgid, time_us, key, "", command, sender, author, text, ""))
     return records
+
+
+def deletions_of(entries: list[tuple]) -> list[str]:
+    """The msgids of the messages redacted in a batch, in order."""
+    return [entry[1] for entry in entries if entry[0] == REDACT_ENTRY]
 
 
 def _command(flags: int, tags: str) -> str | None:

@@ -38,8 +38,8 @@ from config import Config
 from ipc import control, link
 from ipc.child import ChildProcess, Heartbeat
 from hub.log import Log
-from history.feed import S_ANSWER, S_DONE, S_FAIL, S_HELLO, HistoryFeed
-from hub.policy import Ask, Policy, Reply
+from history.feed import S_ANSWER, S_DONE, S_FAIL, S_FOUND, S_HELLO, S_LOOKUP, S_MARKERS, HistoryFeed
+from hub.policy import REDACT_FOUND, Ask, Policy, Reply
 from hub.routing import LinkRouter
 from chatstate.state import E_QUIT, State
 
@@ -58,7 +58,7 @@ class Hub(ChildProcess):
     def __init__(self, config: Config, control_sock: socket.socket, heartbeat: Heartbeat | None = None) -> None:
         super().__init__(config, control_sock, heartbeat)
         self.state = State()
-        self.policy = Policy(self.state, config.limits)
+        self.policy = Policy(self.state, config.limits, history=config.history.enabled)
         self.links: dict[int, link.LinkProtocol] = {}
         self.router = LinkRouter(self.state, self.links)
         self.log = Log(prefix=secrets.token_hex(3) + "-", readers=[self.router])
@@ -84,6 +84,10 @@ class Hub(ChildProcess):
         self.store_link: link.LinkProtocol | None = None
         self.store_greeted = False
         self.acks_waiting: deque[tuple[int, dict[int, int]]] = deque()  # (feed item, {wid: count})
+        # Requests decided in two steps (REDACT): what the second causes must reach the store before
+        # the request is acked, so its link is acked no further than the item before it until then.
+        self.deciding: dict[int, list[int]] = {}  # wid -> positions on its link of requests in their first step
+        self.lookups: dict[int, tuple[int, int]] = {}  # S_LOOKUP's fseq -> (wid, position)
         if config.history.enabled:
             self.feed = HistoryFeed(on_backlog=lambda on: self._backpressure(STORE_BACKLOG, on))
             self.log.add_reader(self.feed)
@@ -149,6 +153,10 @@ class Hub(ChildProcess):
             elif op == S_ANSWER:
                 _, cid, query, rows = item
                 self.router.reply(cid, (link.D_HISTORY, cid, query, rows))
+            elif op == S_MARKERS:
+                self.router.reply(item[1], (link.D_MARKREAD, *item[1:]))
+            elif op == S_FOUND:
+                self._found(*item[1:])
             elif op == S_FAIL:
                 self.router.reply(item[1], (link.D_FAIL, *item[1:]))
             elif op == S_HELLO:
@@ -177,6 +185,31 @@ class Hub(ChildProcess):
         self._backpressure(STORE, False)
         log.warning("hub: lost the history store; keeping what it has not committed until it is back")
 
+    def _found(self, fseq: int, context: tuple, found: tuple | None) -> None:
+        """The store's answer to a two-step request's first step: the policy decides the rest,
+        and the request may be acked once the store has what that caused (with this iteration's
+        batch)."""
+        now = self.clock()
+        try:
+            self._publish(self.policy.decide((REDACT_FOUND, context, found), now), now)
+        except Exception:  # a bug costs this REDACT, never its client's wait
+            log.exception("hub failed to decide %r on the store's answer", context[:3])
+            self.router.reply(context[0], (link.D_ANSWERED, context[0], "REDACT"))
+        wid, position = self.lookups.pop(fseq, (None, 0))
+        deciding = self.deciding.get(wid)
+        if deciding is not None and position in deciding:
+            deciding.remove(position)
+            if not deciding:
+                del self.deciding[wid]
+            self.acks_due[wid] = self._ackable(wid)
+
+    def _ackable(self, wid: int) -> int:
+        """How many of a link's items may be acked: all it sent that were handled, up to the first
+        request still in its first step."""
+        deciding = self.deciding.get(wid)
+        handled = self.handled.get(wid, 0)
+        return min(handled, deciding[0] - 1) if deciding else handled
+
     def _release_acks(self) -> None:
         """Acks the store's progress allows: a request is acked once the store has what it caused."""
         waiting, done = self.acks_waiting, self.feed.done  # type: ignore[union-attr]
@@ -202,8 +235,10 @@ class Hub(ChildProcess):
         gate, decide, publish, reply = self.gate, self.policy.decide, self.log.publish, self.router.reply
         now = self.clock()  # one reading per frame: the log stamps each event past the last anyway
         replayed = wid in self.replaying
+        position = self.handled.get(wid, 0)  # of the item on its link, counted from 1
         for item in items:
             op = item[0]
+            position += 1
             try:
                 if op in gate:
                     gate[op](wid, *item[1:])
@@ -216,13 +251,13 @@ class Hub(ChildProcess):
                     elif type(out) is Reply:
                         reply(out[0], out[1])
                     else:
-                        self._ask(out)
+                        self._ask(out, wid, position)
                 if op in NOTED:
                     self._note(item, outputs)
             except Exception:
                 log.exception("hub failed to handle %r from worker %d", item[:2], wid)
-        self.handled[wid] = self.handled.get(wid, 0) + len(items)
-        self.acks_due[wid] = self.handled[wid]
+        self.handled[wid] = position
+        self.acks_due[wid] = self._ackable(wid) if self.deciding else position
         self._schedule_flush()
 
     def _release(self) -> None:
@@ -318,6 +353,7 @@ class Hub(ChildProcess):
         self._backpressure(wid, False)
         self.acks_due.pop(wid, None)
         self.acks_earned.pop(wid, None)
+        self.deciding.pop(wid, None)
         self.replaying.discard(wid)
         if wid in self.awaiting_hello:
             self.awaiting_hello.discard(wid)
@@ -349,14 +385,18 @@ class Hub(ChildProcess):
             else:
                 self._ask(out)
 
-    def _ask(self, ask: Ask) -> None:
-        """A history query: to the store, after everything published before it."""
+    def _ask(self, ask: Ask, wid: int | None = None, position: int = 0) -> None:
+        """A question for the store, after everything published before it. (The policy asks only
+        history queries of a hub without a store, and answers everything else itself.)"""
         if self.feed is None:
             query = ask.item[-1]
             self.router.reply(ask.cid, (link.D_FAIL, ask.cid, "SEARCH" if query[0] == "SEARCH" else "CHATHISTORY",
                                         "MESSAGE_ERROR", (query[0], "History is off on this server")))
-        else:
-            self.feed.query(ask.item, self.clock())
+            return
+        fseq = self.feed.ask(ask.kind, ask.item, self.clock())
+        if ask.kind == S_LOOKUP and wid is not None:  # the request's second step comes with the answer
+            self.lookups[fseq] = (wid, position)
+            self.deciding.setdefault(wid, []).append(position)
 
     def _note(self, request: tuple, outputs: list) -> None:
         """Log what an operator wants to find later: kills and refused connections."""

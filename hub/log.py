@@ -34,7 +34,10 @@ M_CHANMSG = "cmsg"  # (route_key, sender_cid, line, origin_id, flags, client_tag
 #   channel's key, or a STATUSMSG's "@" + key
 M_USERMSG = "umsg"  # (target_cid, sender_cid, line, origin_id, flags, client_tags)
 M_WALLOPS = "wallops"  # (line,): for every client with user mode +w
-MESSAGES_WITH_ORIGIN = frozenset((M_CHANMSG, M_USERMSG))
+M_REDACT = "redact"  # (channel_key or "", sender_cid, line, origin_id, redacted_msgid, peer_cids): REDACT of
+#   a channel's message (to its members), or a private one ("": to the sender and peer_cids); history
+#   removes the redacted message
+MESSAGES_WITH_ORIGIN = frozenset((M_CHANMSG, M_USERMSG, M_REDACT))
 
 
 class Reader(Protocol):

@@ -7,8 +7,11 @@ clock or logging in here, so every rule can be tested on plain data (tests/test_
   `State.apply`, and the messages `M_*` of `hub.log`), for the hub to publish; and
 - `Reply(cid, item)`: an answer for one client (a numeric, a FAIL, a refused nick or
   connection, a barrier, a forwarded item), for its worker only, and not published;
-- `Ask(cid, item)`: a question for the history store (CHATHISTORY, SEARCH) that this client
-  may ask, with whose history it may read; the store's answer goes to the client's worker.
+- `Ask(cid, item, kind)`: a question for the history store that this client may ask: a history
+  query (CHATHISTORY, SEARCH) with whose history it may read, or read markers (MARKREAD), whose
+  answer goes to the client's worker; or a REDACT's first step (S_LOOKUP: who wrote the message,
+  and what is it?), whose answer comes back here as a request of its own (REDACT_FOUND), and
+  the policy decides the REDACT on it. Both steps are pure; the hub only carries the answer.
 
 The order is the order the asking worker must see them in: a request's outputs, then (for
 R_BARRIER) the barrier that follows it. A rule reads the state as the rules before it left it:
@@ -27,15 +30,19 @@ from chatstate.state import (BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_CONNECTIONS, 
                              State, User, identity)
 from ircproto.modes import ACTING_LIST_MODES, LIST_MODES, OP_STATUS, STATUS_OF_MODE, STATUS_RANK
 from hub.admission import Connections
-from hub.log import M_CHANMSG, M_USERMSG, M_WALLOPS
+from history.feed import S_LOOKUP, S_MARKREAD, S_QUERY
+from hub.log import M_CHANMSG, M_REDACT, M_USERMSG, M_WALLOPS
 from hub.refusals import join_refusal, rename_refusal, speak_refusal
 from ipc import link
 from ircproto import numerics as N
-from ircproto.chathistory import query_target, refusal
+from ircproto import readmarker, redaction
+from ircproto.chathistory import Record, query_target, refusal
 from ircproto.casemap import casefold, is_channel_name, is_valid_nick
 from ircproto.masks import normalize_list_mask
 
 WORKER_LOST_REASON = "Server process exited"
+# The store's answer to a REDACT's first step, as a request of its own (the hub makes it of S_FOUND):
+REDACT_FOUND = "redact found"  # (context, found): context as the first step left it, found as S_FOUND has it
 
 
 class Reply(NamedTuple):
@@ -45,17 +52,21 @@ class Reply(NamedTuple):
 
 
 class Ask(NamedTuple):
-    """A history query for the store, for the client `cid`: item is (cid, owner, scope, channels, query),
+    """A question for the store, for the client `cid`, as the feed item `kind` (history.feed) holds
+    it after its number. S_QUERY, a history query: item is (cid, owner, scope, channels, query),
     where scope is the (owner, target) whose rows the query reads ("" owns a channel's), or None
-    for TARGETS and a SEARCH of every conversation, which read the asker's private rows and `channels`."""
+    for TARGETS and a SEARCH of every conversation, which read the asker's private rows and
+    `channels`. S_MARKREAD and S_LOOKUP: as history.feed describes them."""
     cid: int
     item: tuple
+    kind: str = S_QUERY
 
 
 class Policy:
-    def __init__(self, state: State, limits, connections: Connections | None = None) -> None:
+    def __init__(self, state: State, limits, connections: Connections | None = None, history: bool = True) -> None:
         self.state = state
         self.limits = limits  # config.limits: chanlimit and the connection limits
+        self.history = history  # a store answers Asks (else MARKREAD and REDACT are answered here)
         self.connections = connections if connections is not None else Connections()
         self.now = 0.0
         self.replayed = False
@@ -70,7 +81,8 @@ class Policy:
             link.R_INVITE: self.invite, link.R_AWAY: self.away, link.R_SETNAME: self.setname,
             link.R_CHGHOST: self.chghost, link.R_KILL: self.kill, link.R_WALLOPS: self.wallops,
             link.R_RENAME: self.rename, link.R_CHANMSG: self.channel_message, link.R_USERMSG: self.user_message,
-            link.R_BARRIER: self.barrier, link.R_FORWARD: self.forward, link.R_HISTORY: self.history,
+            link.R_BARRIER: self.barrier, link.R_FORWARD: self.forward, link.R_HISTORY: self.history_query,
+            link.R_REDACT: self.redact, REDACT_FOUND: self.redact_found, link.R_MARKREAD: self.markread,
         }
 
     def decide(self, request: tuple, now: float, replayed: bool = False) -> list:
@@ -404,7 +416,7 @@ class Policy:
             self._refuse(cid, N.RPL_AWAY, self.state.users[target].nick, away)
 
     # --- history (IRCv3 chathistory, soju.im/search) ---------------------------------------------
-    def history(self, cid: int, query: tuple) -> None:
+    def history_query(self, cid: int, query: tuple) -> None:
         """Nobody reads history they may not see: a channel's needs membership, and private rows
         are the asker's own (stored under each party, see chatstate.state.identity). Every query
         is answered, a replayed one too: its asker waits for the answer."""
@@ -424,6 +436,93 @@ class Policy:
                 self._out.append(Reply(cid, (link.D_FAIL, cid, *refusal(query))))
                 return
         self._out.append(Ask(cid, (cid, owner, scope, user.channels, query)))
+
+    # --- message redaction (IRCv3 draft/message-redaction) ------------------------------------------
+    def redact(self, cid: int, target: str, msgid: str, line: bytes, origin: str) -> None:
+        """REDACT, first step: may the asker name this target at all? A channel's messages are
+        looked up for its members (403, 442 otherwise); private ones in the asker's own history,
+        with the current holder of the nick as the other party if it is the same person (its copy
+        says so). The answer comes back as REDACT_FOUND. Every path ends with D_ANSWERED."""
+        user = self.state.users.get(cid)
+        place = None
+        if user is not None:
+            if is_channel_name(target):
+                chan = self._channel_of_member(cid, target)
+                if chan is not None:
+                    place, peer = ("", chan.folded), ""
+            else:
+                holder = self.state.user_by_nick(target)
+                place, peer = (identity(user), casefold(target)), identity(holder) if holder is not None else ""
+        if place is not None:
+            if self.history:
+                context = (cid, target, msgid, line, origin, peer, self.replayed)
+                self._out.append(Ask(cid, (msgid, place, peer, context), S_LOOKUP))
+                return
+            self._refuse_redact(cid, redaction.UNKNOWN_MSGID, target, msgid)  # nothing is kept
+        self._answered(cid, redaction.REDACT)
+
+    def redact_found(self, context: tuple, found: tuple | None) -> None:
+        """REDACT, second step, on what the store found (`found`: the row at the looked-up place
+        and the peer's copy, or None when the store failed): the author may redact a message, and
+        so may an operator of its channel; only a PRIVMSG, NOTICE or TAGMSG. Membership is
+        checked again: the state may have moved on while the store looked."""
+        cid, target, msgid, line, origin, peer, self.replayed = context
+        user = self.state.users.get(cid)
+        if user is None:
+            self._answered(cid, redaction.REDACT)
+            return
+        row, peer_row = (None, None) if found is None else (Record._make(r) if r else None for r in found)
+        recipients: tuple[int, ...] = ()
+        if is_channel_name(target):
+            chan = self._channel_of_member(cid, target)
+            if chan is None:
+                self._answered(cid, redaction.REDACT)
+                return
+            key, operator = chan.folded, OP_STATUS in chan.members[cid]
+        else:
+            key, operator = "", False
+            holder = self.state.user_by_nick(target)
+            if holder is not None and holder.cid != cid and peer_row is not None and identity(holder) == peer:
+                recipients = (holder.cid,)
+        if found is None:
+            code, text = redaction.REDACT_FORBIDDEN, "The message could not be deleted"
+        elif row is None:
+            code, text = redaction.UNKNOWN_MSGID, None
+        elif row.kind not in redaction.REDACTABLE_KINDS:
+            code, text = redaction.REDACT_FORBIDDEN, "Only a PRIVMSG, NOTICE or TAGMSG can be deleted"
+        elif row.author != identity(user) and not operator:
+            code, text = redaction.REDACT_FORBIDDEN, None
+        else:
+            code = text = None
+            self._out.append((M_REDACT, key, cid, line, origin, msgid, recipients))
+        if code is not None:
+            self._refuse_redact(cid, code, target, msgid, text)
+        self._answered(cid, redaction.REDACT)
+
+    def _refuse_redact(self, cid: int, code: str, target: str, msgid: str, text: str | None = None) -> None:
+        command, code, params = redaction.refusal(code, target, msgid, text)
+        self._fail(cid, command, code, *params)
+
+    def _answered(self, cid: int, command: str) -> None:
+        """Everything answering the command the client waits for has been sent: it resumes. Sent
+        for a replayed request too: its client may be waiting for it."""
+        self._out.append(Reply(cid, (link.D_ANSWERED, cid, command)))
+
+    # --- read markers (IRCv3 draft/read-marker) --------------------------------------------------------
+    def markread(self, cid: int, targets: tuple[str, ...], time_us: int | None, joins: tuple | None) -> None:
+        """MARKREAD sets (time_us) or gets the marker of targets[0]; before a JOIN, the markers of
+        the channels joined. A marker is the asker's own (chatstate.state.identity), of any target
+        it names: nobody else's is read. A set is clamped to now (readmarker.clamp). Answered with
+        one D_MARKREAD, from the store or, without one, here."""
+        user = self.state.users.get(cid)
+        if time_us is not None:
+            time_us = readmarker.clamp(time_us, self.now)
+        if user is None or not self.history:
+            times = None if time_us is not None else (None,) * len(targets)
+            self._out.append(Reply(cid, (link.D_MARKREAD, cid, targets, times, joins)))
+            return
+        keys = tuple(casefold(target) for target in targets)
+        self._out.append(Ask(cid, (cid, identity(user), keys, targets, time_us, joins), S_MARKREAD))
 
     # --- plumbing for workers --------------------------------------------------------------------
     def barrier(self, cid: int, token: int) -> None:

@@ -5,15 +5,16 @@ the worker holding the client it answers.
 State events go to every worker (each keeps a replica). A channel message goes to each worker
 with members in the channel, the origin included (so every member sees one order), as one
 item shared by every link; an outsider's echo rides alone. A private message goes to the
-target's worker, and its echo to the sender's. The links only queue here: the hub writes one
-frame per link per loop iteration.
+target's worker, and its echo to the sender's. A REDACT goes where the message it redacts
+went: to each worker with members of the channel, or to the workers of the sender and the other
+party. The links only queue here: the hub writes one frame per link per loop iteration.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from chatstate.state import State, wid_of
-from hub.log import M_CHANMSG, M_USERMSG, M_WALLOPS
+from hub.log import M_CHANMSG, M_REDACT, M_USERMSG, M_WALLOPS
 from ipc import link
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ class LinkRouter:
     def __init__(self, state: State, links: dict[int, "LinkProtocol"]) -> None:
         self.state = state  # the hub's: whose members are where
         self.links = links  # wid -> link, kept up to date by the hub
-        self._routes = {M_USERMSG: self._user_message, M_WALLOPS: self._wallops}
+        self._routes = {M_USERMSG: self._user_message, M_WALLOPS: self._wallops, M_REDACT: self._redact}
 
     def publish(self, seq: int, msgid: str, time: float, event: tuple) -> None:
         op = event[0]
@@ -59,6 +60,19 @@ class LinkRouter:
         self.reply(target, (link.D_USERMSG, target, sender, line, msgid, time, flags, tags))
         if flags & link.MSG_ECHO:
             self.reply(sender, (link.D_ECHO, sender, line, msgid, time, flags, tags))
+
+    def _redact(self, msgid: str, time: float, event: tuple) -> None:
+        _, key, sender, line, _, _, peers = event
+        item = (link.D_REDACT, key, sender, line, msgid, time, peers)
+        if key:
+            chan = self.state.channels.get(key)
+            wids = chan.by_wid if chan is not None else ()
+        else:
+            wids = dict.fromkeys(map(wid_of, (sender, *peers)))
+        for wid in wids:
+            protocol = self.links.get(wid)
+            if protocol is not None:
+                protocol.send(item)
 
     def _wallops(self, msgid: str, time: float, event: tuple) -> None:
         item = (link.D_WALLOPS, event[1])

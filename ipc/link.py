@@ -54,6 +54,12 @@ R_FORWARD = "forward"  # (cid, item): pass item to the worker holding cid
 R_REPLAY = "replay"  # (on,): the requests between (True,) and (False,) were sent to a hub that died
 R_HISTORY = "history"  # (cid, query): a CHATHISTORY or SEARCH query (shapes in ircproto/chathistory.py);
 #   the hub checks who may see it and asks the store
+R_REDACT = "redact"  # (cid, target, msgid, line, origin_id): REDACT (draft/message-redaction); line is the
+#   REDACT every recipient sees, origin_id its msgid; the hub asks the store who wrote msgid, then decides;
+#   answered D_ANSWERED (after a refusal, or the REDACT's delivery)
+R_MARKREAD = "markread"  # (cid, targets, time_us | None, joins | None): MARKREAD (draft/read-marker) sets
+#   (time_us) or gets the client's marker of targets[0]; for a JOIN, joins is ((name, key), ...) and
+#   targets their names: their markers are fetched first, and the worker sends the joins with the answer
 
 # The QUIT reason of every client of a worker told to stop (a client's own reason starts "Quit").
 SHUTDOWN_REASON = "Server shutting down"
@@ -75,6 +81,12 @@ D_FAIL = "fail"  # (cid, command, code, params): an IRCv3 standard reply (FAIL) 
 D_NICK_REFUSED = "nick_refused"  # (cid, nick): the nick is taken; the asking session resumes
 D_HISTORY = "history"  # (cid, query, rows): the store's answer to R_HISTORY; rows are history Records
 #   (TARGETS: (name, latest_time_us) pairs); the asking session renders them and resumes
+D_REDACT = "redact"  # (channel_key or "", sender_cid, line, msgid, ts, peer_cids): a REDACT for the local
+#   members of the channel (a private one: the sender and peer_cids) that have draft/message-redaction
+D_MARKREAD = "markread"  # (cid, targets, times | None, joins | None): the answer to R_MARKREAD, each
+#   target's marker (time_us or None for none); times None: it could not be set or read
+D_ANSWERED = "answered"  # (cid, command): the hub has sent everything that answers the command the
+#   session waits for (REDACT); it resumes
 D_SYNC = "sync"  # (snapshot): a new hub's view of the world, after a restart
 D_REFUSE = "refuse"  # (cid, reason): over a connection limit; the worker closes it with ERROR
 D_ACK = "ack"  # (count,): the hub has handled this many items from this link, and everything they

@@ -30,6 +30,8 @@ USERHOST_IN_NAMES = "userhost-in-names"
 CHANNEL_RENAME = "draft/channel-rename"
 CHATHISTORY = "draft/chathistory"
 EVENT_PLAYBACK = "draft/event-playback"
+MESSAGE_REDACTION = "draft/message-redaction"
+READ_MARKER = "draft/read-marker"
 SEARCH = "soju.im/search"
 
 # In CAP LS order.
@@ -51,5 +53,9 @@ CAPABILITIES: dict[str, Capability] = {
     CHANNEL_RENAME: Capability("", "RENAME: a channel moves to a new name with all it holds"),
     CHATHISTORY: Capability("", "CHATHISTORY: the messages of a channel or a conversation, from the server's history"),
     EVENT_PLAYBACK: Capability("", "history batches with JOIN, PART, QUIT, KICK, NICK, TOPIC, MODE and TAGMSG too"),
+    MESSAGE_REDACTION: Capability("", "REDACT: a message taken back, by its author or a channel operator, and "
+                                      "removed from history"),
+    READ_MARKER: Capability("", "MARKREAD: how far you have read each conversation, kept by the server; "
+                                "sent after each JOIN"),
     SEARCH: Capability("", "SEARCH: the messages of the history matching a sender, a text, a time range"),
 }

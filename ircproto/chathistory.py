@@ -145,13 +145,16 @@ def format_timestamp(time_us: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
-def _echo(param: str) -> str:
+def echo_param(param: str) -> str:
     """A client's parameter as a FAIL may repeat it: '*' for one that could not be a middle
     parameter (empty, a space, a leading ':', CR/LF/NUL) or is too long."""
     if not param or " " in param or param[0] == ":" or wire_length(param) > ECHO_MAX or \
             any(c in param for c in _UNSAFE):
         return "*"
     return param
+
+
+_echo = echo_param
 
 
 def _fail(code: str, *params: str, description: str, command: str = CHATHISTORY) -> Fail:

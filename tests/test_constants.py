@@ -30,7 +30,8 @@ def test_capabilities_in_cap_ls_order():
         "away-notify", "batch", "cap-notify", "chghost", "echo-message", "extended-join", "extended-monitor",
         "invite-notify",
         "labeled-response", "message-tags", "multi-prefix", "server-time", "setname", "userhost-in-names",
-        "draft/channel-rename", "draft/chathistory", "draft/event-playback", "soju.im/search",
+        "draft/channel-rename", "draft/chathistory", "draft/event-playback", "draft/message-redaction",
+        "draft/read-marker", "soju.im/search",
     ]
     assert all(cap.description for cap in CAPABILITIES.values())
 

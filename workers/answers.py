@@ -1,6 +1,6 @@
 """The hub's answers to one local client: numerics, FAIL, a barrier back, a refused nick, a
-refusal that closes the connection, history (CHATHISTORY and SEARCH), and another worker's
-question or answer about idle time (WHOIS)."""
+refusal that closes the connection, history (CHATHISTORY and SEARCH), read markers (MARKREAD),
+the end of a REDACT's answer, and another worker's question or answer about idle time (WHOIS)."""
 from __future__ import annotations
 
 import time
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ipc import link
 from ircproto import numerics as N
-from workers.handlers import history
+from workers.handlers import history, read_marker, redaction
 from workers.session import REGISTERING
 
 if TYPE_CHECKING:
@@ -47,6 +47,18 @@ def on_history(w: "HubItemTarget", cid: int, query: tuple, rows: list) -> None:
     s = w.sessions.get(cid)
     if s is not None:
         history.answered(s, query, rows)
+
+
+def on_markread(w: "HubItemTarget", cid: int, targets: tuple, times, joins) -> None:
+    s = w.sessions.get(cid)
+    if s is not None:
+        read_marker.answered(s, targets, times, joins)
+
+
+def on_answered(w: "HubItemTarget", cid: int, command: str) -> None:
+    s = w.sessions.get(cid)
+    if s is not None:
+        redaction.answered(s)
 
 
 def on_barrier(w: "HubItemTarget", cid: int, token: int) -> None:

@@ -9,8 +9,8 @@ from typing import Callable
 
 from ircproto import numerics as N
 from ircproto.message import Message
-from workers.handlers import channels, history, messages, modes, operators, queries, registration, server, users
-from workers.handlers import monitor
+from workers.handlers import (channels, history, messages, modes, monitor, operators, queries, read_marker,
+                              redaction, registration, server, users)
 from workers.handlers.common import Reply
 from workers.session import Session
 
@@ -76,6 +76,10 @@ COMMANDS: dict[str, Command] = {
     # no minimum, so a missing parameter gets the spec's FAIL rather than 461
     "CHATHISTORY": Command(history.chathistory, 0),
     "SEARCH": Command(history.search, 0),
+    # IRCv3 draft/message-redaction and draft/read-marker: the hub answers, so no barrier first.
+    # MARKREAD has no minimum: the spec answers a missing target with FAIL NEED_MORE_PARAMS
+    "REDACT": Command(redaction.redact, 2),
+    "MARKREAD": Command(read_marker.markread, 0),
 }
 
 

@@ -1,5 +1,5 @@
-"""Relayed messages, the hot path: a channel's run of messages, private messages, echoes and
-WALLOPS, written to the local recipients in hub order, each tagged variant rendered once.
+"""Relayed messages, the hot path: a channel's run of messages, private messages, echoes,
+WALLOPS and REDACT, written to the local recipients in hub order, each tagged variant rendered once.
 
 A replay after a hub restart may bring a message again; each is delivered once (the worker's
 `delivered_ids`).
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from chatstate.state import has_status
 from ipc import link
+from ircproto.caps import MESSAGE_REDACTION
 from ircproto.modes import STATUS_RANK
 from workers.session import CLOSED, NO_OUTPUT, TAG_MSGID, TAG_TIME
 
@@ -148,6 +149,28 @@ def on_echo(w: "HubItemTarget", sender: int, line: bytes, msgid: str, ts: float,
     s = w.sessions.get(sender)
     if s is not None and w.first_delivery(msgid + ".echo"):
         _deliver(s, [line, None, None, None], line, msgid, ts, flags, tags, own=True)
+
+
+def on_redact(w: "HubItemTarget", key: str, sender: int, line: bytes, msgid: str, ts: float,
+              peers: tuple[int, ...]) -> None:
+    """draft/message-redaction: the REDACT reaches the local members of the channel (a private
+    message's: its sender and the other party) that have the capability, the sender too (it is
+    what answers its REDACT); the others are sent nothing."""
+    w.hub_time = ts
+    if not w.first_delivery(msgid):
+        return
+    if key:
+        chan = w.state.channels.get(key)
+        if chan is None:
+            return
+        cids = chan.by_wid.get(w.wid, ())
+    else:
+        cids = dict.fromkeys((sender, *peers))
+    variants = [line, None, None, None]
+    for cid in cids:
+        s = w.sessions.get(cid)
+        if s is not None and s.phase is not CLOSED and MESSAGE_REDACTION in s.caps:
+            _deliver(s, variants, line, msgid, ts, 0, "", own=cid == sender)
 
 
 def on_wallops(w: "HubItemTarget", line: bytes) -> None:

@@ -13,9 +13,9 @@ from typing import Callable
 from chatstate.state import (E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART,
                              E_QUIT, E_RENAME, E_RESTORE, E_SETNAME, E_TOPIC, E_UMODE, E_USER)
 from ipc import link
-from workers.answers import (on_barrier, on_fail, on_history, on_idle_ask, on_idle_tell, on_nick_refused,
-                             on_numeric, on_refuse)
-from workers.delivery import on_echo, on_user_message, on_wallops
+from workers.answers import (on_answered, on_barrier, on_fail, on_history, on_idle_ask, on_idle_tell, on_markread,
+                             on_nick_refused, on_numeric, on_refuse)
+from workers.delivery import on_echo, on_redact, on_user_message, on_wallops
 from workers.link_upkeep import on_ack, on_sync
 from workers.replica_events import (on_away, on_chghost, on_connections, on_invite, on_join, on_kick, on_mode,
                                     on_nick, on_part, on_quit, on_rename, on_restore, on_setname, on_topic, on_user,
@@ -45,11 +45,14 @@ HANDLERS: dict[str, Callable[..., None]] = {
     link.D_USERMSG: on_user_message,
     link.D_ECHO: on_echo,
     link.D_WALLOPS: on_wallops,
+    link.D_REDACT: on_redact,
     link.D_NUMERIC: on_numeric,
     link.D_FAIL: on_fail,
     link.D_BARRIER: on_barrier,
     link.D_NICK_REFUSED: on_nick_refused,
     link.D_HISTORY: on_history,
+    link.D_MARKREAD: on_markread,
+    link.D_ANSWERED: on_answered,
     link.D_SYNC: on_sync,
     link.D_REFUSE: on_refuse,
     link.D_ACK: on_ack,

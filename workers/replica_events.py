@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Iterable
 from chatstate.state import (E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART,
                              E_QUIT, E_RENAME, E_RESTORE, E_SETNAME, E_TOPIC, E_UMODE, E_USER)
 from ircproto import numerics as N
-from ircproto.caps import AWAY_NOTIFY, CHANNEL_RENAME, CHGHOST, EXTENDED_JOIN, INVITE_NOTIFY, SETNAME
+from ircproto.caps import AWAY_NOTIFY, CHANNEL_RENAME, CHGHOST, EXTENDED_JOIN, INVITE_NOTIFY, READ_MARKER, SETNAME
 from ircproto.message import format_line
 from ircproto.modes import OP_STATUS, change_params
 from workers import replies
-from workers.handlers import monitor
+from workers.handlers import monitor, read_marker
 from workers.handlers.registration import registered
 
 if TYPE_CHECKING:
@@ -100,6 +100,8 @@ def on_join(w: "HubItemTarget", cid: int, name: str, ts: float) -> None:
     s = w.sessions.get(cid)
     if s is not None:
         replies.topic(s, chan, on_join=True)
+        if READ_MARKER in s.caps:  # draft/read-marker: after the JOIN, before RPL_ENDOFNAMES
+            read_marker.joined(s, chan.name)
         replies.names(s, chan)
 
 

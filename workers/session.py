@@ -179,7 +179,7 @@ class Session(ReplyOrder):
     __slots__ = ("server", "outbox", "cid", "host", "nick", "user", "realname", "password", "caps",
                  "tag_mode", "phase", "holding", "sync_token", "fresh", "label", "captured", "idle_since",
                  "announced", "lines_before_registration", "backlog", "fakelag", "transport", "outbuf",
-                 "lines", "connected_at", "last_seen", "ping_sent_at", "reading_paused")
+                 "lines", "connected_at", "last_seen", "ping_sent_at", "reading_paused", "join_markers")
 
     def __init__(self, server: SessionServer, outbox: Outbox, cid: int, host: str, now: float,
                  idle_since: float) -> None:
@@ -213,6 +213,7 @@ class Session(ReplyOrder):
         self.last_seen = now
         self.ping_sent_at: float | None = None
         self.reading_paused = False  # the session asked for its reading to be paused
+        self.join_markers: dict[str, int | None] | None = None  # read markers for the JOIN bursts to come
 
     # --- the state tables ---------------------------------------------------------------
     def _phase_to(self, event: str) -> None:

@@ -14,7 +14,8 @@ def test_welcome_burst(server):
     assert set(ls.params[2].split()) == {
         "cap-notify", "message-tags", "server-time", "echo-message", "multi-prefix", "away-notify", "extended-join",
         "userhost-in-names", "invite-notify", "setname", "chghost", "batch", "labeled-response",
-        "draft/channel-rename", "draft/chathistory", "draft/event-playback", "soju.im/search", "extended-monitor"}
+        "draft/channel-rename", "draft/chathistory", "draft/event-playback", "draft/message-redaction",
+        "draft/read-marker", "soju.im/search", "extended-monitor"}
     c.send("CAP END")
     welcome = c.expect("001")
     assert welcome.source == "hubchat.local"

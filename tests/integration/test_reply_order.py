@@ -89,11 +89,17 @@ def own_channel(token: str) -> str:
     return "#o" + token
 
 
+def marker(channel: Callable[[str], str]) -> Callable[[Message, str], bool]:
+    """draft/read-marker: the MARKREAD of this channel (in a JOIN burst, or answering MARKREAD)."""
+    return lambda m, token: m.command == "MARKREAD" and m.params[0] == channel(token)
+
+
 # One entry per verb in the table (workers/commands.py), with tokens that tie answers to commands.
 VOCABULARY: dict[str, Expect] = {
-    "join": Expect("JOIN #o{t}", either(own("JOIN", 0, own_channel), numeric("353", "366", "332", "333")),
-                   named("366", 1, own_channel)),
-    "join_shared": Expect(f"JOIN {SHARED}", either(own("JOIN", 0, lambda t: SHARED), numeric("353", "366", "332", "333"))),
+    "join": Expect("JOIN #o{t}", either(own("JOIN", 0, own_channel), numeric("353", "366", "332", "333"),
+                                        marker(own_channel)), named("366", 1, own_channel)),
+    "join_shared": Expect(f"JOIN {SHARED}", either(own("JOIN", 0, lambda t: SHARED), numeric("353", "366", "332", "333"),
+                                                   marker(lambda t: SHARED))),
     "part": Expect("PART #o{t}", either(numeric("442", "403"), own("PART")), has("442", "403")),
     "topic_set": Expect("TOPIC #o{t} :{t}", numeric("442", "403"), has("442", "403")),
     "topic_shared": Expect(f"TOPIC {SHARED} :{{t}}", either(own("TOPIC", 1), numeric("482")),
@@ -112,7 +118,8 @@ VOCABULARY: dict[str, Expect] = {
     "privmsg_nobody": Expect("PRIVMSG {t} :hello", numeric("401", token_at=1), has("401", token_at=1)),
     "privmsg_nochan": Expect("PRIVMSG #o{t} :hello", numeric("403", "401"), has("403", "401")),
     "labelled_join": Expect("@label={t} JOIN #o{t}", **labelled(
-        either(own("JOIN", 0, own_channel), numeric("353", "366", "332", "333")), named("366", 1, own_channel))),
+        either(own("JOIN", 0, own_channel), numeric("353", "366", "332", "333"), marker(own_channel)),
+        named("366", 1, own_channel))),
     "labelled_motd": Expect("@label={t} MOTD", **labelled(numeric("375", "372", "376", "422"), has("376", "422"))),
     "notice_nobody": Expect("NOTICE {t} :hello", lambda m, t: False),
     "privmsg_shared": Expect(f"PRIVMSG {SHARED} :{{t}}", own("PRIVMSG", 1)),
@@ -157,6 +164,13 @@ VOCABULARY: dict[str, Expect] = {
     "chathistory_bad": Expect("CHATHISTORY SIDEWAYS{t} #o{t} * 5", fail("CHATHISTORY", "INVALID_PARAMS", 2, "SIDEWAYS{t}"),
                               failed("CHATHISTORY", "INVALID_PARAMS", 2, "SIDEWAYS{t}")),
     "search_bad": Expect("SEARCH in=#o{t};limit=none", fail("SEARCH", "INVALID_PARAMS"), failed("SEARCH", "INVALID_PARAMS")),
+    # Answered by the hub after a round trip to the history store, the client's later lines held meanwhile.
+    "redact_unknown": Expect("REDACT {mine} {t}", fail("REDACT", "UNKNOWN_MSGID", 3, "{t}"),
+                             failed("REDACT", "UNKNOWN_MSGID", 3, "{t}")),
+    "redact_nochan": Expect("REDACT #o{t} x", numeric("403"), named("403", 1, own_channel)),
+    "markread": Expect("MARKREAD #o{t}", marker(own_channel), lambda a, t: any(marker(own_channel)(m, t) for m in a)),
+    "markread_bad": Expect("MARKREAD #o{t} timestamp=never", fail("MARKREAD", "INVALID_PARAMS"),
+                           failed("MARKREAD", "INVALID_PARAMS")),
 }
 
 
@@ -252,14 +266,15 @@ def busy():
 
 
 def participants(server: Server, count: int) -> list[Client]:
-    """`count` registered clients over every worker, half with echo-message, message-tags and
-    labeled-response, all in the shared channel and each in a channel of its own."""
+    """`count` registered clients over every worker, half with echo-message, message-tags,
+    labeled-response and draft/read-marker, all in the shared channel and each in a channel of
+    its own."""
     clients: list[Client] = []
     while len(clients) < count:
         clients.extend(clients_on_distinct_workers(server, min(WORKERS, count - len(clients))))
     for n, c in enumerate(clients):
         if n % 2:
-            c.send("CAP REQ :echo-message message-tags server-time labeled-response batch")
+            c.send("CAP REQ :echo-message message-tags server-time labeled-response batch draft/read-marker")
             c.send("CAP END")
         c.register(f"p{next(_serial)}")
         c.send(f"JOIN {SHARED},{mine(c)}")
@@ -344,7 +359,7 @@ def test_order_holds_across_a_hub_restart():
     try:
         clients = participants(srv, WORKERS * 2)
         kinds = ["join", "privmsg_shared", "mode_query", "time", "topic_shared", "ison", "names", "away",
-                 "whois", "back", "motd", "kick"] * 4
+                 "whois", "back", "motd", "kick", "markread", "redact_unknown"] * 4
         hub = srv.current_hub()
         sent = [send_sequence(c, kinds) for c in clients]
         os.kill(hub, signal.SIGKILL)

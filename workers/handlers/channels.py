@@ -13,10 +13,12 @@ from typing import Callable
 from ipc import link
 from chatstate.state import Channel
 from ircproto import numerics as N
+from ircproto.caps import READ_MARKER
 from ircproto.casemap import is_valid_channel
 from ircproto.masks import matches
 from ircproto.message import Message, truncate_utf8
 from workers import replies
+from workers.handlers import read_marker
 from workers.handlers.common import Reply, split_targets
 from workers.isupport import KICKLEN
 from workers.session import Session
@@ -31,11 +33,17 @@ def join(s: Session, msg: Message) -> None:
         return
     maxlen = s.server.config.limits.channellen
     keys = msg.params[1].split(",") if len(msg.params) > 1 else []
+    joins = []
     for i, name in enumerate(split_targets(msg.params[0])):
         if not is_valid_channel(name, maxlen):
             s.numeric(N.ERR_NOSUCHCHANNEL, name)
             continue
-        s.request((link.R_JOIN, s.cid, name, keys[i] if i < len(keys) else ""))
+        joins.append((name, keys[i] if i < len(keys) else ""))
+    if joins and READ_MARKER in s.caps:  # each JOIN burst carries the channel's read marker
+        read_marker.join(s, joins)
+        return
+    for name, key in joins:
+        s.request((link.R_JOIN, s.cid, name, key))
 
 
 def part(s: Session, msg: Message) -> None:
