@@ -168,6 +168,7 @@ class HistoryFeed:
         """This loop iteration's entries and channel settings, as one numbered batch. A channel
         that emptied is dropped only after DROP_DELAY: when a stopping server's clients all quit
         (or its workers go first), the channels stay for the next start as they were."""
+        sends = bool(self.entries or self.touched)  # what `pending` promised: a batch, if only an empty one
         channels = {}
         for key in self.touched:
             chan = self.replica.channels.get(key)
@@ -181,10 +182,14 @@ class HistoryFeed:
             for key in [k for k, since in self.emptied.items() if now - since >= DROP_DELAY]:
                 del self.emptied[key]
                 channels[key] = None
-        if not (self.entries or channels):
+        if not (sends or channels):
             return
         entries, self.entries = self.entries, []
         self._send((S_WRITE, self._next(), entries, channels))
+
+    def pending(self) -> bool:
+        """Whether the next flush sends a batch (numbered fseq + 1)."""
+        return bool(self.entries or self.touched)
 
     def query(self, item: tuple, now: float = 0.0) -> None:
         """A query goes after every batch published before it: its answer misses nothing the

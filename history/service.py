@@ -46,6 +46,7 @@ from ircproto.casemap import casefold
 log = logging.getLogger("hubchat.store")
 
 DATABASE = "history.sqlite3"
+STORE_NICENESS = 10  # added to the store process's nice value (os.nice) at start
 PRUNE_INTERVAL = 10.0  # seconds between retention passes
 SPOKEN = frozenset(("PRIVMSG", "NOTICE"))  # what a client without event-playback is sent
 PERSIST_TAGS = ("+draft/persist", "+persist")  # a TAGMSG with one of these is kept
@@ -99,6 +100,10 @@ class StoreProcess(ChildProcess):
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
+        # Below the hub and the workers: a commit is a burst of CPU (tens of ms at 30,000 messages a
+        # second), which on a busy machine would otherwise take a core from the clients' delivery.
+        # The store catches up in the gaps; if it falls far behind, the hub's backpressure stops it.
+        os.nice(STORE_NICENESS)
         self.loop = asyncio.get_running_loop()
         path = database_path(self.config)
         self.db.submit(self._open, path).result()
