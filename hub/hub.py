@@ -160,12 +160,17 @@ class Hub(ChildProcess):
             elif op == S_FAIL:
                 self.router.reply(item[1], (link.D_FAIL, *item[1:]))
             elif op == S_HELLO:
-                self._store_hello(protocol, item[1])
+                self._store_hello(protocol, item[1], item[2] if len(item) > 2 else {})
         self._schedule_flush()
 
-    def _store_hello(self, protocol: link.LinkProtocol, channels: dict[str, dict]) -> None:
+    def _store_hello(self, protocol: link.LinkProtocol, channels: dict[str, dict], accounts: dict[str, dict]) -> None:
         if not self.store_greeted:  # the first store this hub meets: the channels kept from the last run
             self.store_greeted = True
+            for key, record in accounts.items():  # before anyone logs in: workers get them with D_SYNC
+                self.state.accounts.setdefault(key, record)
+            if accounts:
+                self.sync_needed = True
+                log.info("hub: the store keeps %d accounts", len(accounts))
             self.policy.dormant = {key: kept for key, kept in channels.items() if key not in self.state.channels}
             log.info("hub: the store keeps %d channels; %d come back when someone joins",
                      len(channels), len(self.policy.dormant))
@@ -176,6 +181,11 @@ class Hub(ChildProcess):
             self.awaiting_hello.discard(STORE)
             if not self.awaiting_hello:
                 self._release()
+        elif self.sync_needed:  # a store later than HELLO_WAIT: the accounts reach the workers now
+            self.sync_needed = False
+            sync = (link.D_SYNC, self.state.snapshot())
+            for wlink in self.links.values():
+                self._send(wlink, sync)
 
     def _on_store_lost(self, protocol: link.LinkProtocol) -> None:
         if self.store_link is not protocol:
@@ -414,8 +424,10 @@ class Hub(ChildProcess):
             if cid not in connections:
                 connections.admit(cid, ip)
         self.log.resume_after(snapshot.get("hub_time", 0.0))  # server-time never goes backwards
+        for key, record in snapshot.get("accounts", {}).items():
+            self.state.accounts.setdefault(key, record)
         if not snapshot["users"]:
-            if self.state.users and wid in self.links:  # a new worker's replica starts from the hub's state
+            if (self.state.users or self.state.accounts) and wid in self.links:  # a new worker's replica starts from the hub's state
                 self._send(self.links[wid], (link.D_SYNC, self.state.snapshot()))
             return
         refused = self.state.merge(snapshot)
