@@ -58,7 +58,8 @@ class Hub(ChildProcess):
     def __init__(self, config: Config, control_sock: socket.socket, heartbeat: Heartbeat | None = None) -> None:
         super().__init__(config, control_sock, heartbeat)
         self.state = State()
-        self.policy = Policy(self.state, config.limits, history=config.history.enabled)
+        self.policy = Policy(self.state, config.limits, history=config.history.enabled,
+                             login_attempts=config.accounts.login_attempts)
         self.links: dict[int, link.LinkProtocol] = {}
         self.router = LinkRouter(self.state, self.links)
         self.log = Log(prefix=secrets.token_hex(3) + "-", readers=[self.router])
@@ -96,6 +97,7 @@ class Hub(ChildProcess):
     def reload(self, config: Config, fds: list[int]) -> None:
         super().reload(config, fds)
         self.policy.limits = config.limits
+        self.policy.throttle.accounts.limit = self.policy.throttle.addresses.limit = config.accounts.login_attempts
 
     # --- lifecycle -----------------------------------------------------------------------
     def finish(self) -> None:
