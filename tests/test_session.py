@@ -115,7 +115,7 @@ class FakeHub:
     def answer(self, request: tuple) -> None:
         """What the real hub would answer to the few requests these tests send."""
         if request[0] == link.R_REGISTER:
-            _, cid, nick, user, host, realname = request
+            _, cid, nick, user, host, realname, *_ = request
             self.feed((E_USER, cid, nick, user, host, realname, 1.0))
         elif request[0] == link.R_BARRIER:
             self.feed((link.D_BARRIER, request[1], request[2]))

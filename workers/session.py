@@ -179,7 +179,8 @@ class Session(ReplyOrder):
     __slots__ = ("server", "outbox", "cid", "host", "nick", "user", "realname", "password", "caps",
                  "tag_mode", "phase", "holding", "sync_token", "fresh", "label", "captured", "idle_since",
                  "announced", "lines_before_registration", "backlog", "fakelag", "transport", "outbuf",
-                 "lines", "connected_at", "last_seen", "ping_sent_at", "reading_paused", "join_markers")
+                 "lines", "connected_at", "last_seen", "ping_sent_at", "reading_paused", "join_markers",
+                 "account", "sasl", "tls")
 
     def __init__(self, server: SessionServer, outbox: Outbox, cid: int, host: str, now: float,
                  idle_since: float) -> None:
@@ -214,6 +215,9 @@ class Session(ReplyOrder):
         self.ping_sent_at: float | None = None
         self.reading_paused = False  # the session asked for its reading to be paused
         self.join_markers: dict[str, int | None] | None = None  # read markers for the JOIN bursts to come
+        self.account = ""  # the account logged in to (its display name), as the hub said (D_LOGIN, E_LOGIN)
+        self.sasl: Any = None  # ircproto.sasl.Authentication, from the first AUTHENTICATE
+        self.tls = False  # the connection is over TLS (SASL PLAIN is then allowed from anywhere)
 
     # --- the state tables ---------------------------------------------------------------
     def _phase_to(self, event: str) -> None:
