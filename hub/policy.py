@@ -45,7 +45,7 @@ from ircproto.masks import normalize_list_mask
 WORKER_LOST_REASON = "Server process exited"
 NICK_RESERVED = "Nickname is reserved by a different account"  # 433's text for a registered nick (as ergo says)
 THROTTLED = "Too many failed logins; try again in {} seconds"
-LOGIN_FAILED = "SASL authentication failed"
+LOGIN_FAILED = N.TEXTS[N.ERR_SASLFAIL]
 # The store's answer to a REDACT's first step, as a request of its own (the hub makes it of S_FOUND):
 REDACT_FOUND = "redact found"  # (context, found): context as the first step left it, found as S_FOUND has it
 

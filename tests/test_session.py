@@ -158,7 +158,7 @@ def test_nick_and_user_ask_the_hub_and_its_grant_registers():
     s, server, hub = new_session()
     assert (s.phase, s.holding) == (CONNECTED, READY)
     s.receive(b"NICK alice\r\nUSER a 0 * :Alice A\r\nPING :later\r\n", 100.0)
-    assert hub.drain() == [(link.R_REGISTER, CID, "alice", "~a", "127.0.0.1", "Alice A")]
+    assert hub.drain() == [(link.R_REGISTER, CID, "alice", "~a", "127.0.0.1", "Alice A", "")]
     assert (s.phase, s.holding) == (REGISTERING, AWAITING_HUB)
     assert list(s.backlog) == [b"PING :later"]  # held until the hub answers
     assert output(s) == []

@@ -59,7 +59,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ipc.link import R_BARRIER
-from ircproto.caps import LABELED_RESPONSE, MESSAGE_TAGS, SERVER_TIME
+from ircproto.caps import ACCOUNT_TAG, LABELED_RESPONSE, MESSAGE_TAGS, SERVER_TIME
 from ircproto.flood import FakeLag
 from ircproto.numerics import with_text
 from ircproto.framing import LineBuffer, ReadQExceeded
@@ -73,7 +73,8 @@ if TYPE_CHECKING:
 
 BACKLOG_PAUSE = 64  # lines held (waiting for the hub, or slowed by fakelag) before reading is paused
 MAX_LABEL = 64  # bytes of a labeled-response label (the IRCv3 limit)
-TAG_TIME, TAG_MSGID = 1, 2  # bits of `tag_mode`: server-time, message-tags (msgid and client tags)
+TAG_TIME, TAG_MSGID, TAG_ACCOUNT = 1, 2, 4  # bits of `tag_mode`: server-time, message-tags (msgid and client
+#   tags), account-tag
 NO_BACKLOG: tuple = ()  # shared stand-ins for what most sessions never hold
 NO_CAPS: frozenset[str] = frozenset()
 NO_CAPTURE: list[bytes] = []  # never appended to: `reply` captures only while a label is set
@@ -527,7 +528,8 @@ class Session(ReplyOrder):
 
     def set_caps(self, caps: set[str]) -> None:
         self.caps = caps
-        self.tag_mode = (TAG_TIME if SERVER_TIME in caps else 0) | (TAG_MSGID if MESSAGE_TAGS in caps else 0)
+        self.tag_mode = (TAG_TIME if SERVER_TIME in caps else 0) | (TAG_MSGID if MESSAGE_TAGS in caps else 0) | \
+            (TAG_ACCOUNT if ACCOUNT_TAG in caps else 0)
 
     def close_forgotten(self, reason: str) -> None:
         """Close a client the hub has already let go of (its QUIT or a refusal): no QUIT back."""
