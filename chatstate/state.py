@@ -175,7 +175,7 @@ def _listed(entries: Iterable[tuple[str, str, float]], action: str, user: User) 
         kind, target = split_extban(mask)
         if kind not in ACTING_EXTBANS:
             kind, target = "", mask
-        if kind == action and matches_user(target, prefix):
+        if kind == action and matches_user(target, prefix, user.account):
             return True
     return False
 

@@ -13,6 +13,7 @@ function hashing or checking them.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,8 @@ from workers.session import Session
 
 if TYPE_CHECKING:
     from workers.item_target import HubItemTarget
+
+log = logging.getLogger("hubchat.accounts")
 
 MECHANISMS = (sasl.PLAIN, sasl.SCRAM_SHA_256)  # EXTERNAL needs client certificates: not yet
 PLAINTEXT_REFUSED = "SASL PLAIN is not allowed over an unencrypted connection; use TLS or SCRAM-SHA-256"
@@ -84,6 +87,7 @@ def _step(s: Session, step: sasl.Step) -> None:
     elif isinstance(step, sasl.Success):
         s.ask_hub((link.R_LOGIN, s.cid, step.account, True, s.host))
     elif isinstance(step, sasl.Failure):
+        log.debug("client %x: SASL failed: %s", s.cid, step.reason)  # never a password: reasons name none
         if step.mechanisms:
             s.numeric(N.RPL_SASLMECHS, ",".join(MECHANISMS))
         if step.account is not None:  # wrong credentials: the hub counts them (and answers 904)
