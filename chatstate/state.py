@@ -42,6 +42,8 @@ E_RENAME = "rename"  # (cid, channel_key, new_name, reason): the channel, all it
 E_RESTORE = "restore"  # (channel_key, settings): a channel kept from before a restart comes back, with no
 #   members yet (its first joiner follows in the same decision), as `Channel.settings` described it
 E_CONNECTIONS = "connections"  # (count,): connections the hub holds, registered or not (for LUSERS)
+E_ACCOUNT = "account"  # (key, record or None): an account made, changed or dropped (record: accounts/store.py)
+E_LOGIN = "login"  # (cid, account): a registered user logged in ("" logged out); account is the display name
 
 # The Channel field holding each list mode's entries.
 LIST_FIELDS = {BAN_MODE: "bans", EXCEPT_MODE: "excepts", INVEX_MODE: "invexes"}
@@ -61,7 +63,10 @@ def wid_of(cid: int) -> int:
 
 def identity(user: "User") -> str:
     """Who a user is, for what must not pass to the next holder of a nick (private history,
-    redaction rights): this connection, until accounts exist to name it instead."""
+    redaction rights, read markers): the account when logged in (`a:` and its key), else this
+    connection."""
+    if user.account:
+        return "a:" + casefold(user.account)
     return f"~{user.cid:x}.{round(user.signon * 1000):x}"
 
 
@@ -91,6 +96,7 @@ class User:
     # list: a user is in a handful of channels and every process keeps every user, so 48 bytes
     # instead of 88 (list) or 216 (set) matters at 50,000 users.
     channels: tuple[str, ...] = ()
+    account: str = ""  # the account's display name; "" when not logged in
 
     @property
     def prefix(self) -> str:
@@ -169,7 +175,7 @@ def _listed(entries: Iterable[tuple[str, str, float]], action: str, user: User) 
         kind, target = split_extban(mask)
         if kind not in ACTING_EXTBANS:
             kind, target = "", mask
-        if kind == action and matches_user(target, prefix):
+        if kind == action and matches_user(target, prefix, user.account):
             return True
     return False
 
@@ -187,6 +193,7 @@ class State:
         self.operators = 0
         self.connections = 0  # every worker's, as the hub counts them: LUSERS shows the unregistered ones
         self.max_users = 0  # the most users there have been at once, for LUSERS
+        self.accounts: dict[str, dict] = {}  # casefolded name -> record (accounts/store.py)
         self._appliers = {
             E_USER: self._add_user, E_NICK: self._rename, E_JOIN: self._join,
             E_PART: self._part, E_QUIT: self._quit, E_TOPIC: self._set_topic,
@@ -194,6 +201,7 @@ class State:
             E_INVITE: self._invite, E_AWAY: self._set_away, E_SETNAME: self._set_name,
             E_CHGHOST: self._set_host, E_RENAME: self._rename_channel,
             E_CONNECTIONS: self._set_connections, E_RESTORE: self._restore,
+            E_ACCOUNT: self._set_account, E_LOGIN: self._login,
         }
 
     def apply(self, event: tuple) -> None:
@@ -229,10 +237,14 @@ class State:
         folded = casefold(nick)
         return [entry for entry in reversed(self.whowas) if casefold(entry[0]) == folded]
 
+    def account_of_nick(self, nick: str) -> dict | None:
+        """The account whose name is this nick (nick ownership), or None."""
+        return self.accounts.get(casefold(nick))
+
     # --- appliers ------------------------------------------------------------------------
     def _add_user(self, cid: int, nick: str, user: str, host: str, realname: str, signon: float,
-                  modes: str = "", away: str = "") -> None:
-        self.users[cid] = User(cid, nick, user, host, realname, signon, modes, away)
+                  modes: str = "", away: str = "", account: str = "") -> None:
+        self.users[cid] = User(cid, nick, user, host, realname, signon, modes, away, account=account)
         self.nicks[_folded(nick)] = cid
         self._count_modes(modes, 1)
         self.max_users = max(self.max_users, len(self.users))
@@ -377,13 +389,24 @@ class State:
     def _set_connections(self, count: int) -> None:
         self.connections = count
 
+    def _set_account(self, key: str, record: dict | None) -> None:
+        if record is None:
+            self.accounts.pop(key, None)
+        else:
+            self.accounts[key] = record
+
+    def _login(self, cid: int, account: str) -> None:
+        self.users[cid].account = account
+
     # --- snapshots, for rebuilding after a hub restart -------------------------------------
     def snapshot(self, only_wid: int | None = None) -> dict[str, Any]:
         """Plain data describing the state (or one worker's clients and their channels)."""
         users = [u for u in self.users.values() if only_wid is None or wid_of(u.cid) == only_wid]
         keys = {k for u in users for k in u.channels}
         return {
-            "users": [(u.cid, u.nick, u.user, u.host, u.realname, u.signon, u.modes, u.away) for u in users],
+            "users": [(u.cid, u.nick, u.user, u.host, u.realname, u.signon, u.modes, u.away, u.account)
+                      for u in users],
+            "accounts": self.accounts,
             "channels": [(c.name, c.created, c.topic, c.topic_setter, c.topic_time, c.modes, c.key, c.limit,
                           list(c.bans), list(c.excepts), list(c.invexes),
                           [(cid, st) for cid, st in c.members.items() if only_wid is None or wid_of(cid) == only_wid])
@@ -393,6 +416,8 @@ class State:
     def merge(self, snap: dict[str, Any]) -> list[int]:
         """Add what a snapshot knows and this state does not; returns cids refused for a nick clash."""
         refused = []
+        for key, record in snap.get("accounts", {}).items():
+            self.accounts.setdefault(key, record)
         for cid, nick, *rest in snap["users"]:
             if cid in self.users:
                 continue

@@ -132,10 +132,26 @@ class HistorySection:
 
 
 @dataclass(frozen=True)
+class AccountsSection:
+    registration_enabled: bool = setting(True, "Clients may register accounts with REGISTER "
+                                               "(draft/account-registration). Accounts need history on.")
+    registration_before_connect: bool = setting(False, "REGISTER is accepted before connection registration "
+                                                       "(NICK and USER) is complete.")
+    registration_requires_email: bool = setting(False, "REGISTER must give an email address.")
+    allow_plaintext: bool = setting(False, "SASL PLAIN (and PASS account:password) over a connection that is "
+                                           "neither TLS nor from loopback, where the password crosses the "
+                                           "network readable. SCRAM-SHA-256 never sends it and is always allowed.")
+    login_attempts: int = setting(3, "Failed logins allowed per minute for each account and each address "
+                                     "(loopback included) before further attempts are refused.",
+                                  check=at_least(1))
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerSection = field(default_factory=ServerSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
     history: HistorySection = field(default_factory=HistorySection)
+    accounts: AccountsSection = field(default_factory=AccountsSection)
     # [operators] in the TOML file: name = "scrypt$..." (python -m hub --hash-password); never plain text.
     operators: Mapping[str, str] = field(default_factory=dict)
 

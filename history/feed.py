@@ -35,8 +35,8 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Callable
 
-from chatstate.state import (E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RENAME, E_RESTORE, E_TOPIC, State,
-                             identity)
+from chatstate.state import (E_ACCOUNT, E_JOIN, E_KICK, E_LOGIN, E_MODE, E_NICK, E_PART, E_QUIT, E_RENAME, E_RESTORE,
+                             E_TOPIC, State, identity)
 from hub.log import M_CHANMSG, M_REDACT, M_USERMSG, M_WALLOPS
 from ircproto.casemap import casefold
 from ircproto.message import format_line
@@ -48,14 +48,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("hubchat.history")
 
 # Items, hub -> store
-S_WRITE = "write"  # (fseq, entries, channels): entries as below; channels {key: settings, or None: drop it}
+S_WRITE = "write"  # (fseq, entries, channels, accounts): entries as below; channels {key: settings, or None:
+#   drop it}; accounts {key: record, or None: drop it} (accounts/store.py), made or changed since the last batch
 S_QUERY = "query"  # (fseq, cid, owner, scope, channels, query): see hub.policy.Ask
 S_LOOKUP = "lookup"  # (fseq, msgid, (owner, target), peer_owner, context): a REDACT's first step; the
 #   store answers S_FOUND with the row and, when peer_owner is given, that owner's copy of it
 S_MARKREAD = "markread"  # (fseq, cid, owner, keys, targets, time_us | None, joins | None): read markers of
 #   (owner, key) for each key, or with time_us move the one of keys[0] forward; answered S_MARKERS
 # Items, store -> hub
-S_HELLO = "hello"  # (channels,): the store is up; the channels it keeps ({key: settings})
+S_HELLO = "hello"  # (channels, accounts): the store is up; the channels it keeps ({key: settings}) and the
+#   accounts ({key: record})
 S_DONE = "done"  # (fseq,): every item up to fseq is committed or answered
 S_ANSWER = "answer"  # (cid, query, rows): rows are history.store Records, or (target, time_us) for TARGETS
 S_FAIL = "fail"  # (cid, command, code, params): a query the store could not answer (an unknown msgid)
@@ -81,6 +83,7 @@ class HistoryFeed:
         self.link: "LinkProtocol | None" = None
         self.entries: list[tuple] = []  # since the last flush
         self.touched: set[str] = set()  # channel keys whose settings to save (or drop) at the next flush
+        self.accounts: dict[str, dict | None] = {}  # accounts made, changed (record) or dropped (None) since
         self.emptied: dict[str, float] = {}  # channel key -> when it was last seen without members
         self.fseq = 0  # the last item numbered
         self.done = 0  # the store has finished every item up to this one
@@ -112,8 +115,10 @@ class HistoryFeed:
                 render(self, msgid, time, event)
             except Exception:
                 log.exception("history: could not file %r", event[:3])
+        elif op == E_ACCOUNT:
+            self.accounts[event[1]] = event[2]
         self.replica.apply(event)
-        if op == E_QUIT:
+        if op == E_QUIT or op == E_LOGIN:  # a login changes whose history the client's messages are
             self._authors.pop(event[1], None)
 
     def _author(self, cid: int) -> str:
@@ -168,7 +173,7 @@ class HistoryFeed:
         """This loop iteration's entries and channel settings, as one numbered batch. A channel
         that emptied is dropped only after DROP_DELAY: when a stopping server's clients all quit
         (or its workers go first), the channels stay for the next start as they were."""
-        sends = bool(self.entries or self.touched)  # what `pending` promised: a batch, if only an empty one
+        sends = self.pending()  # what `pending` promised: a batch, if only an empty one
         channels = {}
         for key in self.touched:
             chan = self.replica.channels.get(key)
@@ -185,11 +190,12 @@ class HistoryFeed:
         if not (sends or channels):
             return
         entries, self.entries = self.entries, []
-        self._send((S_WRITE, self._next(), entries, channels))
+        accounts, self.accounts = self.accounts, {}
+        self._send((S_WRITE, self._next(), entries, channels, accounts))
 
     def pending(self) -> bool:
         """Whether the next flush sends a batch (numbered fseq + 1)."""
-        return bool(self.entries or self.touched)
+        return bool(self.entries or self.touched or self.accounts)
 
     def query(self, item: tuple, now: float = 0.0) -> None:
         """A query goes after every batch published before it: its answer misses nothing the

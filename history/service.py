@@ -38,6 +38,7 @@ from typing import Any, Callable
 from config import Config
 from history.feed import (CHANNEL_ENTRY, EVENT_ENTRY, PRIVATE_ENTRY, REDACT_ENTRY, S_ANSWER, S_DONE, S_FAIL,
                           S_FOUND, S_HELLO, S_LOOKUP, S_MARKERS, S_MARKREAD, S_QUERY, S_WRITE)
+from accounts.store import AccountStore
 from history.store import Record, SQLiteStore
 from ipc import control, link
 from ipc.child import ChildProcess, Heartbeat
@@ -88,9 +89,11 @@ class StoreProcess(ChildProcess):
         self.reads = ThreadPoolExecutor(1, thread_name_prefix="store-reads")  # the one that answers queries
         self.store: SQLiteStore | None = None  # made on the writing thread
         self.reader: SQLiteStore | None = None  # made on the reading thread
+        self.accounts: AccountStore | None = None  # the same file, on the writing thread
         self.pending: list[Record] = []
         self.pending_deletions: list[str] = []  # msgids of redacted messages, removed after the records
         self.pending_channels: dict[str, dict | None] = {}
+        self.pending_accounts: dict[str, dict | None] = {}  # accounts made or changed (None: dropped)
         self.pending_upto = 0  # the last item folded into pending
         self.pending_progress: Progress | None = None
         self.last_commit: Future | None = None
@@ -113,6 +116,7 @@ class StoreProcess(ChildProcess):
 
     def _open(self, path: str) -> None:
         self.store = SQLiteStore(path)
+        self.accounts = AccountStore(path)
 
     def _open_reader(self, path: str) -> None:
         self.reader = SQLiteStore(path)
@@ -120,6 +124,7 @@ class StoreProcess(ChildProcess):
     def finish(self) -> None:
         self._commit()
         self.db.submit(self.store.close).result()  # type: ignore[union-attr]
+        self.db.submit(self.accounts.close).result()  # type: ignore[union-attr]
         self.reads.submit(self.reader.close).result()  # type: ignore[union-attr]
         self.db.shutdown()
         self.reads.shutdown()
@@ -135,8 +140,9 @@ class StoreProcess(ChildProcess):
         await link.open_link(fd, protocol)
         self.hub = protocol
         channels = await self._run(self.store.channels)  # type: ignore[union-attr]
-        protocol.send((S_HELLO, channels))
-        log.info("store: linked to the hub (%d channels kept)", len(channels))
+        accounts = await self._run(self.accounts.all)  # type: ignore[union-attr]
+        protocol.send((S_HELLO, channels, accounts))
+        log.info("store: linked to the hub (%d channels kept, %d accounts)", len(channels), len(accounts))
 
     # --- the hub's items -----------------------------------------------------------------------
     def _on_items(self, source: Progress, items: list[tuple]) -> None:
@@ -155,13 +161,16 @@ class StoreProcess(ChildProcess):
             except Exception:
                 log.exception("store: failed on %r", item[:2])
 
-    def _write(self, source: Progress, fseq: int, entries: list[tuple], channels: dict) -> None:
+    def _write(self, source: Progress, fseq: int, entries: list[tuple], channels: dict,
+               accounts: dict | None = None) -> None:
         if self.pending_progress is not source:
             self._commit()
         self.pending_progress = source
         self.pending.extend(records_of(entries))
         self.pending_deletions.extend(deletions_of(entries))
         self.pending_channels.update(channels)
+        if accounts:
+            self.pending_accounts.update(accounts)
         self.pending_upto = fseq
         if self._commit_timer is None:
             self._commit_timer = asyncio.get_running_loop().call_later(self.config.history.commit_interval,
@@ -201,9 +210,11 @@ class StoreProcess(ChildProcess):
         if source is None:
             return
         records, channels, deletions = self.pending, self.pending_channels, self.pending_deletions
+        accounts, self.pending_accounts = self.pending_accounts, {}
         self.pending, self.pending_channels, self.pending_deletions, self.pending_progress = [], {}, [], None
         entry = source.expect(upto)
-        self.last_commit = future = self.db.submit(write, self.store, records, channels, deletions)
+        self.last_commit = future = self.db.submit(write, self.store, records, channels, deletions, self.accounts,
+                                                   accounts)
         future.add_done_callback(lambda f: self._soon(self._committed, (source, entry, f)))
 
     def _committed(self, done: tuple[Progress, list, Future]) -> None:
@@ -248,10 +259,14 @@ class StoreProcess(ChildProcess):
 
 # --- on the database thread ----------------------------------------------------------------------------
 def write(store: SQLiteStore, records: list[Record], channels: dict[str, dict | None],
-          deletions: list[str] = ()) -> int:
+          deletions: list[str] = (), account_store: AccountStore | None = None,
+          accounts: dict[str, dict | None] | None = None) -> int:
     """One commit's worth: the records, the channels' settings, then the redacted messages (after
-    the records: a message is never stored again once it is redacted, whatever batch held it)."""
+    the records: a message is never stored again once it is redacted, whatever batch held it),
+    then the accounts made or changed (their own transaction, in the same file)."""
     try:
+        if accounts and account_store is not None:
+            account_store.write(accounts)
         added = store.write(records)
         for key, settings in channels.items():
             if settings is None:

@@ -59,7 +59,8 @@ class Hub(ChildProcess):
     def __init__(self, config: Config, control_sock: socket.socket, heartbeat: Heartbeat | None = None) -> None:
         super().__init__(config, control_sock, heartbeat)
         self.state = State()
-        self.policy = Policy(self.state, config.limits, history=config.history.enabled)
+        self.policy = Policy(self.state, config.limits, history=config.history.enabled,
+                             login_attempts=config.accounts.login_attempts)
         self.links: dict[int, link.LinkProtocol] = {}
         self.router = LinkRouter(self.state, self.links)
         self.log = Log(prefix=secrets.token_hex(3) + "-", readers=[self.router])
@@ -98,6 +99,7 @@ class Hub(ChildProcess):
     def reload(self, config: Config, fds: list[int]) -> None:
         super().reload(config, fds)
         self.policy.limits = config.limits
+        self.policy.throttle.accounts.limit = self.policy.throttle.addresses.limit = config.accounts.login_attempts
 
     # --- lifecycle -----------------------------------------------------------------------
     def finish(self) -> None:
@@ -162,12 +164,17 @@ class Hub(ChildProcess):
             elif op == S_FAIL:
                 self.router.reply(item[1], (link.D_FAIL, *item[1:]))
             elif op == S_HELLO:
-                self._store_hello(protocol, item[1])
+                self._store_hello(protocol, item[1], item[2] if len(item) > 2 else {})
         self._schedule_flush()
 
-    def _store_hello(self, protocol: link.LinkProtocol, channels: dict[str, dict]) -> None:
+    def _store_hello(self, protocol: link.LinkProtocol, channels: dict[str, dict], accounts: dict[str, dict]) -> None:
         if not self.store_greeted:  # the first store this hub meets: the channels kept from the last run
             self.store_greeted = True
+            for key, record in accounts.items():  # before anyone logs in: workers get them with D_SYNC
+                self.state.accounts.setdefault(key, record)
+            if accounts:
+                self.sync_needed = True
+                log.info("hub: the store keeps %d accounts", len(accounts))
             self.policy.dormant = {key: kept for key, kept in channels.items() if key not in self.state.channels}
             log.info("hub: the store keeps %d channels; %d come back when someone joins",
                      len(channels), len(self.policy.dormant))
@@ -178,6 +185,11 @@ class Hub(ChildProcess):
             self.awaiting_hello.discard(STORE)
             if not self.awaiting_hello:
                 self._release()
+        elif self.sync_needed:  # a store later than HELLO_WAIT: the accounts reach the workers now
+            self.sync_needed = False
+            sync = (link.D_SYNC, self.state.snapshot())
+            for wlink in self.links.values():
+                self._send(wlink, sync)
 
     def _on_store_lost(self, protocol: link.LinkProtocol) -> None:
         if self.store_link is not protocol:
@@ -425,8 +437,10 @@ class Hub(ChildProcess):
             if cid not in connections:
                 connections.admit(cid, ip)
         self.log.resume_after(snapshot.get("hub_time", 0.0))  # server-time never goes backwards
+        for key, record in snapshot.get("accounts", {}).items():
+            self.state.accounts.setdefault(key, record)
         if not snapshot["users"]:
-            if self.state.users and wid in self.links:  # a new worker's replica starts from the hub's state
+            if (self.state.users or self.state.accounts) and wid in self.links:  # a new worker's replica starts from the hub's state
                 self._send(self.links[wid], (link.D_SYNC, self.state.snapshot()))
             return
         refused = self.state.merge(snapshot)

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from chatstate.state import (BAN_LIST_LENGTH, E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE,
+from accounts import names
+from accounts.throttle import LoginThrottle
+from chatstate.state import (BAN_LIST_LENGTH, E_ACCOUNT, E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_LOGIN, E_MODE,
                              E_NICK, E_PART, E_QUIT, E_RENAME, E_RESTORE, E_SETNAME, E_TOPIC, E_UMODE, E_USER, Channel,
                              State, User, identity)
 from ircproto.modes import ACTING_LIST_MODES, LIST_MODES, OP_STATUS, STATUS_OF_MODE, STATUS_RANK
@@ -41,6 +43,9 @@ from ircproto.casemap import casefold, is_channel_name, is_valid_nick
 from ircproto.masks import normalize_list_mask
 
 WORKER_LOST_REASON = "Server process exited"
+NICK_RESERVED = "Nickname is reserved by a different account"  # 433's text for a registered nick (as ergo says)
+THROTTLED = "Too many failed logins; try again in {} seconds"
+LOGIN_FAILED = N.TEXTS[N.ERR_SASLFAIL]
 # The store's answer to a REDACT's first step, as a request of its own (the hub makes it of S_FOUND):
 REDACT_FOUND = "redact found"  # (context, found): context as the first step left it, found as S_FOUND has it
 
@@ -63,8 +68,12 @@ class Ask(NamedTuple):
 
 
 class Policy:
-    def __init__(self, state: State, limits, connections: Connections | None = None, history: bool = True) -> None:
+    def __init__(self, state: State, limits, connections: Connections | None = None, history: bool = True,
+                 login_attempts: int = 3) -> None:
         self.state = state
+        # Accounts live in the history database: no history, no accounts (the caps are not offered).
+        self.accounts = history
+        self.throttle = LoginThrottle(limit=login_attempts)
         self.limits = limits  # config.limits: chanlimit and the connection limits
         self.history = history  # a store answers Asks (else MARKREAD and REDACT are answered here)
         self.connections = connections if connections is not None else Connections()
@@ -83,6 +92,7 @@ class Policy:
             link.R_RENAME: self.rename, link.R_CHANMSG: self.channel_message, link.R_USERMSG: self.user_message,
             link.R_BARRIER: self.barrier, link.R_FORWARD: self.forward, link.R_HISTORY: self.history_query,
             link.R_REDACT: self.redact, REDACT_FOUND: self.redact_found, link.R_MARKREAD: self.markread,
+            link.R_LOGIN: self.login, link.R_ACCOUNT_REGISTER: self.account_register,
         }
 
     def decide(self, request: tuple, now: float, replayed: bool = False) -> list:
@@ -143,16 +153,27 @@ class Policy:
         if len(self.connections) != self.state.connections:
             self._emit((E_CONNECTIONS, len(self.connections)))
 
-    def register(self, cid: int, nick: str, user: str, host: str, realname: str) -> None:
+    def register(self, cid: int, nick: str, user: str, host: str, realname: str, account: str = "") -> None:
         if cid not in self.connections or cid in self.state.users:
             return  # refused at the door, or already registered (a request replayed after a restart)
+        record = self.state.accounts.get(account) if account else None
         if casefold(nick) in self.state.nicks:
             self._out.append(Reply(cid, (link.D_NICK_REFUSED, cid, nick)))
+            return
+        if self._reserved(nick, account if record is not None else ""):
+            self._out.append(Reply(cid, (link.D_NICK_REFUSED, cid, nick, NICK_RESERVED)))
             return
         address = self.connections.address[cid]
         if host == address:
             host = address  # the address's string, not one more copy per user
         self._emit((E_USER, cid, nick, user, host, realname, self.now))
+        if record is not None:  # logged in before registering (SASL): the login follows the user
+            self._emit((E_LOGIN, cid, record["name"]))
+
+    def _reserved(self, nick: str, account_key: str) -> bool:
+        """Nick ownership (strict, as ergo's): a nick that names an account is for that account only."""
+        folded = casefold(nick)
+        return folded in self.state.accounts and folded != account_key
 
     def nick(self, cid: int, new: str) -> None:
         user = self.state.users.get(cid)
@@ -162,7 +183,63 @@ class Policy:
         if holder is not None and holder != cid:
             self._out.append(Reply(cid, (link.D_NICK_REFUSED, cid, new)))
             return
+        if holder is None and self._reserved(new, casefold(user.account)):
+            self._out.append(Reply(cid, (link.D_NICK_REFUSED, cid, new, NICK_RESERVED)))
+            return
         self._emit((E_NICK, cid, new, self.now))
+
+    # --- accounts: logins (SASL, PASS) and REGISTER ----------------------------------------------
+    def login(self, cid: int, key: str, verified: bool, address: str) -> None:
+        """The worker ran the SASL exchange and checked the credentials; the hub throttles failures
+        (per account and per address), and logs in a registered client (E_LOGIN) or tells the
+        worker of one still registering, whose R_REGISTER then names the account. Always answered
+        (D_LOGIN), a replay too: its client may wait for it."""
+        user = self.state.users.get(cid)
+        record = self.state.accounts.get(key) if self.accounts else None
+        if user is not None and user.account:
+            if self.replayed and record is not None and user.account == record["name"]:
+                self._login_reply(cid, user.account, N.RPL_LOGGEDIN, "")
+            else:
+                self._login_reply(cid, "", N.ERR_SASLALREADY, N.TEXTS[N.ERR_SASLALREADY])
+            return
+        wait = self.throttle.allowed(key, address, self.now)
+        if wait:
+            self._login_reply(cid, "", N.ERR_SASLFAIL, THROTTLED.format(max(1, round(wait))))
+            return
+        if not verified or record is None:
+            self.throttle.failed(key, address, self.now)
+            self._login_reply(cid, "", N.ERR_SASLFAIL, LOGIN_FAILED)
+            return
+        self.throttle.succeeded(key, address, self.now)
+        if user is not None:
+            self._emit((E_LOGIN, cid, record["name"]))
+        self._login_reply(cid, record["name"], N.RPL_LOGGEDIN, "")
+
+    def _login_reply(self, cid: int, account: str, numeric: str, text: str) -> None:
+        self._out.append(Reply(cid, (link.D_LOGIN, cid, account, numeric, text)))
+
+    def account_register(self, cid: int, name: str, email: str, record: dict) -> None:
+        """REGISTER (draft/account-registration): the worker checked the name, password and email
+        and made the record; the hub makes the account unless it exists, or the name is a nick
+        someone else holds, and logs the client in to it. Always answered (D_ACCOUNT_REGISTER)."""
+        key = casefold(name)
+        user = self.state.users.get(cid)
+        existing = self.state.accounts.get(key)
+        holder = self.state.nicks.get(key)
+        if self.replayed and existing == record:  # made before the restart: answer as then
+            code = None
+        elif not self.accounts:
+            code = names.TEMPORARILY_UNAVAILABLE
+        elif user is not None and user.account:
+            code = names.ALREADY_AUTHENTICATED
+        elif existing is not None or (holder is not None and holder != cid):
+            code = names.ACCOUNT_EXISTS
+        else:
+            code = None
+            self._emit((E_ACCOUNT, key, record))
+            if user is not None:
+                self._emit((E_LOGIN, cid, record["name"]))
+        self._out.append(Reply(cid, (link.D_ACCOUNT_REGISTER, cid, record["name"] if code is None else name, code)))
 
     def quit(self, cid: int, reason: str) -> None:
         self.connections.forget(cid)

@@ -29,7 +29,8 @@ _LEN = struct.Struct("!i")
 R_HELLO = "hello"  # (snapshot of the worker's clients, with "hub_time": the latest message time it
 #   saw from an earlier hub): first frame on every new link
 R_CONNECT = "connect"  # (cid, ip): a connection was accepted; the hub may refuse it
-R_REGISTER = "register"  # (cid, nick, user, host, realname)
+R_REGISTER = "register"  # (cid, nick, user, host, realname, account_key): account_key is the account the hub
+#   logged the connection in to before it registered (D_LOGIN), or ""
 R_NICK = "nick"  # (cid, new_nick)
 R_JOIN = "join"  # (cid, channel_name, key)
 R_PART = "part"  # (cid, channel_name, reason)
@@ -61,6 +62,11 @@ R_MARKREAD = "markread"  # (cid, targets, time_us | None, joins | None): MARKREA
 #   (time_us) or gets the client's marker of targets[0]; for a JOIN, joins is ((name, key), ...) and
 #   targets their names: their markers are fetched first, and the worker sends the joins with the answer
 
+R_LOGIN = "login"  # (cid, account_key, verified, address): the worker checked a SASL (or PASS) login's
+#   credentials; the hub applies the throttle and logs the client in (or not): answered D_LOGIN
+R_ACCOUNT_REGISTER = "account register"  # (cid, name, email, record): REGISTER, checked and hashed by the
+#   worker (record as accounts/store.py has it); answered D_ACCOUNT_REGISTER
+
 # The QUIT reason of every client of a worker told to stop (a client's own reason starts "Quit").
 SHUTDOWN_REASON = "Server shutting down"
 
@@ -87,6 +93,10 @@ D_MARKREAD = "markread"  # (cid, targets, times | None, joins | None): the answe
 #   target's marker (time_us or None for none); times None: it could not be set or read
 D_ANSWERED = "answered"  # (cid, command): the hub has sent everything that answers the command the
 #   session waits for (REDACT); it resumes
+D_LOGIN = "sasl"  # (cid, account, numeric, text): account (its display name) and "900" when logged in,
+#   else "" and the numeric refusing it (904 with why, 907); the session resumes
+D_ACCOUNT_REGISTER = "registered"  # (cid, name, code): code None when the account was made (and the client
+#   logged in to it), else the FAIL REGISTER code; the session resumes
 D_SYNC = "sync"  # (snapshot): a new hub's view of the world, after a restart
 D_REFUSE = "refuse"  # (cid, reason): over a connection limit; the worker closes it with ERROR
 D_ACK = "ack"  # (count,): the hub has handled this many items from this link, and everything they

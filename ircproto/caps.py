@@ -13,6 +13,8 @@ class Capability(NamedTuple):
     description: str
 
 
+ACCOUNT_NOTIFY = "account-notify"
+ACCOUNT_TAG = "account-tag"
 AWAY_NOTIFY = "away-notify"
 BATCH = "batch"
 CAP_NOTIFY = "cap-notify"
@@ -25,8 +27,10 @@ LABELED_RESPONSE = "labeled-response"
 MESSAGE_TAGS = "message-tags"
 MULTI_PREFIX = "multi-prefix"
 SERVER_TIME = "server-time"
+SASL = "sasl"
 SETNAME = "setname"
 USERHOST_IN_NAMES = "userhost-in-names"
+ACCOUNT_REGISTRATION = "draft/account-registration"
 CHANNEL_RENAME = "draft/channel-rename"
 CHATHISTORY = "draft/chathistory"
 EVENT_PLAYBACK = "draft/event-playback"
@@ -34,8 +38,13 @@ MESSAGE_REDACTION = "draft/message-redaction"
 READ_MARKER = "draft/read-marker"
 SEARCH = "soju.im/search"
 
+# Offered only where accounts are (history on): see `ACCOUNT_CAPS`.
+ACCOUNT_CAPS = frozenset((ACCOUNT_NOTIFY, ACCOUNT_TAG, SASL, ACCOUNT_REGISTRATION))
+
 # In CAP LS order.
 CAPABILITIES: dict[str, Capability] = {
+    ACCOUNT_NOTIFY: Capability("", "ACCOUNT when a fellow member (or a monitored nick) logs in or out"),
+    ACCOUNT_TAG: Capability("", "the account= tag on messages from logged-in users"),
     AWAY_NOTIFY: Capability("", "AWAY of fellow channel members, as it changes"),
     BATCH: Capability("", "replies grouped in BATCH (labeled-response uses it)"),
     CAP_NOTIFY: Capability("", "CAP NEW and DEL; implied by CAP LS 302, and hubchat never sends either"),
@@ -47,9 +56,11 @@ CAPABILITIES: dict[str, Capability] = {
     LABELED_RESPONSE: Capability("", "a command's answer tagged with the label the client gave it"),
     MESSAGE_TAGS: Capability("", "client tags (+name) relayed, msgid on every message, TAGMSG"),
     MULTI_PREFIX: Capability("", "every status prefix of a member in NAMES and WHO, not only the highest"),
+    SASL: Capability("PLAIN,SCRAM-SHA-256", "AUTHENTICATE: log in to an account (sasl 3.1 and 3.2)"),
     SERVER_TIME: Capability("", "the time each message was sent, as a tag"),
     SETNAME: Capability("", "SETNAME: change one's realname, seen by fellow members"),
     USERHOST_IN_NAMES: Capability("", "nick!user@host in NAMES, not the nick alone"),
+    ACCOUNT_REGISTRATION: Capability("", "REGISTER: make an account (its value says the server's rules)"),
     CHANNEL_RENAME: Capability("", "RENAME: a channel moves to a new name with all it holds"),
     CHATHISTORY: Capability("", "CHATHISTORY: the messages of a channel or a conversation, from the server's history"),
     EVENT_PLAYBACK: Capability("", "history batches with JOIN, PART, QUIT, KICK, NICK, TOPIC, MODE and TAGMSG too"),

@@ -27,10 +27,11 @@ def test_myinfo_mode_letters():
 
 def test_capabilities_in_cap_ls_order():
     assert list(CAPABILITIES) == [
+        "account-notify", "account-tag",
         "away-notify", "batch", "cap-notify", "chghost", "echo-message", "extended-join", "extended-monitor",
         "invite-notify",
-        "labeled-response", "message-tags", "multi-prefix", "server-time", "setname", "userhost-in-names",
-        "draft/channel-rename", "draft/chathistory", "draft/event-playback", "draft/message-redaction",
+        "labeled-response", "message-tags", "multi-prefix", "sasl", "server-time", "setname", "userhost-in-names",
+        "draft/account-registration", "draft/channel-rename", "draft/chathistory", "draft/event-playback", "draft/message-redaction",
         "draft/read-marker", "soju.im/search",
     ]
     assert all(cap.description for cap in CAPABILITIES.values())

@@ -104,7 +104,7 @@ def test_channel_settings_are_saved_with_the_batch_and_dropped_when_the_channel_
     feed, log = fed((E_TOPIC, A, "#room", "hello", 2.0))
     feed.attach(store := Link())
     feed.flush(100.0)
-    [(op, fseq, entries, channels)] = store.items
+    [(op, fseq, entries, channels, _accounts)] = store.items
     assert (op, fseq) == (S_WRITE, 1) and channels["#room"]["topic"] == "hello"
     log.publish((E_PART, A, "#room", ""), 100.0)
     log.publish((E_PART, B, "#room", ""), 100.0)
@@ -216,3 +216,18 @@ def test_a_kept_channel_comes_back_with_its_first_joiner_and_its_key_still_holds
     chan = policy.state.channels["#kept"]
     assert (chan.topic, chan.key, chan.modes, chan.members) == ("old topic", "pw", "nst", {C: "@"})
     assert policy.dormant == {}
+
+
+def test_accounts_are_filed_with_the_batch_and_a_login_changes_the_author():
+    from chatstate.state import E_ACCOUNT, E_LOGIN, E_USER
+    from hub.log import M_USERMSG
+    feed, log = fed((E_ACCOUNT, "bob", {"name": "Bob"}))
+    feed.attach(store := Link())
+    feed.flush(1.0)
+    assert store.items[-1][4] == {"bob": {"name": "Bob"}}
+    log.publish((M_USERMSG, A, A, b":x PRIVMSG x :hi\r\n", "o1", 0, ""), 2.0)
+    log.publish((E_LOGIN, A, "Bob"), 2.0)
+    log.publish((M_USERMSG, A, A, b":x PRIVMSG x :hi\r\n", "o2", 0, ""), 2.0)
+    feed.flush(3.0)
+    first, second = [e for e in store.items[-1][2] if e[0] == PRIVATE_ENTRY]
+    assert first[4] != "a:bob" and second[4] == "a:bob"

@@ -115,7 +115,7 @@ class FakeHub:
     def answer(self, request: tuple) -> None:
         """What the real hub would answer to the few requests these tests send."""
         if request[0] == link.R_REGISTER:
-            _, cid, nick, user, host, realname = request
+            _, cid, nick, user, host, realname, *_ = request
             self.feed((E_USER, cid, nick, user, host, realname, 1.0))
         elif request[0] == link.R_BARRIER:
             self.feed((link.D_BARRIER, request[1], request[2]))
@@ -158,7 +158,7 @@ def test_nick_and_user_ask_the_hub_and_its_grant_registers():
     s, server, hub = new_session()
     assert (s.phase, s.holding) == (CONNECTED, READY)
     s.receive(b"NICK alice\r\nUSER a 0 * :Alice A\r\nPING :later\r\n", 100.0)
-    assert hub.drain() == [(link.R_REGISTER, CID, "alice", "~a", "127.0.0.1", "Alice A")]
+    assert hub.drain() == [(link.R_REGISTER, CID, "alice", "~a", "127.0.0.1", "Alice A", "")]
     assert (s.phase, s.holding) == (REGISTERING, AWAITING_HUB)
     assert list(s.backlog) == [b"PING :later"]  # held until the hub answers
     assert output(s) == []

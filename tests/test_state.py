@@ -154,3 +154,23 @@ def test_snapshot_carries_modes_bans_and_away():
     assert (chan.modes, chan.key, chan.limit, chan.bans, chan.members) == \
         (old.modes, old.key, old.limit, old.bans, old.members)
     assert rebuilt.users[B].away == "lunch" and rebuilt.users[A].modes == "iw"
+
+
+def test_accounts_and_logins_survive_a_snapshot_and_name_the_identity():
+    from chatstate.state import E_ACCOUNT, E_LOGIN, identity
+    state = build()
+    before = identity(state.users[A])
+    state.apply((E_ACCOUNT, "alice", {"name": "Alice", "password": "x"}))
+    state.apply((E_LOGIN, A, "Alice"))
+    assert identity(state.users[A]) == "a:alice" != before
+    rebuilt = State.from_snapshot(state.snapshot())
+    assert rebuilt.accounts == {"alice": {"name": "Alice", "password": "x"}}
+    assert rebuilt.users[A].account == "Alice" and rebuilt.users[B].account == ""
+    assert rebuilt.account_of_nick("ALICE") is not None
+    # A worker's hello (its own clients only) keeps its clients' logins
+    mine = State.from_snapshot(state.snapshot(only_wid=1))
+    assert mine.users[A].account == "Alice"
+    state.apply((E_LOGIN, A, ""))
+    assert identity(state.users[A]) == before
+    state.apply((E_ACCOUNT, "alice", None))
+    assert state.accounts == {}

@@ -15,13 +15,17 @@ if TYPE_CHECKING:
     from workers.item_target import HubItemTarget
 
 
-def on_nick_refused(w: "HubItemTarget", cid: int, nick: str) -> None:
+def on_nick_refused(w: "HubItemTarget", cid: int, nick: str, text: str = "") -> None:
+    """The nick is taken, or (with text) reserved for the account of that name."""
     s = w.sessions.get(cid)
     if s is None:
         return
     if not s.registered:  # the client is still nameless: the reply goes to "*"
         s.registration_refused()
-    s.numeric(N.ERR_NICKNAMEINUSE, nick)
+    if text:
+        s.numeric_as_given(N.ERR_NICKNAMEINUSE, nick, text)
+    else:
+        s.numeric(N.ERR_NICKNAMEINUSE, nick)
     s.resume()
 
 

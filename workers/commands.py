@@ -9,7 +9,7 @@ from typing import Callable
 
 from ircproto import numerics as N
 from ircproto.message import Message
-from workers.handlers import (channels, history, messages, modes, monitor, operators, queries, read_marker,
+from workers.handlers import (accounts, channels, history, messages, modes, monitor, operators, queries, read_marker,
                               redaction, registration, server, users)
 from workers.handlers.common import Reply
 from workers.session import Session
@@ -34,6 +34,9 @@ COMMANDS: dict[str, Command] = {
     "PING": Command(registration.ping, 1, before_registration=True),
     "PONG": Command(registration.pong, 0, before_registration=True),
     "QUIT": Command(registration.quit, 0, before_registration=True),
+    # Accounts (sasl 3.1/3.2, draft/account-registration); REGISTER checks before-connect itself
+    "AUTHENTICATE": Command(accounts.authenticate, 1, before_registration=True),
+    "REGISTER": Command(accounts.register, 0, before_registration=True),
     # Channel operations
     "JOIN": Command(channels.join, 1),
     "PART": Command(channels.part, 1),

@@ -13,7 +13,7 @@ from chatstate.state import has_status
 from ipc import link
 from ircproto.caps import MESSAGE_REDACTION
 from ircproto.modes import STATUS_RANK
-from workers.session import CLOSED, NO_OUTPUT, TAG_MSGID, TAG_TIME
+from workers.session import CLOSED, NO_OUTPUT, TAG_ACCOUNT, TAG_MSGID, TAG_TIME
 
 if TYPE_CHECKING:
     from workers.item_target import HubItemTarget
@@ -25,9 +25,11 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
 
 
-def tagged(line: bytes, mode: int, msgid: str, ts: float, client_tags: str) -> bytes:
-    """The line as a client with this tag mode sees it."""
+def tagged(line: bytes, mode: int, msgid: str, ts: float, client_tags: str, account: str = "") -> bytes:
+    """The line as a client with this tag mode sees it (`account`: the sender's, for account-tag)."""
     tags = []
+    if mode & TAG_ACCOUNT and account:
+        tags.append("account=" + account)
     if mode & TAG_TIME:
         tags.append("time=" + _iso(ts))
     if mode & TAG_MSGID:
@@ -38,14 +40,14 @@ def tagged(line: bytes, mode: int, msgid: str, ts: float, client_tags: str) -> b
 
 
 def _deliver(s: "Session", variants: list, line: bytes, msgid: str, ts: float, flags: int, tags: str,
-             own: bool = False) -> None:
+             own: bool = False, account: str = "") -> None:
     mode = s.tag_mode
     if flags & link.MSG_TAGMSG and not mode & TAG_MSGID:
         return  # TAGMSG is only for clients with message-tags (server-time alone does not carry tags)
     if mode:
         data = variants[mode]
         if data is None:
-            data = variants[mode] = tagged(line, mode, msgid, ts, tags)
+            data = variants[mode] = tagged(line, mode, msgid, ts, tags, account)
     else:
         data = line
     if own:
@@ -103,13 +105,16 @@ def deliver_channel_run(w: "HubItemTarget", key: str, run: list[tuple]) -> None:
                 s.outbuf.append(blob)
     if not one_by_one:
         return
+    users = w.state.users
     for _, _, sender, line, msgid, ts, flags, tags in run:
-        variants = [line, None, None, None]  # each tagged form rendered once per message
+        variants = [line, None, None, None, None, None, None, None]  # each tagged form rendered once per message
+        user = users.get(sender)
+        account = user.account if user is not None else ""
         for s in one_by_one:
             if s.cid != sender:
-                _deliver(s, variants, line, msgid, ts, flags, tags)
+                _deliver(s, variants, line, msgid, ts, flags, tags, account=account)
             elif flags & link.MSG_ECHO:
-                _deliver(s, variants, line, msgid, ts, flags, tags, own=True)
+                _deliver(s, variants, line, msgid, ts, flags, tags, own=True, account=account)
 
 
 def deliver_status_run(w: "HubItemTarget", key: str, run: list[tuple]) -> None:
@@ -124,7 +129,7 @@ def deliver_status_run(w: "HubItemTarget", key: str, run: list[tuple]) -> None:
     for _, _, sender, line, msgid, ts, flags, tags in run:
         if not w.first_delivery(msgid):
             continue
-        variants = [line, None, None, None]
+        variants = [line, None, None, None, None, None, None, None]
         for cid in chan.by_wid.get(w.wid, ()):
             s = w.sessions.get(cid)
             if s is None or s.phase is CLOSED:
@@ -141,14 +146,18 @@ def on_user_message(w: "HubItemTarget", target: int, sender: int, line: bytes, m
     w.hub_time = ts
     s = w.sessions.get(target)
     if s is not None and w.first_delivery(msgid):
-        _deliver(s, [line, None, None, None], line, msgid, ts, flags, tags)
+        user = w.state.users.get(sender)
+        _deliver(s, [line, None, None, None, None, None, None, None], line, msgid, ts, flags, tags,
+                 account=user.account if user is not None else "")
 
 
 def on_echo(w: "HubItemTarget", sender: int, line: bytes, msgid: str, ts: float, flags: int, tags: str) -> None:
     w.hub_time = ts
     s = w.sessions.get(sender)
     if s is not None and w.first_delivery(msgid + ".echo"):
-        _deliver(s, [line, None, None, None], line, msgid, ts, flags, tags, own=True)
+        user = w.state.users.get(sender)
+        _deliver(s, [line, None, None, None, None, None, None, None], line, msgid, ts, flags, tags, own=True,
+                 account=user.account if user is not None else "")
 
 
 def on_redact(w: "HubItemTarget", key: str, sender: int, line: bytes, msgid: str, ts: float,
@@ -166,7 +175,7 @@ def on_redact(w: "HubItemTarget", key: str, sender: int, line: bytes, msgid: str
         cids = chan.by_wid.get(w.wid, ())
     else:
         cids = dict.fromkeys((sender, *peers))
-    variants = [line, None, None, None]
+    variants = [line, None, None, None, None, None, None, None]
     for cid in cids:
         s = w.sessions.get(cid)
         if s is not None and s.phase is not CLOSED and MESSAGE_REDACTION in s.caps:

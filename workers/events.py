@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from typing import Callable
 
-from chatstate.state import (E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART,
-                             E_QUIT, E_RENAME, E_RESTORE, E_SETNAME, E_TOPIC, E_UMODE, E_USER)
+from chatstate.state import (E_ACCOUNT, E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_LOGIN, E_MODE, E_NICK,
+                             E_PART, E_QUIT, E_RENAME, E_RESTORE, E_SETNAME, E_TOPIC, E_UMODE, E_USER)
 from ipc import link
 from workers.answers import (on_answered, on_barrier, on_fail, on_history, on_idle_ask, on_idle_tell, on_markread,
                              on_nick_refused, on_numeric, on_refuse)
 from workers.delivery import on_echo, on_redact, on_user_message, on_wallops
+from workers.handlers.accounts import on_account_register, on_login as on_login_answer
 from workers.link_upkeep import on_ack, on_sync
-from workers.replica_events import (on_away, on_chghost, on_connections, on_invite, on_join, on_kick, on_mode,
+from workers.replica_events import (on_account, on_away, on_chghost, on_connections, on_invite, on_join, on_kick, on_login, on_mode,
                                     on_nick, on_part, on_quit, on_rename, on_restore, on_setname, on_topic, on_user,
                                     on_user_mode)
 
@@ -42,6 +43,10 @@ HANDLERS: dict[str, Callable[..., None]] = {
     E_RENAME: on_rename,
     E_CONNECTIONS: on_connections,
     E_RESTORE: on_restore,
+    E_ACCOUNT: on_account,
+    E_LOGIN: on_login,
+    link.D_LOGIN: on_login_answer,
+    link.D_ACCOUNT_REGISTER: on_account_register,
     link.D_USERMSG: on_user_message,
     link.D_ECHO: on_echo,
     link.D_WALLOPS: on_wallops,

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable
 
-from chatstate.state import (E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_MODE, E_NICK, E_PART,
-                             E_QUIT, E_RENAME, E_RESTORE, E_SETNAME, E_TOPIC, E_UMODE, E_USER)
+from chatstate.state import (E_ACCOUNT, E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_LOGIN, E_MODE, E_NICK,
+                             E_PART, E_QUIT, E_RENAME, E_RESTORE, E_SETNAME, E_TOPIC, E_UMODE, E_USER)
 from ircproto import numerics as N
-from ircproto.caps import AWAY_NOTIFY, CHANNEL_RENAME, CHGHOST, EXTENDED_JOIN, INVITE_NOTIFY, READ_MARKER, SETNAME
+from ircproto.caps import ACCOUNT_NOTIFY, AWAY_NOTIFY, CHANNEL_RENAME, CHGHOST, EXTENDED_JOIN, INVITE_NOTIFY, READ_MARKER, SETNAME
 from ircproto.message import format_line
 from ircproto.modes import OP_STATUS, change_params
 from workers import replies
@@ -108,7 +108,7 @@ def on_join(w: "HubItemTarget", cid: int, name: str, ts: float) -> None:
 def join_lines(user: "User", name: str) -> tuple[bytes, bytes]:
     """The user's JOIN, plain and as extended-join shows it."""
     return (format_line(user.prefix, "JOIN", name),
-            format_line(user.prefix, "JOIN", name, "*", user.realname))  # '*': no account
+            format_line(user.prefix, "JOIN", name, user.account or "*", user.realname))  # '*': no account
 
 
 def on_rename(w: "HubItemTarget", cid: int, key: str, name: str, reason: str) -> None:
@@ -251,6 +251,21 @@ def on_chghost(w: "HubItemTarget", cid: int, user: str, host: str) -> None:
     s = w.sessions.get(cid)
     if s is not None:
         s.user, s.host = user, host
+
+
+def on_account(w: "HubItemTarget", key: str, record: dict | None) -> None:
+    w.state.apply((E_ACCOUNT, key, record))
+
+
+def on_login(w: "HubItemTarget", cid: int, account: str) -> None:
+    """account-notify: the user's neighbours, and extended-monitor watchers, see ACCOUNT."""
+    state = w.state
+    state.apply((E_LOGIN, cid, account))
+    line = format_line(state.users[cid].prefix, "ACCOUNT", account or "*")
+    _write_local(w, _neighbours_and_watchers(w, cid), line, skip=cid, cap=ACCOUNT_NOTIFY)
+    s = w.sessions.get(cid)
+    if s is not None:
+        s.account = account
 
 
 def on_connections(w: "HubItemTarget", count: int) -> None:

@@ -59,7 +59,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ipc.link import R_BARRIER
-from ircproto.caps import LABELED_RESPONSE, MESSAGE_TAGS, SERVER_TIME
+from ircproto.caps import ACCOUNT_TAG, LABELED_RESPONSE, MESSAGE_TAGS, SERVER_TIME
 from ircproto.flood import FakeLag
 from ircproto.numerics import with_text
 from ircproto.framing import LineBuffer, ReadQExceeded
@@ -73,7 +73,8 @@ if TYPE_CHECKING:
 
 BACKLOG_PAUSE = 64  # lines held (waiting for the hub, or slowed by fakelag) before reading is paused
 MAX_LABEL = 64  # bytes of a labeled-response label (the IRCv3 limit)
-TAG_TIME, TAG_MSGID = 1, 2  # bits of `tag_mode`: server-time, message-tags (msgid and client tags)
+TAG_TIME, TAG_MSGID, TAG_ACCOUNT = 1, 2, 4  # bits of `tag_mode`: server-time, message-tags (msgid and client
+#   tags), account-tag
 NO_BACKLOG: tuple = ()  # shared stand-ins for what most sessions never hold
 NO_CAPS: frozenset[str] = frozenset()
 NO_CAPTURE: list[bytes] = []  # never appended to: `reply` captures only while a label is set
@@ -179,7 +180,8 @@ class Session(ReplyOrder):
     __slots__ = ("server", "outbox", "cid", "host", "nick", "user", "realname", "password", "caps",
                  "tag_mode", "phase", "holding", "sync_token", "fresh", "label", "captured", "idle_since",
                  "announced", "lines_before_registration", "backlog", "fakelag", "transport", "outbuf",
-                 "lines", "connected_at", "last_seen", "ping_sent_at", "reading_paused", "join_markers")
+                 "lines", "connected_at", "last_seen", "ping_sent_at", "reading_paused", "join_markers",
+                 "account", "sasl", "tls")
 
     def __init__(self, server: SessionServer, outbox: Outbox, cid: int, host: str, now: float,
                  idle_since: float) -> None:
@@ -214,6 +216,9 @@ class Session(ReplyOrder):
         self.ping_sent_at: float | None = None
         self.reading_paused = False  # the session asked for its reading to be paused
         self.join_markers: dict[str, int | None] | None = None  # read markers for the JOIN bursts to come
+        self.account = ""  # the account logged in to (its display name), as the hub said (D_LOGIN, E_LOGIN)
+        self.sasl: Any = None  # ircproto.sasl.Authentication, from the first AUTHENTICATE
+        self.tls = False  # the connection is over TLS (SASL PLAIN is then allowed from anywhere)
 
     # --- the state tables ---------------------------------------------------------------
     def _phase_to(self, event: str) -> None:
@@ -523,7 +528,8 @@ class Session(ReplyOrder):
 
     def set_caps(self, caps: set[str]) -> None:
         self.caps = caps
-        self.tag_mode = (TAG_TIME if SERVER_TIME in caps else 0) | (TAG_MSGID if MESSAGE_TAGS in caps else 0)
+        self.tag_mode = (TAG_TIME if SERVER_TIME in caps else 0) | (TAG_MSGID if MESSAGE_TAGS in caps else 0) | \
+            (TAG_ACCOUNT if ACCOUNT_TAG in caps else 0)
 
     def close_forgotten(self, reason: str) -> None:
         """Close a client the hub has already let go of (its QUIT or a refusal): no QUIT back."""

@@ -302,6 +302,7 @@ class Worker(ChildProcess):
         if host.startswith(":"):
             host = "0" + host  # a source may not start with ':' on the wire
         session = self.protocol_class(self, self.outbox, cid, host, time.monotonic(), time.time())
+        session.tls = tls
         if self.streams is not None and not tls:
             try:
                 self.streams.open(conn, session)

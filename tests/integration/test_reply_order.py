@@ -171,6 +171,11 @@ VOCABULARY: dict[str, Expect] = {
     "markread": Expect("MARKREAD #o{t}", marker(own_channel), lambda a, t: any(marker(own_channel)(m, t) for m in a)),
     "markread_bad": Expect("MARKREAD #o{t} timestamp=never", fail("MARKREAD", "INVALID_PARAMS"),
                            failed("MARKREAD", "INVALID_PARAMS")),
+    # Accounts: answered by the worker (an unknown mechanism, a weak password), never by the hub.
+    "authenticate_bad": Expect("AUTHENTICATE NOSUCH{t}", numeric("908", "904"),
+                               lambda a, t: any(m.command == "904" for m in a)),
+    "register_weak": Expect("REGISTER * * short", fail("REGISTER", "WEAK_PASSWORD"),
+                            failed("REGISTER", "WEAK_PASSWORD")),
 }
 
 

@@ -62,7 +62,8 @@ def who(s: Session, msg: Message) -> None:
             continue
         if whox:
             values = {"t": token or "0", "c": channel_name, "u": user.user, "i": "255.255.255.255", "h": user.host,
-                      "s": server, "n": user.nick, "f": _flags(s, user, status), "d": "0", "l": "0", "a": "0",
+                      "s": server, "n": user.nick, "f": _flags(s, user, status), "d": "0", "l": "0",
+                      "a": user.account or "0",
                       "o": "n/a", "r": user.realname}
             s.numeric(N.RPL_WHOSPCRPL, *[values[f] for f in WHOX_FIELDS if f in fields] or ["*"])
         else:
@@ -119,6 +120,8 @@ def _whois_reply(s: Session, user: User, idle: int | None) -> None:
         s.numeric(N.RPL_WHOISOPERATOR, user.nick)
     if BOT_MODE in user.modes:
         s.numeric(N.RPL_WHOISBOT, user.nick)
+    if user.account:
+        s.numeric(N.RPL_WHOISACCOUNT, user.nick, user.account)
     if user.away:
         s.numeric(N.RPL_AWAY, user.nick, user.away)
     if idle is not None:

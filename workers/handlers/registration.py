@@ -6,10 +6,12 @@ import re
 
 from ipc import link
 from ircproto import numerics as N
-from ircproto.caps import CAP_NOTIFY, CAPABILITIES
+from accounts import names
+from ircproto.caps import ACCOUNT_CAPS, ACCOUNT_REGISTRATION, CAP_NOTIFY, CAPABILITIES
 from ircproto.casemap import casefold, is_valid_nick
 from ircproto.message import Message
 from workers import replies
+from workers.handlers import accounts
 from workers.handlers.common import Reply
 from workers.isupport import USERLEN
 from workers.session import Session
@@ -28,14 +30,15 @@ def cap(s: Session, msg: Message) -> None:
         version = msg.params[1] if len(msg.params) > 1 and msg.params[1].isdigit() else "0"
         if int(version) >= 302:
             s.set_caps(s.caps | {CAP_NOTIFY})  # implied by 302
-        _cap_list(s, "LS", [f"{name}={cap.value}" if cap.value and int(version) >= 302 else name
-                            for name, cap in CAPABILITIES.items()])
+        _cap_list(s, "LS", [f"{name}={value}" if value and int(version) >= 302 else name
+                            for name, value in offered(s).items()])
     elif sub == "LIST":
         _cap_list(s, "LIST", sorted(s.caps))
     elif sub == "REQ":
         wanted = msg.params[1] if len(msg.params) > 1 else ""
         changes = wanted.split()
-        if changes and all(c.lstrip("-") in CAPABILITIES for c in changes):  # all or nothing
+        caps_offered = offered(s)
+        if changes and all(c.lstrip("-") in caps_offered for c in changes):  # all or nothing
             caps = set(s.caps)
             for change in changes:
                 (caps.discard if change[0] == "-" else caps.add)(change.lstrip("-"))
@@ -49,6 +52,25 @@ def cap(s: Session, msg: Message) -> None:
             try_register(s)
     else:
         raise Reply(N.ERR_INVALIDCAPCMD, msg.params[0])
+
+
+def offered(s: Session) -> dict[str, str]:
+    """The capabilities this server offers, with their values: the account ones only where
+    accounts are kept (history on), draft/account-registration only when REGISTER is allowed."""
+    config = s.server.config
+    accounts = config.history.enabled
+    found = {}
+    for name, capability in CAPABILITIES.items():
+        if name in ACCOUNT_CAPS and not accounts:
+            continue
+        if name == ACCOUNT_REGISTRATION:
+            if not config.accounts.registration_enabled:
+                continue
+            found[name] = names.capability_value(before_connect=config.accounts.registration_before_connect,
+                                                 email_required=config.accounts.registration_requires_email)
+            continue
+        found[name] = capability.value
+    return found
 
 
 def _cap_list(s: Session, sub: str, names: list[str]) -> None:
@@ -109,7 +131,8 @@ def try_register(s: Session) -> None:
         s.numeric(N.ERR_PASSWDMISMATCH)
         s.close("Bad password")
         return
-    s.ask_to_register((link.R_REGISTER, s.cid, s.nick, s.user, s.host, s.realname))
+    accounts.abort_on_registration(s)
+    s.ask_to_register((link.R_REGISTER, s.cid, s.nick, s.user, s.host, s.realname, accounts.account_key(s)))
 
 
 def registered(s: Session) -> None:

@@ -18,10 +18,12 @@ INFO = (
 
 HELP: dict[str, tuple[str, ...]] = {
     "*": ("hubchat understands these commands:",
-          "ADMIN AWAY CAP CHATHISTORY CHGHOST HELP HELPOP INFO INVITE ISON JOIN KICK KILL LIST LUSERS MARKREAD",
-          "MODE MONITOR MOTD NAMES NICK NOTICE OPER PART PASS PING PONG PRIVMSG QUIT REDACT REHASH RENAME SEARCH",
-          "SETNAME TAGMSG TIME TOPIC USER USERHOST VERSION WALLOPS WHO WHOIS WHOWAS", "Use HELP <command> for one of them."),
+          "ADMIN AUTHENTICATE AWAY CAP CHATHISTORY CHGHOST HELP HELPOP INFO INVITE ISON JOIN KICK KILL LIST LUSERS MARKREAD",
+          "MODE MONITOR MOTD NAMES NICK NOTICE OPER PART PASS PING PONG PRIVMSG QUIT REDACT REGISTER REHASH RENAME",
+          "SEARCH SETNAME TAGMSG TIME TOPIC USER USERHOST VERSION WALLOPS WHO WHOIS WHOWAS", "Use HELP <command> for one of them."),
     "ADMIN": ("ADMIN", "Who runs this server."),
+    "AUTHENTICATE": ("AUTHENTICATE <mechanism> | <base64> | *", "Log in to an account with SASL (PLAIN or "
+                     "SCRAM-SHA-256), after CAP REQ sasl."),
     "AWAY": ("AWAY [<message>]", "Mark yourself away with a message, or back without one."),
     "CHATHISTORY": ("CHATHISTORY LATEST|BEFORE|AFTER|AROUND <target> <* | msgid=<id> | timestamp=<time>> <limit>",
                     "CHATHISTORY BETWEEN <target> <ref> <ref> <limit>",
@@ -29,6 +31,8 @@ HELP: dict[str, tuple[str, ...]] = {
                     "Past messages of a channel or a conversation (times as 2019-01-04T14:33:26.123Z);",
                     "TARGETS: the conversations with messages between the two times."),
     "CHGHOST": ("CHGHOST <nick> <user> <host>", "(Operators) Change someone's user name and host."),
+    "REGISTER": ("REGISTER <account | *> <email | *> <password>", "Make an account named after your nick, and "
+                 "log in to it."),
     "HELP": ("HELP [<command>]", "What the commands do; HELPOP is another name for it."),
     "HELPOP": ("HELPOP [<command>]", "Another name for HELP."),
     "INVITE": ("INVITE [<nick> <channel>]", "Invite someone into a channel (needed to join a +i channel);",
