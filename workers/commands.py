@@ -35,7 +35,9 @@ COMMANDS: dict[str, Command] = {
     "PONG": Command(registration.pong, 0, before_registration=True),
     "QUIT": Command(registration.quit, 0, before_registration=True),
     # Accounts (sasl 3.1/3.2, draft/account-registration); REGISTER checks before-connect itself
-    "AUTHENTICATE": Command(accounts.authenticate, 1, before_registration=True),
+    # AUTHENTICATE reads the accounts from the replica: only once it holds what the hub had (right
+    # after a start, before the first sync, it holds none, and a good password would be refused).
+    "AUTHENTICATE": Command(accounts.authenticate, 1, before_registration=True, reads_state=True),
     "REGISTER": Command(accounts.register, 0, before_registration=True),
     # Channel operations
     "JOIN": Command(channels.join, 1),

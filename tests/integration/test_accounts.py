@@ -232,7 +232,6 @@ def whois_account(client: Client, nick: str) -> str | None:
     return found[-1] if found else None
 
 
-@pytest.mark.xfail(reason="a login on a restarted server fails now and then: under investigation", strict=False)
 def test_a_hub_sigkill_keeps_logins_and_a_full_restart_keeps_accounts(tmp_path):
     name, secret = fresh("keep"), password("keep")
     srv = Server(2, data_dir=str(tmp_path))
