@@ -10,6 +10,8 @@ import os
 import signal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scramp import ScramClient
 
 from ircproto.sasl import encode_challenge
@@ -297,3 +299,33 @@ def test_private_history_follows_the_account(server):
     end = stranger.expect("BATCH")
     assert not [m for m in stranger.received if m.command == "PRIVMSG"]
     assert end.params[0].startswith("-")
+
+
+def test_pass_account_password_logs_in_at_registration_and_a_wrong_one_does_not(server):
+    owner = make_account(server, "passer", "pw-passer-12345")
+    owner.close()
+    wrong, right = clients_on_distinct_workers(server, 2)
+    wrong.send("PASS passer:not-the-password\r\nNICK passer\r\nUSER u 0 * :Real")
+    wrong.expect("904")
+    assert "reserved" in wrong.expect("433").params[-1]  # not logged in: the nick is not for it
+    wrong.send("NICK someone_else")
+    wrong.expect("001")
+    right.send("PASS passer:pw-passer-12345\r\nNICK passer\r\nUSER u 0 * :Real")
+    assert right.expect("900").params[2] == "passer"
+    right.expect("001")  # and the reserved nick is its own
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.sampled_from(["PLAIN", "SCRAM-SHA-256", "EXTERNAL", "*", "+", "=", "AAAA", "QUFB===="]),
+                          st.text(alphabet="ABCDEFGHabcdefgh0123456789+/=*", min_size=1, max_size=420)),
+                min_size=1, max_size=8))
+def test_any_authenticate_input_leaves_the_connection_alive(server, params):
+    client = server.connect()
+    try:
+        client.send("CAP REQ :sasl")
+        client.expect("CAP")
+        client.send("\r\n".join(f"AUTHENTICATE {p}" for p in params))
+        client.send("PING :after")
+        client.expect("PONG", where=lambda m: m.params[-1] == "after")  # answered, in order: alive
+    finally:
+        client.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from accounts import credentials, names
 from ipc import link
@@ -111,9 +111,42 @@ def _verified(s: Session, question: sasl.VerifyPassword, ok: bool) -> None:
     s.resume()
 
 
+# --- PASS account:password (as ergo allows, when the server has no password) --------------------------
+class PassLogin(NamedTuple):
+    """A login from PASS, held where a SASL exchange would be: once the hub has answered it,
+    registration goes on (`then`), logged in or not."""
+    then: Callable[[Session], None]
+
+
+def pass_login_pending(s: Session) -> bool:
+    """PASS gave account:password, the server wants no password of its own, and nobody is logged in."""
+    return (bool(s.password) and ":" in s.password and not s.account and enabled(s)
+            and not s.server.config.server.password)
+
+
+def login_with_pass(s: Session, then: Callable[[Session], None]) -> None:
+    account, _, secret = s.password.partition(":")  # type: ignore[union-attr]
+    s.password = None  # used once
+    if not _plaintext_allowed(s):
+        s.numeric_as_given(N.ERR_SASLFAIL, PLAINTEXT_REFUSED)
+        then(s)
+        return
+    key = casefold(account)
+    record = s.server.state.accounts.get(key)
+    s.sasl = PassLogin(then)
+    s.await_answer()
+    s.server.run_blocking(lambda ok: _pass_checked(s, key, ok), credentials.verify_password,
+                          record.get("password") if record else None, secret)
+
+
+def _pass_checked(s: Session, key: str, ok: bool) -> None:
+    if not s.closed:
+        s.request((link.R_LOGIN, s.cid, key, ok, s.host))  # D_LOGIN answers, and registration goes on
+
+
 def abort_on_registration(s: Session) -> None:
     """sasl-3.1: a client that ends registration mid-exchange has aborted it."""
-    if s.sasl is not None and s.sasl.in_progress:
+    if isinstance(s.sasl, sasl.Authentication) and s.sasl.in_progress:
         s.sasl.abort()
         s.numeric(N.ERR_SASLABORTED)
 
@@ -123,6 +156,9 @@ def on_login(w: "HubItemTarget", cid: int, account: str, numeric: str, text: str
     s = w.sessions.get(cid)
     if s is None or not s.waiting:
         return  # a second answer, to a request replayed after a hub restart
+    from_pass = s.sasl if isinstance(s.sasl, PassLogin) else None
+    if from_pass is not None:
+        s.sasl = None
     if account:
         s.account = account
         s.numeric_as_given(N.RPL_LOGGEDIN, _mask(s), account, f"You are now logged in as {account}")
@@ -131,6 +167,8 @@ def on_login(w: "HubItemTarget", cid: int, account: str, numeric: str, text: str
     else:
         s.numeric_as_given(numeric, text)
     s.resume()
+    if from_pass is not None:
+        from_pass.then(s)
 
 
 # --- REGISTER ------------------------------------------------------------------------------------------

@@ -131,6 +131,9 @@ def try_register(s: Session) -> None:
         s.numeric(N.ERR_PASSWDMISMATCH)
         s.close("Bad password")
         return
+    if accounts.pass_login_pending(s):
+        accounts.login_with_pass(s, try_register)  # registration goes on once the hub has answered
+        return
     accounts.abort_on_registration(s)
     s.ask_to_register((link.R_REGISTER, s.cid, s.nick, s.user, s.host, s.realname, accounts.account_key(s)))
 
