@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
+
+from accounts import credentials
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -18,6 +21,12 @@ CREATE TABLE IF NOT EXISTS accounts (
     record TEXT NOT NULL   -- JSON, see the module docstring
 ) WITHOUT ROWID;
 """
+
+
+def make_record(name: str, email: str, password: str) -> dict:
+    """An account's record, made off the event loop: argon2id and SCRAM are slow."""
+    return {"name": name, "email": email, "password": credentials.hash_password(password),
+            "scram": credentials.scram_credentials(password), "certfps": [], "created": time.time()}
 
 
 class AccountStore:

@@ -21,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
                                     default=None, help=f.metadata["help"])
     parser.add_argument("--hash-password", action="store_true",
                         help="Print a password hash for the [operators] table (password read from stdin) and exit.")
+    parser.add_argument("--create-account", metavar="NAME",
+                        help="Create an account in server.data_dir (password read from stdin) and exit; "
+                             "run it while the server is stopped: the hub reads the accounts as it starts.")
     parser.add_argument("--no-flood-control", dest="server.flood_control", action="store_const", const=False,
                         default=None, help="Turn flood control off; for trusted load tests only.")
     parser.add_argument("--no-history", dest="history.enabled", action="store_const", const=False,
@@ -49,6 +52,35 @@ def print_password_hash() -> int:
     return 0
 
 
+def create_account(cfg: config.Config, name: str) -> int:
+    """An operator's way to make an account without a client (the same checks as REGISTER)."""
+    import os
+    from getpass import getpass
+
+    from accounts import names
+    from accounts.store import AccountStore, make_record
+    from history.service import database_path
+    if names.check_account_name(name, name, nicklen=cfg.limits.nicklen) is not None:
+        print(f"hubchat: {name!r} cannot be an account name (it must be a valid nickname)", file=sys.stderr)
+        return 2
+    password = getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    if names.check_password_strength(password) is not None:
+        print("hubchat: that password is too weak (at least 8 characters)", file=sys.stderr)
+        return 2
+    os.makedirs(cfg.server.data_dir, exist_ok=True)
+    store = AccountStore(database_path(cfg))
+    try:
+        key = names.account_key(name)
+        if key in store.all():
+            print(f"hubchat: the account {name} exists already", file=sys.stderr)
+            return 1
+        store.write({key: make_record(name, "", password)})
+    finally:
+        store.close()
+    print(f"account {name} created in {database_path(cfg)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.hash_password:
@@ -63,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as exc:
         print(f"hubchat: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.create_account:
+        return create_account(cfg, args.create_account)
     setup_logging(cfg.server.log_level)
     try:
         return Supervisor(cfg, reload=load).run()

@@ -8,6 +8,9 @@ import base64
 import itertools
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +22,8 @@ from tests.integration.harness import Client, Server, client_on_worker, clients_
 
 _serial = itertools.count()
 PASSWORDS: list[str] = []  # every password a test used: none may reach the server's log
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -329,3 +334,21 @@ def test_any_authenticate_input_leaves_the_connection_alive(server, params):
         client.expect("PONG", where=lambda m: m.params[-1] == "after")  # answered, in order: alive
     finally:
         client.close()
+
+
+def test_an_operator_creates_an_account_without_a_client(tmp_path):
+    made = subprocess.run([sys.executable, "-m", "hub", "--create-account", "Opmade", "--data-dir", str(tmp_path)],
+                          input="pw-made-by-op-123\n", capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert made.returncode == 0, made.stderr
+    again = subprocess.run([sys.executable, "-m", "hub", "--create-account", "opmade", "--data-dir", str(tmp_path)],
+                           input="pw-made-by-op-123\n", capture_output=True, text=True, timeout=30, cwd=ROOT)
+    assert again.returncode == 1 and "exists already" in again.stderr
+    srv = Server(2, data_dir=str(tmp_path))
+    try:
+        client = srv.connect()
+        caps(client, "sasl")
+        sasl_plain(client, "opmade", "pw-made-by-op-123")
+        finish(client, "Opmade")
+        assert "pw-made-by-op" not in made.stdout + made.stderr
+    finally:
+        srv.stop()

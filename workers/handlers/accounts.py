@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import time
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from accounts import credentials, names
+from accounts.store import make_record
 from ipc import link
 from ircproto import numerics as N
 from ircproto import sasl
@@ -211,12 +211,6 @@ def register(s: Session, msg: Message) -> None:
         return
     s.await_answer()
     s.server.run_blocking(lambda record: _hashed(s, name, email, record), make_record, name, email, password)
-
-
-def make_record(name: str, email: str, password: str) -> dict:
-    """The account's record (accounts/store.py), made on a thread: argon2id and SCRAM are slow."""
-    return {"name": name, "email": email, "password": credentials.hash_password(password),
-            "scram": credentials.scram_credentials(password), "certfps": [], "created": time.time()}
 
 
 def _hashed(s: Session, name: str, email: str, record: dict) -> None:
