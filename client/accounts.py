@@ -110,5 +110,13 @@ class SaslLogin:
         return []
 
 
+SECRET_COMMANDS = ("/login", "/register")
+
+
+def carries_password(typed: str) -> bool:
+    """A typed line with a password in it: kept out of the input history."""
+    return typed.split(" ", 1)[0].lower() in SECRET_COMMANDS
+
+
 def register_fail_text(code: str, description: str) -> str:
     return REGISTER_FAIL.get(code, description or code.lower().replace("_", " "))

@@ -31,6 +31,7 @@ import tkinter as tk
 from collections import deque
 from tkinter import simpledialog, ttk
 
+from client.accounts import carries_password
 from client.connection import ConnectError, Connection
 from client.core import NICK_RULES, ChatCore, Event, completion, nickname_allowed
 from client.history import EARLIER, NO_EARLIER
@@ -447,7 +448,7 @@ class ChatWindow:
         if text is None:
             text = self.entry.get()
             self.entry.delete(0, tk.END)
-            if text.strip():
+            if text.strip() and not carries_password(text):
                 self.history.append(text)
                 self.history_pos = len(self.history)
         if text.strip():

@@ -24,6 +24,7 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.shortcuts import set_title
 from prompt_toolkit.styles import Style
 
+from client.accounts import carries_password
 from client.connection import ConnectError, Connection
 from client.core import NICK_RULES, ChatCore, Event, completion, nickname_allowed
 from client.render import plain, segments
@@ -71,6 +72,14 @@ def formatted(event: Event, me: str, multi: bool) -> FormattedText:
     return FormattedText(parts)
 
 
+class InputHistory(InMemoryHistory):
+    """Up and down walk what was typed, except the lines that carry a password."""
+
+    def append_string(self, string: str) -> None:
+        if not carries_password(string):
+            super().append_string(string)
+
+
 def window_title(core: ChatCore) -> str:
     return f"hubchat - {core.nick} ({core.status_text})"
 
@@ -101,7 +110,7 @@ async def ask_nickname(session: PromptSession, reason: str | None = None) -> str
 
 async def run(host: str, port: int, nick: str | None, channel: str, tls: bool, insecure: bool,
               session: PromptSession | None = None, login: tuple[str, str] | None = None) -> int:
-    session = session or PromptSession(history=InMemoryHistory(), complete_while_typing=False,
+    session = session or PromptSession(history=InputHistory(), complete_while_typing=False,
                                        erase_when_done=True)  # the sent line is shown once, formatted
     with patch_stdout(raw=True):
         nick = nick or await ask_nickname(session)

@@ -254,3 +254,12 @@ def test_a_reserved_nickname_is_explained():
 def test_help_lists_the_account_commands():
     shown = "\n".join(texts(registered().handle_input("/help").events))
     assert "/register [email] password" in shown and "/login account password" in shown
+
+
+def test_lines_with_a_password_stay_out_of_the_input_history():
+    from client.tui import InputHistory
+    history = InputHistory()
+    for line in ["/login acct pw", "hello", "/REGISTER pw", "/whois bob"]:
+        history.append_string(line)
+    assert list(history.get_strings()) == ["hello", "/whois bob"]
+    assert A.carries_password("/login a b") and not A.carries_password("/loginx")
