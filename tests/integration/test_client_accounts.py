@@ -57,3 +57,27 @@ def test_no_password_and_no_terminal_is_a_sentence_and_exit_2(server):
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("--account someone needs a password: set HUBCHAT_PASSWORD, or run the client "
                                    "in a terminal to be asked for it.")
+
+
+def test_in_a_terminal_the_password_is_asked_for_unechoed_and_the_title_says_who(server, monkeypatch):
+    from tests.integration.terminal import TerminalClient
+    monkeypatch.delenv("HUBCHAT_PASSWORD", raising=False)
+    name, secret = "termacct", "pw-" + os.urandom(8).hex()
+    raw = server.connect()
+    raw.register(name)
+    raw.send(f"REGISTER * * :{secret}")
+    assert raw.expect("REGISTER").params[:2] == ["SUCCESS", name]
+    raw.send("QUIT")
+    raw.expect_closed()
+    person = TerminalClient("--port", str(server.port), "--account", name)
+    try:
+        person.wait_for(f"Password for {name}:")
+        person.type(secret + "\r")
+        person.wait_for(f"You are logged in as {name}.")
+        person.wait_for("You joined #lobby")
+        assert secret not in person.text()
+        assert person.screen.title == f"hubchat - {name} (logged in as {name})"
+        person.type("/quit\r")
+        assert person.proc.wait(10) == 0
+    finally:
+        person.close()
