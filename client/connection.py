@@ -20,7 +20,7 @@ import os
 import ssl
 from typing import Awaitable, Callable
 
-from client.core import NICK_RULES, ChatCore, Event, Outcome
+from client.core import NICK_RULES, ChatCore, Event, Outcome, nick_refused_text
 from ircproto import numerics as N
 from ircproto.framing import LineBuffer
 from ircproto.message import MAX_TAG_DATA, EmptyMessage, ProtocolError, format_line, parse
@@ -92,8 +92,8 @@ class Connection:
                 raise ConnectError(f"the server at {self.host}:{self.port} closed the connection while we "
                                    "were signing in")
             if msg.command in (N.ERR_NICKNAMEINUSE, N.ERR_ERRONEUSNICKNAME, N.ERR_NONICKNAMEGIVEN):
-                reason = ("That nickname is taken." if msg.command == N.ERR_NICKNAMEINUSE else
-                          "That nickname isn't allowed. " + NICK_RULES)
+                reason = (nick_refused_text(msg) or "That nickname is taken." if msg.command == N.ERR_NICKNAMEINUSE
+                          else "That nickname isn't allowed. " + NICK_RULES)
                 new = await self.ask_nick(reason) if self.ask_nick else core.nick + "_"
                 if not new:
                     raise ConnectError("no nickname chosen")

@@ -31,6 +31,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from client import accounts as A
 from client import history as H
 from ircproto import numerics as N
 from ircproto.casemap import casefold, is_channel_name, is_valid_nick
@@ -48,9 +49,11 @@ HELP = {
     "/names [#room]": "who is in a room",
     "/list": "list the rooms",
     "/topic [text]": "show or set the room's topic",
-    "/whois nick": "about someone",
+    "/whois nick": "about someone (and the account they are logged in to)",
     "/away [message]": "mark yourself away (no message: back)",
     "/search [#room] words": "search the server's history (in:nick or from:nick narrow it)",
+    "/register [email] password": "create an account named after your nickname (and log in to it)",
+    "/login account password": "log in to your account",
     "/older": "show earlier messages of this conversation (PageUp does it too)",
     "/quit [reason]": "leave the chat",
     "/help": "this list",
@@ -61,6 +64,10 @@ NICK_RULES = "Nicknames use letters, digits and -[]\\`^{}|, and don't start with
 MESSAGE_KINDS = ("message", "action", "notice")
 HOLD_KINDS = {"message", "action", "notice", "join", "part", "quit", "nick"}  # wait for a room's history
 SEEN_MAX = 20_000  # msgids remembered for showing each line once
+SASL = "sasl"
+ACCOUNT_CAPS = (SASL, "account-notify", "extended-join", "account-tag")  # each requested only when offered
+#                                                                       (sasl only with an account to log in to)
+REGISTRATION_CAP = "draft/account-registration"
 
 
 def nickname_allowed(nick: str) -> bool:
@@ -119,7 +126,15 @@ class ChatCore:
         self._held: dict[str, tuple[float, list[Event]]] = {}  # live events waiting for that history
         self._searches: deque[str] = deque()  # the words of each SEARCH not yet answered, in order
         self._targets_asked = False
+        # Accounts, on this connection.
+        self.account: str | None = None  # the account we are logged in to
+        self.accounts: dict[str, str] = {}  # casefolded nick -> account, for the people we know of
+        self._sasl: A.SaslLogin | None = None  # an exchange in progress
+        self._sasl_problem = ""  # why we aborted one (shown with 906)
+        self._login_wanted = False  # log in once sasl is acknowledged
+        self._registering: str | None = None  # the password of a REGISTER not yet answered
         # Kept across connections.
+        self._credentials: tuple[str, str] | None = None  # (account, password): logged in again on reconnect
         self._history: dict[str, H.HistoryState] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()  # msgids shown
         self._own: deque[tuple[str, str, str, float]] = deque(maxlen=200)  # (target, kind, text, ts) we showed
@@ -137,12 +152,30 @@ class ChatCore:
         self._held.clear()
         self._searches.clear()
         self._targets_asked = False
+        self.account = None
+        self.accounts.clear()
+        self._sasl = None
+        self._sasl_problem = ""
+        self._registering = None
+        self._login_wanted = self._credentials is not None
         self.outbox.clear()
         for state in self._history.values():
             state.fetched = False
         self._negotiating = True
         return [format_line(None, "CAP", "LS", "302"), format_line(None, "NICK", self.nick),
                 format_line(None, "USER", "hubchat", "0", "*", "hubchat user")]
+
+    def set_credentials(self, account: str, password: str) -> None:
+        """Log in to this account with SASL when connecting (and again on each reconnect)."""
+        self._credentials = (account, password)
+        self._login_wanted = True
+
+    @property
+    def status_text(self) -> str:
+        return f"logged in as {self.account}" if self.account else "not logged in"
+
+    def account_of(self, nick: str) -> str | None:
+        return self.accounts.get(casefold(nick))
 
     def take_sends(self) -> list[bytes]:
         lines, self.outbox = self.outbox, []
@@ -446,6 +479,41 @@ class ChatCore:
                 words.append(word)
         return self.search(" ".join(words), where, sender)
 
+    def _cmd_register(self, rest: str) -> Outcome:
+        """/register [email] password: REGISTER * <email|*> <password>, named after the current nick."""
+        words = rest.split(" ", 1)
+        if not rest:
+            return _usage("/register [email] password")
+        if len(words) == 2 and "@" in words[0] and words[1].strip():
+            email, secret = words[0], words[1].strip()
+        else:
+            email, secret = "*", rest
+        if REGISTRATION_CAP not in self.offered:
+            return Outcome(events=[Event("error", "This server does not offer account registration.")])
+        if self.account:
+            return Outcome(events=[Event("error", f"You are logged in as {self.account} already.")])
+        self._registering = secret
+        return Outcome(send=[format_line(None, "REGISTER", "*", email, secret)],
+                       events=[Event("info", f"Registering the account {self.nick}...")])
+
+    def _cmd_login(self, rest: str) -> Outcome:
+        account, _, secret = rest.partition(" ")
+        if not account or not secret:
+            return _usage("/login account password")
+        if self.account:
+            return Outcome(events=[Event("error", f"You are logged in as {self.account} already.")])
+        if SASL not in self.caps and SASL not in self.offered:
+            return Outcome(events=[Event("error", "This server does not let you log in (it offers no SASL).")])
+        if self._sasl is not None:
+            return Outcome(events=[Event("error", "A login is in progress; wait for its answer.")])
+        self._credentials = (account, secret)
+        self._login_wanted = True
+        if SASL in self.caps:
+            self._start_sasl()
+        else:
+            self.outbox.append(format_line(None, "CAP", "REQ", SASL))
+        return Outcome(events=[Event("info", f"Logging in as {account}...")])
+
     def _cmd_older(self, rest: str) -> Outcome:
         return self.request_older(rest.split()[0] if rest else None)
 
@@ -469,6 +537,8 @@ class ChatCore:
                 return []
         if msg.command == "BATCH":
             return self._on_batch(msg)
+        if "account" in msg.tags and msg.source and "!" in msg.source:  # account-tag
+            self._note_account(self._src(msg), msg.tags["account"])
         handler = getattr(self, f"_on_{msg.command.lower()}", None)
         if handler is not None:
             events = handler(msg)
@@ -493,13 +563,19 @@ class ChatCore:
         if len(msg.params) < 3:
             return []
         sub, names = msg.params[1].upper(), msg.params[-1].split()
+        events: list[Event] = []
         if sub in ("LS", "NEW"):
             for item in names:
                 name, _, value = item.partition("=")
                 self.offered[name] = value
             more = sub == "LS" and len(msg.params) > 3 and msg.params[2] == "*"
             if not more:
-                wanted = [c for c in H.WANTED_CAPS if c in self.offered and c not in self.caps]
+                wanted = [c for c in H.WANTED_CAPS + ACCOUNT_CAPS if c in self.offered and c not in self.caps
+                          and (c != SASL or self._login_wanted)]  # sasl only to log in (/login asks later)
+                if sub == "LS" and self._login_wanted and SASL not in self.offered:
+                    self._login_wanted = False
+                    events.append(Event("error", "This server does not let you log in (it offers no SASL); "
+                                                 "carrying on without an account."))
                 if wanted:
                     self.outbox.append(format_line(None, "CAP", "REQ", " ".join(wanted)))
                 elif sub == "LS":
@@ -507,19 +583,137 @@ class ChatCore:
         elif sub == "ACK":
             for name in names:
                 (self.caps.discard if name.startswith("-") else self.caps.add)(name.lstrip("-"))
-            self._end_negotiation()
+            if SASL in self.caps and self._login_wanted and self._credentials and not self.account:
+                self._start_sasl()  # CAP END waits for its end (903, or a failure)
+            else:
+                self._end_negotiation()
         elif sub == "NAK":
+            if self._login_wanted and SASL in names:
+                self._login_wanted = False
+                events.append(Event("error", "The server refused logging in (SASL); carrying on without an account."))
             self._end_negotiation()
         elif sub == "DEL":
             for name in names:
                 self.offered.pop(name, None)
                 self.caps.discard(name)
-        return []
+        return events
 
     def _end_negotiation(self) -> None:
         if self._negotiating:
             self._negotiating = False
             self.outbox.append(format_line(None, "CAP", "END"))
+
+    # --- accounts: SASL, REGISTER, who is logged in -----------------------------------------
+    def _start_sasl(self) -> None:
+        account, secret = self._credentials  # type: ignore[misc]
+        self._login_wanted = False
+        self._sasl = A.SaslLogin(account, secret, self.offered.get(SASL, ""))
+        self._sasl_problem = ""
+        self.outbox.append(format_line(None, "AUTHENTICATE", self._sasl.first_line()))
+
+    def _on_authenticate(self, msg: Message) -> list[Event]:
+        if self._sasl is None or not msg.params:
+            return []
+        try:
+            replies = self._sasl.receive(msg.params[0])
+        except A.LoginError as exc:
+            self._sasl = None
+            self._sasl_problem = str(exc)
+            self.outbox.append(format_line(None, "AUTHENTICATE", "*"))  # answered with 906
+            return []
+        self.outbox.extend(format_line(None, "AUTHENTICATE", line) for line in replies)
+        return []
+
+    def _login_over(self, text: str | None) -> list[Event]:
+        """The exchange ended (text: how it failed); registration goes on."""
+        during_connect = self._negotiating
+        self._sasl = None
+        self._login_wanted = False
+        self._end_negotiation()
+        if text is None:
+            return []
+        self._credentials = None  # not tried again on reconnect
+        carry_on = "; carrying on without logging in." if during_connect else "."
+        return [Event("error", text[0].upper() + text[1:] + carry_on)]
+
+    def _on_900(self, msg: Message) -> list[Event]:  # RPL_LOGGEDIN <nick> <mask> <account> :text
+        if len(msg.params) < 3:
+            return []
+        self.account = msg.params[2]
+        self.accounts[casefold(self.nick)] = self.account
+        return [Event("info", f"You are logged in as {self.account}.", self.current)]
+
+    def _on_901(self, msg: Message) -> list[Event]:  # RPL_LOGGEDOUT
+        self.account = None
+        self.accounts.pop(casefold(self.nick), None)
+        return [Event("info", "You are logged out.", self.current)]
+
+    def _on_903(self, msg: Message) -> list[Event]:  # RPL_SASLSUCCESS
+        return self._login_over(None)
+
+    def _on_904(self, msg: Message) -> list[Event]:  # ERR_SASLFAIL
+        if self._sasl is None and not self._negotiating:
+            return []
+        said = msg.params[-1] if msg.params else ""
+        extra = f" ({said})" if "too many" in said.lower() else ""
+        return self._login_over(A.LOGIN_FAILED + extra)
+
+    def _on_902(self, msg: Message) -> list[Event]:  # ERR_NICKLOCKED
+        return self._login_over("login failed: you cannot log in with this nickname now")
+
+    def _on_905(self, msg: Message) -> list[Event]:  # ERR_SASLTOOLONG
+        return self._login_over("login failed: the login message was too long for the server")
+
+    def _on_906(self, msg: Message) -> list[Event]:  # ERR_SASLABORTED
+        problem = self._sasl_problem or "the login was cancelled"
+        return self._login_over(f"login failed: {problem}")
+
+    def _on_907(self, msg: Message) -> list[Event]:  # ERR_SASLALREADY
+        self._sasl = None
+        self._end_negotiation()
+        return [Event("info", "You are logged in already.", self.current)]
+
+    def _on_908(self, msg: Message) -> list[Event]:  # RPL_SASLMECHS: 904 follows
+        return []
+
+    def _on_register(self, msg: Message) -> list[Event]:
+        if len(msg.params) < 2:
+            return []
+        status, account = msg.params[0].upper(), msg.params[1]
+        secret, self._registering = self._registering, None
+        if status == "SUCCESS":
+            if secret:
+                self._credentials = (account, secret)  # logged in again on reconnect
+            return [Event("info", f"REGISTER SUCCESS: the account {account} is created.", self.current)]
+        if status == "VERIFICATION_REQUIRED":
+            return [Event("info", f"The account {account} is created; check your email for the code that "
+                                  "confirms it.", self.current)]
+        return []
+
+    def _note_account(self, nick: str, account: str | None) -> None:
+        if not nick:
+            return
+        if account and account != "*":
+            self.accounts[casefold(nick)] = account
+        else:
+            self.accounts.pop(casefold(nick), None)
+
+    def _on_account(self, msg: Message) -> list[Event]:  # account-notify
+        who = self._src(msg)
+        if not msg.params or not who:
+            return []
+        account = msg.params[0]
+        self._note_account(who, account)
+        if casefold(who) == casefold(self.nick):
+            return []  # 900 and 901 said it already
+        text = f"{who} logged out" if account == "*" else f"{who} logged in as {account}"
+        return [Event("info", text, chan["name"], who) for chan in self.channels.values() if who in chan["members"]]
+
+    def _on_330(self, msg: Message) -> list[Event]:  # RPL_WHOISACCOUNT <me> <nick> <account> :text
+        if len(msg.params) < 3:
+            return []
+        self._note_account(msg.params[1], msg.params[2])
+        return [Event("info", f"{msg.params[1]} is logged in as {msg.params[2]}")]
 
     def _on_005(self, msg: Message) -> list[Event]:  # RPL_ISUPPORT
         for token in msg.params[1:-1]:
@@ -696,6 +890,10 @@ class ChatCore:
             name = self._display_name(target or key) if (target or key) else None
             where = f" of {name}" if name else ""
             return [Event("error", f"Could not load earlier messages{where}: {reason}.", name)] + self._release(key)
+        if command == "REGISTER":
+            self._registering = None
+            return [Event("error", f"REGISTER failed ({code}): {A.register_fail_text(code, description)}.",
+                          self.current)]
         if command == "SEARCH":
             words = self._searches.popleft() if self._searches else ""
             return [Event("error", f"The search for \u201c{words}\u201d failed: {reason}.", self.current)]
@@ -754,6 +952,8 @@ class ChatCore:
 
     def _on_join(self, msg: Message) -> list[Event]:
         who, name = self._src(msg), msg.params[0]
+        if len(msg.params) > 2:  # extended-join: JOIN #room account :real name
+            self._note_account(who, msg.params[1])
         if casefold(who) == casefold(self.nick):
             self.channels[casefold(name)] = {"name": name, "members": set(), "topic": ""}
             self.current = name
@@ -807,6 +1007,7 @@ class ChatCore:
     def _on_quit(self, msg: Message) -> list[Event]:
         who = self._src(msg)
         reason = f" ({msg.params[0]})" if msg.params and msg.params[0] else ""
+        self.accounts.pop(casefold(who), None)
         events = []
         for chan in self.channels.values():
             if who in chan["members"]:
@@ -816,6 +1017,8 @@ class ChatCore:
 
     def _on_nick(self, msg: Message) -> list[Event]:
         old, new = self._src(msg), msg.params[0]
+        if casefold(old) in self.accounts:
+            self.accounts[casefold(new)] = self.accounts.pop(casefold(old))
         if casefold(old) == casefold(self.nick):
             self.nick = new
             return [Event("nick", f"You are now known as {new}", self.current, new, own=True)]
@@ -902,7 +1105,17 @@ _FRIENDLY = {
 }
 
 
+def nick_refused_text(msg: Message) -> str | None:
+    """433 with hubchat's (and ergo's) text for a nickname an account owns: that, in words."""
+    if msg.command == N.ERR_NICKNAMEINUSE and msg.params and "reserved" in msg.params[-1].lower():
+        return A.NICK_RESERVED_TEXT[0].upper() + A.NICK_RESERVED_TEXT[1:] + "."
+    return None
+
+
 def _numeric_text(msg: Message) -> str:
+    reserved = nick_refused_text(msg)
+    if reserved:
+        return reserved
     template = _FRIENDLY.get(msg.command)
     if template and len(msg.params) > 2:
         return template.format(msg.params[1])

@@ -31,6 +31,7 @@ import tkinter as tk
 from collections import deque
 from tkinter import simpledialog, ttk
 
+from client.accounts import carries_password
 from client.connection import ConnectError, Connection
 from client.core import NICK_RULES, ChatCore, Event, completion, nickname_allowed
 from client.history import EARLIER, NO_EARLIER
@@ -46,6 +47,7 @@ LOADING_FOR_MS = 15000  # a page of history not answered by then may be asked fo
 PALETTE = ["#c0392b", "#27ae60", "#b9770e", "#2e86c1", "#8e44ad", "#148f77", "#d35400", "#2c3e50"]
 HISTORY_GREY = "#8c8c8c"
 MEMBERSHIP_KINDS = {"open", "join", "part", "quit", "nick", "names", "targets"}
+LOGGED_IN_MARK = " \u2713"  # after a logged-in person's nick in the people list
 DIMMED = ("latest", "older")  # Event.history values drawn grey
 
 
@@ -55,6 +57,7 @@ class NetworkThread:
 
     def __init__(self, core: ChatCore, host: str, port: int, tls: bool, insecure: bool) -> None:
         self.core = core
+        self._accounts: dict[str, str] = {}  # as last handed over (a change refreshes the people list)
         self.host, self.port, self.tls, self.insecure = host, port, tls, insecure
         self.inbox: queue.Queue = queue.Queue()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -82,10 +85,13 @@ class NetworkThread:
     def _from_network(self, events: list[Event]) -> None:
         """Hand events over, with a snapshot of rooms and people whenever they may have changed."""
         snapshot = None
-        if any(e.kind in MEMBERSHIP_KINDS for e in events):
-            core = self.core
+        core = self.core
+        if any(e.kind in MEMBERSHIP_KINDS for e in events) or core.accounts != self._accounts:
+            self._accounts = dict(core.accounts)
             snapshot = (core.nick, core.current, [c["name"] for c in core.channels.values()],
-                        list(core.queries.values()), {k: core.members(c["name"]) for k, c in core.channels.items()})
+                        list(core.queries.values()),
+                        {k: [n + LOGGED_IN_MARK if core.account_of(n) else n for n in core.members(c["name"])]
+                         for k, c in core.channels.items()}, core.status_text)
         self.inbox.put(("events", events, snapshot))
 
     async def _ask_nick(self, reason: str) -> str | None:
@@ -133,10 +139,12 @@ class NetworkThread:
 
 class ChatWindow:
     def __init__(self, root: tk.Tk, host: str, port: int, nick: str, channel: str,
-                 tls: bool = False, insecure: bool = False) -> None:
+                 tls: bool = False, insecure: bool = False, login: tuple[str, str] | None = None) -> None:
         self.root = root
         self.host, self.port = host, port
         self.core = ChatCore(nick, channel)
+        if login:
+            self.core.set_credentials(*login)
         self.net = NetworkThread(self.core, host, port, tls, insecure)
         self.inbox = self.net.inbox
         self.buffers: dict[str, deque[Event]] = {SERVER_VIEW: deque(maxlen=KEEP_LINES)}
@@ -149,6 +157,7 @@ class ChatWindow:
         self.loading: set[str] = set()  # conversations whose earlier page was asked for
         self.history_done: set[str] = set()  # conversations with nothing earlier on the server
         self.status = tk.StringVar(value=f"Connecting to {host}:{port}...")
+        self.login_status = "not logged in"
         self.closed = False
         self._build()
         self.net.start()
@@ -253,8 +262,11 @@ class ChatWindow:
 
     def _take_events(self, events: list[Event], snapshot) -> None:
         if snapshot is not None:
-            nick, current, channels, queries, members = snapshot
-            self.root.title(f"hubchat - {nick}")
+            nick, current, channels, queries, members, status = snapshot
+            self.root.title(f"hubchat - {nick} ({status})")
+            if status != self.login_status:  # the status bar says so too, when it changes
+                self.login_status = status
+                self.status.set(f"Connected to {self.host}:{self.port} as {nick}, {status}")
             for name in channels + queries:
                 self.titles.setdefault(casefold(name), name)
                 self.buffers.setdefault(casefold(name), deque(maxlen=KEEP_LINES))
@@ -430,13 +442,13 @@ class ChatWindow:
     def _on_person(self, _event=None) -> None:
         selection = self.people.curselection()
         if selection:
-            self.submit(f"/msg {self.people.get(selection[0])}")
+            self.submit(f"/msg {self.people.get(selection[0]).removesuffix(LOGGED_IN_MARK)}")
 
     def submit(self, text: str | None = None) -> None:
         if text is None:
             text = self.entry.get()
             self.entry.delete(0, tk.END)
-            if text.strip():
+            if text.strip() and not carries_password(text):
                 self.history.append(text)
                 self.history_pos = len(self.history)
         if text.strip():
@@ -480,7 +492,8 @@ def ask_nickname(root: tk.Misc, reason: str | None = None) -> str | None:
         prompt = NICK_RULES + "\n\nChoose a nickname:"
 
 
-def main(host: str, port: int, nick: str | None, channel: str, tls: bool, insecure: bool) -> int:
+def main(host: str, port: int, nick: str | None, channel: str, tls: bool, insecure: bool,
+         login: tuple[str, str] | None = None) -> int:
     try:
         root = tk.Tk()
     except tk.TclError as exc:
@@ -493,6 +506,6 @@ def main(host: str, port: int, nick: str | None, channel: str, tls: bool, insecu
         if not nick:
             return 1
         root.deiconify()
-    ChatWindow(root, host, port, nick, channel, tls, insecure)
+    ChatWindow(root, host, port, nick, channel, tls, insecure, login)
     root.mainloop()
     return 0

@@ -21,8 +21,10 @@ from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.patch_stdout import patch_stdout
+from prompt_toolkit.shortcuts import set_title
 from prompt_toolkit.styles import Style
 
+from client.accounts import carries_password
 from client.connection import ConnectError, Connection
 from client.core import NICK_RULES, ChatCore, Event, completion, nickname_allowed
 from client.render import plain, segments
@@ -70,6 +72,18 @@ def formatted(event: Event, me: str, multi: bool) -> FormattedText:
     return FormattedText(parts)
 
 
+class InputHistory(InMemoryHistory):
+    """Up and down walk what was typed, except the lines that carry a password."""
+
+    def append_string(self, string: str) -> None:
+        if not carries_password(string):
+            super().append_string(string)
+
+
+def window_title(core: ChatCore) -> str:
+    return f"hubchat - {core.nick} ({core.status_text})"
+
+
 def history_keys(page_up) -> KeyBindings:
     """PageUp: earlier messages of the current conversation (`page_up` asks for them)."""
     keys = KeyBindings()
@@ -95,20 +109,28 @@ async def ask_nickname(session: PromptSession, reason: str | None = None) -> str
 
 
 async def run(host: str, port: int, nick: str | None, channel: str, tls: bool, insecure: bool,
-              session: PromptSession | None = None) -> int:
-    session = session or PromptSession(history=InMemoryHistory(), complete_while_typing=False,
+              session: PromptSession | None = None, login: tuple[str, str] | None = None) -> int:
+    session = session or PromptSession(history=InputHistory(), complete_while_typing=False,
                                        erase_when_done=True)  # the sent line is shown once, formatted
     with patch_stdout(raw=True):
         nick = nick or await ask_nickname(session)
         if not nick:
             return 1
         core = ChatCore(nick, channel)
+        if login:
+            core.set_credentials(*login)
         session.completer = ChatCompleter(core)
+
+        title = [""]
 
         def show(events: list[Event]) -> None:
             multi = len(core.conversations()) > 1
             for event in events:
                 print_formatted_text(formatted(event, core.nick, multi), style=STYLE)
+            status = window_title(core)
+            if status != title[0]:  # the terminal's title says who we are and whether we are logged in
+                title[0] = status
+                set_title(status)
 
         conn = Connection(core, host, port, show, lambda reason: ask_nickname(session, reason), tls, insecure)
         session.key_bindings = history_keys(lambda: conn.apply(core.request_older()))
@@ -132,10 +154,12 @@ async def run(host: str, port: int, nick: str | None, channel: str, tls: bool, i
 
 
 async def run_piped(host: str, port: int, nick: str | None, channel: str, tls: bool, insecure: bool,
-                    lines=None, out=None) -> int:
+                    lines=None, out=None, login: tuple[str, str] | None = None) -> int:
     """No terminal: every input line is sent (slash commands work too); what arrives is printed."""
     out = out or sys.stdout
     core = ChatCore(nick or "guest", channel)
+    if login:
+        core.set_credentials(*login)
     joined = asyncio.Event()
 
     def show(events: list[Event]) -> None:
