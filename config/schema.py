@@ -125,8 +125,9 @@ class HistorySection:
                            check=duration)
     max_per_target: int = setting(0, "Messages kept per channel or private conversation; 0 means no limit.",
                                   check=duration)
-    commit_interval: float = setting(0.1, "Seconds between commits to disk: what a power cut or SIGKILL of "
-                                          "every process may lose at most.", check=positive_seconds)
+    commit_interval: float = setting(0.02, "Seconds between commits to disk: what SIGKILL of every process "
+                                           "may lose at most (a power cut: see docs/operations.md).",
+                                     check=positive_seconds)
     max_query: int = setting(100, "Most messages one CHATHISTORY or SEARCH answer holds (CHATHISTORY in "
                                    "ISUPPORT).", check=at_least(1))
 

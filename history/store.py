@@ -4,7 +4,7 @@ implementation (stdlib `sqlite3`); another database may implement the same metho
 nothing outside this module sees SQL.
 
 The store answers exactly what it is asked: the hub has already checked who may see what.
-It is used from one thread (the store thread calls `write` every ~100 ms and the reads in
+It is used from one thread (the store thread calls `write` every commit interval, 20 ms by default, and the reads in
 between); it is not thread-safe, and `sqlite3` refuses use from a thread other than the one
 that opened it.
 

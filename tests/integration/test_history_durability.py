@@ -14,7 +14,7 @@ from tests.integration.test_faults import stream
 from tests.integration.test_history import CAPS, ask, join, say, texts, with_caps
 
 LARGE = {"HUBCHAT_HISTORY_MAX_QUERY": "5000"}  # one query reads a whole stream
-COMMIT_INTERVAL = 0.1  # history.commit_interval's default
+COMMIT_INTERVAL = 0.02  # history.commit_interval's default
 
 
 def streamed(srv: Server, channel: str, count: int, kill=None) -> tuple:
