@@ -70,6 +70,7 @@ class Hub(ChildProcess):
         self.handled: dict[int, int] = {}  # items handled per link
         self.acks_due: dict[int, int] = {}  # link -> items handled this iteration
         self.acks_earned: dict[int, int] = {}  # link -> items whose effects were handed to the links
+        self.handled_earned: dict[int, int] = {}  # the same, for D_HANDLED while acks wait for the store
         self._ack_timer_set = False
         self._flushes = 0
         self.awaiting_hello: set[int] = set()
@@ -322,7 +323,12 @@ class Hub(ChildProcess):
         self._flush_scheduled = False
         links = self.links
         earned = self.acks_earned
-        if earned and all(p.closed or p.written for p in links.values()):
+        if (earned or self.handled_earned) and all(p.closed or p.written for p in links.values()):
+            for wid, count in self.handled_earned.items():
+                protocol = links.get(wid)
+                if protocol is not None:
+                    protocol.send((link.D_HANDLED, count))
+            self.handled_earned.clear()
             for wid, count in earned.items():
                 protocol = links.get(wid)
                 if protocol is not None:
@@ -343,10 +349,11 @@ class Hub(ChildProcess):
                 earned.update(self.acks_due)
             else:  # once the store is done with the batch holding what they caused (S_DONE), not before
                 self.acks_waiting.append((feed.fseq + feed.pending(), dict(self.acks_due)))
+                self.handled_earned.update(self.acks_due)  # handled: said at once (D_HANDLED)
                 self._release_acks()
             self.acks_due.clear()
         self._flushes += 1
-        if earned and not self._ack_timer_set:
+        if (earned or self.handled_earned) and not self._ack_timer_set:
             self._arm_ack_timer()
 
     def _flush_feed(self) -> None:
@@ -363,7 +370,7 @@ class Hub(ChildProcess):
         """Acks still unsent after ACK_DELAY: flush for them alone, unless traffic is flowing
         (a frame will carry them as soon as the links have caught up)."""
         self._ack_timer_set = False
-        if not self.acks_earned:
+        if not (self.acks_earned or self.handled_earned):
             return
         if self._flushes == flushes_then:
             self._schedule_flush()
@@ -376,6 +383,7 @@ class Hub(ChildProcess):
         self._backpressure(wid, False)
         self.acks_due.pop(wid, None)
         self.acks_earned.pop(wid, None)
+        self.handled_earned.pop(wid, None)
         self.deciding.pop(wid, None)
         self.replaying.discard(wid)
         if wid in self.awaiting_hello:

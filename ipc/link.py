@@ -99,6 +99,11 @@ D_ACCOUNT_REGISTER = "registered"  # (cid, name, code): code None when the accou
 #   logged in to it), else the FAIL REGISTER code; the session resumes
 D_SYNC = "sync"  # (snapshot): a new hub's view of the world, after a restart
 D_REFUSE = "refuse"  # (cid, reason): over a connection limit; the worker closes it with ERROR
+D_HANDLED = "handled"  # (count,): with history on, the hub has handled this many items from this link and
+#   their effects have reached every link, though the store may not have them yet (D_ACK waits for
+#   that): after a hub restart the worker re-sends of these only the messages, whose copies the
+#   workers drop by msgid, and not the state changes the dead hub already made (an AWAY, then a
+#   BACK, replayed would be applied again, after the fact)
 D_ACK = "ack"  # (count,): the hub has handled this many items from this link, and everything they
 #   caused has been handed to the kernel; the worker may forget them
 # Items workers send each other through R_FORWARD.

@@ -21,3 +21,7 @@ def on_ack(w: "HubItemTarget", count: int) -> None:
     w.acknowledged(count)
 
 
+def on_handled(w: "HubItemTarget", count: int) -> None:
+    w.handled = max(w.handled, count)
+
+

@@ -54,6 +54,10 @@ SHUTDOWN_DRAIN = 2.0
 OLD_LINK_DRAIN = 2.0  # seconds a dead hub's link may take to deliver its last frames and EOF
 
 
+REPLAYED_WHEN_HANDLED = frozenset((link.R_CHANMSG, link.R_USERMSG))
+STORE_QUESTIONS = frozenset((link.R_HISTORY, link.R_MARKREAD, link.R_REDACT))  # answered by the store, later
+
+
 class RecentIds:
     """The last `keep` (up to twice that many) ids seen, answering "which of these are new?".
 
@@ -115,6 +119,7 @@ class Worker(ChildProcess):
         self.held: list[tuple] = []  # requests made while there was no hub
         self.unacked: deque[tuple[int, tuple]] = deque()  # (number on this link, request) until acked
         self.sent = 0  # items sent on the current link
+        self.handled = 0  # items of this link the hub has handled (D_HANDLED), stored or not
         self.replay: list[tuple] = []  # requests the dead hub never acknowledged
         self.delivered_ids = RecentIds(SEEN_MESSAGES)  # to drop replayed duplicates
         self.hub_time = 0.0  # the time on the latest message from the hub, for the next hub's hello
@@ -215,9 +220,31 @@ class Worker(ChildProcess):
         if old is not None and not old.closed:
             old.close()
         # Whatever the dead hub did not acknowledge may have died with it: send it again.
-        self.replay.extend(item for _, item in self.unacked)
+        self.replay.extend(self._to_replay())
         self.unacked.clear()
+        self.handled = 0
         self._pause_clients(True)
+
+    def _to_replay(self) -> list[tuple]:
+        """What the dead hub did not acknowledge, less what it handled (D_HANDLED) and need not
+        be done again: a state change it made would be made twice, after the fact (an AWAY then a
+        BACK). Kept of those: the messages, which it may not have stored (the workers drop a copy
+        by msgid), and a question for the store its client still waits for the answer to (the
+        store answers after the hub has handled it: the dead hub may never have passed it on)."""
+        handled = self.handled
+        still_asked: dict[int, int] = {}  # cid -> the number of its latest handled store question
+        for n, item in self.unacked:
+            if n <= handled and item[0] in STORE_QUESTIONS:
+                still_asked[item[1]] = n
+        kept = []
+        for n, item in self.unacked:
+            if n > handled or item[0] in REPLAYED_WHEN_HANDLED:
+                kept.append(item)
+            elif still_asked.get(item[1]) == n:
+                s = self.sessions.get(item[1])
+                if s is not None and s.waiting:
+                    kept.append(item)
+        return kept
 
     # --- hub traffic ---------------------------------------------------------------------
     def request(self, item: tuple) -> None:
