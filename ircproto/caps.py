@@ -40,6 +40,8 @@ SEARCH = "soju.im/search"
 
 # Offered only where accounts are (history on): see `ACCOUNT_CAPS`.
 ACCOUNT_CAPS = frozenset((ACCOUNT_NOTIFY, ACCOUNT_TAG, SASL, ACCOUNT_REGISTRATION))
+# Offered only with history on: what the store answers.
+HISTORY_CAPS = frozenset((CHATHISTORY, EVENT_PLAYBACK, MESSAGE_REDACTION, READ_MARKER, SEARCH))
 
 # In CAP LS order.
 CAPABILITIES: dict[str, Capability] = {

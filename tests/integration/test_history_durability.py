@@ -144,6 +144,11 @@ def test_with_history_off_there_is_no_store_and_a_query_is_refused(tmp_path):
     try:
         assert srv.store_pid is None and len(srv.children()) == 3  # the hub and two workers
         client = srv.connect()
+        client.send("CAP LS 302")
+        offered = {name.partition("=")[0] for m in [client.expect("CAP")] for name in m.params[-1].split()}
+        assert "server-time" in offered and not offered & {"draft/chathistory", "soju.im/search", "sasl",
+                                                           "draft/read-marker", "draft/message-redaction"}
+        client.send("CAP END")
         client.register("nohist")
         tokens = [p.partition("=")[0] for m in client.since("005") for p in m.params[1:-1]]
         assert "NETWORK" in tokens and "CHATHISTORY" not in tokens and "MSGREFTYPES" not in tokens

@@ -7,7 +7,7 @@ import re
 from ipc import link
 from ircproto import numerics as N
 from accounts import names
-from ircproto.caps import ACCOUNT_CAPS, ACCOUNT_REGISTRATION, CAP_NOTIFY, CAPABILITIES
+from ircproto.caps import ACCOUNT_CAPS, ACCOUNT_REGISTRATION, CAP_NOTIFY, CAPABILITIES, HISTORY_CAPS
 from ircproto.casemap import casefold, is_valid_nick
 from ircproto.message import Message
 from workers import replies
@@ -55,13 +55,13 @@ def cap(s: Session, msg: Message) -> None:
 
 
 def offered(s: Session) -> dict[str, str]:
-    """The capabilities this server offers, with their values: the account ones only where
-    accounts are kept (history on), draft/account-registration only when REGISTER is allowed."""
+    """The capabilities this server offers, with their values: the history and account ones only
+    with history on (accounts are kept in its database), draft/account-registration only when REGISTER is allowed."""
     config = s.server.config
     accounts = config.history.enabled
     found = {}
     for name, capability in CAPABILITIES.items():
-        if name in ACCOUNT_CAPS and not accounts:
+        if (name in ACCOUNT_CAPS or name in HISTORY_CAPS) and not accounts:
             continue
         if name == ACCOUNT_REGISTRATION:
             if not config.accounts.registration_enabled:
