@@ -157,6 +157,8 @@ class Hub(ChildProcess):
                 self._release_acks()
             elif op == S_ANSWER:
                 _, cid, query, rows = item
+                if query[0] == "TARGETS":
+                    rows = self.policy.display_targets(rows)
                 self.router.reply(cid, (link.D_HISTORY, cid, query, rows))
             elif op == S_MARKERS:
                 self.router.reply(item[1], (link.D_MARKREAD, *item[1:]))

@@ -601,6 +601,21 @@ class Policy:
         keys = tuple(casefold(target) for target in targets)
         self._out.append(Ask(cid, (cid, identity(user), keys, targets, time_us, joins), S_MARKREAD))
 
+    def display_targets(self, rows: list) -> list:
+        """TARGETS rows name conversations as the store keeps them (casefolded): shown as the
+        channel or the online user spells itself now, when there is one."""
+        shown = []
+        for key, time_us in rows:
+            chan = self.state.channels.get(key)
+            if chan is not None:
+                key = chan.name
+            else:
+                cid = self.state.nicks.get(key)
+                if cid is not None:
+                    key = self.state.users[cid].nick
+            shown.append((key, time_us))
+        return shown
+
     # --- plumbing for workers --------------------------------------------------------------------
     def barrier(self, cid: int, token: int) -> None:
         """Everything this client asked for before has been decided: its worker hears so after it."""

@@ -231,3 +231,12 @@ def test_accounts_are_filed_with_the_batch_and_a_login_changes_the_author():
     feed.flush(3.0)
     first, second = [e for e in store.items[-1][2] if e[0] == PRIVATE_ENTRY]
     assert first[4] != "a:bob" and second[4] == "a:bob"
+
+
+def test_targets_are_shown_as_the_channel_or_the_online_user_spells_itself():
+    policy = world()
+    policy.state.apply((E_JOIN, A, "#MixedCase", 1.0))
+    assert policy.display_targets([("#mixedcase", 5), ("bob", 6), ("gone", 7), ("#gone", 8)]) == \
+        [("#MixedCase", 5), ("bob", 6), ("gone", 7), ("#gone", 8)]
+    policy.state.apply((E_NICK, B, "Robert", 2.0))
+    assert policy.display_targets([("robert", 6)]) == [("Robert", 6)]

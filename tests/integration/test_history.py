@@ -235,7 +235,7 @@ def test_private_history_for_both_parties_and_not_a_later_user_of_the_nick(histo
 def test_targets(history, server):
     alice_nick, bob_nick, carol_nick = name("ta"), name("tb"), name("tc")
     alice, bob, carol = with_caps(server, (alice_nick, CAPS), (bob_nick, CAPS), (carol_nick, CAPS))
-    channel = "#" + name("tchan")
+    channel = "#" + name("TChan")  # shown as spelt, though the store keeps it folded
     join(channel, alice, bob)
     sent = [say(alice, bob_nick, "psst", bob), say(bob, channel, "in the channel", alice),
             say(carol, alice_nick, "hello from carol", alice), say(alice, channel, "later in the channel", bob)]
