@@ -122,6 +122,10 @@ class HistoryFeed:
             self._authors.pop(event[1], None)
 
     def _author(self, cid: int) -> str:
+        """The client's identity, made once (the hot path reads `_authors` first itself)."""
+        author = self._authors.get(cid)
+        if author is not None:
+            return author
         user = self.replica.users.get(cid)
         if user is None:
             return ""
@@ -134,10 +138,10 @@ class HistoryFeed:
         to, by = users.get(target), users.get(sender)
         if to is None or by is None:
             return
-        author = self._authors.get(sender) or self._author(sender)
+        author = self._author(sender)
         parties = ((author, casefold(to.nick)),)
         if target != sender:
-            parties += ((self._authors.get(target) or self._author(target), casefold(by.nick)),)
+            parties += ((self._author(target), casefold(by.nick)),)
         self.entries.append((PRIVATE_ENTRY, msgid, time, parties, author, line, flags, tags))
 
     def _event(self, msgid: str, time: float, kind: str, cid: int, keys, *params: str) -> None:
@@ -145,8 +149,7 @@ class HistoryFeed:
         if user is None or not keys:
             return
         line = format_line(user.prefix, kind, *params)[:-2].decode()
-        self.entries.append((EVENT_ENTRY, msgid, time, kind, tuple(keys), self._authors.get(cid) or self._author(cid),
-                             line))
+        self.entries.append((EVENT_ENTRY, msgid, time, kind, tuple(keys), self._author(cid), line))
 
     def _name(self, key: str) -> str:
         chan = self.replica.channels.get(key)
@@ -170,7 +173,7 @@ class HistoryFeed:
         self.link = None
 
     def flush(self, now: float = 0.0) -> None:
-        """This loop iteration's entries and channel settings, as one numbered batch. A channel
+        """What was published since the last flush, and channel settings, as one numbered batch. A channel
         that emptied is dropped only after DROP_DELAY: when a stopping server's clients all quit
         (or its workers go first), the channels stay for the next start as they were."""
         sends = self.pending()  # what `pending` promised: a batch, if only an empty one
@@ -197,14 +200,10 @@ class HistoryFeed:
         """Whether the next flush sends a batch (numbered fseq + 1)."""
         return bool(self.entries or self.touched or self.accounts)
 
-    def query(self, item: tuple, now: float = 0.0) -> None:
-        """A query goes after every batch published before it: its answer misses nothing the
-        asker was already sent."""
-        self.ask(S_QUERY, item, now)
-
     def ask(self, kind: str, item: tuple, now: float = 0.0) -> int:
         """Any question for the store (S_QUERY, S_LOOKUP, S_MARKREAD), after every batch published
-        before it, numbered like a batch; returns its number."""
+        before it (so a query's answer misses nothing its asker was already sent), numbered like a
+        batch; returns its number."""
         self.flush(now)
         fseq = self._next()
         self._send((kind, fseq, *item))

@@ -161,16 +161,14 @@ class StoreProcess(ChildProcess):
             except Exception:
                 log.exception("store: failed on %r", item[:2])
 
-    def _write(self, source: Progress, fseq: int, entries: list[tuple], channels: dict,
-               accounts: dict | None = None) -> None:
+    def _write(self, source: Progress, fseq: int, entries: list[tuple], channels: dict, accounts: dict) -> None:
         if self.pending_progress is not source:
             self._commit()
         self.pending_progress = source
         self.pending.extend(records_of(entries))
         self.pending_deletions.extend(deletions_of(entries))
         self.pending_channels.update(channels)
-        if accounts:
-            self.pending_accounts.update(accounts)
+        self.pending_accounts.update(accounts)
         self.pending_upto = fseq
         if self._commit_timer is None:
             self._commit_timer = asyncio.get_running_loop().call_later(self.config.history.commit_interval,
@@ -312,8 +310,13 @@ def markers(store: SQLiteStore, cid: int, owner: str, keys: tuple[str, ...], tar
 
 
 def prune(store: SQLiteStore, max_age: int, max_per_target: int) -> int:
-    """One chunk (history.store.PRUNE_CHUNK rows at most); 0 when nothing is past retention."""
-    return store.prune(int(time.time() * 1_000_000), max_age * 1_000_000 or None, max_per_target or None)
+    """One chunk (history.store.PRUNE_CHUNK rows at most); 0 when nothing is past retention, or
+    when the chunk failed (logged: retention tries again at the next interval instead of stopping)."""
+    try:
+        return store.prune(int(time.time() * 1_000_000), max_age * 1_000_000 or None, max_per_target or None)
+    except Exception:
+        log.exception("store: retention failed")
+        return 0
 
 
 def answer(store: SQLiteStore, cid: int, owner: str, scope: tuple[str, str] | None, channels: tuple[str, ...],

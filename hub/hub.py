@@ -167,7 +167,7 @@ class Hub(ChildProcess):
             elif op == S_FAIL:
                 self.router.reply(item[1], (link.D_FAIL, *item[1:]))
             elif op == S_HELLO:
-                self._store_hello(protocol, item[1], item[2] if len(item) > 2 else {})
+                self._store_hello(protocol, item[1], item[2])
         self._schedule_flush()
 
     def _store_hello(self, protocol: link.LinkProtocol, channels: dict[str, dict], accounts: dict[str, dict]) -> None:
@@ -189,10 +189,7 @@ class Hub(ChildProcess):
             if not self.awaiting_hello:
                 self._release()
         elif self.sync_needed:  # a store later than HELLO_WAIT: the accounts reach the workers now
-            self.sync_needed = False
-            sync = (link.D_SYNC, self.state.snapshot())
-            for wlink in self.links.values():
-                self._send(wlink, sync)
+            self._share_state()
 
     def _on_store_lost(self, protocol: link.LinkProtocol) -> None:
         if self.store_link is not protocol:
@@ -285,16 +282,21 @@ class Hub(ChildProcess):
         if self.feed is not None:
             self.feed.adopt(self.state)  # the replica starts where the rebuilt state is
         if self.sync_needed:
-            self.sync_needed = False
-            sync = (link.D_SYNC, self.state.snapshot())
-            for protocol in self.links.values():
-                self._send(protocol, sync)
+            self._share_state()
         self._publish(self.policy.connection_count(), self.clock())  # the replicas' count is the dead hub's, or none
         self._schedule_flush()
         parked, self.parked = self.parked, []
         for wid, items in parked:
             if wid in self.links:
                 self._handle(wid, items)
+
+    def _share_state(self) -> None:
+        """Every worker adopts the hub's state (D_SYNC), once it holds what the hellos (and the
+        store) brought."""
+        self.sync_needed = False
+        sync = (link.D_SYNC, self.state.snapshot())
+        for protocol in self.links.values():
+            self._send(protocol, sync)
 
     def _hello_overdue(self) -> None:
         self._hello_timer = None
@@ -326,20 +328,17 @@ class Hub(ChildProcess):
         links = self.links
         earned = self.acks_earned
         if (earned or self.handled_earned) and all(p.closed or p.written for p in links.values()):
-            for wid, count in self.handled_earned.items():
-                protocol = links.get(wid)
-                if protocol is not None:
-                    protocol.send((link.D_HANDLED, count))
-            self.handled_earned.clear()
-            for wid, count in earned.items():
-                protocol = links.get(wid)
-                if protocol is not None:
-                    protocol.send((link.D_ACK, count))
-            earned.clear()
+            for kind, counts in ((link.D_HANDLED, self.handled_earned), (link.D_ACK, earned)):
+                for wid, count in counts.items():
+                    protocol = links.get(wid)
+                    if protocol is not None:
+                        protocol.send((kind, count))
+                counts.clear()
         feed = self.feed
         if feed is not None:
-            # The store's batches go every FEED_INTERVAL, not every iteration: a write to its pipe
-            # per iteration cost the hub 3-4 points of a core at 30,000 messages a second.
+            # The store's batches go every FEED_INTERVAL, not every iteration: fewer, larger batches
+            # for the store to number, commit and answer S_DONE for (the hub's CPU, measured at row 2,
+            # did not go down with it: docs/performance.md).
             if feed.pending() and self._feed_timer is None:
                 self._feed_timer = asyncio.get_running_loop().call_later(FEED_INTERVAL, self._flush_feed)
             if self.store_link is not None:

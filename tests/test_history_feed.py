@@ -145,9 +145,9 @@ def test_items_stay_until_the_store_is_done_and_a_new_store_gets_them_again():
     first = Link()
     feed.attach(first)
     feed.flush()  # 1
-    feed.query((A, "~a", ("", "#room"), ("#room",), ("LATEST", "#room", None, 10, False)))  # 2 (no entries since)
+    feed.ask(S_QUERY, (A, "~a", ("", "#room"), ("#room",), ("LATEST", "#room", None, 10, False)))  # 2 (no entries since)
     log.publish((M_CHANMSG, "#room", A, b":alice!~a@h PRIVMSG #room :x\r\n", "o-9", 0, ""), 100.0)
-    feed.query((A, "~a", ("", "#room"), ("#room",), ("LATEST", "#room", None, 10, False)))  # 3 write, 4 query
+    feed.ask(S_QUERY, (A, "~a", ("", "#room"), ("#room",), ("LATEST", "#room", None, 10, False)))  # 3 write, 4 query
     assert [(i[0], i[1]) for i in first.items] == [(S_WRITE, 1), (S_QUERY, 2), (S_WRITE, 3), (S_QUERY, 4)]
     feed.finished(2)
     feed.detach()
@@ -162,7 +162,7 @@ def test_the_feed_stops_the_hub_reading_when_the_store_falls_too_far_behind(monk
     calls = []
     feed = HistoryFeed(on_backlog=calls.append)
     for _ in range(4):
-        feed.query((A, "~a", None, (), ("TARGETS", ("timestamp", 1), ("timestamp", 2), 10, False)))
+        feed.ask(S_QUERY, (A, "~a", None, (), ("TARGETS", ("timestamp", 1), ("timestamp", 2), 10, False)))
     assert calls == [True]
     feed.finished(3)
     assert calls == [True, False]

@@ -51,7 +51,7 @@ def acks(items: list) -> list[int]:
 
 def test_a_redact_crosses_the_store_twice_and_is_acked_only_once_the_redaction_is_stored(hub):
     store, worker = FakeStore(hub), FakeWorker(hub, W1)
-    store.send((S_HELLO, {}))
+    store.send((S_HELLO, {}, {}))  # no channels kept, no accounts
     worker.send(hello(), (link.R_CONNECT, A, "127.0.0.1"), (link.R_REGISTER, A, "alice", "~a", "h", "A"),
                 (link.R_JOIN, A, "#room", ""))
     worker.until(E_JOIN)
@@ -79,7 +79,7 @@ def test_a_redact_crosses_the_store_twice_and_is_acked_only_once_the_redaction_i
 
 def test_markread_is_the_stores_answer_passed_on(hub):
     store, worker = FakeStore(hub), FakeWorker(hub, W1)
-    store.send((S_HELLO, {}))
+    store.send((S_HELLO, {}, {}))  # no channels kept, no accounts
     worker.send(hello(), (link.R_CONNECT, A, "127.0.0.1"), (link.R_REGISTER, A, "alice", "~a", "h", "A"))
     event, _ = worker.until(E_USER)
     worker.send((link.R_MARKREAD, A, ("#Room",), 5_000_000, None))

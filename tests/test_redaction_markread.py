@@ -289,7 +289,7 @@ def test_the_feed_files_the_redaction_in_the_next_batch_after_the_message():
     assert [(i[0], i[1]) for i in store.items] == [(S_WRITE, 1), (S_LOOKUP, 2), (S_WRITE, 3)]
     assert store.items[2][2] == [(REDACT_ENTRY, "m-1")]
     assert service.deletions_of(store.items[2][2]) == ["m-1"] and service.records_of(store.items[2][2]) == []
-    feed.query((A, "~", None, (), ("TARGETS",)))  # a history query: numbered in the same sequence
+    feed.ask(S_QUERY, (A, "~", None, (), ("TARGETS",)))  # a history query: numbered in the same sequence
     assert store.items[-1][:2] == (S_QUERY, 4)
 
 
