@@ -181,7 +181,7 @@ class Session(ReplyOrder):
                  "tag_mode", "phase", "holding", "sync_token", "fresh", "label", "captured", "idle_since",
                  "announced", "lines_before_registration", "backlog", "fakelag", "transport", "outbuf",
                  "lines", "connected_at", "last_seen", "ping_sent_at", "reading_paused", "join_markers",
-                 "account", "sasl", "tls")
+                 "account", "sasl", "tls", "asked")
 
     def __init__(self, server: SessionServer, outbox: Outbox, cid: int, host: str, now: float,
                  idle_since: float) -> None:
@@ -219,6 +219,7 @@ class Session(ReplyOrder):
         self.account = ""  # the account logged in to (its display name), as the hub said (D_LOGIN, E_LOGIN)
         self.sasl: Any = None  # ircproto.sasl.Authentication, from the first AUTHENTICATE
         self.tls = False  # the connection is over TLS (SASL PLAIN is then allowed from anywhere)
+        self.asked: tuple | None = None  # the last request sent with ask_hub (replayed only if still waited on)
 
     # --- the state tables ---------------------------------------------------------------
     def _phase_to(self, event: str) -> None:
@@ -347,17 +348,20 @@ class Session(ReplyOrder):
 
     def ask_hub(self, request: tuple) -> None:
         """Send a request and hold further input until the hub answers it."""
+        self.asked = request
         self.request(request)
         self._hold_to(ASK)
 
     def await_answer(self) -> None:
         """Hold further input until `resume` (an answer the worker waits for: WHOIS's idle time, OPER)."""
+        self.asked = None
         self._hold_to(ASK)
 
     def resume(self) -> None:
         """The answer came: carry on with the held lines."""
         if self.phase is CLOSED:
             return
+        self.asked = None
         self._hold_to(ANSWERED)
         self._settle()
         self._process(self.outbox.now)

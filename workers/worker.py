@@ -226,25 +226,12 @@ class Worker(ChildProcess):
         self._pause_clients(True)
 
     def _to_replay(self) -> list[tuple]:
-        """What the dead hub did not acknowledge, less what it handled (D_HANDLED) and need not
-        be done again: a state change it made would be made twice, after the fact (an AWAY then a
-        BACK). Kept of those: the messages, which it may not have stored (the workers drop a copy
-        by msgid), and a question for the store its client still waits for the answer to (the
-        store answers after the hub has handled it: the dead hub may never have passed it on)."""
-        handled = self.handled
-        still_asked: dict[int, int] = {}  # cid -> the number of its latest handled store question
-        for n, item in self.unacked:
-            if n <= handled and item[0] in STORE_QUESTIONS:
-                still_asked[item[1]] = n
-        kept = []
-        for n, item in self.unacked:
-            if n > handled or item[0] in REPLAYED_WHEN_HANDLED:
-                kept.append(item)
-            elif still_asked.get(item[1]) == n:
-                s = self.sessions.get(item[1])
-                if s is not None and s.waiting:
-                    kept.append(item)
-        return kept
+        sessions = self.sessions
+
+        def waited_for(cid: int) -> tuple | None:
+            s = sessions.get(cid)
+            return s.asked if s is not None and s.waiting else None
+        return to_replay(self.unacked, self.handled, waited_for)
 
     # --- hub traffic ---------------------------------------------------------------------
     def request(self, item: tuple) -> None:
@@ -508,3 +495,21 @@ class Worker(ChildProcess):
         for s in list(self.sessions.values()):
             s.tick(now)
         self._drain()
+
+
+def to_replay(unacked, handled: int, waited_for) -> list[tuple]:
+    """What a dead hub did not acknowledge, less what it handled (D_HANDLED) and need not be
+    done again: a state change it made would be made twice, after the fact (an AWAY then a
+    BACK). Kept of those: the messages, which it may not have stored (the workers drop a copy
+    by msgid), and a question for the store that its client still waits for the answer to
+    (`waited_for(cid)` is the very request a session waits on, or None): the store answers
+    after the hub has handled a question, and the dead hub may never have passed it on. A
+    question already answered is not asked again, even while its client waits on a later
+    one: that answer would be taken for the later question's."""
+    kept = []
+    for n, item in unacked:
+        if n > handled or item[0] in REPLAYED_WHEN_HANDLED:
+            kept.append(item)
+        elif item[0] in STORE_QUESTIONS and waited_for(item[1]) is item:
+            kept.append(item)
+    return kept
