@@ -3,19 +3,22 @@
 Theory of operation
 -------------------
 The hub's feed (history/feed.py) sends numbered items: batches of entries (S_WRITE) and
-queries (S_QUERY). Entries become `Record`s here, off the hub's loop, and wait in `pending`
-until the next commit, at most `history.commit_interval` later: one transaction per interval,
-however many messages it holds (a redacted message's removal, REDACT_ENTRY, is done in the same
-commit, after its records). A query first commits what is pending, so its answer holds
-everything published before it; so do the other questions: a REDACT's lookup (S_LOOKUP, the
-facts only: the hub's policy decides) and read markers (S_MARKREAD, which the store moves
-forward only: `set_marker` keeps the later).
+queries (S_QUERY). Entries wait in `pending` until the next commit, at most
+`history.commit_interval` later: one transaction per interval, however many messages it holds
+(a redacted message's removal, REDACT_ENTRY, is done in the same commit, after its records);
+they become `Record`s on the writing thread. A query's answer holds everything published
+before it: what is pending for the conversation it reads is committed first, and it waits
+for the commits that write to it (a query of every conversation, TARGETS or SEARCH, waits for
+all). So do the other questions: a REDACT's lookup (S_LOOKUP, the facts only: the hub's policy
+decides) and read markers (S_MARKREAD, which the store moves forward only: `set_marker` keeps
+the later).
 
 Writes run on one thread and reads on another, each with its own connection (an SQLite
 connection belongs to the thread that made it; WAL lets one writer and readers work at once),
 so the loop keeps reading the link and stamping the heartbeat while a commit or a query runs,
 and a slow search (a common word in a large database takes hundreds of milliseconds) does not
-hold up the commits. A query starts once the commit holding everything before it is done.
+hold up the commits. The writing thread runs at the lowest priority (SCHED_IDLE): the store's
+bulk work takes a core only when the hub and the workers leave it idle.
 When an item is committed or answered, S_DONE tells the hub, which may then forget it, and
 acknowledge to the workers the requests that caused it; S_DONE(n) means every item up to n, so
 it waits for a slower query before it (`Progress`). The numbers belong to one hub: a new hub
@@ -47,7 +50,7 @@ from ircproto.casemap import casefold
 log = logging.getLogger("hubchat.store")
 
 DATABASE = "history.sqlite3"
-STORE_NICENESS = 10  # added to the store process's nice value (os.nice) at start
+STORE_NICENESS = 10  # the writing thread's nice value, where SCHED_IDLE is not to be had
 PRUNE_INTERVAL = 10.0  # seconds between retention passes
 SPOKEN = frozenset(("PRIVMSG", "NOTICE"))  # what a client without event-playback is sent
 PERSIST_TAGS = ("+draft/persist", "+persist")  # a TAGMSG with one of these is kept
@@ -90,23 +93,27 @@ class StoreProcess(ChildProcess):
         self.store: SQLiteStore | None = None  # made on the writing thread
         self.reader: SQLiteStore | None = None  # made on the reading thread
         self.accounts: AccountStore | None = None  # the same file, on the writing thread
-        self.pending: list[Record] = []
+        self.pending: list[tuple] = []  # entries (history.feed), made Records on the writing thread
+        self.pending_keys: set[tuple[str, str]] = set()  # the (owner, target) of every pending entry
         self.pending_deletions: list[str] = []  # msgids of redacted messages, removed after the records
         self.pending_channels: dict[str, dict | None] = {}
         self.pending_accounts: dict[str, dict | None] = {}  # accounts made or changed (None: dropped)
         self.pending_upto = 0  # the last item folded into pending
         self.pending_progress: Progress | None = None
         self.last_commit: Future | None = None
+        self.commits: deque[tuple[Future, set | None]] = deque()  # not yet done, with what each writes (None: anything)
         self._commit_timer: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pruned = 0  # rows removed by this round of retention so far
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        # Below the hub and the workers: a commit is a burst of CPU (tens of ms at 30,000 messages a
-        # second), which on a busy machine would otherwise take a core from the clients' delivery.
-        # The store catches up in the gaps; if it falls far behind, the hub's backpressure stops it.
-        os.nice(STORE_NICENESS)
+        # The writing thread runs below the hub and the workers: a commit is a burst of CPU (tens
+        # of ms at 30,000 messages a second), which on a busy machine would otherwise take a core
+        # from the clients' delivery. It catches up in the gaps; if it falls far behind, the
+        # hub's backpressure stops it. The loop and the reading thread keep the normal priority,
+        # so a question is read, and answered, as soon as what it reads is committed.
+        self.db.submit(_below_everything).result()
         self.loop = asyncio.get_running_loop()
         path = database_path(self.config)
         self.db.submit(self._open, path).result()
@@ -165,7 +172,8 @@ class StoreProcess(ChildProcess):
         if self.pending_progress is not source:
             self._commit()
         self.pending_progress = source
-        self.pending.extend(records_of(entries))
+        self.pending.extend(entries)
+        self.pending_keys.update(keys_of(entries))
         self.pending_deletions.extend(deletions_of(entries))
         self.pending_channels.update(channels)
         self.pending_accounts.update(accounts)
@@ -175,15 +183,20 @@ class StoreProcess(ChildProcess):
                                                                       self._commit)
 
     def _query(self, source: Progress, fseq: int, cid: int, owner: str, scope, channels, query) -> None:
-        self._answer(source, fseq, answer, cid, owner, scope, channels, query, self.config.history.max_query)
+        self._answer(source, fseq, answer, cid, owner, scope, channels, query, self.config.history.max_query,
+                     reads=None if scope is None else {tuple(scope)})
 
     def _answer(self, source: Progress, fseq: int, fn: Callable[..., tuple], *args: Any,
-                writes: bool = False) -> None:
-        """A question: what is pending is committed first (the answer holds everything published
-        before it), then `fn(store, *args)` runs, on the reading thread once that commit is done,
-        or, for a question that writes (a read marker moved), on the writing thread after it;
-        its answer, then S_DONE in order."""
-        self._commit()
+                writes: bool = False, reads: set | None = None) -> None:
+        """A question: its answer holds everything published before it. So what is pending is
+        committed first, then `fn(store, *args)` runs, on the reading thread once that commit is
+        done, or, for a question that writes (a read marker moved), on the writing thread after
+        it; its answer, then S_DONE in order. A question that reads one conversation (`reads`:
+        its (owner, target)) waits only for what writes to it: a query of a quiet room is not
+        held up by the commits of a busy one."""
+        if writes or reads is None or self.pending_deletions or not self.pending_keys.isdisjoint(reads):
+            self._commit()
+        before = self.last_commit if writes or reads is None else self._last_commit_writing(reads)
         entry = source.expect(fseq)
 
         def answered(result: tuple) -> None:
@@ -195,10 +208,21 @@ class StoreProcess(ChildProcess):
             future = (self.db.submit(fn, self.store, *args) if writes else
                       self.reads.submit(fn, self.reader, *args))
             future.add_done_callback(lambda f: self._soon(answered, f.result()))
-        if writes or self.last_commit is None or self.last_commit.done():
+        if writes or before is None or before.done():
             run()
         else:
-            self.last_commit.add_done_callback(run)
+            before.add_done_callback(run)
+
+    def _last_commit_writing(self, reads: set) -> Future | None:
+        """The latest commit not yet done that writes to `reads` (the writing thread does its
+        jobs in order: the others before it are done when it is)."""
+        commits = self.commits
+        while commits and commits[0][0].done():
+            commits.popleft()
+        for future, keys in reversed(commits):
+            if keys is None or not keys.isdisjoint(reads):
+                return future
+        return None
 
     def _commit(self) -> None:
         if self._commit_timer is not None:
@@ -207,12 +231,17 @@ class StoreProcess(ChildProcess):
         source, upto = self.pending_progress, self.pending_upto
         if source is None:
             return
-        records, channels, deletions = self.pending, self.pending_channels, self.pending_deletions
+        entries, channels, deletions = self.pending, self.pending_channels, self.pending_deletions
         accounts, self.pending_accounts = self.pending_accounts, {}
+        keys, self.pending_keys = (None if deletions else self.pending_keys), set()
         self.pending, self.pending_channels, self.pending_deletions, self.pending_progress = [], {}, [], None
         entry = source.expect(upto)
-        self.last_commit = future = self.db.submit(write, self.store, records, channels, deletions, self.accounts,
-                                                   accounts)
+        self.last_commit = future = self.db.submit(write_entries, self.store, entries, channels, deletions,
+                                                   self.accounts, accounts)
+        commits = self.commits
+        while commits and commits[0][0].done():
+            commits.popleft()
+        commits.append((future, keys))
         future.add_done_callback(lambda f: self._soon(self._committed, (source, entry, f)))
 
     def _committed(self, done: tuple[Progress, list, Future]) -> None:
@@ -256,6 +285,22 @@ class StoreProcess(ChildProcess):
 
 
 # --- on the database thread ----------------------------------------------------------------------------
+def _below_everything() -> None:
+    """The calling thread runs only when nothing else wants the CPU (SCHED_IDLE: a thread of the
+    hub or a worker that wakes takes the core at once), or failing that at the lowest nice."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread, on Linux
+    except (AttributeError, OSError):
+        os.nice(STORE_NICENESS)
+
+
+def write_entries(store: SQLiteStore, entries: list[tuple], channels: dict[str, dict | None],
+                  deletions: list[str] = (), account_store: AccountStore | None = None,
+                  accounts: dict[str, dict | None] | None = None) -> int:
+    """`write`, for entries as the hub sent them: made Records here, on the low-priority thread."""
+    return write(store, records_of(entries), channels, deletions, account_store, accounts)
+
+
 def write(store: SQLiteStore, records: list[Record], channels: dict[str, dict | None],
           deletions: list[str] = (), account_store: AccountStore | None = None,
           accounts: dict[str, dict | None] | None = None) -> int:
@@ -401,6 +446,24 @@ def records_of(entries: list[tuple]) -> list[Record]:
             for key in keys:
                 add(Record(msgid, time_us, key, "", command, sender, author, text, ""))
     return records
+
+
+def keys_of(entries: list[tuple]) -> set[tuple[str, str]]:
+    """The (owner, target) of every conversation the entries write to (a redaction's is not
+    known here: see deletions_of)."""
+    keys = set()
+    add = keys.add
+    for entry in entries:
+        kind = entry[0]
+        if kind == CHANNEL_ENTRY:
+            add(("", entry[3]))
+        elif kind == PRIVATE_ENTRY:
+            for owner, peer in entry[3]:
+                add((owner, peer))
+        elif kind == EVENT_ENTRY:
+            for key in entry[4]:
+                add(("", key))
+    return keys
 
 
 def deletions_of(entries: list[tuple]) -> list[str]:

@@ -1,0 +1,116 @@
+"""The store process's scheduling of questions against commits (history/service.py), in one
+process: the hub's items are handed to `StoreProcess._on_items` as its link would, and what it
+sends back is collected. The writing thread is held at a gate to stand for a slow commit, so
+which answers can come before it is done is decided by events, not by timing."""
+import asyncio
+import socket
+import threading
+
+import pytest
+
+import config
+from history.feed import CHANNEL_ENTRY, PRIVATE_ENTRY, S_ANSWER, S_DONE, S_QUERY, S_WRITE
+from history.service import Progress, StoreProcess, keys_of
+from ipc import link
+
+T = 1_700_000_000.0
+WAIT = 10.0
+
+
+class Collected:
+    """Stands for the hub's end of the link: what the store sends, as an asyncio queue."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.items: asyncio.Queue = asyncio.Queue()
+
+    def send(self, item: tuple) -> None:
+        self.items.put_nowait(item)
+
+
+def channel_line(msgid: str, key: str, text: str, at: float) -> tuple:
+    line = f":alice!a@h PRIVMSG {key} :{text}\r\n".encode()
+    return (CHANNEL_ENTRY, msgid, at, key, "~alice", line, 0, "")
+
+
+def latest(key: str) -> tuple:
+    return ("LATEST", key, None, 10, False)
+
+
+@pytest.fixture
+def store(tmp_path):
+    cfg = config.load(overrides={"server": {"data_dir": str(tmp_path)}, "history": {"commit_interval": 10.0}})
+    a, b = socket.socketpair()
+    process = StoreProcess(cfg, a)
+    yield process
+    a.close()
+    b.close()
+
+
+async def started(process: StoreProcess) -> Progress:
+    process.start()
+    return Progress(Collected())
+
+
+def hold_the_writer(process: StoreProcess) -> threading.Event:
+    gate = threading.Event()
+    process.db.submit(gate.wait, 3 * WAIT)  # longer than any wait here: a test that waits on it fails
+    return gate
+
+
+async def next_item(progress: Progress, kind: str) -> tuple:
+    while True:
+        item = await asyncio.wait_for(progress.link.items.get(), WAIT)
+        if item[0] == kind:
+            return item
+
+
+def test_keys_of_names_each_conversation_an_entry_writes():
+    entries = [channel_line("m1", "#a", "hi", T),
+               (PRIVATE_ENTRY, "m2", T, (("a:alice", "bob"), ("bob", "alice")), "~alice", b"x", 0, "")]
+    assert keys_of(entries) == {("", "#a"), ("a:alice", "bob"), ("bob", "alice")}
+
+
+def test_a_query_of_a_quiet_room_is_not_held_up_by_a_busy_rooms_commit(store):
+    async def run():
+        progress = await started(store)
+        store._on_items(progress, [(S_WRITE, 1, [channel_line("q1", "#quiet", "old", T)], {}, {})])
+        store._commit()
+        await next_item(progress, S_DONE)
+        gate = hold_the_writer(store)  # the next commit cannot finish until the gate opens
+        store._on_items(progress, [(S_WRITE, 2, [channel_line("b1", "#busy", "new", T + 1)], {}, {})])
+        store._on_items(progress, [(S_QUERY, 3, 7, "", ("", "#quiet"), (), latest("#quiet"))])
+        answer = await next_item(progress, S_ANSWER)
+        assert [row[0] for row in answer[3]] == ["q1"]
+        assert not gate.is_set()  # answered while the busy room's commit still waited
+        gate.set()
+        assert (await next_item(progress, S_DONE)) == (S_DONE, 3)
+        store.finish()
+    asyncio.run(run())
+
+
+def test_a_query_of_a_room_waits_for_what_was_published_to_it_before(store):
+    async def run():
+        progress = await started(store)
+        gate = hold_the_writer(store)
+        store._on_items(progress, [(S_WRITE, 1, [channel_line("b1", "#busy", "one", T)], {}, {})])
+        store._on_items(progress, [(S_QUERY, 2, 7, "", ("", "#busy"), (), latest("#busy"))])
+        gate.set()  # had the query not waited for the commit, its answer would be empty
+        answer = await next_item(progress, S_ANSWER)
+        assert [row[0] for row in answer[3]] == ["b1"]
+        store.finish()
+    asyncio.run(run())
+
+
+def test_a_query_of_every_conversation_waits_for_every_commit(store):
+    async def run():
+        progress = await started(store)
+        gate = hold_the_writer(store)
+        store._on_items(progress, [(S_WRITE, 1, [channel_line("b1", "#busy", "one", T)], {}, {})])
+        store._on_items(progress, [(S_QUERY, 2, 7, "", None, ("#busy",), ("TARGETS", ("timestamp", 0),
+                                                                          ("timestamp", 2 ** 62), 10, False))])
+        gate.set()
+        answer = await next_item(progress, S_ANSWER)
+        assert answer[3] and answer[3][0][0] == "#busy"
+        store.finish()
+    asyncio.run(run())
