@@ -32,6 +32,10 @@ def one_word(v: str) -> str | None:
     return None if v and not any(c in v for c in " ,\r\n\x00") else "must be one word"
 
 
+def sync_mode(v: str) -> str | None:
+    return None if v in ("normal", "full") else "must be normal or full"
+
+
 def event_loop(v: str) -> str | None:
     if v not in ("auto", "asyncio", "uvloop"):
         return "must be auto, asyncio or uvloop"
@@ -130,6 +134,9 @@ class HistorySection:
                                      check=positive_seconds)
     max_query: int = setting(100, "Most messages one CHATHISTORY or SEARCH answer holds (CHATHISTORY in "
                                    "ISUPPORT).", check=at_least(1))
+    synchronous: str = setting("normal", "SQLite's synchronous mode: normal (a commit is not fsynced; a power "
+                                         "cut may lose the commits since the last checkpoint) or full (every "
+                                         "commit is fsynced).", check=sync_mode)
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,7 @@ class StoreProcess(ChildProcess):
         self.loop.call_soon(self._prune)  # retention first: a database that waited over a stop is pruned at once
 
     def _open(self, path: str) -> None:
-        self.store = SQLiteStore(path)
+        self.store = SQLiteStore(path, self.config.history.synchronous)
         self.accounts = AccountStore(path)
 
     def _open_reader(self, path: str) -> None:

@@ -42,7 +42,8 @@ back as the same str, so a channel name or a line with such bytes round-trips un
 
 Durability
 ----------
-The database is in WAL mode with `synchronous=NORMAL`: a commit appends to the -wal file
+The database is in WAL mode with `synchronous=NORMAL` by default (`history.synchronous`;
+"full" fsyncs every commit instead): a commit appends to the -wal file
 without fsync, and the WAL is fsynced only when it is checkpointed into the main file.
 - If the process dies (SIGKILL, a crash, OOM), nothing committed is lost: the appended WAL
   frames are in the OS's page cache, and the next open recovers them. A `write` in progress
@@ -233,11 +234,14 @@ def _kinds_clause(kinds: frozenset[str] | None) -> tuple[str, tuple[str, ...]]:
     return f" AND kind IN ({', '.join('?' * len(ordered))})", ordered
 
 
+SYNC_MODES = {"normal": "NORMAL", "full": "FULL"}  # history.synchronous -> the PRAGMA's value
+
+
 class SQLiteStore:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, synchronous: str = "normal") -> None:
         self._db = sqlite3.connect(path, isolation_level=None, cached_statements=256)
         self._db.execute("PRAGMA journal_mode = WAL")  # ":memory:" stays "memory": fine for tests
-        self._db.execute("PRAGMA synchronous = NORMAL")
+        self._db.execute(f"PRAGMA synchronous = {SYNC_MODES[synchronous]}")
         self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self._db.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}")
         self._db.create_function("message_text", 1, message_text, deterministic=True)

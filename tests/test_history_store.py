@@ -317,6 +317,12 @@ def test_a_file_database_is_wal_with_synchronous_normal(tmp_path):
     s.close()
 
 
+def test_synchronous_full_fsyncs_every_commit(tmp_path):
+    s = SQLiteStore(str(tmp_path / "history.db"), "full")
+    assert s._db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+    s.close()
+
+
 KILLED_WRITER = """
 import os, signal, sys
 sys.path.insert(0, sys.argv[2])

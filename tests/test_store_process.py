@@ -114,3 +114,20 @@ def test_a_query_of_every_conversation_waits_for_every_commit(store):
         assert answer[3] and answer[3][0][0] == "#busy"
         store.finish()
     asyncio.run(run())
+
+
+def test_the_store_writes_with_the_configured_synchronous_mode(tmp_path):
+    cfg = config.load(overrides={"server": {"data_dir": str(tmp_path)}, "history": {"synchronous": "full"}})
+    a, b = socket.socketpair()
+
+    async def run():
+        process = StoreProcess(cfg, a)
+        process.start()
+        mode = process.db.submit(lambda: process.store._db.execute("PRAGMA synchronous").fetchone()).result()
+        assert mode == (2,)
+        process.finish()
+    try:
+        asyncio.run(run())
+    finally:
+        a.close()
+        b.close()
