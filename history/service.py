@@ -51,6 +51,7 @@ log = logging.getLogger("hubchat.store")
 
 DATABASE = "history.sqlite3"
 STORE_NICENESS = 10  # the writing thread's nice value, where SCHED_IDLE is not to be had
+MAX_COMMITS_BEHIND = 50  # commits not yet done (about a second of writes) before the store stops reading
 PRUNE_INTERVAL = 10.0  # seconds between retention passes
 SPOKEN = frozenset(("PRIVMSG", "NOTICE"))  # what a client without event-playback is sent
 PERSIST_TAGS = ("+draft/persist", "+persist")  # a TAGMSG with one of these is kept
@@ -102,6 +103,7 @@ class StoreProcess(ChildProcess):
         self.pending_progress: Progress | None = None
         self.last_commit: Future | None = None
         self.commits: deque[tuple[Future, set | None]] = deque()  # not yet done, with what each writes (None: anything)
+        self.paused: link.LinkProtocol | None = None  # the hub link not read while the commits catch up
         self._commit_timer: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pruned = 0  # rows removed by this round of retention so far
@@ -242,6 +244,13 @@ class StoreProcess(ChildProcess):
         while commits and commits[0][0].done():
             commits.popleft()
         commits.append((future, keys))
+        if len(commits) >= MAX_COMMITS_BEHIND and self.paused is None:
+            # The writing thread gets only the CPU nobody else wants: when it cannot keep up,
+            # stop taking more, so the hub's link backs up and the hub stops reading requests.
+            # Memory stays bounded, and the CPU the clients leave is the store's to catch up.
+            self.paused = source.link
+            self.paused.set_reading(False)
+            log.warning("store: %d commits behind; the hub waits until it catches up", len(commits))
         future.add_done_callback(lambda f: self._soon(self._committed, (source, entry, f)))
 
     def _committed(self, done: tuple[Progress, list, Future]) -> None:
@@ -252,6 +261,13 @@ class StoreProcess(ChildProcess):
             log.critical("store: a commit failed (%s); exiting so that a new store takes over", future.exception())
             os._exit(1)
         source.finish(entry)
+        commits = self.commits
+        while commits and commits[0][0].done():
+            commits.popleft()
+        if self.paused is not None and len(commits) <= MAX_COMMITS_BEHIND // 2:
+            self.paused.set_reading(True)
+            self.paused = None
+            log.info("store: caught up")
 
     def _prune(self) -> None:
         """One chunk of retention per job on the database thread, so a query or a commit waits

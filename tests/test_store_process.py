@@ -10,7 +10,7 @@ import pytest
 
 import config
 from history.feed import CHANNEL_ENTRY, PRIVATE_ENTRY, S_ANSWER, S_DONE, S_QUERY, S_WRITE
-from history.service import Progress, StoreProcess, keys_of
+from history.service import MAX_COMMITS_BEHIND, Progress, StoreProcess, keys_of
 from ipc import link
 
 T = 1_700_000_000.0
@@ -24,8 +24,15 @@ class Collected:
         self.closed = False
         self.items: asyncio.Queue = asyncio.Queue()
 
+        self.reading: list[bool] = []  # each set_reading, in order
+        self.reading_changed = asyncio.Event()
+
     def send(self, item: tuple) -> None:
         self.items.put_nowait(item)
+
+    def set_reading(self, reading: bool) -> None:
+        self.reading.append(reading)
+        self.reading_changed.set()
 
 
 def channel_line(msgid: str, key: str, text: str, at: float) -> tuple:
@@ -131,3 +138,20 @@ def test_the_store_writes_with_the_configured_synchronous_mode(tmp_path):
     finally:
         a.close()
         b.close()
+
+
+def test_a_store_whose_writes_fall_behind_stops_reading_the_hub_until_they_catch_up(store):
+    async def run():
+        progress = await started(store)
+        gate = hold_the_writer(store)
+        for n in range(1, MAX_COMMITS_BEHIND + 1):
+            store._on_items(progress, [(S_WRITE, n, [channel_line(f"m{n}", "#busy", "x", T + n)], {}, {})])
+            store._commit()
+        assert progress.link.reading == [False]
+        gate.set()
+        progress.link.reading_changed.clear()
+        await asyncio.wait_for(progress.link.reading_changed.wait(), WAIT)
+        assert progress.link.reading == [False, True]
+        assert (await next_item(progress, S_DONE)) is not None
+        store.finish()
+    asyncio.run(run())
