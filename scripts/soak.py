@@ -89,7 +89,7 @@ def machine_loop_ms(runs: int = 3) -> float:
 
 def start_server(workers: int, data_dir: str | None):
     history = ["--data-dir", data_dir] if data_dir else ["--no-history"]
-    proc = subprocess.Popen([sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0", "--web-port", "0",
                              "--no-flood-control", "--log-level", "warning", *history], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "HUBCHAT_LIMITS_MAX_CLIENTS": "200000"})

@@ -181,7 +181,7 @@ class Session(ReplyOrder):
                  "tag_mode", "phase", "holding", "sync_token", "fresh", "label", "captured", "idle_since",
                  "announced", "lines_before_registration", "backlog", "fakelag", "transport", "outbuf",
                  "lines", "connected_at", "last_seen", "ping_sent_at", "reading_paused", "join_markers",
-                 "account", "sasl", "tls")
+                 "account", "sasl", "tls", "transport_kind")
 
     def __init__(self, server: SessionServer, outbox: Outbox, cid: int, host: str, now: float,
                  idle_since: float) -> None:
@@ -219,6 +219,7 @@ class Session(ReplyOrder):
         self.account = ""  # the account logged in to (its display name), as the hub said (D_LOGIN, E_LOGIN)
         self.sasl: Any = None  # ircproto.sasl.Authentication, from the first AUTHENTICATE
         self.tls = False  # the connection is over TLS (SASL PLAIN is then allowed from anywhere)
+        self.transport_kind = "tcp"  # "tcp", "tls" or "websocket" (wss too): for metrics and WHOIS
 
     # --- the state tables ---------------------------------------------------------------
     def _phase_to(self, event: str) -> None:
