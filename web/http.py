@@ -240,6 +240,10 @@ class HttpConnection(asyncio.Protocol):
         self.deadline = float("inf")  # the head is in: answering is up to us
         self.server.requests += 1
         headers = list(request.headers)
+        # h11 bounds a head still arriving; one that arrives whole in a single read is measured here.
+        if len(request.target) + sum(len(k) + len(v) + 4 for k, v in headers) > MAX_HEAD:
+            self._refuse(plain(431, "the request head is too large"))
+            return
         if len(headers) > MAX_HEADERS:
             self._refuse(plain(431, "too many header lines"))
             return
