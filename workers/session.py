@@ -144,7 +144,7 @@ class SessionServer(ServerView, Protocol):
 
     def dispatch(self, s: "Session", msg: "Message") -> None: ...
 
-    def reads_state(self, command: str) -> bool: ...
+    def reads_state(self, msg: "Message") -> bool: ...
 
 
 class IllegalTransition(Exception):
@@ -181,7 +181,7 @@ class Session(ReplyOrder):
                  "tag_mode", "phase", "holding", "sync_token", "fresh", "label", "captured", "idle_since",
                  "announced", "lines_before_registration", "backlog", "fakelag", "transport", "outbuf",
                  "lines", "connected_at", "last_seen", "ping_sent_at", "reading_paused", "join_markers",
-                 "account", "sasl", "tls")
+                 "account", "sasl", "tls", "certfp")
 
     def __init__(self, server: SessionServer, outbox: Outbox, cid: int, host: str, now: float,
                  idle_since: float) -> None:
@@ -219,6 +219,7 @@ class Session(ReplyOrder):
         self.account = ""  # the account logged in to (its display name), as the hub said (D_LOGIN, E_LOGIN)
         self.sasl: Any = None  # ircproto.sasl.Authentication, from the first AUTHENTICATE
         self.tls = False  # the connection is over TLS (SASL PLAIN is then allowed from anywhere)
+        self.certfp: str | None = None  # the TLS client certificate's SHA-256, hex (SASL EXTERNAL)
 
     # --- the state tables ---------------------------------------------------------------
     def _phase_to(self, event: str) -> None:
@@ -318,7 +319,7 @@ class Session(ReplyOrder):
             label = None
         # A query waits until the replica holds what the hub had decided; a labelled command
         # until the hub has answered everything before it, which must stay out of its batch.
-        if (not self.fresh and self.server.reads_state(msg.command)) or \
+        if (not self.fresh and self.server.reads_state(msg)) or \
                 (label and not self.may_answer_now):
             self._hold_first(line)  # handled once the barrier is back
             self._barrier()
