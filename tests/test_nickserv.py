@@ -67,3 +67,33 @@ def test_which_messages_wait_for_a_barrier(line, waits):
 def test_only_nickserv_is_addressed():
     assert nickserv.addressed(parse(b"PRIVMSG NICKSERV :x"))
     assert not nickserv.addressed(parse(b"PRIVMSG Nick :x"))
+
+
+# --- passwords cross only TLS or loopback, unless accounts.allow_plaintext -------------------------------
+def session(host: str, tls: bool = False, allow_plaintext: bool = False):
+    from types import SimpleNamespace
+    from chatstate.state import State
+    config = SimpleNamespace(accounts=SimpleNamespace(allow_plaintext=allow_plaintext, registration_requires_email=False),
+                             limits=SimpleNamespace(nicklen=30))
+    return SimpleNamespace(host=host, tls=tls, account="", nick="newbie",
+                           server=SimpleNamespace(config=config, state=State()))
+
+
+@pytest.mark.parametrize("host, tls, allow, refused", [
+    ("203.0.113.9", False, False, True),
+    ("2001:db8::9", False, False, True),
+    ("203.0.113.9", True, False, False),
+    ("203.0.113.9", False, True, False),
+    ("127.0.0.1", False, False, False),
+    ("0::1", False, False, False),
+    ("::ffff:127.0.0.1", False, False, False),
+])
+def test_register_follows_the_plaintext_rule_of_sasl_plain(host, tls, allow, refused):
+    from workers.handlers import accounts
+    s = session(host, tls, allow)
+    assert accounts.plaintext_allowed(s) is not refused
+    expected = accounts.PASSWORD_PLAINTEXT_REFUSED if refused else None
+    assert accounts.registration_refusal(s, "*", "*", "a-good-password") == expected
+    # the name and password rules still come first: a weak password is told so, not the transport
+    assert accounts.registration_refusal(s, "*", "*", "short") == "WEAK_PASSWORD"
+    assert accounts.registration_refusal(s, "NickServ", "*", "a-good-password") == "BAD_ACCOUNT_NAME"

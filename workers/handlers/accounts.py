@@ -61,7 +61,8 @@ def plaintext_allowed(s: Session) -> bool:
     if s.tls or s.server.config.accounts.allow_plaintext:
         return True
     try:
-        return ipaddress.ip_address(s.host.lstrip("0") if s.host.startswith("0:") else s.host).is_loopback
+        ip = ipaddress.ip_address(s.host.lstrip("0") if s.host.startswith("0:") else s.host)
+        return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback  # a dual-stack listener's ::ffff:127.0.0.1
     except ValueError:
         return s.host == "localhost"
 
