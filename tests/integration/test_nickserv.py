@@ -263,6 +263,7 @@ def test_drop_logs_out_everywhere_and_the_name_is_not_registered_again(server):
     said(stranger, "SASL authentication failed")
     owner.send("QUIT")
     owner.expect_closed()
+    stranger.sync()  # the hub let the nick go before it answers this; the stranger's worker knows it
     stranger.send(f"NICK {name}")  # free to use, but not to register
     stranger.expect("NICK", name)
     stranger.nick = name
