@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import ssl
+import sys
 
 _VERIFY_PEER = 1  # OpenSSL's SSL_VERIFY_PEER (without FAIL_IF_NO_PEER_CERT: a certificate is optional)
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_void_p)
@@ -40,6 +41,8 @@ def request_client_certificates(context: ssl.SSLContext) -> str | None:
     """Make a server context ask for a client certificate and accept any; None when it does, else
     why not (the context is then left not asking)."""
     try:
+        if sys.implementation.name != "cpython":  # the layout read below is CPython's own
+            raise OSError(f"{sys.implementation.name} keeps its SSL_CTX elsewhere")
         lib = _library()
         context.verify_mode = ssl.CERT_OPTIONAL
         pointer = ctypes.c_void_p.from_address(id(context) + object.__basicsize__).value
