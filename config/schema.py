@@ -6,6 +6,7 @@ and `check` returns an error message for an invalid value.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Callable, Mapping
 
@@ -147,12 +148,38 @@ class AccountsSection:
                                   check=at_least(1))
 
 
+def origins(v: str) -> str | None:
+    for origin in v.replace(",", " ").split():
+        if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+            return f"{origin!r} is not an origin: scheme://host[:port], or *"
+    return None
+
+
+@dataclass(frozen=True)
+class WebSection:
+    enabled: bool = setting(True, "Serve HTTP: the web client, IRC over WebSocket, /metrics and /healthz "
+                                  "(python -m hub --no-web turns it off).")
+    host: str = setting("127.0.0.1", "Address of the HTTP listener. Loopback by default, like every listener.")
+    port: int = setting(8080, "TCP port of the HTTP listener (HTTPS with server.tls_cert and tls_key). "
+                              "0 picks a free port (printed at start).", flag="--web-port", check=port_number)
+    allowed_origins: str = setting("", "Origins whose pages may open a WebSocket, separated by spaces or "
+                                       "commas (e.g. \"https://chat.example.org\"), or *. Empty: the page's own "
+                                       "origin and loopback ones. A connection with no Origin (not a browser) "
+                                       "is always allowed.", check=origins)
+    ping_interval: int = setting(30, "Seconds of silence from a WebSocket client before the server sends a "
+                                     "WebSocket ping; one more interval without an answer closes it.",
+                                 check=at_least(1))
+    request_timeout: int = setting(10, "Seconds an HTTP connection may take to send a whole request head, and "
+                                       "may stay open idle between requests.", check=at_least(1))
+
+
 @dataclass(frozen=True)
 class Config:
     server: ServerSection = field(default_factory=ServerSection)
     limits: LimitsSection = field(default_factory=LimitsSection)
     history: HistorySection = field(default_factory=HistorySection)
     accounts: AccountsSection = field(default_factory=AccountsSection)
+    web: WebSection = field(default_factory=WebSection)
     # [operators] in the TOML file: name = "scrypt$..." (python -m hub --hash-password); never plain text.
     operators: Mapping[str, str] = field(default_factory=dict)
 

@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                         default=None, help="Turn flood control off; for trusted load tests only.")
     parser.add_argument("--no-history", dest="history.enabled", action="store_const", const=False,
                         default=None, help="Keep no history and no channel state across restarts.")
+    parser.add_argument("--no-web", dest="web.enabled", action="store_const", const=False,
+                        default=None, help="No HTTP listener (web client, WebSocket, /metrics, /healthz).")
     return parser
 
 

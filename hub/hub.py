@@ -51,10 +51,12 @@ ACK_DELAY = 0.005  # seconds before acks go out in a frame of their own, when no
 NOTED = frozenset((link.R_KILL, link.R_CONNECT))  # requests whose outcome the hub logs
 STORE = "store"  # the history store's place in awaiting_hello and _backed_up, beside the workers' wids
 STORE_BACKLOG = "store backlog"
+METRICS_INTERVAL = 1.0  # seconds between copies of the hub's gauges into its row of the metrics board
 
 
 class Hub(ChildProcess):
     label = "hub"
+    metrics_row = None  # web.metrics.Row, given by the supervisor
 
     def __init__(self, config: Config, control_sock: socket.socket, heartbeat: Heartbeat | None = None) -> None:
         super().__init__(config, control_sock, heartbeat)
@@ -103,6 +105,20 @@ class Hub(ChildProcess):
         self.policy.throttle.accounts.limit = self.policy.throttle.addresses.limit = config.accounts.login_attempts
 
     # --- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        if self.metrics_row is not None:
+            self._publish_metrics()
+
+    def _publish_metrics(self) -> None:
+        """The hub's queue depth and the history store's lag, for /metrics (web/metrics.py)."""
+        row = self.metrics_row
+        row.put("hub_queue_bytes", sum(p.queued_bytes for p in self.links.values()))  # type: ignore[union-attr]
+        row.put("hub_parked", sum(len(items) for _, items in self.parked))  # type: ignore[union-attr]
+        if self.feed is not None:
+            row.put("history_unfinished", len(self.feed.unsent))  # type: ignore[union-attr]
+            row.put("history_entries", len(self.feed.entries))  # type: ignore[union-attr]
+        asyncio.get_running_loop().call_later(METRICS_INTERVAL, self._publish_metrics)
+
     def finish(self) -> None:
         for protocol in self.links.values():
             protocol.close()

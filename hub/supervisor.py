@@ -16,6 +16,10 @@ The history store (with history on) is linked to the hub the same way.
 A child that dies within `BOOT_GRACE` seconds of its start has failed at boot; after
 `MAX_BOOT_FAILURES` such failures in a row the supervisor stops the server with a message
 rather than looping forever.
+
+The HTTP listener (web.*) is bound here too and shared by the workers like the IRC ones. The
+metrics board (web/metrics.py) is made here: the supervisor writes each child's pid, CPU time
+and memory into it once a second, counts restarts, and keeps a dead child's counters.
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ from config import Config
 from ipc import control
 from ipc.child import Heartbeat
 from config.tls import server_context, tls_enabled
+from web import metrics
 
 log = logging.getLogger("hubchat.supervisor")
 
@@ -47,6 +52,7 @@ HUB = "hub"
 WORKER = "worker"
 STORE = "store"
 HUB_SLOT, STORE_SLOT = -1, -2
+SAMPLE_INTERVAL = 1.0  # seconds between samples of every process's CPU and memory, for /metrics
 
 
 @dataclass
@@ -64,9 +70,13 @@ class Child:
         return self.role if self.role != WORKER else f"worker {self.slot} (wid {self.wid})"
 
 
-def _run_hub(cfg: Config, ctl: socket.socket, *, heartbeat: Heartbeat, **_: object) -> None:
+def _run_hub(cfg: Config, ctl: socket.socket, *, heartbeat: Heartbeat, board: metrics.Board | None = None,
+             **_: object) -> None:
     from hub.hub import Hub
-    Hub(cfg, ctl, heartbeat).run()
+    hub = Hub(cfg, ctl, heartbeat)
+    if board is not None:
+        hub.metrics_row = board.row(board.hub)
+    hub.run()
 
 
 def _run_store(cfg: Config, ctl: socket.socket, *, heartbeat: Heartbeat, **_: object) -> None:
@@ -76,9 +86,11 @@ def _run_store(cfg: Config, ctl: socket.socket, *, heartbeat: Heartbeat, **_: ob
 
 def _run_worker(cfg: Config, ctl: socket.socket, *, wid: int, slot: int, listener: socket.socket,
                 tls_listener: socket.socket | None, tls_context, loads, boot_id: str, started_at: float,
-                heartbeat: Heartbeat) -> None:
+                heartbeat: Heartbeat, web_listener: socket.socket | None = None,
+                board: metrics.Board | None = None) -> None:
     from workers.worker import Worker
-    Worker(cfg, wid, slot, listener, ctl, loads, boot_id, started_at, tls_listener, heartbeat, tls_context).run()
+    Worker(cfg, wid, slot, listener, ctl, loads, boot_id, started_at, tls_listener, heartbeat, tls_context,
+           web_listener=web_listener, board=board).run()
 
 
 class Supervisor:
@@ -101,6 +113,9 @@ class Supervisor:
         self.started_at = time.time()
         self.stopping = False
         self.exit_code = 0
+        self.web_listener: socket.socket | None = None
+        self._sampled_at = 0.0
+        self._ps: dict[int, object] = {}  # pid -> psutil.Process, made once per process
 
     # --- setup ---------------------------------------------------------------------------
     @staticmethod
@@ -119,12 +134,21 @@ class Supervisor:
         self.listener = self._listen(server.host, server.port)
         self.address = self.listener.getsockname()[:2]
         self.tls_listener = self._listen(server.host, server.tls_port) if tls_enabled(self.config) else None
+        web = self.config.web
+        if web.enabled:
+            try:
+                self.web_listener = self._listen(web.host, web.port)
+            except OSError as exc:
+                raise config_pkg.ConfigError(f"web.host/web.port: cannot listen on {web.host}:{web.port}: "
+                                             f"{exc.strerror}") from None
         if self.config.history.enabled:
             os.makedirs(server.data_dir, exist_ok=True)  # a directory that cannot be made stops the start here
         self.loads = multiprocessing.RawArray("q", [-1] * self.nworkers)
         # One heartbeat clock per child (the workers' slots, then the hub and the store), stamped by
         # the child's loop every second: a process that is alive but stuck stops stamping (gunicorn's idea).
         self.beats = multiprocessing.RawArray("d", self.nworkers + 2)
+        self.board = metrics.Board(self.nworkers, self.beats)
+        self.board.row(self.board.supervisor).put("pid", os.getpid())
 
     def install_signals(self) -> None:
         self.wake_r, self.wake_w = os.pipe()
@@ -137,6 +161,9 @@ class Supervisor:
     # --- children ------------------------------------------------------------------------
     def _beat_index(self, slot: int) -> int:
         return slot if slot >= 0 else self.nworkers - 1 - slot
+
+    def _board_row(self, slot: int) -> int:
+        return slot if slot >= 0 else self.board.hub if slot == HUB_SLOT else self.board.store
 
     def _fork(self, role: str, slot: int, run: Callable[..., None], **kwargs: object) -> Child:
         ours, theirs = control.pair()
@@ -152,7 +179,7 @@ class Supervisor:
                 ours.close()
                 heartbeat = Heartbeat(self.beats, beat)
                 if role != WORKER:
-                    run(self.config, theirs, heartbeat=heartbeat)
+                    run(self.config, theirs, heartbeat=heartbeat, board=self.board)
                 else:
                     run(self.config, theirs, wid=wid, slot=slot, heartbeat=heartbeat, **kwargs)
             except SystemExit as exc:
@@ -164,6 +191,9 @@ class Supervisor:
                 logging.shutdown()
                 os._exit(code)
         theirs.close()
+        row = self.board.row(self._board_row(slot))
+        row.put("pid", pid)
+        row.put("up", 1)
         child = Child(role, slot, pid, wid, ours)
         self.children[pid] = child
         log.info("started %s, pid %d", child.label, pid)
@@ -184,6 +214,8 @@ class Supervisor:
             self.listener.close()
             if self.tls_listener is not None:
                 self.tls_listener.close()
+            if self.web_listener is not None:
+                self.web_listener.close()
 
     def hub(self) -> Child | None:
         return next((c for c in self.children.values() if c.role == HUB), None)
@@ -212,7 +244,8 @@ class Supervisor:
         self.loads[slot] = 0
         worker = self._fork(WORKER, slot, self.worker_main, listener=self.listener,
                             tls_listener=self.tls_listener, tls_context=self.tls_context, loads=self.loads,
-                            boot_id=self.boot_id, started_at=self.started_at)
+                            boot_id=self.boot_id, started_at=self.started_at, web_listener=self.web_listener,
+                            board=self.board)
         hub = self.hub()
         if hub is not None:
             self._link(hub, worker)
@@ -244,6 +277,9 @@ class Supervisor:
         host, port = self.address
         pids = " ".join(str(w.pid) for w in sorted(self.workers(), key=lambda c: c.slot))
         tls = f" and TLS on {host}:{self.tls_listener.getsockname()[1]}" if self.tls_listener else ""
+        if self.web_listener is not None:
+            web_host, web_port = self.web_listener.getsockname()[:2]
+            tls += f" and web on {'https' if self.tls_listener else 'http'}://{web_host}:{web_port}"
         store = self.store()
         print(f"hubchat listening on {host}:{port}{tls} with {self.nworkers} workers "
               f"(supervisor {os.getpid()}, hub {self.hub().pid}, workers {pids}"  # type: ignore[union-attr]
@@ -254,6 +290,7 @@ class Supervisor:
             self._reap()
             self._restart_due()
             self._kill_hung()
+            self._sample()
         self._stop_children()
         return self.exit_code
 
@@ -292,6 +329,9 @@ class Supervisor:
         for key in ("host", "port", "workers"):
             if getattr(new.server, key) != getattr(old, key):
                 log.warning("server.%s changed; it takes effect at the next start", key)
+        for key in ("enabled", "host", "port"):
+            if getattr(new.web, key) != getattr(self.config.web, key):
+                log.warning("web.%s changed; it takes effect at the next start", key)
         self.config = new
         for child in list(self.children.values()):
             self._tell(child, (control.CONFIG, new))
@@ -311,6 +351,8 @@ class Supervisor:
             child.control.close()
             if child.role == WORKER:
                 self.loads[child.slot] = -1
+            self.board.retire(self._board_row(child.slot))  # its counters stay in the totals
+            self._ps.pop(pid, None)
             if self.stopping:
                 continue
             how = (f"killed by {signal.Signals(-os.waitstatus_to_exitcode(status)).name}"
@@ -331,6 +373,31 @@ class Supervisor:
             log.warning("%s (pid %d) died: %s after %.1fs; restarting%s", child.label, pid, how, lived,
                         f" in {delay:.1f}s" if delay else "")
             self.restart_at[child.slot] = time.monotonic() + delay
+            restarts = self.board.row(self.board.supervisor)
+            restarts.put("restarts_" + child.role, restarts.get("restarts_" + child.role) + 1)
+
+    def _sample(self) -> None:
+        """Every process's CPU time and memory into its row of the board, once a second."""
+        now = time.monotonic()
+        if now - self._sampled_at < SAMPLE_INTERVAL:
+            return
+        self._sampled_at = now
+        import psutil  # here: the supervisor is imported by tools that never sample
+        targets = [(os.getpid(), self.board.supervisor)] + \
+            [(c.pid, self._board_row(c.slot)) for c in self.children.values()]
+        for pid, index in targets:
+            try:
+                proc = self._ps.get(pid)
+                if proc is None:
+                    proc = self._ps[pid] = psutil.Process(pid)
+                with proc.oneshot():  # type: ignore[attr-defined]
+                    cpu = proc.cpu_times()  # type: ignore[attr-defined]
+                    rss = proc.memory_info().rss  # type: ignore[attr-defined]
+            except psutil.Error:
+                continue
+            row = self.board.row(index)
+            row.put("cpu_seconds", cpu.user + cpu.system)
+            row.put("rss_bytes", rss)
 
     def _kill_hung(self) -> None:
         """A child whose loop has not stamped its heartbeat for hang_timeout seconds is stuck
@@ -377,6 +444,8 @@ class Supervisor:
         self.listener.close()
         if self.tls_listener is not None:
             self.tls_listener.close()
+        if self.web_listener is not None:
+            self.web_listener.close()
         log.info("stopped")
 
     @staticmethod

@@ -178,6 +178,11 @@ class LinkProtocol(asyncio.Protocol):
         self._flush()
 
     @property
+    def queued_bytes(self) -> int:
+        """Bytes handed to the transport and not yet written to the kernel (for /metrics)."""
+        return self._transport.get_write_buffer_size() if self._transport is not None else 0
+
+    @property
     def written(self) -> bool:
         """Every frame flushed so far has been handed to the kernel."""
         return self._transport is not None and self._transport.get_write_buffer_size() == 0

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def one_run(workers: int, connections: int, bursts: int) -> list[int]:
-    proc = subprocess.Popen([sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0", "--web-port", "0",
                              "--log-level", "warning"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()

@@ -98,6 +98,7 @@ def main() -> int:
         print(f"bench_history: filled {args.messages} messages in {took:.1f}s; "
               f"{size / args.messages:.0f} bytes per message on disk")
         server = subprocess.Popen([sys.executable, "-m", "hub", "--workers", str(args.workers), "--port", "0",
+                                   "--web-port", "0",
                                    "--no-flood-control", "--log-level", "warning", "--data-dir", data_dir],
                                   cwd=ROOT, stdout=subprocess.PIPE, text=True,
                                   env={**os.environ, "HUBCHAT_LIMITS_MAX_CLIENTS": "200000"})

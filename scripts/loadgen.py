@@ -5,7 +5,9 @@ together `rate` messages a second, each line about 100 bytes: `<seq> <monotonic 
 CLOCK_MONOTONIC is shared by every process on the machine, so a receiver's latency is simply
 its clock minus the send time in the line. Each process reports once a second (sent,
 delivered, a latency histogram, connected) and, at the end, its clients' ledgers.
-It speaks plain IRC, so it can drive any server.
+It speaks plain IRC, so it can drive any server. With `websocket_share`, that share of the
+clients (spread evenly over the numbers) speak IRC over WebSocket instead (the IRCv3 websocket
+spec, subprotocol text.ircv3.net, wsproto), to the server's HTTP port; the checks are the same.
 """
 from __future__ import annotations
 
@@ -51,6 +53,13 @@ class Plan:
     # and live in a process of their own, the probe: what they measure is the server's latency,
     # not the wait for a generator process to get round to them among thousands of sockets.
     sample: int = 0
+    web_port: int = 0  # the server's HTTP port, for WebSocket clients
+    websocket_share: float = 0.0  # the fraction of clients that connect over WebSocket
+
+    def websocket(self, i: int) -> bool:
+        """Whether client i speaks IRC over WebSocket: every 1/share-th client, evenly spread."""
+        share = self.websocket_share
+        return share > 0 and int((i + 1) * share + 1e-9) > int(i * share + 1e-9)
 
     def channel_of(self, i: int) -> str:
         return f"#soak{i % self.channels}"
@@ -99,7 +108,11 @@ class SoakClient(asyncio.BufferedProtocol):
 
     def connection_made(self, transport) -> None:
         self.transport = transport
-        transport.write(f"NICK {self.nick}\r\nUSER soak 0 * :soak\r\nJOIN {self.channel}\r\n".encode())
+        self.send(f"NICK {self.nick}\r\nUSER soak 0 * :soak\r\nJOIN {self.channel}\r\n".encode())
+
+    def send(self, data: bytes) -> None:
+        """IRC lines to the server."""
+        self.transport.write(data)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.gen.read_view  # safe to share: callbacks run one at a time
@@ -135,7 +148,7 @@ class SoakClient(asyncio.BufferedProtocol):
                 bucket = int((now - float(sent_at)) * 1000 / BUCKET_MS)
                 gen.histogram[bucket if bucket < BUCKETS else BUCKETS - 1] += 1
             elif line.startswith(b"PING"):
-                self.transport.write(b"PONG" + line[4:] + b"\r\n")
+                self.send(b"PONG" + line[4:] + b"\r\n")
             elif b" 366 " in line and not self.joined.done():
                 self.joined.set_result(None)
             elif line.startswith(b"ERROR") or line.split(b" ", 2)[1:2] == [b"433"]:
@@ -157,7 +170,7 @@ class SoakClient(asyncio.BufferedProtocol):
             complete = head + bytes(self.gen.read_view[first + 1:last + 1])
             for line in complete.split(b"\r\n"):
                 if line.startswith(b"PING"):
-                    self.transport.write(b"PONG" + line[4:] + b"\r\n")
+                    self.send(b"PONG" + line[4:] + b"\r\n")
                 elif line.startswith(b"ERROR"):
                     self.gen.errors.append(f"{self.nick}: {line.decode(errors='replace')}")
         self.buffer = bytes(self.gen.read_view[last + 1:nbytes])
@@ -170,6 +183,52 @@ class SoakClient(asyncio.BufferedProtocol):
             self.gen.disconnected.append(self.nick)
         if not self.joined.done():
             self.joined.set_exception(ConnectionError(f"{self.nick} was closed before joining"))
+
+
+class WebSocketSoakClient(SoakClient):
+    """A soak client speaking IRC over WebSocket: the frames are turned back into the byte stream
+    of lines a TCP client reads, and the same bookkeeping follows."""
+
+    def __init__(self, gen: "Generator", i: int) -> None:
+        super().__init__(gen, i)
+        from wsproto import ConnectionType, WSConnection  # only runs with WebSocket clients need it
+        self.ws = WSConnection(ConnectionType.CLIENT)
+
+    def connection_made(self, transport) -> None:
+        from wsproto.events import Request
+        self.transport = transport
+        transport.write(self.ws.send(Request(host=f"{self.gen.plan.host}:{self.gen.plan.web_port}", target="/",
+                                             subprotocols=["text.ircv3.net"])))
+
+    def send(self, data: bytes) -> None:
+        from wsproto.events import TextMessage
+        ws = self.ws
+        self.transport.write(b"".join(ws.send(TextMessage(data=line.decode()))
+                                      for line in data.split(b"\r\n") if line))
+
+    def buffer_updated(self, nbytes: int) -> None:
+        from wsproto.events import AcceptConnection, CloseConnection, Ping, RejectConnection, TextMessage
+        self.ws.receive_data(bytes(self.gen.read_view[:nbytes]))
+        lines = []
+        for event in self.ws.events():
+            if isinstance(event, TextMessage):
+                lines.append(event.data.encode() + b"\r\n")  # one line per message (the spec)
+            elif isinstance(event, Ping):
+                self.transport.write(self.ws.send(event.response()))
+            elif isinstance(event, AcceptConnection):
+                super().connection_made(self.transport)
+            elif isinstance(event, (RejectConnection, CloseConnection)):
+                self.gen.errors.append(f"{self.nick}: WebSocket {type(event).__name__}")
+                self.transport.close()
+        if not lines:
+            return
+        data = b"".join(lines)
+        if self.ledger.counted_only and self.joined.done() and b"PING" not in data and b"ERROR" not in data:
+            n = data.count(b" PRIVMSG #")
+            self.ledger.received += n
+            self.gen.delivered += n
+        else:
+            self._lines(data)
 
 
 class Generator:
@@ -201,6 +260,12 @@ class Generator:
 
         async def lane() -> None:
             for i in mine:
+                if self.plan.websocket(i):
+                    client = WebSocketSoakClient(self, i)
+                    await loop.create_connection(lambda: client, self.plan.host, self.plan.web_port)
+                    self.clients.append(client)
+                    await client.joined
+                    continue
                 client = SoakClient(self, i)
                 source = self.plan.source_address(i)
                 if source is None:
@@ -250,7 +315,7 @@ class Generator:
                     for n in range(seq, due):
                         body = f"{n} {time.monotonic():.6f} ".encode()
                         lines.append(head + body + pad[:max(0, LINE_BYTES - len(head) - len(body) - 2)] + b"\r\n")
-                    client.transport.write(b"".join(lines))
+                    client.send(b"".join(lines))
                     self.sent_total += due - seq
                     self.sent[client.nick] = due
             await asyncio.sleep(SEND_TICK)

@@ -4,6 +4,7 @@ reordered, that nobody was disconnected and that no server process restarted.
 
 Usage: scripts/soak.sh [--workers N] [--clients C] [--channels M] [--senders S] [--rate R]
                        [--duration D] [--target HOST:PORT] [--procs P] [--quick] [--out DIR]
+                       [--websocket-share F]
 """
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="verify only this many members per channel line by line (latency, order), from a "
                              "generator process of their own (the probe); count the others' deliveries. 0 (the "
                              "default): verify everyone")
+    parser.add_argument("--websocket-share", type=float, default=0.0, metavar="F",
+                        help="this fraction of the clients (0 to 1) speak IRC over WebSocket to the server's "
+                             "HTTP port, with the same exactly-once checks")
     parser.add_argument("--quick", action="store_true", help="a short light run (CI): " + str(QUICK))
     parser.add_argument("--out", default=str(ROOT / "soak-results"), help="where results are written")
     parser.add_argument("--no-history", dest="history", action="store_false",
@@ -60,6 +64,10 @@ def parse_args(argv=None) -> argparse.Namespace:
             setattr(args, key, value)
     if args.senders > args.clients:
         parser.error("--senders cannot exceed --clients")
+    if not 0 <= args.websocket_share <= 1:
+        parser.error("--websocket-share is a fraction from 0 to 1")
+    if args.websocket_share and args.target:
+        parser.error("--websocket-share needs the server the soak starts (it reads the HTTP port at start)")
     if args.procs is None:
         args.procs = default_procs(args.clients)
     return args
@@ -89,7 +97,7 @@ def machine_loop_ms(runs: int = 3) -> float:
 
 def start_server(workers: int, data_dir: str | None):
     history = ["--data-dir", data_dir] if data_dir else ["--no-history"]
-    proc = subprocess.Popen([sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0", "--web-port", "0",
                              "--no-flood-control", "--log-level", "warning", *history], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "HUBCHAT_LIMITS_MAX_CLIENTS": "200000"})
@@ -99,7 +107,9 @@ def start_server(workers: int, data_dir: str | None):
         proc.kill()
         raise SystemExit(f"soak: the server did not start: {line!r}")
     store = re.search(r"store (\d+)", line)
-    return proc, match.group(1), int(match.group(2)), int(store.group(1)) if store else None
+    web = re.search(r"web on \w+://\S+:(\d+)", line)
+    return (proc, match.group(1), int(match.group(2)), int(store.group(1)) if store else None,
+            int(web.group(1)) if web else 0)
 
 
 def server_processes(supervisor_pid: int | None, store_pid: int | None = None) -> dict[int, str]:
@@ -160,18 +170,19 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     loop_ms = machine_loop_ms()  # before anything of the run is started: the machine is as idle as it gets
     server = store_pid = None
+    web_port = 0
     data_dir = tempfile.mkdtemp(prefix="hubchat-soak-") if args.history and not args.target else None
     if args.target:
         host, _, port = args.target.rpartition(":")
         port = int(port)
         supervisor_pid = None
     else:
-        server, host, port, store_pid = start_server(args.workers, data_dir)
+        server, host, port, store_pid, web_port = start_server(args.workers, data_dir)
         supervisor_pid = server.pid
     roles = server_processes(supervisor_pid, store_pid)
     watched = {pid: psutil.Process(pid) for pid in roles}
     plan = Plan(host, port, args.clients, args.channels, args.senders, args.rate, args.duration, args.procs,
-                drain=10.0, sample=args.sample)
+                drain=10.0, sample=args.sample, web_port=web_port, websocket_share=args.websocket_share)
     idle_by_pid = memory_by_pid(watched)
     idle_rss = sum(idle_by_pid.values())
     ctx = multiprocessing.get_context("fork")
@@ -182,7 +193,9 @@ def main(argv=None) -> int:
     for g in gens:
         g.start()
     gen_procs = {g.pid: psutil.Process(g.pid) for g in gens}
-    print(f"soak: {plan.clients} clients in {plan.channels} channels, {plan.senders} senders, "
+    websockets = sum(plan.websocket(i) for i in range(plan.clients))
+    print(f"soak: {plan.clients} clients" + (f" ({websockets} over WebSocket)" if websockets else "") +
+          f" in {plan.channels} channels, {plan.senders} senders, "
           f"{plan.rate:g} msg/s for {plan.duration:g}s against {host}:{port}"
           + (f" ({args.workers} workers, history {'on' if args.history else 'off'})" if server else "")
           + f"; machine: a fixed CPU loop takes {loop_ms:g} ms (lower is faster)", flush=True)
@@ -282,7 +295,8 @@ def main(argv=None) -> int:
         delivered = sum(r["received"] for r in ledgers)
         results = {
             "plan": {k: getattr(plan, k) for k in ("clients", "channels", "senders", "rate", "duration", "procs",
-                                                  "sample")},
+                                                  "sample", "websocket_share")},
+            "websocket_clients": websockets,
             "workers": args.workers if server else None, "target": f"{host}:{port}",
             "history": bool(server) and args.history,
             "sent": total_sent, "delivered": delivered,

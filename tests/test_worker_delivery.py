@@ -65,6 +65,8 @@ def test_a_frame_is_delivered_in_hub_order_to_every_kind_of_member():
     tags = [m.tags for m in tagged.lines() if m.command == "PRIVMSG"]
     assert [t["msgid"] for t in tags] == ["id1", "id2", "id3", "id4"]
     assert tags[0]["time"] == "2023-11-14T22:13:20.500Z"
+    assert w.deliveries == sum(len([m for m in s.lines() if m.command == "PRIVMSG"])
+                               for s in (plain, sender, tagged, echoing))  # what /metrics counts
 
 
 def test_a_replayed_message_in_a_run_is_written_once():

@@ -40,10 +40,11 @@ def tagged(line: bytes, mode: int, msgid: str, ts: float, client_tags: str, acco
 
 
 def _deliver(s: "Session", variants: list, line: bytes, msgid: str, ts: float, flags: int, tags: str,
-             own: bool = False, account: str = "") -> None:
+             own: bool = False, account: str = "") -> int:
+    """1 when the message was written (for the deliveries count), 0 when this client does not get it."""
     mode = s.tag_mode
     if flags & link.MSG_TAGMSG and not mode & TAG_MSGID:
-        return  # TAGMSG is only for clients with message-tags (server-time alone does not carry tags)
+        return 0  # TAGMSG is only for clients with message-tags (server-time alone does not carry tags)
     if mode:
         data = variants[mode]
         if data is None:
@@ -54,6 +55,7 @@ def _deliver(s: "Session", variants: list, line: bytes, msgid: str, ts: float, f
         s.reply(data)
     else:
         s.write(data)
+    return 1
 
 
 def deliver_channel_run(w: "HubItemTarget", key: str, run: list[tuple]) -> None:
@@ -82,7 +84,9 @@ def deliver_channel_run(w: "HubItemTarget", key: str, run: list[tuple]) -> None:
             return
         run = kept
     senders = {item[2] for item in run}
-    blob = b"".join(item[3] for item in run if not item[6] & link.MSG_TAGMSG)
+    in_blob = [item[3] for item in run if not item[6] & link.MSG_TAGMSG]
+    blob = b"".join(in_blob)
+    plain = delivered = 0  # members given the blob; other deliveries
     sessions = w.sessions
     unflushed = w.unflushed()
     one_by_one = []
@@ -97,14 +101,18 @@ def deliver_channel_run(w: "HubItemTarget", key: str, run: list[tuple]) -> None:
                              and not item[6] & link.MSG_TAGMSG])
             if lines:
                 s.write(lines)
+                delivered += lines.count(b"\n")
         elif blob:  # Session.write, inlined: this loop runs once per member per run (not CLOSED: above)
+            plain += 1
             if s.outbuf is NO_OUTPUT:
                 unflushed.append(s)
                 s.outbuf = [blob]
             else:
                 s.outbuf.append(blob)
+    w.deliveries += plain * len(in_blob) + delivered
     if not one_by_one:
         return
+    delivered = 0
     users = w.state.users
     for _, _, sender, line, msgid, ts, flags, tags in run:
         variants = [line, None, None, None, None, None, None, None]  # each tagged form rendered once per message
@@ -112,9 +120,10 @@ def deliver_channel_run(w: "HubItemTarget", key: str, run: list[tuple]) -> None:
         account = user.account if user is not None else ""
         for s in one_by_one:
             if s.cid != sender:
-                _deliver(s, variants, line, msgid, ts, flags, tags, account=account)
+                delivered += _deliver(s, variants, line, msgid, ts, flags, tags, account=account)
             elif flags & link.MSG_ECHO:
-                _deliver(s, variants, line, msgid, ts, flags, tags, own=True, account=account)
+                delivered += _deliver(s, variants, line, msgid, ts, flags, tags, own=True, account=account)
+    w.deliveries += delivered
 
 
 def deliver_status_run(w: "HubItemTarget", key: str, run: list[tuple]) -> None:
@@ -147,7 +156,7 @@ def on_user_message(w: "HubItemTarget", target: int, sender: int, line: bytes, m
     s = w.sessions.get(target)
     if s is not None and w.first_delivery(msgid):
         user = w.state.users.get(sender)
-        _deliver(s, [line, None, None, None, None, None, None, None], line, msgid, ts, flags, tags,
+        w.deliveries += _deliver(s, [line, None, None, None, None, None, None, None], line, msgid, ts, flags, tags,
                  account=user.account if user is not None else "")
 
 

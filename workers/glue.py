@@ -21,6 +21,8 @@ class Driver(Protocol):
 
     def lost(self, s: Session, exc: Exception | None) -> None: ...
 
+    registrations: int
+
 
 class ClientProtocol(Session, asyncio.Protocol):
     __slots__ = ()
@@ -34,6 +36,10 @@ class ClientProtocol(Session, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.driver.lost(self, exc)
+
+    def registration_granted(self) -> None:
+        Session.registration_granted(self)
+        self.driver.registrations += 1  # counted here, where every registration passes, for /metrics
 
 
 def protocol_class(driver: Driver) -> type[ClientProtocol]:

@@ -16,6 +16,7 @@ class HubItemTarget(Protocol):
     delivered_ids: Any  # workers.worker.RecentIds: the message ids already delivered
     hub_time: float  # the time on the latest message from the hub, for the next hub's hello
     handled: int  # items of the current link the hub has handled (D_HANDLED)
+    deliveries: int  # relayed messages written to local recipients, for /metrics
 
     def unflushed(self) -> list[Session]: ...
 

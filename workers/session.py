@@ -181,7 +181,7 @@ class Session(ReplyOrder):
                  "tag_mode", "phase", "holding", "sync_token", "fresh", "label", "captured", "idle_since",
                  "announced", "lines_before_registration", "backlog", "fakelag", "transport", "outbuf",
                  "lines", "connected_at", "last_seen", "ping_sent_at", "reading_paused", "join_markers",
-                 "account", "sasl", "tls", "asked")
+                 "account", "sasl", "tls", "asked", "transport_kind")
 
     def __init__(self, server: SessionServer, outbox: Outbox, cid: int, host: str, now: float,
                  idle_since: float) -> None:
@@ -220,6 +220,7 @@ class Session(ReplyOrder):
         self.sasl: Any = None  # ircproto.sasl.Authentication, from the first AUTHENTICATE
         self.tls = False  # the connection is over TLS (SASL PLAIN is then allowed from anywhere)
         self.asked: tuple | None = None  # the last request sent with ask_hub (replayed only if still waited on)
+        self.transport_kind = "tcp"  # "tcp", "tls" or "websocket" (wss too): for metrics and WHOIS
 
     # --- the state tables ---------------------------------------------------------------
     def _phase_to(self, event: str) -> None:

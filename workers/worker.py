@@ -45,6 +45,9 @@ from workers.handlers import queries
 from workers.session import (CLOSE_CONNECTION, NO_OUTPUT, PAUSE_READING, REQUEST, RESUME_READING, WAKE_AFTER,
                              Outbox, Session)
 from workers.streams import Streams
+from web import metrics
+from web.http import WebServer
+from web.websocket import WebSocketTransport
 
 log = logging.getLogger("hubchat.worker")
 
@@ -55,6 +58,7 @@ OLD_LINK_DRAIN = 2.0  # seconds a dead hub's link may take to deliver its last f
 
 
 REPLAYED_WHEN_HANDLED = frozenset((link.R_CHANMSG, link.R_USERMSG))
+MESSAGES = REPLAYED_WHEN_HANDLED  # the requests counted as messages in, for /metrics
 STORE_QUESTIONS = frozenset((link.R_HISTORY, link.R_MARKREAD, link.R_REDACT))  # answered by the store, later
 
 
@@ -91,15 +95,22 @@ class RecentIds:
 
 
 class Worker(ChildProcess):
-    dispatch = staticmethod(commands.dispatch)
     reads_state = staticmethod(commands.reads_state)
+    # Counted in plain ints on the hot path; copied into the shared row once a second (_publish).
+    registrations = commands_in = messages_in = deliveries = bytes_in = bytes_out = sendq_drops = 0
 
     def __init__(self, config: Config, wid: int, slot: int, listener: socket.socket,
                  control_sock: socket.socket, loads, boot_id: str, started_at: float,
                  tls_listener: socket.socket | None = None, heartbeat: Heartbeat | None = None,
-                 tls_context: ssl.SSLContext | None = None) -> None:
+                 tls_context: ssl.SSLContext | None = None, web_listener: socket.socket | None = None,
+                 board: metrics.Board | None = None) -> None:
         super().__init__(config, control_sock, heartbeat)
         self.tls_listener = tls_listener
+        self.web_listener = web_listener  # HTTP, or HTTPS with the TLS listener's certificate
+        self.web: WebServer | None = None
+        self.board = board
+        self.row = board.row(slot) if board is not None else None
+        self.by_transport = {"tcp": 0, "tls": 0, "websocket": 0}  # open sessions
         self.tls_context = tls_context  # the supervisor's last good one (the files may be broken now)
         self.label = f"worker {wid}"
         self.wid = wid
@@ -141,6 +152,11 @@ class Worker(ChildProcess):
             self.tls_listener.setblocking(False)
             self.acceptors.append(Acceptor(self.tls_listener, self.slot, self.loads,
                                            lambda conn, addr: self._on_connection(conn, addr, tls=True)))
+        if self.web_listener is not None:
+            self.web_listener.setblocking(False)
+            self.web = WebServer(lambda: self.config.web, self.board, self.tls_context is not None,
+                                 self._open_websocket)
+            self.acceptors.append(Acceptor(self.web_listener, self.slot, self.loads, self._on_web_connection))
         for acceptor in self.acceptors:
             acceptor.start()
         asyncio.get_running_loop().call_later(SWEEP_INTERVAL, self._sweep)
@@ -157,6 +173,8 @@ class Worker(ChildProcess):
             acceptor.stop()
         for s in list(self.sessions.values()):
             s.close(reason)
+        if self.web is not None:
+            self.web.close_all()
         self._drain()
         asyncio.get_running_loop().create_task(self._drain_and_stop())
 
@@ -205,6 +223,8 @@ class Worker(ChildProcess):
         for item in held:
             self.request(item)
         self._pause_clients(False)
+        if self.row is not None:
+            self.row.put("linked", 1)
         if replay or held or self.sessions:  # a relink after a hub restart; the first link is routine
             log.info("worker %d linked to a new hub (%d clients; %d requests replayed, %d held sent)",
                      self.wid, len(self.sessions), len(replay), len(held))
@@ -216,6 +236,8 @@ class Worker(ChildProcess):
 
     def _forget_hub(self) -> None:
         log.warning("worker %d lost its hub link; holding requests until a new hub arrives", self.wid)
+        if self.row is not None:
+            self.row.put("linked", 0)  # at once: /healthz answers 503 from now on
         old, self.hub = self.hub, None
         if old is not None and not old.closed:
             old.close()
@@ -234,7 +256,13 @@ class Worker(ChildProcess):
         return to_replay(self.unacked, self.handled, waited_for)
 
     # --- hub traffic ---------------------------------------------------------------------
+    def dispatch(self, s: Session, msg) -> None:
+        self.commands_in += 1
+        commands.dispatch(s, msg)
+
     def request(self, item: tuple) -> None:
+        if item[0] in MESSAGES:
+            self.messages_in += 1
         hub = self.hub
         if hub is not None and not hub.closed:
             hub.send(item)
@@ -317,6 +345,8 @@ class Worker(ChildProcess):
             host = "0" + host  # a source may not start with ':' on the wire
         session = self.protocol_class(self, self.outbox, cid, host, time.monotonic(), time.time())
         session.tls = tls
+        if tls:
+            session.transport_kind = "tls"
         if self.streams is not None and not tls:
             try:
                 self.streams.open(conn, session)
@@ -328,7 +358,37 @@ class Worker(ChildProcess):
         asyncio.get_running_loop().create_task(
             self._start_session(conn, session, self.tls_context if tls else None))
 
-    async def _start_session(self, conn: socket.socket, session: Session, tls) -> None:
+    def _on_web_connection(self, conn: socket.socket, addr: tuple) -> None:
+        """An HTTP connection; it counts in `loads` like a client until it closes or, upgraded to a
+        WebSocket, becomes a session (which then counts)."""
+        host = addr[0] if isinstance(addr, tuple) else "localhost"
+        if host.startswith(":"):
+            host = "0" + host
+        http = self.web.connection(host, self._web_closed)  # type: ignore[union-attr]
+        if self.streams is not None and self.tls_context is None:
+            try:
+                self.streams.open(conn, http)  # type: ignore[arg-type]
+            except OSError as exc:
+                log.info("web connection from %s failed before it started: %s", host, exc)
+                self.loads[self.slot] -= 1
+            return
+        conn.setblocking(False)
+        asyncio.get_running_loop().create_task(self._start_session(conn, http, self.tls_context))
+
+    def _web_closed(self, upgraded: bool) -> None:
+        if not upgraded:
+            self.loads[self.slot] -= 1
+
+    def _open_websocket(self, transport: WebSocketTransport, host: str, trailing: bytes) -> None:
+        self._next_client += 1
+        cid = self.wid << 32 | self._next_client
+        session = self.protocol_class(self, self.outbox, cid, host, time.monotonic(), time.time())
+        session.tls = self.tls_context is not None
+        session.transport_kind = "websocket"
+        transport.start(session, trailing)
+        self._drain()
+
+    async def _start_session(self, conn: socket.socket, session, tls) -> None:
         try:
             await asyncio.get_running_loop().connect_accepted_socket(
                 lambda: session, conn, ssl=tls, ssl_handshake_timeout=10 if tls else None)
@@ -343,6 +403,7 @@ class Worker(ChildProcess):
         self.session_opened(s)
 
     def received(self, s: Session, data: bytes) -> None:
+        self.bytes_in += len(data)
         s.receive(data, time.monotonic())
         self._drain()
 
@@ -400,6 +461,7 @@ class Worker(ChildProcess):
 
     def session_opened(self, s: Session) -> None:
         self.sessions[s.cid] = s
+        self.by_transport[s.transport_kind] += 1
         self.open_connections += 1
         s.announced = True
         self.request((link.R_CONNECT, s.cid, s.host))  # the hub counts connections and may refuse
@@ -410,6 +472,7 @@ class Worker(ChildProcess):
     def session_closed(self, s: Session, reason: str) -> None:
         if self.sessions.pop(s.cid, None) is not None:
             self.loads[self.slot] -= 1
+            self.by_transport[s.transport_kind] -= 1
         if s.announced:
             self.request((link.R_QUIT, s.cid, reason))
         log.debug("client %x (%s) closed: %s", s.cid, s.nick, reason)
@@ -430,6 +493,7 @@ class Worker(ChildProcess):
         outbox = self.outbox
         unflushed, outbox.writers = outbox.writers, []
         sendq = self.config.limits.sendq
+        written = 0
         for s in unflushed:
             # One write per session per iteration (one syscall, not one per line).
             if s.closed or not s.outbuf:
@@ -438,8 +502,11 @@ class Worker(ChildProcess):
             s.outbuf = NO_OUTPUT
             transport = s.transport
             transport.write(data)
+            written += len(data)
             if transport.get_write_buffer_size() > sendq:
+                self.sendq_drops += 1
                 s.close("SendQ exceeded", notify=True)
+        self.bytes_out += written
         self._drain()
 
     def next_msgid(self) -> str:
@@ -486,8 +553,27 @@ class Worker(ChildProcess):
     def _sweep(self) -> None:
         if self._stopping:
             return
-        self.check_timeouts(time.monotonic())
+        now = time.monotonic()
+        self.check_timeouts(now)
+        if self.web is not None:
+            self.web.sweep(now)
+            self._drain()
+        self._publish()
         asyncio.get_running_loop().call_later(SWEEP_INTERVAL, self._sweep)
+
+    def _publish(self) -> None:
+        """Copy the counters into this worker's shared row (web/metrics.py), for any worker's /metrics."""
+        row = self.row
+        if row is None:
+            return
+        for name in ("registrations", "commands_in", "messages_in", "deliveries", "bytes_in", "bytes_out",
+                     "sendq_drops"):
+            row.put(name, getattr(self, name))
+        if self.web is not None:
+            row.put("http_requests", self.web.requests)
+            row.put("websockets_opened", self.web.websockets)
+        for kind, count in self.by_transport.items():
+            row.put("conn_" + kind, count)
 
     def check_timeouts(self, now: float) -> None:
         """Drop clients that never registered or stopped answering; PING the quiet ones."""

@@ -28,7 +28,8 @@ import pytest
 from ircproto.message import MAX_TAG_DATA, Message, parse
 
 ROOT = Path(__file__).resolve().parents[2]
-START_LINE = re.compile(r"listening on (\S+):(\d+)(?: and TLS on \S+:(\d+))? with (\d+) workers "
+START_LINE = re.compile(r"listening on (\S+):(\d+)(?: and TLS on \S+:(\d+))?(?: and web on (\w+)://\S+:(\d+))? "
+                        r"with (\d+) workers "
                         r"\(supervisor (\d+), hub (\d+), workers ([\d ]+?)(?:, store (\d+))?\)")
 TIMEOUT = 10.0
 
@@ -96,7 +97,8 @@ class Server:
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="hubchat-test-")
         self._own_data_dir = data_dir is None
         flags += ["--data-dir", self.data_dir]
-        cmd = [sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0", *flags, *args]
+        # Port 0 for every listener: tests never depend on a fixed port being free.
+        cmd = [sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0", "--web-port", "0", *flags, *args]
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=full_env, text=True, preexec_fn=_die_with_the_tests,
@@ -111,11 +113,13 @@ class Server:
         self.host = match.group(1)
         self.port = int(match.group(2))
         self.tls_port = int(match.group(3)) if match.group(3) else None
-        self.nworkers = int(match.group(4))
-        self.pid = int(match.group(5))
-        self.hub_pid = int(match.group(6))
-        self.worker_pids = [int(p) for p in match.group(7).split()]
-        self.store_pid = int(match.group(8)) if match.group(8) else None
+        self.web_scheme = match.group(4)  # "http" or "https"; None with --no-web
+        self.web_port = int(match.group(5)) if match.group(5) else None
+        self.nworkers = int(match.group(6))
+        self.pid = int(match.group(7))
+        self.hub_pid = int(match.group(8))
+        self.worker_pids = [int(p) for p in match.group(9).split()]
+        self.store_pid = int(match.group(10)) if match.group(10) else None
         self.log = ""  # what the server wrote to stderr so far, as read by wait_for_log
         self._log_cursor = 0
         self._log_decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -205,7 +209,7 @@ def worker_pid_of(server: Server, client: "Client | socket.socket", timeout: flo
 
 def worker_pid_holding(server: Server, local_port: int, timeout: float = TIMEOUT) -> int:
     """The pid of the worker holding the server side of the connection from this local port."""
-    listening = {server.port, server.tls_port}
+    listening = {server.port, server.tls_port, server.web_port}
 
     def find() -> int | None:
         for pid in server.current_workers():

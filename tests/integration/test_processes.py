@@ -201,7 +201,7 @@ def test_a_child_failing_at_boot_stops_the_server_with_a_message(role):
         def broken(cfg, ctl, **kw):
             raise RuntimeError("cannot start")
         setup_logging("info")
-        cfg = config.load(env={{}}, overrides={{"server": {{"port": 0, "workers": 1}}}})
+        cfg = config.load(env={{}}, overrides={{"server": {{"port": 0, "workers": 1}}, "web": {{"port": 0}}}})
         sys.exit(Supervisor(cfg, {role}_main=broken).run())
     """)
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=30)

@@ -35,3 +35,15 @@ def test_a_sampled_run_follows_listeners_from_the_probe_and_counts_everyone_else
     assert results["plan"]["sample"] == 2
     assert results["delivered"] == results["expected_deliveries"] == results["sent"] * 29
     assert results["latency_ms"]["p99"] is not None  # measured by the probe's followed members
+
+
+@pytest.mark.timeout(120)
+def test_websocket_clients_mixed_in_get_the_same_exactly_once_checks(tmp_path):
+    proc = subprocess.run(["bash", "scripts/soak.sh", "--workers", "2", "--clients", "90", "--channels", "3",
+                           "--senders", "6", "--rate", "600", "--duration", "3", "--websocket-share", "0.3",
+                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=100)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    results = json.loads((tmp_path / "soak.json").read_text())
+    assert results["websocket_clients"] == 27 and "(27 over WebSocket)" in proc.stdout
+    assert results["problems"] == []
+    assert results["delivered"] == results["expected_deliveries"] == results["sent"] * 29
