@@ -37,7 +37,7 @@ function textWithLinks(text) {
 
 function lineEl(line) {
   const li = el("li", `line ${line.kind}${line.history ? " history" : ""}${line.own ? " own" : ""}` +
-    `${line.mention ? " mention" : ""}${line.pending ? " pending" : ""}`);
+    `${line.mention ? " mention" : ""}${line.pending ? " pending" : ""}${line.failed ? " failed" : ""}`);
   li.dataset.id = line.id;
   if (line.msgid) li.dataset.msgid = line.msgid;
   const time = el("time", "time", clockText(line.time));
@@ -56,10 +56,23 @@ function lineEl(line) {
   return li;
 }
 
+/** Lines from index `start` on, with a heading at each new day and around the history. */
+function appendLines(fragment, lines, start) {
+  let previous = lines[start - 1] ?? null;
+  for (const line of lines.slice(start)) {
+    if (!previous || !sameDay(previous.time, line.time)) fragment.append(el("li", "day", dayText(line.time)));
+    if (line.history && !previous?.history) fragment.append(el("li", "separator", "earlier messages"));
+    if (previous?.history && !line.history) fragment.append(el("li", "separator", "now"));
+    fragment.append(lineEl(line));
+    previous = line;
+  }
+}
+
 export class Renderer {
   constructor(chat) {
     this.chat = chat;
     this.drawn = { key: null, version: -1 };
+    this.drawnCount = 0; // lines of the drawn conversation in the page
     this.sidebarVersion = -1;
   }
 
@@ -156,6 +169,17 @@ export class Renderer {
     const box = $("messages");
     const list = $("lines");
     const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+    const from = conv.dirtyFrom ?? conv.lines.length;
+    conv.dirtyFrom = null;
+    if (same && from >= this.drawnCount) {
+      // Only new lines at the end (the usual case): add them, keep the rest of the page.
+      const fragment = document.createDocumentFragment();
+      appendLines(fragment, conv.lines, this.drawnCount);
+      this.drawnCount = conv.lines.length;
+      list.append(fragment);
+      if (atBottom) box.scrollTop = box.scrollHeight;
+      return;
+    }
     let anchor = null;
     if (same && !atBottom) {
       for (const child of list.children) {
@@ -166,14 +190,8 @@ export class Renderer {
       }
     }
     const fragment = document.createDocumentFragment();
-    let previous = null;
-    for (const line of conv.lines) {
-      if (!previous || !sameDay(previous.time, line.time)) fragment.append(el("li", "day", dayText(line.time)));
-      if (line.history && !previous?.history) fragment.append(el("li", "separator", "earlier messages"));
-      if (previous?.history && !line.history) fragment.append(el("li", "separator", "now"));
-      fragment.append(lineEl(line));
-      previous = line;
-    }
+    appendLines(fragment, conv.lines, 0);
+    this.drawnCount = conv.lines.length;
     if (conv.history.done && conv.lines.some((l) => l.history)) {
       fragment.prepend(el("li", "separator start", "the start of the conversation"));
     }

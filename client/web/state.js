@@ -204,6 +204,11 @@ export class Chat {
     if (focused) this.markRead(this.currentConversation());
   }
 
+  /** Lines from index `i` on changed: the renderer redraws from there (only appends are cheap). */
+  changed(conv, i) {
+    conv.dirtyFrom = Math.min(conv.dirtyFrom ?? Infinity, i);
+  }
+
   touch(conv = null) {
     this.version++;
     if (conv) conv.version++;
@@ -219,9 +224,11 @@ export class Chat {
     let i = conv.lines.length;
     while (i > 0 && conv.lines[i - 1].time > line.time) i--;
     conv.lines.splice(i, 0, line);
+    this.changed(conv, i);
     if (conv.lines.length > MAX_LINES) {
       conv.lines.splice(0, conv.lines.length - MAX_LINES);
       conv.history.done = false; // what was cut can be asked for again
+      this.changed(conv, 0);
     }
     const readable = ["message", "action", "notice"].includes(line.kind);
     if (readable && !line.own && !line.history && (conv.key !== this.current || !this.focused)) {
@@ -323,6 +330,7 @@ export class Chat {
       return;
     }
     if (batch?.label && !msg.tags.label) msg.tags.label = batch.label;
+    if (msg.tags.label && (/^[45]\d\d$/.test(msg.command) || msg.command === "FAIL")) this.refused(msg.tags.label);
     const handler = this[`on${msg.command}`];
     if (handler) handler.call(this, msg);
     else if (/^[45]\d\d$/.test(msg.command)) this.here(numericText(msg), "error");
@@ -463,6 +471,7 @@ export class Chat {
     const conv = this.add(SEARCH, "search results", "search");
     conv.lines = [];
     conv.seen = new Set();
+    this.changed(conv, 0);
     for (const msg of batch.lines) {
       const fields = this.messageFields(msg);
       if (fields) this.line(conv, { ...fields, text: `${msg.params[0]}: ${fields.text}`, history: true, mention: false });
@@ -519,9 +528,21 @@ export class Chat {
       : l.kind === fields.kind && l.text === fields.text));
     if (i < 0) return false;
     const [line] = conv.lines.splice(i, 1);
+    this.changed(conv, i);
     if (fields.msgid && conv.seen.has(fields.msgid)) return true; // history brought it first
     this.line(conv, { ...line, ...fields, id: line.id, pending: false, mention: false });
     return true;
+  }
+
+  /** The server refused a labelled line we showed as sent: say so on the line itself. */
+  refused(label) {
+    for (const conv of this.conversations.values()) {
+      const i = conv.lines.findIndex((l) => l.pending === label);
+      if (i < 0) continue;
+      conv.lines[i] = { ...conv.lines[i], pending: false, failed: true };
+      this.changed(conv, i);
+      this.touch(conv);
+    }
   }
 
   onJOIN(msg) {

@@ -317,3 +317,26 @@ test("PING is answered", () => {
   chat.receive("PING :token");
   assert.deepEqual(chat.takeOutbox(), ["PONG token"]);
 });
+
+test("a labelled line the server refuses is marked as not sent", () => {
+  const chat = joined();
+  chat.input("into the void");
+  chat.receive("@label=w1 :srv 404 webby #room :Cannot send to channel");
+  const lines = chat.get("#room").lines;
+  const line = lines.find((l) => l.text === "into the void");
+  assert.equal(lines.at(-1).text, "You can't send to #room (join it first).");
+  assert.equal(line.pending, false);
+  assert.equal(line.failed, true);
+});
+
+test("the renderer is told from which line a conversation changed", () => {
+  const chat = joined();
+  const conv = chat.get("#room");
+  conv.dirtyFrom = null;
+  chat.receive(`@time=${iso(T0 + 10)};msgid=x :alice!~a@h PRIVMSG #room :appended`);
+  assert.equal(conv.dirtyFrom, conv.lines.length - 1);
+  chat.receive(":srv BATCH +h chathistory #room");
+  chat.receive(`@batch=h;time=${iso(T0 - 10)};msgid=y :alice!~a@h PRIVMSG #room :older`);
+  chat.receive(":srv BATCH -h");
+  assert.equal(conv.dirtyFrom, 0);
+});
