@@ -17,8 +17,9 @@ Writes run on one thread and reads on another, each with its own connection (an 
 connection belongs to the thread that made it; WAL lets one writer and readers work at once),
 so the loop keeps reading the link and stamping the heartbeat while a commit or a query runs,
 and a slow search (a common word in a large database takes hundreds of milliseconds) does not
-hold up the commits. The writing thread runs at the lowest priority (SCHED_IDLE): the store's
-bulk work takes a core only when the hub and the workers leave it idle.
+hold up the commits. The writing thread runs at a lower priority (nice +10) than the loop, the
+reading thread and the other processes, so the store's bulk work gives way to delivery; when it
+falls MAX_BEHIND entries behind, the store stops reading its link until it has caught up.
 When an item is committed or answered, S_DONE tells the hub, which may then forget it, and
 acknowledge to the workers the requests that caused it; S_DONE(n) means every item up to n, so
 it waits for a slower query before it (`Progress`). The numbers belong to one hub: a new hub
@@ -33,6 +34,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -50,8 +52,9 @@ from ircproto.casemap import casefold
 log = logging.getLogger("hubchat.store")
 
 DATABASE = "history.sqlite3"
-STORE_NICENESS = 10  # the writing thread's nice value, where SCHED_IDLE is not to be had
-MAX_COMMITS_BEHIND = 50  # commits not yet done (about a second of writes) before the store stops reading
+STORE_NICENESS = 10  # the writing thread's nice value (the loop and the reading thread keep the normal one)
+MAX_BEHIND = 100_000  # entries handed to the writing thread and not yet committed (about 3 s at 30,000
+#   messages a second, some 40 MB) before the store stops reading the hub's link
 PRUNE_INTERVAL = 10.0  # seconds between retention passes
 SPOKEN = frozenset(("PRIVMSG", "NOTICE"))  # what a client without event-playback is sent
 PERSIST_TAGS = ("+draft/persist", "+persist")  # a TAGMSG with one of these is kept
@@ -103,6 +106,7 @@ class StoreProcess(ChildProcess):
         self.pending_progress: Progress | None = None
         self.last_commit: Future | None = None
         self.commits: deque[tuple[Future, set | None]] = deque()  # not yet done, with what each writes (None: anything)
+        self.behind = 0  # entries in commits not yet done
         self.paused: link.LinkProtocol | None = None  # the hub link not read while the commits catch up
         self._commit_timer: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -115,7 +119,7 @@ class StoreProcess(ChildProcess):
         # from the clients' delivery. It catches up in the gaps; if it falls far behind, the
         # hub's backpressure stops it. The loop and the reading thread keep the normal priority,
         # so a question is read, and answered, as soon as what it reads is committed.
-        self.db.submit(_below_everything).result()
+        self.db.submit(_give_way).result()
         self.loop = asyncio.get_running_loop()
         path = database_path(self.config)
         self.db.submit(self._open, path).result()
@@ -244,27 +248,27 @@ class StoreProcess(ChildProcess):
         while commits and commits[0][0].done():
             commits.popleft()
         commits.append((future, keys))
-        if len(commits) >= MAX_COMMITS_BEHIND and self.paused is None:
-            # The writing thread gets only the CPU nobody else wants: when it cannot keep up,
-            # stop taking more, so the hub's link backs up and the hub stops reading requests.
-            # Memory stays bounded, and the CPU the clients leave is the store's to catch up.
+        self.behind += len(entries)
+        if self.behind >= MAX_BEHIND and self.paused is None:
+            # The writing thread gives way to the clients' delivery: when it cannot keep up, stop
+            # taking more, so the hub's link backs up and the hub stops reading requests. Memory
+            # stays bounded, and the CPU the clients leave is the store's to catch up with.
             self.paused = source.link
             self.paused.set_reading(False)
-            log.warning("store: %d commits behind; the hub waits until it catches up", len(commits))
-        future.add_done_callback(lambda f: self._soon(self._committed, (source, entry, f)))
+            log.warning("store: %d messages behind; the hub waits until they are written", self.behind)
+        size = len(entries)
+        future.add_done_callback(lambda f: self._soon(self._committed, (source, entry, f, size)))
 
-    def _committed(self, done: tuple[Progress, list, Future]) -> None:
-        source, entry, future = done
+    def _committed(self, done: tuple[Progress, list, Future, int]) -> None:
+        source, entry, future, size = done
+        self.behind -= size
         if future.exception() is not None:
             # Not done, so not acknowledged: the hub keeps the batch, and sends it again to the
             # store the supervisor starts in this one's place.
             log.critical("store: a commit failed (%s); exiting so that a new store takes over", future.exception())
             os._exit(1)
         source.finish(entry)
-        commits = self.commits
-        while commits and commits[0][0].done():
-            commits.popleft()
-        if self.paused is not None and len(commits) <= MAX_COMMITS_BEHIND // 2:
+        if self.paused is not None and self.behind <= MAX_BEHIND // 2:
             self.paused.set_reading(True)
             self.paused = None
             log.info("store: caught up")
@@ -301,13 +305,12 @@ class StoreProcess(ChildProcess):
 
 
 # --- on the database thread ----------------------------------------------------------------------------
-def _below_everything() -> None:
-    """The calling thread runs only when nothing else wants the CPU (SCHED_IDLE: a thread of the
-    hub or a worker that wakes takes the core at once), or failing that at the lowest nice."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread, on Linux
-    except (AttributeError, OSError):
-        os.nice(STORE_NICENESS)
+def _give_way() -> None:
+    """The calling thread gives way to the hub and the workers: a nice value of STORE_NICENESS
+    (about a tenth of a core's share against one busy process). Not SCHED_IDLE: that starves it
+    whenever something else keeps the cores busy, and then the hub's backpressure stalls the
+    clients for as long as the other load lasts (measured: docs/performance.md)."""
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), STORE_NICENESS)  # this thread only, on Linux
 
 
 def write_entries(store: SQLiteStore, entries: list[tuple], channels: dict[str, dict | None],

@@ -10,7 +10,7 @@ import pytest
 
 import config
 from history.feed import CHANNEL_ENTRY, PRIVATE_ENTRY, S_ANSWER, S_DONE, S_QUERY, S_WRITE
-from history.service import MAX_COMMITS_BEHIND, Progress, StoreProcess, keys_of
+from history.service import MAX_BEHIND, Progress, StoreProcess, keys_of
 from ipc import link
 
 T = 1_700_000_000.0
@@ -144,8 +144,10 @@ def test_a_store_whose_writes_fall_behind_stops_reading_the_hub_until_they_catch
     async def run():
         progress = await started(store)
         gate = hold_the_writer(store)
-        for n in range(1, MAX_COMMITS_BEHIND + 1):
-            store._on_items(progress, [(S_WRITE, n, [channel_line(f"m{n}", "#busy", "x", T + n)], {}, {})])
+        per_batch = MAX_BEHIND // 4
+        for n in range(1, 5):
+            batch = [channel_line(f"m{n}-{i}", "#busy", "x", T + n + i / per_batch) for i in range(per_batch)]
+            store._on_items(progress, [(S_WRITE, n, batch, {}, {})])
             store._commit()
         assert progress.link.reading == [False]
         gate.set()
