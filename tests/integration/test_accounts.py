@@ -5,7 +5,6 @@ must meet sit on different worker processes (proved with psutil)."""
 from __future__ import annotations
 
 import base64
-import itertools
 import os
 import signal
 import subprocess
@@ -18,10 +17,11 @@ from hypothesis import strategies as st
 from scramp import ScramClient
 
 from ircproto.sasl import encode_challenge
+from tests.integration.credentials import Credentials
 from tests.integration.harness import Client, Server, client_on_worker, clients_on_distinct_workers, wait_for
 
-_serial = itertools.count()
-PASSWORDS: list[str] = []  # every password a test used: none may reach the server's log
+CREDENTIALS = Credentials()  # every password a test used: none may reach the server's log
+fresh, password = CREDENTIALS.fresh, CREDENTIALS.password
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,18 +32,7 @@ def server():
     yield srv
     srv.stop()
     assert "Traceback" not in srv.stderr, srv.stderr[-3000:]
-    for password in PASSWORDS:
-        assert password not in srv.stderr
-
-
-def fresh(base: str) -> str:
-    return f"{base}{next(_serial)}"
-
-
-def password(tag: str = "") -> str:
-    value = f"pw-{tag}-{os.urandom(6).hex()}"
-    PASSWORDS.append(value)
-    return value
+    CREDENTIALS.check_not_logged(srv.stderr)
 
 
 def caps(client: Client, wanted: str) -> None:

@@ -5,20 +5,19 @@ different worker processes (proved with psutil)."""
 from __future__ import annotations
 
 import hashlib
-import itertools
-import os
 import socket
 import ssl
 
 import pytest
 
 from ircproto.sasl import encode_challenge
+from tests.integration.credentials import Credentials
 from tests.integration.harness import TIMEOUT, Client, Server, clients_on_distinct_workers, \
     connections_on_distinct_workers
 from tests.integration.test_tls import make_certificate
 
-_serial = itertools.count()
-PASSWORDS: list[str] = []
+CREDENTIALS = Credentials()
+fresh, password = CREDENTIALS.fresh, CREDENTIALS.password
 NICKSERV = "NickServ!NickServ@services."
 
 
@@ -33,18 +32,7 @@ def server(tmp_path_factory):
     yield srv
     srv.stop()
     assert "Traceback" not in srv.stderr, srv.stderr[-3000:]
-    for password in PASSWORDS:
-        assert password not in srv.stderr
-
-
-def fresh(base: str) -> str:
-    return f"{base}{next(_serial)}"
-
-
-def password(tag: str = "") -> str:
-    value = f"pw-{tag}-{os.urandom(6).hex()}"
-    PASSWORDS.append(value)
-    return value
+    CREDENTIALS.check_not_logged(srv.stderr)
 
 
 def said(client: Client, *texts: str) -> str:
