@@ -11,7 +11,6 @@ import pytest
 import config
 from history.feed import CHANNEL_ENTRY, PRIVATE_ENTRY, S_ANSWER, S_DONE, S_QUERY, S_WRITE
 from history.service import MAX_BEHIND, Progress, StoreProcess, keys_of
-from ipc import link
 
 T = 1_700_000_000.0
 WAIT = 10.0

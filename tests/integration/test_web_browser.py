@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime
-from pathlib import Path
 
 import psutil
 import pytest
