@@ -5,6 +5,7 @@ which answers can come before it is done is decided by events, not by timing."""
 import asyncio
 import socket
 import threading
+import time
 
 import pytest
 
@@ -12,7 +13,7 @@ import config
 from history.feed import CHANNEL_ENTRY, PRIVATE_ENTRY, S_ANSWER, S_DONE, S_QUERY, S_WRITE
 from history.service import MAX_BEHIND, Progress, StoreProcess, keys_of
 
-T = 1_700_000_000.0
+T = time.time()  # now: retention, which runs at start, keeps it
 WAIT = 10.0
 
 
