@@ -6,8 +6,8 @@ A record is plain data: `{"name": display spelling, "email": str, "password": ar
 a dropped account (NickServ DROP) keeps its row, with no credentials and `"dropped": unix time`,
 so its name is never registered again.
 The hub keeps every account in its state (loaded from here when the store says hello) and
-decides every change; the store only writes what the hub's log says, like history. Used from the
-store's writing thread only (an sqlite3 connection belongs to its thread).
+decides every change; the store only writes what the hub's log says, like history. Used by the
+store's writing jobs only, one at a time (history/writer.py), on either of its two threads.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def make_record(name: str, email: str, password: str) -> dict:
 
 class AccountStore:
     def __init__(self, path: str) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)

@@ -17,9 +17,10 @@ Writes run on one thread and reads on another, each with its own connection (an 
 connection belongs to the thread that made it; WAL lets one writer and readers work at once),
 so the loop keeps reading the link and stamping the heartbeat while a commit or a query runs,
 and a slow search (a common word in a large database takes hundreds of milliseconds) does not
-hold up the commits. The writing thread runs at a lower priority (nice +10) than the loop, the
-reading thread and the other processes, so the store's bulk work gives way to delivery; when it
-falls MAX_BEHIND entries behind, the store stops reading its link until it has caught up.
+hold up the commits. The writing jobs run at a lower priority (nice +10) than the loop, the
+reading thread and the other processes, so the store's bulk work gives way to delivery, unless
+the store is HURRY_AT entries behind (history/writer.py); at MAX_BEHIND it stops reading its
+link until it has caught up.
 When an item is committed or answered, S_DONE tells the hub, which may then forget it, and
 acknowledge to the workers the requests that caused it; S_DONE(n) means every item up to n, so
 it waits for a slower query before it (`Progress`). The numbers belong to one hub: a new hub
@@ -34,7 +35,6 @@ import asyncio
 import logging
 import os
 import socket
-import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +45,7 @@ from history.feed import (CHANNEL_ENTRY, EVENT_ENTRY, PRIVATE_ENTRY, REDACT_ENTR
                           S_FOUND, S_HELLO, S_LOOKUP, S_MARKERS, S_MARKREAD, S_QUERY, S_WRITE)
 from accounts.store import AccountStore
 from history.store import Record, SQLiteStore
+from history.writer import WritingThreads
 from ipc import control, link
 from ipc.child import ChildProcess, Heartbeat
 from ircproto.casemap import casefold
@@ -52,7 +53,9 @@ from ircproto.casemap import casefold
 log = logging.getLogger("hubchat.store")
 
 DATABASE = "history.sqlite3"
-STORE_NICENESS = 10  # the writing thread's nice value (the loop and the reading thread keep the normal one)
+STORE_NICENESS = 10  # the writing jobs' nice value while the store keeps up
+HURRY_AT = 20_000  # entries behind from which the writing jobs run at the normal priority
+CALM_AT = 5_000  # and back to the lower one
 MAX_BEHIND = 100_000  # entries handed to the writing thread and not yet committed (about 3 s at 30,000
 #   messages a second, some 40 MB) before the store stops reading the hub's link
 PRUNE_INTERVAL = 10.0  # seconds between retention passes
@@ -92,7 +95,7 @@ class StoreProcess(ChildProcess):
         super().__init__(config, control_sock, heartbeat)
         self.control_handlers[control.HUB] = self.new_hub_link
         self.hub: link.LinkProtocol | None = None
-        self.db = ThreadPoolExecutor(1, thread_name_prefix="store")  # the one thread that writes
+        self.db = WritingThreads(STORE_NICENESS)  # the writing connection's jobs, in order
         self.reads = ThreadPoolExecutor(1, thread_name_prefix="store-reads")  # the one that answers queries
         self.store: SQLiteStore | None = None  # made on the writing thread
         self.reader: SQLiteStore | None = None  # made on the reading thread
@@ -114,12 +117,11 @@ class StoreProcess(ChildProcess):
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        # The writing thread runs below the hub and the workers: a commit is a burst of CPU (tens
-        # of ms at 30,000 messages a second), which on a busy machine would otherwise take a core
-        # from the clients' delivery. It catches up in the gaps; if it falls far behind, the
-        # hub's backpressure stops it. The loop and the reading thread keep the normal priority,
-        # so a question is read, and answered, as soon as what it reads is committed.
-        self.db.submit(_give_way).result()
+        # The writing jobs run below the hub and the workers while the store keeps up (a commit
+        # is a burst of CPU, tens of ms at 30,000 messages a second, which would otherwise take
+        # a core from the clients' delivery), and at the normal priority while it is behind
+        # (history/writer.py). The loop and the reading thread keep the normal priority, so a
+        # question is read, and answered, as soon as what it reads is committed.
         self.loop = asyncio.get_running_loop()
         path = database_path(self.config)
         self.db.submit(self._open, path).result()
@@ -249,6 +251,9 @@ class StoreProcess(ChildProcess):
             commits.popleft()
         commits.append((future, keys))
         self.behind += len(entries)
+        if self.behind >= HURRY_AT and not self.db.hurry:
+            self.db.hurry = True
+            log.info("store: %d messages behind; writing at the normal priority", self.behind)
         if self.behind >= MAX_BEHIND and self.paused is None:
             # The writing thread gives way to the clients' delivery: when it cannot keep up, stop
             # taking more, so the hub's link backs up and the hub stops reading requests. Memory
@@ -262,6 +267,8 @@ class StoreProcess(ChildProcess):
     def _committed(self, done: tuple[Progress, list, Future, int]) -> None:
         source, entry, future, size = done
         self.behind -= size
+        if self.db.hurry and self.behind <= CALM_AT:
+            self.db.hurry = False
         if future.exception() is not None:
             # Not done, so not acknowledged: the hub keeps the batch, and sends it again to the
             # store the supervisor starts in this one's place.
@@ -305,14 +312,6 @@ class StoreProcess(ChildProcess):
 
 
 # --- on the database thread ----------------------------------------------------------------------------
-def _give_way() -> None:
-    """The calling thread gives way to the hub and the workers: a nice value of STORE_NICENESS
-    (about a tenth of a core's share against one busy process). Not SCHED_IDLE: that starves it
-    whenever something else keeps the cores busy, and then the hub's backpressure stalls the
-    clients for as long as the other load lasts (measured: docs/performance.md)."""
-    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), STORE_NICENESS)  # this thread only, on Linux
-
-
 def write_entries(store: SQLiteStore, entries: list[tuple], channels: dict[str, dict | None],
                   deletions: list[str] = (), account_store: AccountStore | None = None,
                   accounts: dict[str, dict | None] | None = None) -> int:

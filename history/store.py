@@ -239,7 +239,9 @@ SYNC_MODES = {"normal": "NORMAL", "full": "FULL"}  # history.synchronous -> the 
 
 class SQLiteStore:
     def __init__(self, path: str, synchronous: str = "normal") -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, cached_statements=256)
+        # One thread at a time, not always the same one: the writing jobs move between two
+        # threads (history/writer.py), and never overlap.
+        self._db = sqlite3.connect(path, isolation_level=None, cached_statements=256, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode = WAL")  # ":memory:" stays "memory": fine for tests
         self._db.execute(f"PRAGMA synchronous = {SYNC_MODES[synchronous]}")
         self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")

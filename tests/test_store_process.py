@@ -140,7 +140,7 @@ def test_the_store_writes_with_the_configured_synchronous_mode(tmp_path):
         b.close()
 
 
-def test_a_store_whose_writes_fall_behind_stops_reading_the_hub_until_they_catch_up(store):
+def test_a_store_whose_writes_fall_behind_hurries_and_stops_reading_the_hub_until_they_catch_up(store):
     async def run():
         progress = await started(store)
         gate = hold_the_writer(store)
@@ -150,10 +150,14 @@ def test_a_store_whose_writes_fall_behind_stops_reading_the_hub_until_they_catch
             store._on_items(progress, [(S_WRITE, n, batch, {}, {})])
             store._commit()
         assert progress.link.reading == [False]
+        assert store.db.hurry  # and the writing jobs run at the normal priority until it catches up
         gate.set()
         progress.link.reading_changed.clear()
         await asyncio.wait_for(progress.link.reading_changed.wait(), WAIT)
         assert progress.link.reading == [False, True]
         assert (await next_item(progress, S_DONE)) is not None
+        while store.behind:
+            await next_item(progress, S_DONE)
+        assert not store.db.hurry
         store.finish()
     asyncio.run(run())
