@@ -77,6 +77,7 @@ class Bridge:
         self.up = True
         self.up_since = time.monotonic()
         self.reported: set[tuple[int, tuple[int, int]]] = set()  # (host, epoch) reported gone by this hub
+        self.judging = False  # connected for a whole lease: other hosts' leases are judged
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._errors = _errors()
@@ -120,6 +121,7 @@ class Bridge:
 
     # --- health --------------------------------------------------------------------------
     def _down(self, exc: BaseException) -> None:
+        self.judging = False
         if self.up:
             self.up = False
             log.warning("cluster: Redis is unreachable (%s); holding requests until it is back", exc or type(exc).__name__)
@@ -206,6 +208,9 @@ class Bridge:
                     log.warning("cluster: this host's lease had lapsed (cut off from Redis); renewed it")
                 if time.monotonic() - self.up_since < seat.lease or not self.up:
                     continue  # not connected for a whole lease: the others have not had their chance to renew
+                if not self.judging:
+                    self.judging = True
+                    log.info("cluster: connected to Redis for a whole lease; judging other hosts' leases")
                 hosts = {h: v for h, v in self.hosts().items() if h != seat.number}
                 if not hosts:
                     continue

@@ -85,6 +85,14 @@ class Ledger:
         self.hosts: dict[int, tuple[str, str, tuple[int, int]]] = {}  # host -> (host_id, boot, epoch)
         self.applied: OrderedDict[str, int] = OrderedDict()  # token -> highest seq applied
         self.seeded = False
+        self.errors: list[tuple] = []  # (entry id, request op, exception) for the hub to log
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "errors"}
+
+    def __setstate__(self, values: dict) -> None:
+        self.__dict__.update(values)
+        self.errors = []
 
     def fresh(self, token: str, seq: int) -> bool:
         """Whether this entry is new (and from now on, that it has been applied)."""
@@ -96,6 +104,28 @@ class Ledger:
         if len(self.applied) > TOKENS_KEPT:
             self.applied.popitem(last=False)
         return True
+
+    def decide(self, policy: Any, eid: str, entry: tuple) -> list[tuple] | None:
+        """Everything one entry decides, with its time: `(wid, position, request, outputs)` per
+        request, in order; None for a copy of an entry already applied. The same entries in the
+        same order give the same outputs and the same state on every host."""
+        host, origin, seq, items = entry
+        if not self.fresh(origin, seq):
+            return None
+        parsed = entry_id(eid)
+        now = parsed[0] / 1000
+        decided = []
+        for wid, position, replayed, item in items:
+            try:
+                if item[0] in CONTROL:
+                    outputs = self.control(item, parsed, policy, now)
+                else:
+                    outputs = policy.decide(item, now, replayed)
+            except Exception as exc:  # the same bug on every host: the request is lost, not the entry
+                self.errors.append((eid, item[:1], exc))
+                outputs = []
+            decided.append((wid, position, item, outputs))
+        return decided
 
     def control(self, item: tuple, eid: tuple[int, int], policy: Any, now: float) -> list:
         """Apply one of the cluster's own requests; returns the policy's outputs (quits)."""

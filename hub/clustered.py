@@ -162,23 +162,25 @@ class ClusteredHub(Hub):
 
     # --- decisions: from the stream -------------------------------------------------------------
     def _on_entries(self, entries: list) -> None:
-        decide, publish, router, the_log = self.policy.decide, self.log.publish, self.router, self.log
-        number, token, fresh = self.seat.number, self.token, self.ledger.fresh
-        for eid, (host, origin, seq, items) in entries:
-            if not fresh(origin, seq):
-                continue  # a batch sent again after Redis went away mid-write
-            parsed = ledger.entry_id(eid)
-            now = parsed[0] / 1000
+        publish, router, the_log, decide = self.log.publish, self.router, self.log, self.ledger.decide
+        number, token, policy = self.seat.number, self.token, self.policy
+        for eid, entry in entries:
             the_log.prefix, the_log.seq = eid + ".", 0  # msgids from the entry: the same on every host
-            mine = origin == token
-            for wid, position, replayed, item in items:
+            try:
+                decided = decide(policy, eid, entry)
+            except Exception:  # a bug costs this entry, never the hub: the others are decided
+                log.exception("hub failed to decide entry %s from host %s", eid, entry[0])
+                continue
+            if decided is None:
+                continue  # a batch sent again after Redis went away mid-write
+            if self.ledger.errors:
+                for failed_eid, op, exc in self.ledger.errors:
+                    log.error("hub failed to decide %r in entry %s: %r", op, failed_eid, exc)
+                self.ledger.errors.clear()
+            now = int(eid.partition("-")[0]) / 1000
+            mine = entry[1] == token
+            for wid, position, item, outputs in decided:
                 try:
-                    if item[0] in ledger.CONTROL:
-                        outputs = self.ledger.control(item, parsed, self.policy, now)
-                        if item[0] == ledger.C_HOST_GONE and item[1] == number:
-                            self._declared_gone()
-                    else:
-                        outputs = decide(item, now, replayed)
                     for out in outputs:
                         if type(out) is tuple:
                             publish(out, now)
@@ -189,8 +191,10 @@ class ClusteredHub(Hub):
                             self._ask(out, wid, position)
                     if mine and item[0] in (link.R_KILL, link.R_CONNECT):
                         self._note(item, outputs)
+                    if item[0] == ledger.C_HOST_GONE and item[1] == number and number not in self.ledger.hosts:
+                        self._declared_gone()
                 except Exception:
-                    log.exception("hub failed to decide %r from host %d", item[:1], host)
+                    log.exception("hub failed to publish what %r decided", item[:1])
                 if mine and wid is not None and position:
                     if position > self.handled.get(wid, 0):
                         self.handled[wid] = position

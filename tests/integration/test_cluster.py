@@ -248,10 +248,17 @@ def test_a_redis_restart_mid_stream_loses_doubles_reorders_nothing_and_disconnec
         total = 300
         for n in range(100):
             sender.send(f"PRIVMSG #r :m{n}")
+        for host in hosts:
+            host.wait_for_log("judging other hosts' leases")
         redis.stop()
         for n in range(100, 200):  # while Redis is down: held, not lost
             sender.send(f"PRIVMSG #r :m{n}")
-        hosts[0].wait_for_log("Redis is unreachable")
+        down_at = time.monotonic()
+        for host in hosts:
+            host.wait_for_log("Redis is unreachable")
+        # Down for longer than a lease, so every host's lease has lapsed when Redis is back: none
+        # may take that for another host's death. (A duration to simulate, not a wait for an event.)
+        time.sleep(max(0.0, down_at + LEASE * 1.5 - time.monotonic()))
         redis.start()
         for n in range(200, total):
             sender.send(f"PRIVMSG #r :m{n}")
@@ -260,7 +267,11 @@ def test_a_redis_restart_mid_stream_loses_doubles_reorders_nothing_and_disconnec
                 client.expect("PRIVMSG", timeout=30)
             client.sync()
             assert [m.params[-1] for m in client.since("PRIVMSG")] == [f"m{n}" for n in range(total)]
-        for client in talkers:
+        for host in hosts:  # each judges the others' leases again, a lease after Redis came back ...
+            host.wait_for_log("judging other hosts' leases", timeout=LEASE * 5)
+        for client in talkers:  # ... and nobody was taken for gone
+            client.sync()
+            assert not client.since("QUIT")
             assert not client.closed and not client.since("ERROR")
             client.ping()
     finally:
