@@ -15,7 +15,7 @@ Everything here is I/O; what the entries mean is `cluster/ledger.py` and the hub
 - **Down.** Any failed command marks Redis down: the hub stops reading its workers (so their
   clients' reading is paused and nothing grows without bound) and requests wait in the queue;
   the tasks retry with a short backoff, and the first success marks it up again.
-- **Leases.** Every `lease / 4` the hub renews its own lease (a script: only if it is still
+- **Leases.** Every `lease / 4` the hub renews its own lease (a TTL of 1.25 leases) (a script: only if it is still
   this boot's, or has lapsed) and looks at the leases of the hosts the ledger says are up. A
   host whose lease is gone is reported with `C_HOST_GONE` for its epoch; every hub may report
   it, the ledger applies it once. A hub judges others only after it has itself been connected
@@ -34,7 +34,7 @@ import time
 from typing import Callable
 
 from cluster import ledger
-from cluster.seat import SNAPSHOT_IDS, STREAM, Seat, lease_key, snapshot_key
+from cluster.seat import RENEWALS, SNAPSHOT_IDS, STREAM, Seat, lease_key, lease_ms, snapshot_key
 
 log = logging.getLogger("hubchat.cluster")
 
@@ -197,9 +197,9 @@ class Bridge:
     # --- leases --------------------------------------------------------------------------
     async def _leases(self) -> None:
         seat = self.seat
-        ms = int(seat.lease * 1000)
+        ms = lease_ms(seat.lease)
         while True:
-            await asyncio.sleep(seat.lease / 4)
+            await asyncio.sleep(seat.lease / RENEWALS)
             try:
                 renewed = await self.renew(keys=[lease_key(seat.host_id)], args=[seat.boot, ms])
                 if renewed == 0:

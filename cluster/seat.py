@@ -27,6 +27,16 @@ MAX_HOSTS = (1 << (31 - HOST_SHIFT)) - 1  # wid << 32 | n stays within a signed 
 CONNECT_WAIT = 30.0  # seconds a start waits for Redis before it gives up
 
 
+RENEWALS = 4  # renewals per lease
+
+
+def lease_ms(lease: float) -> int:
+    """The lease key's TTL: one renewal interval more than the lease, so that a host that dies
+    right after renewing is still kept for the whole lease, and one that dies just before for
+    at most a renewal interval more."""
+    return int(lease * 1000 * (1 + 1 / RENEWALS))
+
+
 def lease_key(host_id: str) -> str:
     return f"{PREFIX}lease:{host_id}"
 
@@ -74,7 +84,7 @@ def take(url: str, host_id: str, lease: float) -> Seat:
         if number > MAX_HOSTS:
             raise SeatError(f"cluster: {number} hosts have joined this Redis; at most {MAX_HOSTS} fit in a client id")
         boot = secrets.token_hex(6)
-        key, ms = lease_key(host_id), int(lease * 1000)
+        key, ms = lease_key(host_id), lease_ms(lease)
         deadline = time.monotonic() + lease + 1.0
         waited = False
         while not client.set(key, boot, nx=True, px=ms):
