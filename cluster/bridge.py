@@ -21,7 +21,7 @@ Everything here is I/O; what the entries mean is `cluster/ledger.py` and the hub
   it, the ledger applies it once. A hub judges others only after it has itself been connected
   for a whole lease: right after Redis comes back (a restart loses no TTL, but an outage
   stops every host's renewals), every host renews first.
-- **Snapshots.** Every `SNAPSHOT_INTERVAL` the hub's state (pickled, with the id of the last
+- **Snapshots.** Every two leases the hub's state (pickled, with the id of the last
   entry it covers) is written under this host's number; a starting hub reads the newest of
   them and the stream after it. The stream is trimmed (`XTRIM MINID`) to the oldest snapshot
   of the hosts that are up, so no live host's snapshot is ever behind the stream's start.
@@ -42,7 +42,7 @@ READ_COUNT = 1000  # entries per XREAD
 READ_BLOCK_MS = 1000
 ENTRY_ITEMS = 2000  # requests at most in one entry
 PIPELINE_ENTRIES = 64  # entries at most in one pipelined write
-SNAPSHOT_INTERVAL = 10.0
+SNAPSHOT_LEASES = 2.0  # a snapshot every two leases (20 s by default): a joining hub reads at most that much stream
 RETRY_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0)
 RENEW = """
 local held = redis.call('GET', KEYS[1])
@@ -228,7 +228,7 @@ class Bridge:
     # --- snapshots and trimming ------------------------------------------------------------
     async def _snapshots(self) -> None:
         while True:
-            await asyncio.sleep(SNAPSHOT_INTERVAL)
+            await asyncio.sleep(self.seat.lease * SNAPSHOT_LEASES)
             await self.write_snapshot()
 
     async def write_snapshot(self) -> None:
@@ -241,6 +241,7 @@ class Bridge:
             pipe.set(snapshot_key(self.seat.number), blob)
             pipe.hset(SNAPSHOT_IDS, str(self.seat.number), eid)
             await pipe.execute()
+            log.debug("cluster: wrote a snapshot at %s (%d bytes)", eid, len(blob))
             ids = await self.writer.hgetall(SNAPSHOT_IDS)
             live = [ledger.entry_id(ids[str(h).encode()]) for h in self.hosts() if str(h).encode() in ids]
             if live and len(live) == len(self.hosts()):

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from tests.integration.cluster import Proxy, RedisServer, start_hosts, stopped_all
-from tests.integration.harness import Client, Server, worker_pid_of
+from tests.integration.harness import Client, Server, wait_for, worker_pid_of
 
 LEASE = 2.0
 pytestmark = pytest.mark.timeout(120)
@@ -352,3 +352,39 @@ def test_a_worker_killed_on_one_host_quits_its_users_on_every_host(hosts):
     again = on(a_host, "doomed")  # the nick is free on another host at once
     again.close()
     watcher.close()
+
+
+def test_a_host_that_joins_later_starts_from_a_snapshot_and_the_stream_is_trimmed_behind_it():
+    redis = RedisServer()
+    hosts = start_hosts([redis.url] * 2, workers=1, lease=LEASE)
+    try:
+        old = on(hosts[0], "old")
+        old.send("JOIN #snap\r\nTOPIC #snap :before the snapshot")
+        old.expect("TOPIC")
+        first_len = int(redis.command("XLEN", "hubchat:log").split(b"\r\n")[0][1:])
+
+        def snapshots() -> bool:
+            reply = redis.command("HGETALL", "hubchat:snapids")
+            return reply.count(b"\r\n") >= 9  # both hosts' ids (a RESP array of 4 bulk strings)
+        wait_for(snapshots, LEASE * 6, "both hosts to write a snapshot")  # written every two leases
+        old.send("TOPIC #snap :after the snapshot")
+        old.expect("TOPIC")
+        late = Server(1, "--host", "127.0.0.4", "--no-web", "--cluster", redis.url, "--host-id", "late",
+                      "--cluster-lease", str(LEASE))
+        hosts.append(late)
+        assert "starting from the snapshot" in late.wait_for_log("cluster: starting from the snapshot")
+        late.wait_for_log("cluster: caught up")
+        newcomer = on(late, "newcomer")
+        newcomer.send("JOIN #snap")
+        assert newcomer.expect("332").params[-1] == "after the snapshot"
+        assert "@old" in newcomer.expect("353").params[-1].split()
+        old.expect("JOIN", "#snap", where=lambda m: m.source.startswith("newcomer!"))
+
+        def trimmed() -> bool:  # once every live host has a snapshot, entries older than all of them go
+            first = redis.command("XRANGE", "hubchat:log", "-", "+", "COUNT", "1")
+            return b"before the snapshot" not in first and \
+                int(redis.command("XLEN", "hubchat:log").split(b"\r\n")[0][1:]) < first_len + 10
+        wait_for(trimmed, LEASE * 8, "the stream to be trimmed behind the snapshots")
+    finally:
+        stopped_all(hosts)
+        redis.close()
