@@ -60,6 +60,16 @@ MIN_PASSWORD_LENGTH = 8
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")  # C0 controls, DEL and lone surrogates
 
 
+# The nicks of the network's services (hubchat has NickServ): nobody may use one, or name an account so.
+NICKSERV = "NickServ"
+NICKSERV_SOURCE = "NickServ!NickServ@services."  # the source of its NOTICEs (ergo: NickServ!NickServ@localhost)
+SERVICE_NICKS = frozenset({"nickserv"})
+
+
+def is_service_nick(nick: str) -> bool:
+    return casefold(nick) in SERVICE_NICKS
+
+
 def account_key(name: str) -> str:
     """The form every account is looked up and stored under."""
     return casefold(name)
@@ -81,7 +91,7 @@ def check_account_name(param: str, nick: str | None, *, nicklen: int, custom_acc
     if nick is None:
         return NEED_NICK
     name = requested_account_name(param, nick)
-    if not is_valid_account_name(name, nicklen):
+    if not is_valid_account_name(name, nicklen) or is_service_nick(name):
         return BAD_ACCOUNT_NAME
     if not custom_account_name and account_key(name) != account_key(nick):
         return ACCOUNT_NAME_MUST_BE_NICK

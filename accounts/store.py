@@ -2,7 +2,9 @@
 one JSON record, so the store holds everything that outlives a restart in one place.
 
 A record is plain data: `{"name": display spelling, "email": str, "password": argon2id hash,
-"scram": scram_credentials(...) or None, "certfps": [fingerprint, ...], "created": unix time}`.
+"scram": scram_credentials(...) or None, "certfps": [fingerprint, ...], "created": unix time}`;
+a dropped account (NickServ DROP) keeps its row, with no credentials and `"dropped": unix time`,
+so its name is never registered again.
 The hub keeps every account in its state (loaded from here when the store says hello) and
 decides every change; the store only writes what the hub's log says, like history. Used from the
 store's writing thread only (an sqlite3 connection belongs to its thread).

@@ -2,6 +2,8 @@
 (3, ergo's default) in any `window` (60 s) for each. The clock is passed in.
 
     wait = throttle.allowed(account, address, now)   # 0.0: go ahead; else seconds to wait
+    throttle.began(account, address)                 # a password check is being computed
+    throttle.ended(account, address)                 # ... and is over (then failed or succeeded)
     throttle.failed(account, address, now)           # after wrong credentials
     throttle.succeeded(account, address, now)        # after a login
 
@@ -10,6 +12,11 @@ in the last `window` seconds; otherwise `allowed` says how long until the oldest
 leaves the window. A sliding window, kept exactly: each key holds the times of its last `limit`
 failures, no more.
 
+- Checks in flight: a password hash costs the server (argon2id, see accounts/credentials.py),
+  so the hub asks `allowed` before a worker computes one, and counts each check that has begun
+  and not yet ended as a failure to come: a client opening many connections at once gets at
+  most `limit` hashes computed for an account or address, not one per connection. While only
+  checks in flight stand in the way, the wait is 1 s (they end within a few milliseconds).
 - Addresses: an IPv4 address counts alone; an IPv6 address counts with its whole /64 (one
   host usually has a /64 to pick from); an IPv4-mapped IPv6 address is its IPv4 address.
   Anything that does not parse (a Unix socket's empty name) is a key as it is. No address is
@@ -39,6 +46,7 @@ from ircproto.casemap import casefold
 LIMIT = 3
 WINDOW = 60.0
 MAX_ENTRIES = 50_000
+PENDING_WAIT = 1.0  # seconds to wait when only checks in flight stand in the way
 
 
 def address_key(address: str) -> str:
@@ -56,13 +64,14 @@ def address_key(address: str) -> str:
 
 class _Table:
     """Key -> the times of its last `limit` failures, least recently failed first."""
-    __slots__ = ("limit", "window", "max_entries", "entries")
+    __slots__ = ("limit", "window", "max_entries", "entries", "pending")
 
     def __init__(self, limit: int, window: float, max_entries: int) -> None:
         self.limit = limit
         self.window = window
         self.max_entries = max_entries
         self.entries: OrderedDict[str, tuple[float, ...]] = OrderedDict()
+        self.pending: dict[str, int] = {}  # key -> password checks in flight
 
     def _recent(self, key: str, now: float) -> tuple[float, ...]:
         times = self.entries.get(key, ())
@@ -71,9 +80,21 @@ class _Table:
 
     def wait(self, key: str, now: float) -> float:
         recent = self._recent(key, now)
-        if len(recent) < self.limit:
+        if len(recent) + self.pending.get(key, 0) < self.limit:
             return 0.0
+        if len(recent) < self.limit:
+            return PENDING_WAIT
         return min(self.window, max(0.0, recent[-self.limit] + self.window - now))
+
+    def begin(self, key: str) -> None:
+        self.pending[key] = self.pending.get(key, 0) + 1
+
+    def end(self, key: str) -> None:
+        left = self.pending.get(key, 0) - 1
+        if left > 0:
+            self.pending[key] = left
+        else:
+            self.pending.pop(key, None)
 
     def fail(self, key: str, now: float) -> None:
         recent = self._recent(key, now) + (now,)
@@ -124,6 +145,22 @@ class LoginThrottle:
         if key is not None:
             wait = max(wait, self.addresses.wait(key, now))
         return wait
+
+    def began(self, account: str | None, address: str | None) -> None:
+        """A password check for this account and address has been allowed and is being computed."""
+        if account is not None:
+            self.accounts.begin(casefold(account))
+        key = self._address(address)
+        if key is not None:
+            self.addresses.begin(key)
+
+    def ended(self, account: str | None, address: str | None) -> None:
+        """A check `began` is over (call `failed` or `succeeded` too, as it turned out)."""
+        if account is not None:
+            self.accounts.end(casefold(account))
+        key = self._address(address)
+        if key is not None:
+            self.addresses.end(key)
 
     def failed(self, account: str | None, address: str | None, now: float) -> None:
         if account is not None:

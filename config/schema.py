@@ -147,9 +147,10 @@ class AccountsSection:
     registration_before_connect: bool = setting(False, "REGISTER is accepted before connection registration "
                                                        "(NICK and USER) is complete.")
     registration_requires_email: bool = setting(False, "REGISTER must give an email address.")
-    allow_plaintext: bool = setting(False, "SASL PLAIN (and PASS account:password) over a connection that is "
-                                           "neither TLS nor from loopback, where the password crosses the "
-                                           "network readable. SCRAM-SHA-256 never sends it and is always allowed.")
+    allow_plaintext: bool = setting(False, "SASL PLAIN (and PASS account:password, REGISTER and NickServ) over a "
+                                           "connection that is neither TLS nor from loopback, where the password "
+                                           "crosses the network readable. SCRAM-SHA-256 never sends it and is "
+                                           "always allowed.")
     login_attempts: int = setting(3, "Failed logins allowed per minute for each account and each address "
                                      "(loopback included) before further attempts are refused.",
                                   check=at_least(1))

@@ -1,8 +1,10 @@
 """The TLS listener's context, built from the configured certificate and key."""
 from __future__ import annotations
 
+import logging
 import ssl
 
+from config.client_certs import request_client_certificates
 from config.loader import ConfigError
 from config.schema import Config
 
@@ -25,4 +27,7 @@ def server_context(config: Config) -> ssl.SSLContext | None:
         raise ConfigError(f"server.tls_cert/server.tls_key: no such file: {exc.filename}") from None
     except (ssl.SSLError, OSError) as exc:
         raise ConfigError(f"server.tls_cert/server.tls_key: cannot load the certificate and key: {exc}") from None
+    problem = request_client_certificates(context)  # for SASL EXTERNAL: any certificate, none required
+    if problem is not None:
+        logging.getLogger("hubchat.tls").warning("%s", problem)
     return context

@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 from accounts import names
+from accounts.names import is_service_nick
 from accounts.throttle import LoginThrottle
 from chatstate.state import (BAN_LIST_LENGTH, E_ACCOUNT, E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_LOGIN, E_MODE,
                              E_NICK, E_PART, E_QUIT, E_RENAME, E_RESTORE, E_SETNAME, E_TOPIC, E_UMODE, E_USER, Channel,
@@ -44,8 +45,27 @@ from ircproto.masks import normalize_list_mask
 
 WORKER_LOST_REASON = "Server process exited"
 NICK_RESERVED = "Nickname is reserved by a different account"  # 433's text for a registered nick (as ergo says)
+SERVICE_RESERVED = "Nickname is reserved for a network service"  # 433's text for NickServ
 THROTTLED = "Too many failed logins; try again in {} seconds"
 LOGIN_FAILED = N.TEXTS[N.ERR_SASLFAIL]
+# NickServ's answers to what the hub decides for it (GHOST, REGAIN, an account change), as its NOTICEs.
+NOT_LOGGED_IN = "You are not logged in to an account"
+NO_SUCH_NICK = "No such nick: {}"
+GHOST_SELF = "You can't GHOST yourself (try /QUIT instead)"
+REGAIN_SELF = "You already have the nick {}"
+NOT_OWNER = "{} is not yours: it is not your account's nick, nor is its user logged in to your account"
+GHOST_REASON = "GHOST command used by {}"  # the QUIT reason of a ghosted connection (as Anope says)
+GHOSTED = "{} has been ghosted"
+REGAINED = "You have regained the nick {}"
+PASSWORD_CHANGED = "Your password has been changed"
+CERT_ADDED = "Certificate fingerprint {} added to your account"
+CERT_ALREADY = "Certificate fingerprint {} is already on your account"
+CERT_TAKEN = "Certificate fingerprint {} is already on another account"
+CERT_LIMIT = "An account may have at most {} certificate fingerprints"
+CERT_REMOVED = "Certificate fingerprint {} removed from your account"
+CERT_UNKNOWN = "Certificate fingerprint {} is not on your account"
+DROPPED = "Account {} has been dropped; its name cannot be registered again"
+MAX_CERTFPS = 5  # fingerprints per account (one per device is the usual use)
 # The store's answer to a REDACT's first step, as a request of its own (the hub makes it of S_FOUND):
 REDACT_FOUND = "redact found"  # (context, found): context as the first step left it, found as S_FOUND has it
 
@@ -74,6 +94,7 @@ class Policy:
         # Accounts live in the history database: no history, no accounts (the caps are not offered).
         self.accounts = history
         self.throttle = LoginThrottle(limit=login_attempts)
+        self.checking: dict[int, tuple[str, str]] = {}  # cid -> (account key, address): password checks in flight
         self.limits = limits  # config.limits: chanlimit and the connection limits
         self.history = history  # a store answers Asks (else MARKREAD and REDACT are answered here)
         self.connections = connections if connections is not None else Connections()
@@ -93,6 +114,7 @@ class Policy:
             link.R_BARRIER: self.barrier, link.R_FORWARD: self.forward, link.R_HISTORY: self.history_query,
             link.R_REDACT: self.redact, REDACT_FOUND: self.redact_found, link.R_MARKREAD: self.markread,
             link.R_LOGIN: self.login, link.R_ACCOUNT_REGISTER: self.account_register,
+            link.R_LOGIN_CHECK: self.login_check, link.R_ACCOUNT_CHANGE: self.account_change, link.R_GHOST: self.ghost,
         }
 
     def decide(self, request: tuple, now: float, replayed: bool = False) -> list:
@@ -109,6 +131,7 @@ class Policy:
         out = self._out = []
         for cid in self.connections.of_worker(wid):
             self.connections.forget(cid)
+            self._end_check(cid)
         for cid in self.state.local_cids(wid):
             self._emit((E_QUIT, cid, WORKER_LOST_REASON, now))
         self._count_connections()
@@ -171,12 +194,13 @@ class Policy:
     def register(self, cid: int, nick: str, user: str, host: str, realname: str, account: str = "") -> None:
         if cid not in self.connections or cid in self.state.users:
             return  # refused at the door, or already registered (a request replayed after a restart)
-        record = self.state.accounts.get(account) if account else None
+        record = self._account(account) if account else None
         if casefold(nick) in self.state.nicks:
             self._out.append(Reply(cid, (link.D_NICK_REFUSED, cid, nick)))
             return
-        if self._reserved(nick, account if record is not None else ""):
-            self._out.append(Reply(cid, (link.D_NICK_REFUSED, cid, nick, NICK_RESERVED)))
+        reserved = self._reserved(nick, account if record is not None else "")
+        if reserved:
+            self._out.append(Reply(cid, (link.D_NICK_REFUSED, cid, nick, reserved)))
             return
         address = self.connections.address[cid]
         if host == address:
@@ -185,10 +209,19 @@ class Policy:
         if record is not None:  # logged in before registering (SASL): the login follows the user
             self._emit((E_LOGIN, cid, record["name"]))
 
-    def _reserved(self, nick: str, account_key: str) -> bool:
-        """Nick ownership (strict, as ergo's): a nick that names an account is for that account only."""
+    def _reserved(self, nick: str, account_key: str) -> str:
+        """Nick ownership (strict, as ergo's): a nick that names an account is for that account only,
+        and a service's nick for nobody. The 433 text why, or "" when the nick may be used."""
         folded = casefold(nick)
-        return folded in self.state.accounts and folded != account_key
+        if is_service_nick(folded):
+            return SERVICE_RESERVED
+        return NICK_RESERVED if folded != account_key and self._account(folded) is not None else ""
+
+    def _account(self, key: str) -> dict | None:
+        """The account's record, unless there is none or it was dropped (a dropped account keeps its
+        name, so private history kept under it never reaches whoever would register it next)."""
+        record = self.state.accounts.get(key)
+        return None if record is None or record.get("dropped") else record
 
     def nick(self, cid: int, new: str) -> None:
         user = self.state.users.get(cid)
@@ -198,8 +231,9 @@ class Policy:
         if holder is not None and holder != cid:
             self._out.append(Reply(cid, (link.D_NICK_REFUSED, cid, new)))
             return
-        if holder is None and self._reserved(new, casefold(user.account)):
-            self._out.append(Reply(cid, (link.D_NICK_REFUSED, cid, new, NICK_RESERVED)))
+        reserved = self._reserved(new, casefold(user.account)) if holder is None else ""
+        if reserved:
+            self._out.append(Reply(cid, (link.D_NICK_REFUSED, cid, new, reserved)))
             return
         self._emit((E_NICK, cid, new, self.now))
 
@@ -209,8 +243,9 @@ class Policy:
         (per account and per address), and logs in a registered client (E_LOGIN) or tells the
         worker of one still registering, whose R_REGISTER then names the account. Always answered
         (D_LOGIN), a replay too: its client may wait for it."""
+        self._end_check(cid)
         user = self.state.users.get(cid)
-        record = self.state.accounts.get(key) if self.accounts else None
+        record = self._account(key) if self.accounts else None
         if user is not None and user.account:
             if self.replayed and record is not None and user.account == record["name"]:
                 self._login_reply(cid, user.account, N.RPL_LOGGEDIN, "")
@@ -233,7 +268,31 @@ class Policy:
     def _login_reply(self, cid: int, account: str, numeric: str, text: str) -> None:
         self._out.append(Reply(cid, (link.D_LOGIN, cid, account, numeric, text)))
 
-    def account_register(self, cid: int, name: str, email: str, record: dict) -> None:
+    def login_check(self, cid: int, key: str, address: str) -> None:
+        """A worker is about to check a password (argon2id: the costly part of a login): only if the
+        throttle allows, counting the checks still in flight, so a throttled client costs no hash.
+        The worker checks against the hash sent here, the hub's, so what it checks is what the hub
+        had in log order (no replica that may be behind). Always answered: D_LOGIN_CHECK, or D_LOGIN."""
+        user = self.state.users.get(cid)
+        if user is not None and user.account:
+            self._login_reply(cid, "", N.ERR_SASLALREADY, N.TEXTS[N.ERR_SASLALREADY])
+            return
+        self._end_check(cid)  # replayed after a restart: the new check stands for the one before
+        wait = self.throttle.allowed(key, address, self.now)
+        if wait:
+            self._login_reply(cid, "", N.ERR_SASLFAIL, THROTTLED.format(max(1, round(wait))))
+            return
+        self.checking[cid] = (key, address)
+        self.throttle.began(key, address)
+        record = self._account(key) if self.accounts else None
+        self._out.append(Reply(cid, (link.D_LOGIN_CHECK, cid, key, record["password"] if record else None)))
+
+    def _end_check(self, cid: int) -> None:
+        check = self.checking.pop(cid, None)
+        if check is not None:
+            self.throttle.ended(*check)
+
+    def account_register(self, cid: int, name: str, email: str, record: dict, via: str = "") -> None:
         """REGISTER (draft/account-registration): the worker checked the name, password and email
         and made the record; the hub makes the account unless it exists, or the name is a nick
         someone else holds, and logs the client in to it. Always answered (D_ACCOUNT_REGISTER)."""
@@ -254,10 +313,92 @@ class Policy:
             self._emit((E_ACCOUNT, key, record))
             if user is not None:
                 self._emit((E_LOGIN, cid, record["name"]))
-        self._out.append(Reply(cid, (link.D_ACCOUNT_REGISTER, cid, record["name"] if code is None else name, code)))
+        self._out.append(Reply(cid, (link.D_ACCOUNT_REGISTER, cid, record["name"] if code is None else name, code,
+                                     via)))
+
+    # --- NickServ: GHOST and REGAIN, and changes to one's own account ------------------------------
+    def ghost(self, cid: int, nick: str, regain: bool) -> None:
+        """GHOST: the connection holding `nick` quits, if the nick is the asker's account's or its
+        user is logged in to that account (as ergo allows). REGAIN: the asker then takes the nick.
+        Always answered (D_SERVICE), a replay too: the asker waits for it."""
+        user = self.state.users.get(cid)
+        if user is None:
+            return  # only registered clients reach NickServ
+        holder = self.state.nicks.get(casefold(nick))
+        target = self.state.users.get(holder) if holder is not None else None
+        mine = casefold(user.account)
+        if not user.account:
+            text = NOT_LOGGED_IN
+        elif target is None:
+            text = NO_SUCH_NICK.format(nick)
+        elif target.cid == cid:
+            text = (REGAIN_SELF if regain else GHOST_SELF).format(user.nick)
+        elif casefold(target.nick) != mine and casefold(target.account) != mine:
+            text = NOT_OWNER.format(target.nick)
+        else:
+            self._end_check(target.cid)
+            self.connections.forget(target.cid)
+            self._emit((E_QUIT, target.cid, GHOST_REASON.format(user.nick), self.now))
+            self._count_connections()
+            if regain and not self._reserved(target.nick, mine):
+                # The answer first, then the nick: the E_NICK resumes the asker, so its later lines
+                # come after the answer and carry the new nick.
+                self._out.append(Reply(cid, (link.D_SERVICE, cid, REGAINED.format(target.nick), False)))
+                self._emit((E_NICK, cid, target.nick, self.now))
+                return
+            text = GHOSTED.format(target.nick)
+        self._out.append(Reply(cid, (link.D_SERVICE, cid, text, True)))
+
+    def account_change(self, cid: int, key: str, change: tuple) -> None:
+        """NickServ PASSWORD, CERT ADD, CERT DEL and DROP: a change to the account the asker is
+        logged in to (the worker made the new hash off the loop). Always answered (D_SERVICE)."""
+        user = self.state.users.get(cid)
+        record = self._account(key)
+        text = NOT_LOGGED_IN
+        if user is not None and user.account and casefold(user.account) == key and record is not None:
+            kind, args = change[0], change[1:]
+            certfps = list(record.get("certfps") or ())
+            new = None
+            if kind == "password":
+                new, text = {**record, "password": args[0], "scram": args[1]}, PASSWORD_CHANGED
+            elif kind == "cert add":
+                fingerprint = args[0]
+                if fingerprint in certfps:
+                    text = CERT_ALREADY.format(fingerprint)
+                elif self.certificate_owner(fingerprint) is not None:
+                    text = CERT_TAKEN.format(fingerprint)
+                elif len(certfps) >= MAX_CERTFPS:
+                    text = CERT_LIMIT.format(MAX_CERTFPS)
+                else:
+                    new, text = {**record, "certfps": certfps + [fingerprint]}, CERT_ADDED.format(fingerprint)
+            elif kind == "cert del":
+                fingerprint = args[0]
+                if fingerprint in certfps:
+                    certfps.remove(fingerprint)
+                    new, text = {**record, "certfps": certfps}, CERT_REMOVED.format(fingerprint)
+                else:
+                    text = CERT_UNKNOWN.format(fingerprint)
+            elif kind == "drop":
+                for other in list(self.state.users.values()):
+                    if other.account and casefold(other.account) == key:
+                        self._emit((E_LOGIN, other.cid, ""))
+                new = {"name": record["name"], "email": "", "password": None, "scram": None, "certfps": [],
+                       "created": record.get("created"), "dropped": self.now}
+                text = DROPPED.format(record["name"])
+            if new is not None:
+                self._emit((E_ACCOUNT, key, new))
+        self._out.append(Reply(cid, (link.D_SERVICE, cid, text, True)))
+
+    def certificate_owner(self, fingerprint: str) -> str | None:
+        """The key of the account holding this certificate fingerprint, or None."""
+        for key, record in self.state.accounts.items():
+            if fingerprint in (record.get("certfps") or ()):
+                return key
+        return None
 
     def quit(self, cid: int, reason: str) -> None:
         self.connections.forget(cid)
+        self._end_check(cid)
         if cid in self.state.users:
             self._emit((E_QUIT, cid, reason, self.now))
         self._count_connections()
@@ -459,6 +600,7 @@ class Policy:
         target = oper and self._target(cid, nick)
         if target:
             self.connections.forget(target.cid)
+            self._end_check(target.cid)
             self._emit((E_QUIT, target.cid, f"Killed ({oper.nick} ({reason}))", self.now))
             self._count_connections()
 

@@ -64,8 +64,16 @@ R_MARKREAD = "markread"  # (cid, targets, time_us | None, joins | None): MARKREA
 
 R_LOGIN = "login"  # (cid, account_key, verified, address): the worker checked a SASL (or PASS) login's
 #   credentials; the hub applies the throttle and logs the client in (or not): answered D_LOGIN
-R_ACCOUNT_REGISTER = "account register"  # (cid, name, email, record): REGISTER, checked and hashed by the
-#   worker (record as accounts/store.py has it); answered D_ACCOUNT_REGISTER
+R_LOGIN_CHECK = "login check"  # (cid, account_key, address): a password is about to be checked (SASL PLAIN,
+#   PASS, NickServ IDENTIFY); the throttle is asked before the worker spends a hash on it: answered
+#   D_LOGIN_CHECK (go ahead, with the hash to check against), or D_LOGIN (refused)
+R_ACCOUNT_REGISTER = "account register"  # (cid, name, email, record, via): REGISTER, checked and hashed by the
+#   worker (record as accounts/store.py has it); via is "" or "NickServ", echoed in D_ACCOUNT_REGISTER
+R_ACCOUNT_CHANGE = "account change"  # (cid, account_key, change): NickServ changes the asker's own account:
+#   change is ("password", hash, scram), ("cert add", fingerprint), ("cert del", fingerprint) or ("drop",);
+#   answered D_SERVICE
+R_GHOST = "ghost"  # (cid, nick, regain): NickServ GHOST (regain False) or REGAIN: the connection holding a nick
+#   the asker's account owns quits (and with regain the asker takes the nick); answered D_SERVICE
 
 # The QUIT reason of every client of a worker told to stop (a client's own reason starts "Quit").
 SHUTDOWN_REASON = "Server shutting down"
@@ -95,8 +103,13 @@ D_ANSWERED = "answered"  # (cid, command): the hub has sent everything that answ
 #   session waits for (REDACT); it resumes
 D_LOGIN = "sasl"  # (cid, account, numeric, text): account (its display name) and "900" when logged in,
 #   else "" and the numeric refusing it (904 with why, 907); the session resumes
-D_ACCOUNT_REGISTER = "registered"  # (cid, name, code): code None when the account was made (and the client
-#   logged in to it), else the FAIL REGISTER code; the session resumes
+D_LOGIN_CHECK = "login check"  # (cid, account_key, hash or None): the throttle allows the password check
+#   R_LOGIN_CHECK asked for; the worker checks it against this hash (None: no such account, and a
+#   throwaway hash is checked instead) and sends R_LOGIN; the session still waits
+D_ACCOUNT_REGISTER = "registered"  # (cid, name, code, via): code None when the account was made (and the client
+#   logged in to it), else the FAIL REGISTER code; via as the request said; the session resumes
+D_SERVICE = "service"  # (cid, text, resume): NickServ's answer to R_GHOST or R_ACCOUNT_CHANGE, a NOTICE from it;
+#   the session resumes unless resume is False (REGAIN: the E_NICK that follows resumes it)
 D_SYNC = "sync"  # (snapshot): a new hub's view of the world, after a restart
 D_REFUSE = "refuse"  # (cid, reason): over a connection limit; the worker closes it with ERROR
 D_HANDLED = "handled"  # (count,): with history on, the hub has handled this many items from this link and

@@ -58,7 +58,8 @@ CAPABILITIES: dict[str, Capability] = {
     LABELED_RESPONSE: Capability("", "a command's answer tagged with the label the client gave it"),
     MESSAGE_TAGS: Capability("", "client tags (+name) relayed, msgid on every message, TAGMSG"),
     MULTI_PREFIX: Capability("", "every status prefix of a member in NAMES and WHO, not only the highest"),
-    SASL: Capability("PLAIN,SCRAM-SHA-256", "AUTHENTICATE: log in to an account (sasl 3.1 and 3.2)"),
+    SASL: Capability("PLAIN,SCRAM-SHA-256,EXTERNAL", "AUTHENTICATE: log in to an account (sasl 3.1 and 3.2); "
+                     "EXTERNAL with a TLS client certificate"),
     SERVER_TIME: Capability("", "the time each message was sent, as a tag"),
     SETNAME: Capability("", "SETNAME: change one's realname, seen by fellow members"),
     USERHOST_IN_NAMES: Capability("", "nick!user@host in NAMES, not the nick alone"),

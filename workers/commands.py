@@ -9,8 +9,8 @@ from typing import Callable
 
 from ircproto import numerics as N
 from ircproto.message import Message
-from workers.handlers import (accounts, channels, history, messages, modes, monitor, operators, queries, read_marker,
-                              redaction, registration, server, users)
+from workers.handlers import (accounts, channels, history, messages, modes, monitor, nickserv, operators, queries,
+                              read_marker, redaction, registration, server, users)
 from workers.handlers.common import Reply
 from workers.session import Session
 
@@ -22,7 +22,9 @@ class Command:
     handler: Callable[[Session, Message], None]
     min_params: int = 0
     before_registration: bool = False
-    reads_state: bool = False  # answered from the replica: only once the client's earlier changes are in it
+    # Answered from the replica: only once the client's earlier changes are in it. A function says
+    # so of each message (a PRIVMSG to NickServ reads the replica; any other PRIVMSG does not).
+    reads_state: bool | Callable[[Message], bool] = False
 
 
 COMMANDS: dict[str, Command] = {
@@ -39,6 +41,9 @@ COMMANDS: dict[str, Command] = {
     # after a start, before the first sync, it holds none, and a good password would be refused).
     "AUTHENTICATE": Command(accounts.authenticate, 1, before_registration=True, reads_state=True),
     "REGISTER": Command(accounts.register, 0, before_registration=True),
+    # NickServ (workers/handlers/nickserv.py), also as /msg NickServ: it reads accounts from the replica
+    "NICKSERV": Command(nickserv.command, 0, reads_state=True),
+    "NS": Command(nickserv.command, 0, reads_state=True),
     # Channel operations
     "JOIN": Command(channels.join, 1),
     "PART": Command(channels.part, 1),
@@ -50,7 +55,7 @@ COMMANDS: dict[str, Command] = {
     "RENAME": Command(channels.rename, 2),
     "MODE": Command(modes.mode, 1, reads_state=True),
     # Messages
-    "PRIVMSG": Command(messages.privmsg, 0),
+    "PRIVMSG": Command(messages.privmsg, 0, reads_state=nickserv.addressed),
     "NOTICE": Command(messages.notice, 0),
     "TAGMSG": Command(messages.tagmsg, 0),
     # User queries and presence
@@ -88,9 +93,12 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-def reads_state(command: str) -> bool:
-    found = COMMANDS.get(command)
-    return found is not None and found.reads_state
+def reads_state(msg: Message) -> bool:
+    found = COMMANDS.get(msg.command)
+    if found is None:
+        return False
+    test = found.reads_state
+    return test if test.__class__ is bool else test(msg)  # type: ignore[operator, return-value]
 
 
 HTTP_METHODS = {"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE"}

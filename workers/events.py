@@ -16,7 +16,8 @@ from ipc import link
 from workers.answers import (on_answered, on_barrier, on_fail, on_history, on_idle_ask, on_idle_tell, on_markread,
                              on_nick_refused, on_numeric, on_refuse)
 from workers.delivery import on_echo, on_redact, on_user_message, on_wallops
-from workers.handlers.accounts import on_account_register, on_login as on_login_answer
+from workers.handlers.accounts import on_account_register, on_login as on_login_answer, on_login_check
+from workers.handlers.nickserv import on_service
 from workers.link_upkeep import on_ack, on_handled, on_sync
 from workers.replica_events import (on_account, on_away, on_chghost, on_connections, on_invite, on_join, on_kick, on_login, on_mode,
                                     on_nick, on_part, on_quit, on_rename, on_restore, on_setname, on_topic, on_user,
@@ -47,6 +48,8 @@ HANDLERS: dict[str, Callable[..., None]] = {
     E_LOGIN: on_login,
     link.D_LOGIN: on_login_answer,
     link.D_ACCOUNT_REGISTER: on_account_register,
+    link.D_LOGIN_CHECK: on_login_check,
+    link.D_SERVICE: on_service,
     link.D_USERMSG: on_user_message,
     link.D_ECHO: on_echo,
     link.D_WALLOPS: on_wallops,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
+from config.client_certs import fingerprint_of
 from workers.session import Session
 
 
@@ -29,6 +30,8 @@ class ClientProtocol(Session, asyncio.Protocol):
     driver: Driver  # set on the class by protocol_class
 
     def connection_made(self, transport: Any) -> None:
+        if self.tls:
+            self.certfp = fingerprint_of(transport)  # SASL EXTERNAL's identity
         self.driver.opened(self, transport)
 
     def data_received(self, data: bytes) -> None:

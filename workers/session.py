@@ -144,7 +144,7 @@ class SessionServer(ServerView, Protocol):
 
     def dispatch(self, s: "Session", msg: "Message") -> None: ...
 
-    def reads_state(self, command: str) -> bool: ...
+    def reads_state(self, msg: "Message") -> bool: ...
 
 
 class IllegalTransition(Exception):
@@ -181,7 +181,7 @@ class Session(ReplyOrder):
                  "tag_mode", "phase", "holding", "sync_token", "fresh", "label", "captured", "idle_since",
                  "announced", "lines_before_registration", "backlog", "fakelag", "transport", "outbuf",
                  "lines", "connected_at", "last_seen", "ping_sent_at", "reading_paused", "join_markers",
-                 "account", "sasl", "tls", "asked", "transport_kind")
+                 "account", "sasl", "tls", "asked", "transport_kind", "certfp")
 
     def __init__(self, server: SessionServer, outbox: Outbox, cid: int, host: str, now: float,
                  idle_since: float) -> None:
@@ -221,6 +221,7 @@ class Session(ReplyOrder):
         self.tls = False  # the connection is over TLS (SASL PLAIN is then allowed from anywhere)
         self.asked: tuple | None = None  # the last request sent with ask_hub (replayed only if still waited on)
         self.transport_kind = "tcp"  # "tcp", "tls" or "websocket" (wss too): for metrics and WHOIS
+        self.certfp: str | None = None  # the TLS client certificate's SHA-256, hex (SASL EXTERNAL)
 
     # --- the state tables ---------------------------------------------------------------
     def _phase_to(self, event: str) -> None:
@@ -320,7 +321,7 @@ class Session(ReplyOrder):
             label = None
         # A query waits until the replica holds what the hub had decided; a labelled command
         # until the hub has answered everything before it, which must stay out of its batch.
-        if (not self.fresh and self.server.reads_state(msg.command)) or \
+        if (not self.fresh and self.server.reads_state(msg)) or \
                 (label and not self.may_answer_now):
             self._hold_first(line)  # handled once the barrier is back
             self._barrier()

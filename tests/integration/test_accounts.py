@@ -92,7 +92,7 @@ def test_caps_are_offered(server):
     client = server.connect()
     client.send("CAP LS 302")
     offered = " ".join(m.params[-1] for m in [client.expect("CAP")])
-    assert "sasl=PLAIN,SCRAM-SHA-256" in offered and "account-notify" in offered and "account-tag" in offered
+    assert "sasl=PLAIN,SCRAM-SHA-256,EXTERNAL" in offered and "account-notify" in offered and "account-tag" in offered
     assert "draft/account-registration" in offered
 
 
@@ -121,7 +121,7 @@ def test_sasl_errors_and_a_retry(server):
     sasl_plain(client, "", "x", expect="904")  # an empty account name
     sasl_plain(client, name, "", expect="904")  # an empty password
     client.send("AUTHENTICATE NOSUCH")
-    assert client.expect("908").params[1] == "PLAIN,SCRAM-SHA-256"
+    assert client.expect("908").params[1] == "PLAIN,SCRAM-SHA-256,EXTERNAL"
     client.expect("904")
     client.send("AUTHENTICATE PLAIN")
     client.expect("AUTHENTICATE", "+")

@@ -16,7 +16,7 @@ def test_welcome_burst(server):
         "userhost-in-names", "invite-notify", "setname", "chghost", "batch", "labeled-response",
         "draft/channel-rename", "draft/chathistory", "draft/event-playback", "draft/message-redaction",
         "draft/read-marker", "soju.im/search", "extended-monitor", "account-notify", "account-tag",
-        "sasl=PLAIN,SCRAM-SHA-256", "draft/account-registration"}
+        "sasl=PLAIN,SCRAM-SHA-256,EXTERNAL", "draft/account-registration"}
     c.send("CAP END")
     welcome = c.expect("001")
     assert welcome.source == "hubchat.local"

@@ -85,6 +85,12 @@ def either(*tests: Callable[[Message, str], bool]) -> Callable[[Message, str], b
     return lambda m, token: any(t(m, token) for t in tests)
 
 
+def from_nickserv(text: str) -> Callable[[Message, str], bool]:
+    """A NOTICE from NickServ saying text.format(t=token) (in any case)."""
+    return lambda m, token: m.command == "NOTICE" and (m.source or "").startswith("NickServ!") and \
+        text.format(t=token).upper() in m.params[-1].upper()
+
+
 def own_channel(token: str) -> str:
     return "#o" + token
 
@@ -176,6 +182,13 @@ VOCABULARY: dict[str, Expect] = {
                                lambda a, t: any(m.command == "904" for m in a)),
     "register_weak": Expect("REGISTER * * short", fail("REGISTER", "WEAK_PASSWORD"),
                             failed("REGISTER", "WEAK_PASSWORD")),
+    # NickServ: answered by the worker, from the replica once a barrier is back (a PRIVMSG to it too).
+    "ns_info": Expect("NS INFO {t}", from_nickserv("Account {t} is not registered"),
+                      lambda a, t: any(from_nickserv("Account {t}")(m, t) for m in a)),
+    "nickserv_unknown": Expect("NICKSERV FROB{t}", from_nickserv("Unknown command FROB{t}"),
+                               lambda a, t: any(from_nickserv("FROB{t}")(m, t) for m in a)),
+    "privmsg_nickserv": Expect("PRIVMSG NickServ :INFO {t}", from_nickserv("Account {t} is not registered"),
+                               lambda a, t: any(from_nickserv("Account {t}")(m, t) for m in a)),
 }
 
 
@@ -187,11 +200,12 @@ class Sent:
 
 
 def is_others_traffic(m: Message, me: str, server_name: str) -> bool:
-    """A line that another client caused (or a server PING): not an answer to us."""
+    """A line that another client caused (or a server PING): not an answer to us. NickServ's
+    NOTICEs answer us."""
     if m.command == "PING":
         return True
     source = m.source or server_name
-    return "!" in source and source.split("!")[0] != me
+    return "!" in source and source.split("!")[0] not in (me, "NickServ")
 
 
 def check_order(client: Client, sent: list[Sent], server_name: str, complete: bool = True) -> None:

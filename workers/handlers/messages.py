@@ -16,11 +16,13 @@ from __future__ import annotations
 import time
 
 from ipc import link
+from accounts.names import is_service_nick
 from ircproto import numerics as N
 from ircproto.caps import ECHO_MESSAGE
 from ircproto.casemap import is_channel_name, is_valid_channel, is_valid_nick
 from ircproto.message import Message, escape_tag_value, format_line
 from ircproto.modes import BOT_MODE, STATUS_RANK
+from workers.handlers import nickserv
 from workers.handlers.common import Reply, split_targets
 from workers.session import Session
 
@@ -67,6 +69,10 @@ def _send(s: Session, msg: Message, quiet: bool) -> None:
         if not (is_valid_channel(target, limits.channellen) if is_channel else is_valid_nick(target, limits.nicklen)):
             if not quiet:  # a name that cannot exist does not
                 s.numeric(N.ERR_NOSUCHCHANNEL if is_channel else N.ERR_NOSUCHNICK, target)
+            continue
+        if not is_channel and not to_status and is_service_nick(target):
+            if msg.command == "PRIVMSG":  # answered here, never relayed: it may carry a password
+                nickserv.message(s, msg.params[1])
             continue
         origin = worker.next_msgid()  # the hub makes it the message's msgid, and stamps the time
         if is_channel:

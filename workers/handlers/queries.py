@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from accounts.names import is_service_nick
 from ipc import link
 from chatstate.state import Channel, User
 from ircproto import numerics as N
@@ -16,6 +17,7 @@ from ircproto.casemap import is_channel_name
 from ircproto.masks import is_wild, matches
 from ircproto.message import Message
 from ircproto.modes import BOT_MODE
+from workers.handlers import nickserv
 from workers.handlers.common import Reply, split_targets
 from workers.replies import shown_status
 from workers.session import Session
@@ -80,6 +82,9 @@ def whois(s: Session, msg: Message) -> None:
     nick = targets[0]
     server = s.server
     user = server.state.user_by_nick(nick)
+    if user is None and is_service_nick(nick):
+        nickserv.whois(s)
+        return
     if user is None:
         s.numeric(N.ERR_NOSUCHNICK, nick)
         s.numeric(N.RPL_ENDOFWHOIS, nick)
@@ -122,6 +127,8 @@ def _whois_reply(s: Session, user: User, idle: int | None) -> None:
         s.numeric(N.RPL_WHOISBOT, user.nick)
     if user.account:
         s.numeric(N.RPL_WHOISACCOUNT, user.nick, user.account)
+    if user.cid == s.cid and s.certfp:  # (another worker's client's certificate is not in the replica)
+        s.numeric_as_given(N.RPL_WHOISCERTFP, user.nick, f"has client certificate fingerprint {s.certfp}")
     if user.away:
         s.numeric(N.RPL_AWAY, user.nick, user.away)
     if idle is not None:

@@ -19,11 +19,12 @@ INFO = (
 HELP: dict[str, tuple[str, ...]] = {
     "*": ("hubchat understands these commands:",
           "ADMIN AUTHENTICATE AWAY CAP CHATHISTORY CHGHOST HELP HELPOP INFO INVITE ISON JOIN KICK KILL LIST LUSERS MARKREAD",
-          "MODE MONITOR MOTD NAMES NICK NOTICE OPER PART PASS PING PONG PRIVMSG QUIT REDACT REGISTER REHASH RENAME",
+          "MODE MONITOR MOTD NAMES NICK NICKSERV NOTICE NS OPER PART PASS PING PONG PRIVMSG QUIT REDACT REGISTER",
+          "REHASH RENAME",
           "SEARCH SETNAME TAGMSG TIME TOPIC USER USERHOST VERSION WALLOPS WHO WHOIS WHOWAS", "Use HELP <command> for one of them."),
     "ADMIN": ("ADMIN", "Who runs this server."),
-    "AUTHENTICATE": ("AUTHENTICATE <mechanism> | <base64> | *", "Log in to an account with SASL (PLAIN or "
-                     "SCRAM-SHA-256), after CAP REQ sasl."),
+    "AUTHENTICATE": ("AUTHENTICATE <mechanism> | <base64> | *", "Log in to an account with SASL (PLAIN, "
+                     "SCRAM-SHA-256, or EXTERNAL with a TLS client certificate), after CAP REQ sasl."),
     "AWAY": ("AWAY [<message>]", "Mark yourself away with a message, or back without one."),
     "CHATHISTORY": ("CHATHISTORY LATEST|BEFORE|AFTER|AROUND <target> <* | msgid=<id> | timestamp=<time>> <limit>",
                     "CHATHISTORY BETWEEN <target> <ref> <ref> <limit>",
@@ -33,6 +34,9 @@ HELP: dict[str, tuple[str, ...]] = {
     "CHGHOST": ("CHGHOST <nick> <user> <host>", "(Operators) Change someone's user name and host."),
     "REGISTER": ("REGISTER <account | *> <email | *> <password>", "Make an account named after your nick, and "
                  "log in to it."),
+    "NICKSERV": ("NICKSERV <command> [<args>]", "The same as /msg NickServ <command>: accounts for every client;",
+                 "NICKSERV HELP lists its commands."),
+    "NS": ("NS <command> [<args>]", "Another name for NICKSERV."),
     "HELP": ("HELP [<command>]", "What the commands do; HELPOP is another name for it."),
     "HELPOP": ("HELPOP [<command>]", "Another name for HELP."),
     "INVITE": ("INVITE [<nick> <channel>]", "Invite someone into a channel (needed to join a +i channel);",
