@@ -63,13 +63,15 @@ def _errors() -> tuple[type[BaseException], ...]:
 class Bridge:
     def __init__(self, seat: Seat, token: str, on_entries: Callable[[list], None],
                  on_health: Callable[[bool], None], hosts: Callable[[], dict],
-                 snapshot: Callable[[], tuple[str, bytes] | None]) -> None:
+                 snapshot: Callable[[], tuple[str, bytes] | None],
+                 on_drained: Callable[[int], None] = lambda waiting: None) -> None:
         self.seat = seat
         self.token = token
         self.on_entries = on_entries  # [(id bytes, entry tuple)], in stream order
         self.on_health = on_health  # False: Redis is unreachable; True: back
         self.hosts = hosts  # the ledger's hosts (host -> (host_id, boot, epoch)), as the hub holds them now
         self.snapshot = snapshot  # (last id, blob) of the hub's state, or None before it has caught up
+        self.on_drained = on_drained  # entries still waiting, after each confirmed write
         self.seq = 0
         self.queue: list[bytes] = []  # entries not yet confirmed by Redis, in order
         self.pending: list[tuple] = []  # requests for the next entry
@@ -168,6 +170,7 @@ class Bridge:
                 delay = 0
                 del self.queue[:len(batch)]
                 self._up()
+                self.on_drained(len(self.queue))
 
     # --- reading -------------------------------------------------------------------------
     async def _read(self) -> None:

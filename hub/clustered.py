@@ -83,7 +83,7 @@ class ClusteredHub(Hub):
     def start(self) -> None:
         super().start()
         self.bridge = Bridge(self.seat, self.token, self._on_entries, self._on_health,
-                             hosts=lambda: self.ledger.hosts, snapshot=self._snapshot)
+                             hosts=lambda: self.ledger.hosts, snapshot=self._snapshot, on_drained=self._on_drained)
         asyncio.get_running_loop().create_task(self._join())
 
     async def _join(self) -> None:
@@ -154,11 +154,15 @@ class ClusteredHub(Hub):
         self.appended[wid] = position
         bridge = self.bridge
         if len(bridge.queue) > QUEUE_LIMIT:  # type: ignore[union-attr]
-            self._backpressure(REDIS, True)  # lifted when Redis has caught up (Bridge._up, _drained)
+            self._backpressure(REDIS, True)  # lifted when half of it is written (_on_drained)
 
     def _on_health(self, up: bool) -> None:
         backlog = self.bridge is not None and len(self.bridge.queue) > QUEUE_LIMIT
         self._backpressure(REDIS, not up or backlog)
+
+    def _on_drained(self, waiting: int) -> None:
+        if REDIS in self._backed_up and waiting <= QUEUE_LIMIT // 2:
+            self._backpressure(REDIS, False)
 
     # --- decisions: from the stream -------------------------------------------------------------
     def _on_entries(self, entries: list) -> None:
