@@ -61,6 +61,16 @@ def wid_of(cid: int) -> int:
     return cid >> 32
 
 
+# With several hosts (cluster/), a worker's incarnation number carries its host's number in its
+# high bits, `host << HOST_SHIFT | n`, so ids stay unique across hosts and every host routes them
+# the same way: a host has links only to its own workers' wids.
+HOST_SHIFT = 16
+
+
+def host_of_wid(wid: int) -> int:
+    return wid >> HOST_SHIFT
+
+
 def identity(user: "User") -> str:
     """Who a user is, for what must not pass to the next holder of a nick (private history,
     redaction rights, read markers): the account when logged in (`a:` and its key), else this
@@ -446,6 +456,14 @@ class State:
         state = cls(wid)
         state.merge(snap)
         return state
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled whole for a cluster's snapshot (cluster/): everything but the bound appliers."""
+        return {k: v for k, v in self.__dict__.items() if k != "_appliers"}
+
+    def __setstate__(self, values: dict[str, Any]) -> None:
+        self.__init__(values["wid"])
+        self.__dict__.update(values)
 
     def local_cids(self, wid: int) -> Iterable[int]:
         return [cid for cid in self.users if wid_of(cid) == wid]

@@ -181,6 +181,38 @@ class WebSection:
                                        "may stay open idle between requests.", check=at_least(1))
 
 
+def redis_url(v: str) -> str | None:
+    if v and not re.fullmatch(r"redis://[^/\s:]+(:\d+)?(/\d+)?", v):
+        return "must be empty (one host) or redis://HOST:PORT/DB"
+    return None
+
+
+def lease_seconds(v: float) -> str | None:
+    return None if 0.5 <= v <= 300 else "must be from 0.5 to 300 seconds"
+
+
+def _hostname() -> str:
+    import socket
+    return socket.gethostname() or "localhost"
+
+
+@dataclass(frozen=True)
+class ClusterSection:
+    redis_url: str = setting("", "Several hosts as one network: the Redis server (redis://HOST:PORT/DB) whose "
+                                 "stream is their shared log. Empty: this host alone, and no Redis at all.",
+                             flag="--cluster", check=redis_url)
+    host_id: str = setting("", "This host's name in the cluster; empty means the machine's hostname. Must be "
+                               "unique: a host whose id another live host holds stops at start.",
+                           flag="--host-id", check=lambda v: None if not v else one_word(v))
+    lease: float = setting(10.0, "Seconds a host may go silent (dead, or cut off from Redis) before the other "
+                                 "hosts quit its users and free their nicks.", flag="--cluster-lease",
+                           check=lease_seconds)
+
+    @property
+    def host_name(self) -> str:
+        return self.host_id or _hostname()
+
+
 @dataclass(frozen=True)
 class Config:
     server: ServerSection = field(default_factory=ServerSection)
@@ -188,6 +220,7 @@ class Config:
     history: HistorySection = field(default_factory=HistorySection)
     accounts: AccountsSection = field(default_factory=AccountsSection)
     web: WebSection = field(default_factory=WebSection)
+    cluster: ClusterSection = field(default_factory=ClusterSection)
     # [operators] in the TOML file: name = "scrypt$..." (python -m hub --hash-password); never plain text.
     operators: Mapping[str, str] = field(default_factory=dict)
 

@@ -30,7 +30,7 @@ from accounts.names import is_service_nick
 from accounts.throttle import LoginThrottle
 from chatstate.state import (BAN_LIST_LENGTH, E_ACCOUNT, E_AWAY, E_CHGHOST, E_CONNECTIONS, E_INVITE, E_JOIN, E_KICK, E_LOGIN, E_MODE,
                              E_NICK, E_PART, E_QUIT, E_RENAME, E_RESTORE, E_SETNAME, E_TOPIC, E_UMODE, E_USER, Channel,
-                             State, User, identity)
+                             State, User, host_of_wid, identity, wid_of)
 from ircproto.modes import ACTING_LIST_MODES, LIST_MODES, OP_STATUS, STATUS_OF_MODE, STATUS_RANK
 from hub.admission import Connections
 from history.feed import S_LOOKUP, S_MARKREAD, S_QUERY
@@ -134,6 +134,21 @@ class Policy:
             self._end_check(cid)
         for cid in self.state.local_cids(wid):
             self._emit((E_QUIT, cid, WORKER_LOST_REASON, now))
+        self._count_connections()
+        return out
+
+    def host_lost(self, host: int, now: float, reason: str) -> list:
+        """A host of a cluster left it (its lease lapsed, or a new incarnation of it came up):
+        every client it held quits, and a connection it still holds unregistered is refused
+        (which only that host's own workers can act on)."""
+        self.now, self.replayed = now, False
+        out = self._out = []
+        for cid in [c for c in self.connections.address if host_of_wid(wid_of(c)) == host]:
+            self.connections.forget(cid)
+            if cid not in self.state.users:
+                out.append(Reply(cid, (link.D_REFUSE, cid, reason)))
+        for cid in [c for c in self.state.users if host_of_wid(wid_of(c)) == host]:
+            self._emit((E_QUIT, cid, reason, now))
         self._count_connections()
         return out
 

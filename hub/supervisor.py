@@ -71,9 +71,13 @@ class Child:
 
 
 def _run_hub(cfg: Config, ctl: socket.socket, *, heartbeat: Heartbeat, board: metrics.Board | None = None,
-             **_: object) -> None:
-    from hub.hub import Hub
-    hub = Hub(cfg, ctl, heartbeat)
+             seat=None, **_: object) -> None:
+    if seat is not None:
+        from hub.clustered import ClusteredHub
+        hub = ClusteredHub(cfg, ctl, heartbeat, seat)
+    else:
+        from hub.hub import Hub
+        hub = Hub(cfg, ctl, heartbeat)
     if board is not None:
         hub.metrics_row = board.row(board.hub)
     hub.run()
@@ -116,6 +120,7 @@ class Supervisor:
         self.web_listener: socket.socket | None = None
         self._sampled_at = 0.0
         self._ps: dict[int, object] = {}  # pid -> psutil.Process, made once per process
+        self.seat = None  # cluster.seat.Seat with --cluster: this host's number and lease
 
     # --- setup ---------------------------------------------------------------------------
     @staticmethod
@@ -179,7 +184,7 @@ class Supervisor:
                 ours.close()
                 heartbeat = Heartbeat(self.beats, beat)
                 if role != WORKER:
-                    run(self.config, theirs, heartbeat=heartbeat, board=self.board)
+                    run(self.config, theirs, heartbeat=heartbeat, board=self.board, **kwargs)
                 else:
                     run(self.config, theirs, wid=wid, slot=slot, heartbeat=heartbeat, **kwargs)
             except SystemExit as exc:
@@ -227,7 +232,7 @@ class Supervisor:
         return next((c for c in self.children.values() if c.role == STORE), None)
 
     def spawn_hub(self) -> None:
-        hub = self._fork(HUB, HUB_SLOT, self.hub_main)
+        hub = self._fork(HUB, HUB_SLOT, self.hub_main, **({"seat": self.seat} if self.seat else {}))
         for worker in self.workers():
             self._link(hub, worker)
         store = self.store()
@@ -266,7 +271,21 @@ class Supervisor:
             log.debug("could not reach %s: %s", child.label, exc)
 
     # --- main loop -----------------------------------------------------------------------
+    def join_cluster(self) -> None:
+        """With --cluster: this host's number and lease, before anything is forked (no thread or
+        socket of Redis's outlives this call)."""
+        cluster = self.config.cluster
+        if not cluster.redis_url:
+            return
+        from cluster.seat import SeatError, take
+        try:
+            self.seat = take(cluster.redis_url, cluster.host_name, cluster.lease)
+        except SeatError as exc:
+            raise config_pkg.ConfigError(str(exc)) from None
+        self.next_wid = self.seat.first_wid
+
     def run(self) -> int:
+        self.join_cluster()
         self.bind()
         self.install_signals()
         self.spawn_hub()

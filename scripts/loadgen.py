@@ -55,6 +55,20 @@ class Plan:
     sample: int = 0
     web_port: int = 0  # the server's HTTP port, for WebSocket clients
     websocket_share: float = 0.0  # the fraction of clients that connect over WebSocket
+    # With several hosts of one cluster (soak --cluster N): every host's (address, port). A channel's
+    # members (i % channels) are dealt over the hosts in turn, so every channel has members on every
+    # host, and a delivery's sender's host is known from its nick.
+    targets: tuple[tuple[str, int], ...] = ()
+
+    def host_of(self, i: int) -> int:
+        return i // self.channels % len(self.targets) if self.targets else 0
+
+    def target(self, i: int) -> tuple[str, int]:
+        return self.targets[self.host_of(i)] if self.targets else (self.host, self.port)
+
+    @property
+    def hosts(self) -> int:
+        return len(self.targets) or 1
 
     def websocket(self, i: int) -> bool:
         """Whether client i speaks IRC over WebSocket: every 1/share-th client, evenly spread."""
@@ -96,6 +110,7 @@ class SoakClient(asyncio.BufferedProtocol):
 
     def __init__(self, gen: "Generator", i: int) -> None:
         self.gen = gen
+        self.host = gen.plan.host_of(i)
         self.nick = gen.plan.nick(i)
         self.channel = gen.plan.channel_of(i)
         self.ledger = Ledger(self.channel, self.nick, sends=i < gen.plan.senders,
@@ -147,6 +162,8 @@ class SoakClient(asyncio.BufferedProtocol):
                 gen.delivered += 1
                 bucket = int((now - float(sent_at)) * 1000 / BUCKET_MS)
                 gen.histogram[bucket if bucket < BUCKETS else BUCKETS - 1] += 1
+                if gen.hosts > 1 and gen.plan.host_of(int(sender[gen.prefix_length:])) != self.host:
+                    gen.cross[bucket if bucket < BUCKETS else BUCKETS - 1] += 1
             elif line.startswith(b"PING"):
                 self.send(b"PONG" + line[4:] + b"\r\n")
             elif b" 366 " in line and not self.joined.done():
@@ -241,6 +258,9 @@ class Generator:
         self.delivered = 0
         self.sent_total = 0
         self.histogram = [0] * BUCKETS
+        self.cross = [0] * BUCKETS  # the deliveries from a sender on another host of the cluster
+        self.hosts = plan.hosts
+        self.prefix_length = len(plan.prefix)
         self.errors: list[str] = []
         self.disconnected: list[str] = []
         self.read_buffer = bytearray(READ_BUFFER)
@@ -268,17 +288,18 @@ class Generator:
                     continue
                 client = SoakClient(self, i)
                 source = self.plan.source_address(i)
+                host, port = self.plan.target(i)
                 if source is None:
-                    await loop.create_connection(lambda: client, self.plan.host, self.plan.port)
+                    await loop.create_connection(lambda: client, host, port)
                 else:
-                    await loop.create_connection(lambda: client, sock=await self._socket_from(source))
+                    await loop.create_connection(lambda: client, sock=await self._socket_from(source, host, port))
                 self.clients.append(client)
                 await client.joined
 
         async with asyncio.timeout(JOIN_TIMEOUT):
             await asyncio.gather(*(lane() for _ in range(CONNECTING)))
 
-    async def _socket_from(self, source: tuple[str, int]) -> socket.socket:
+    async def _socket_from(self, source: tuple[str, int], host: str, port: int) -> socket.socket:
         """A socket connected from a source address on 127/8. The port is chosen at connect time
         (IP_BIND_ADDRESS_NO_PORT), so it only has to be unique per destination: a plain bind to
         port 0 takes a port from the whole range and runs out next to a previous run's TIME_WAITs."""
@@ -287,7 +308,7 @@ class Generator:
         sock.bind(source)
         sock.setblocking(False)
         try:
-            await asyncio.get_running_loop().sock_connect(sock, (self.plan.host, self.plan.port))
+            await asyncio.get_running_loop().sock_connect(sock, (host, port))
         except OSError:
             sock.close()
             raise
@@ -345,9 +366,11 @@ class Generator:
         while not stop_event.is_set():
             await asyncio.sleep(1.0)
             histogram, self.histogram = self.histogram, [0] * BUCKETS
+            cross, self.cross = self.cross, [0] * BUCKETS
             self.report.put(("tick", self.index, self.sent_total - last[0], self.delivered - last[1],
                              {b: n for b, n in enumerate(histogram) if n},
-                             sum(1 for c in self.clients if not c.closed)))
+                             sum(1 for c in self.clients if not c.closed),
+                             {b: n for b, n in enumerate(cross) if n}))
             last = (self.sent_total, self.delivered)
 
     def set_counted_low_water(self, nbytes: int) -> None:

@@ -4,7 +4,12 @@ reordered, that nobody was disconnected and that no server process restarted.
 
 Usage: scripts/soak.sh [--workers N] [--clients C] [--channels M] [--senders S] [--rate R]
                        [--duration D] [--target HOST:PORT] [--procs P] [--quick] [--out DIR]
-                       [--websocket-share F]
+                       [--websocket-share F] [--cluster H]
+
+With --cluster H it starts a redis-server (AOF on, in a temporary directory) and H servers on
+127.0.0.2, .3, ... sharing it (--workers each), spreads the clients evenly over them (each
+channel's members dealt over the hosts in turn), and reports the latency of deliveries from a sender on another host, and what
+Redis itself used.
 """
 from __future__ import annotations
 
@@ -53,6 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--websocket-share", type=float, default=0.0, metavar="F",
                         help="this fraction of the clients (0 to 1) speak IRC over WebSocket to the server's "
                              "HTTP port, with the same exactly-once checks")
+    parser.add_argument("--cluster", type=int, default=0, metavar="H",
+                        help="H hosts of one cluster sharing one Redis (started here); 0: one server, no Redis")
     parser.add_argument("--quick", action="store_true", help="a short light run (CI): " + str(QUICK))
     parser.add_argument("--out", default=str(ROOT / "soak-results"), help="where results are written")
     parser.add_argument("--no-history", dest="history", action="store_false",
@@ -68,9 +75,49 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--websocket-share is a fraction from 0 to 1")
     if args.websocket_share and args.target:
         parser.error("--websocket-share needs the server the soak starts (it reads the HTTP port at start)")
+    if args.cluster and (args.target or args.websocket_share):
+        parser.error("--cluster starts its own servers, over TCP only")
     if args.procs is None:
         args.procs = default_procs(args.clients)
     return args
+
+
+class Redis:
+    """redis-server for --cluster, on a free loopback port with AOF on, in a directory of its own."""
+
+    def __init__(self) -> None:
+        import socket
+        import redis
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.dir = tempfile.mkdtemp(prefix="hubchat-soak-redis-")
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
+                                      self.dir, "--appendonly", "yes", "--save", "", "--logfile", "redis.log"],
+                                     stdout=subprocess.DEVNULL)
+        self.client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("soak: redis-server did not start (apt-get install redis-server)")
+                time.sleep(0.05)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def commands(self) -> int:
+        return int(self.client.info("stats")["total_commands_processed"])
+
+    def memory_mb(self) -> float:
+        return round(self.client.info("memory")["used_memory"] / 2 ** 20, 1)
+
+    def close(self) -> None:
+        self.client.close()
+        self.proc.terminate()
+        self.proc.wait(15)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def default_procs(clients: int) -> int:
@@ -95,10 +142,10 @@ def machine_loop_ms(runs: int = 3) -> float:
     return round(best * 1000, 1)
 
 
-def start_server(workers: int, data_dir: str | None):
+def start_server(workers: int, data_dir: str | None, extra: tuple[str, ...] = ()):
     history = ["--data-dir", data_dir] if data_dir else ["--no-history"]
     proc = subprocess.Popen([sys.executable, "-m", "hub", "--workers", str(workers), "--port", "0", "--web-port", "0",
-                             "--no-flood-control", "--log-level", "warning", *history], cwd=ROOT,
+                             "--no-flood-control", "--log-level", "warning", *history, *extra], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "HUBCHAT_LIMITS_MAX_CLIENTS": "200000"})
     line = proc.stdout.readline()
@@ -171,18 +218,35 @@ def main(argv=None) -> int:
     loop_ms = machine_loop_ms()  # before anything of the run is started: the machine is as idle as it gets
     server = store_pid = None
     web_port = 0
-    data_dir = tempfile.mkdtemp(prefix="hubchat-soak-") if args.history and not args.target else None
+    data_dir = tempfile.mkdtemp(prefix="hubchat-soak-") if args.history and not (args.target or args.cluster) else None
+    redis = None
+    more: list[tuple] = []  # the other hosts of a cluster: (proc, host, port, store_pid, data_dir)
     if args.target:
         host, _, port = args.target.rpartition(":")
         port = int(port)
         supervisor_pid = None
+    elif args.cluster:
+        redis = Redis()
+        for k in range(args.cluster):
+            extra = ("--host", f"127.0.0.{k + 2}", "--no-web", "--cluster", redis.url, "--host-id", f"soak{k}")
+            directory = tempfile.mkdtemp(prefix="hubchat-soak-") if args.history else None
+            more.append((*start_server(args.workers, directory, extra)[:4], directory))
+        server, host, port, store_pid, _ = more.pop(0)
+        supervisor_pid = server.pid
     else:
         server, host, port, store_pid, web_port = start_server(args.workers, data_dir)
         supervisor_pid = server.pid
     roles = server_processes(supervisor_pid, store_pid)
+    for proc, _, _, other_store, _ in more:
+        roles.update(server_processes(proc.pid, other_store))
     watched = {pid: psutil.Process(pid) for pid in roles}
+    if redis is not None:
+        roles[redis.proc.pid] = "redis"
+        watched[redis.proc.pid] = psutil.Process(redis.proc.pid)
+    targets = ((host, port), *((h, p) for _, h, p, _, _ in more)) if args.cluster else ()
     plan = Plan(host, port, args.clients, args.channels, args.senders, args.rate, args.duration, args.procs,
-                drain=10.0, sample=args.sample, web_port=web_port, websocket_share=args.websocket_share)
+                drain=10.0, sample=args.sample, web_port=web_port, websocket_share=args.websocket_share,
+                targets=targets)
     idle_by_pid = memory_by_pid(watched)
     idle_rss = sum(idle_by_pid.values())
     ctx = multiprocessing.get_context("fork")
@@ -198,6 +262,8 @@ def main(argv=None) -> int:
           f" in {plan.channels} channels, {plan.senders} senders, "
           f"{plan.rate:g} msg/s for {plan.duration:g}s against {host}:{port}"
           + (f" ({args.workers} workers, history {'on' if args.history else 'off'})" if server else "")
+          + (f", {args.cluster} hosts of one cluster ({', '.join(f'{h}:{p}' for h, p in targets)}) on one Redis"
+             if args.cluster else "")
           + f"; machine: a fixed CPU loop takes {loop_ms:g} ms (lower is faster)", flush=True)
     problems: list[str] = []
     timeline = []
@@ -231,6 +297,9 @@ def main(argv=None) -> int:
         start = time.monotonic() + 0.5
         for go in gos:
             go.put(start)
+        redis_before = (redis.commands(), time.monotonic()) if redis is not None else None
+        redis_at_rate: list[float] = []
+        cross_hist: dict[int, int] = {}
         sent: dict[str, int] = {}
         senders_reported = 0
         ledgers, disconnected, errors = [], [], []
@@ -247,7 +316,9 @@ def main(argv=None) -> int:
             except queue.Empty:
                 message = None
             if message and message[0] == "tick":
-                _, index, s, d, hist, connected = message
+                _, index, s, d, hist, connected, cross = message
+                for b, n in cross.items():
+                    cross_hist[b] = cross_hist.get(b, 0) + n
                 second["sent"] += s
                 second["delivered"] += d
                 for b, n in hist.items():
@@ -276,6 +347,10 @@ def main(argv=None) -> int:
                                                   for pid, (c, m) in usage.items()},
                        "generator_cpu": gen_cpu}
                 timeline.append(row)
+                if redis is not None and row["sent_per_s"] >= 0.9 * plan.rate:
+                    redis_at_rate.append(usage[redis.proc.pid][0])
+                if redis_before is not None and row["t"] >= plan.duration and len(redis_before) == 2:
+                    redis_before = (*redis_before, redis.commands(), time.monotonic())  # type: ignore[union-attr]
                 procs = "  ".join(f"{name}: {v['cpu']:.0f}% {v['rss_mb']:.0f}MB" for name, v in row["server"].items())
                 latency = f"p50 {p50:.1f}ms p99 {p99:.1f}ms" if p50 is not None else "p50 - p99 -"
                 print(f"[{row['t']:6.1f}s] clients {row['connected']}  sent {row['sent_per_s']}/s  "
@@ -284,6 +359,10 @@ def main(argv=None) -> int:
                 second = {"sent": 0, "delivered": 0, "hist": {}, "connected": second["connected"]}
         if server is not None:
             now = server_processes(supervisor_pid)
+            for proc, _, _, _, _ in more:
+                now.update(server_processes(proc.pid))
+            if redis is not None:
+                now[redis.proc.pid] = "redis"
             if set(now) != set(roles):
                 gone = {f"{roles[pid]} {pid}" for pid in set(roles) - set(now)}
                 problems.append(f"server processes died and were replaced during the run: {sorted(gone)}")
@@ -309,6 +388,13 @@ def main(argv=None) -> int:
             "server_kb_per_client": round(per_client_kb, 2),
             "latency_ms": {"p50": percentile(total_hist, 0.5), "p99": percentile(total_hist, 0.99),
                            "max_bucket": percentile(total_hist, 1.0)},
+            "hosts": args.cluster or 1,
+            "cross_host_latency_ms": {"p50": percentile(cross_hist, 0.5), "p99": percentile(cross_hist, 0.99),
+                                      "deliveries": sum(cross_hist.values())} if args.cluster else None,
+            "redis": {"cpu_percent_at_rate": round(sum(redis_at_rate) / len(redis_at_rate), 1) if redis_at_rate
+                      else None, "used_memory_mb": redis.memory_mb(),
+                      "commands_per_s": round((redis_before[2] - redis_before[0]) / (redis_before[3] - redis_before[1]))
+                      if len(redis_before) == 4 else None} if redis is not None else None,
             "timeline": timeline, "problems": problems, "machine": f"{os.cpu_count()} CPUs, "
             f"{psutil.virtual_memory().total / 2 ** 30:.0f} GiB", "machine_loop_ms": loop_ms,
         }
@@ -317,19 +403,28 @@ def main(argv=None) -> int:
             g.join(5)
             if g.is_alive():
                 g.kill()
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
+        for proc in ([server] if server is not None else []) + [m[0] for m in more]:
+            proc.send_signal(signal.SIGTERM)
+        for proc in ([server] if server is not None else []) + [m[0] for m in more]:
             try:
-                server.wait(15)
+                proc.wait(15)
             except subprocess.TimeoutExpired:
-                server.kill()
-        if data_dir is not None:
-            shutil.rmtree(data_dir, ignore_errors=True)
+                proc.kill()
+        for directory in [data_dir, *(m[4] for m in more)]:
+            if directory is not None:
+                shutil.rmtree(directory, ignore_errors=True)
+        if redis is not None:
+            redis.close()
     write_reports(Path(args.out), results)
     lat = results["latency_ms"]
     print(f"soak: sent {results['sent']} messages ({results['throughput_msg_per_s']}/s), delivered "
           f"{results['delivered']} of {results['expected_deliveries']} expected ({results['deliveries_per_s']}/s); "
           f"latency p50 {lat['p50']}ms p99 {lat['p99']}ms", flush=True)
+    if results.get("cross_host_latency_ms"):
+        cross, used = results["cross_host_latency_ms"], results["redis"]
+        print(f"soak: {results['hosts']} hosts: cross-host latency p50 {cross['p50']}ms p99 {cross['p99']}ms "
+              f"({cross['deliveries']} deliveries measured); Redis: {used['cpu_percent_at_rate']}% CPU at full rate, "
+              f"{used['used_memory_mb']} MB, {used['commands_per_s']} commands/s", flush=True)
     if problems:
         print(f"soak: FAILED with {len(problems)} problem(s):", flush=True)
         for p in problems[:50]:
@@ -353,6 +448,11 @@ def write_reports(out: Path, results: dict) -> None:
              f"({results['registrations_per_s']}/s); server memory {results['server_kb_per_client']} KB per client "
              f"beyond the idle {results['server_rss_mb']['idle']} MB",
              f"- verdict: {'passed' if not results['problems'] else 'FAILED'}"]
+    if results.get("cross_host_latency_ms"):
+        cross, used = results["cross_host_latency_ms"], results["redis"]
+        lines.insert(-1, f"- {results['hosts']} hosts on one Redis: cross-host latency p50 {cross['p50']} ms, "
+                         f"p99 {cross['p99']} ms; Redis {used['cpu_percent_at_rate']}% CPU at full rate, "
+                         f"{used['used_memory_mb']} MB, {used['commands_per_s']} commands/s")
     lines += [f"  - {p}" for p in results["problems"][:50]]
     (out / "soak.md").write_text("\n".join(lines) + "\n")
     try:

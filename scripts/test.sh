@@ -3,14 +3,14 @@
 # System packages, via apt-get when missing: Xvfb (a virtual X display for the GUI test),
 # weechat-headless (an independent IRC client the server must satisfy), chromium and
 # chromium-driver (a real browser for the web client's test, driven by Selenium) and nodejs
-# (the web client's JavaScript unit tests).
+# (the web client's JavaScript unit tests), and redis-server (the cluster tests' shared log).
 # In CI (CI set) a package that cannot be installed fails the run here, saying why; elsewhere
 # it is a warning, and the tests that need it are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 declare -A package_of=([Xvfb]=xvfb [weechat-headless]=weechat-headless [chromium]=chromium [chromedriver]=chromium-driver
-                        [node]=nodejs)
+                        [node]=nodejs [redis-server]=redis-server)
 
 missing_packages() {
     local command

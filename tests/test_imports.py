@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("ircproto", "ipc", "chatstate", "config", "accounts", "history", "hub", "workers", "client", "web")
+PACKAGES = ("ircproto", "ipc", "chatstate", "config", "accounts", "history", "hub", "workers", "client", "web", "cluster")
 
 
 def module_name(path: Path) -> str:
