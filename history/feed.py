@@ -32,6 +32,7 @@ entry (REDACT_ENTRY), so the message leaves history in the write order, durably,
 from __future__ import annotations
 
 import logging
+import pickle
 from collections import deque
 from typing import TYPE_CHECKING, Callable
 
@@ -48,8 +49,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("hubchat.history")
 
 # Items, hub -> store
-S_WRITE = "write"  # (fseq, entries, channels, accounts): entries as below; channels {key: settings, or None:
-#   drop it}; accounts {key: record, or None: drop it} (accounts/store.py), made or changed since the last batch
+S_WRITE = "write"  # (fseq, packed, count, keys, channels, accounts): packed is `pack(entries)`, entries as
+#   below, count of them; keys the (owner, target) they write to, or None when one may touch any (a
+#   redaction); channels {key: settings, or None: drop it}; accounts {key: record, or None: drop it}
+#   (accounts/store.py), made or changed since the last batch
 S_QUERY = "query"  # (fseq, cid, owner, scope, channels, query): see hub.policy.Ask
 S_LOOKUP = "lookup"  # (fseq, msgid, (owner, target), peer_owner, context): a REDACT's first step; the
 #   store answers S_FOUND with the row and, when peer_owner is given, that owner's copy of it
@@ -72,6 +75,36 @@ CHANNEL_ENTRY = "c"  # (msgid, time, channel_key, author, line_bytes, flags, tag
 PRIVATE_ENTRY = "p"  # (msgid, time, ((owner, peer_key), ...), author, line_bytes, flags, tags)
 EVENT_ENTRY = "e"  # (msgid, time, kind, channel_keys, author, line)
 REDACT_ENTRY = "r"  # (msgid,): the message leaves history, every copy of it
+
+def pack(entries: list[tuple]) -> bytes:
+    """A batch's entries as one bytes object: the link's frame then copies it instead of pickling
+    each entry again, and the store's loop passes it on untouched to the writing jobs (`unpack`)."""
+    return pickle.dumps(entries, pickle.HIGHEST_PROTOCOL) if entries else b""
+
+
+def unpack(packed: bytes) -> list[tuple]:
+    return pickle.loads(packed) if packed else []
+
+
+def keys_of(entries: list[tuple]) -> set[tuple[str, str]] | None:
+    """The (owner, target) of every conversation the entries write to; None if one of them is
+    a redaction, whose conversation is not known here."""
+    keys: set[tuple[str, str]] = set()
+    add = keys.add
+    for entry in entries:
+        kind = entry[0]
+        if kind == CHANNEL_ENTRY:
+            add(("", entry[3]))
+        elif kind == PRIVATE_ENTRY:
+            for owner, peer in entry[3]:
+                add((owner, peer))
+        elif kind == EVENT_ENTRY:
+            for key in entry[4]:
+                add(("", key))
+        elif kind == REDACT_ENTRY:
+            return None
+    return keys
+
 
 DROP_DELAY = 10.0  # seconds a channel stays saved after it empties, so a stopping server keeps its channels
 MAX_UNSENT = 1_000_000  # items the store may be behind before the hub stops reading requests
@@ -194,7 +227,7 @@ class HistoryFeed:
             return
         entries, self.entries = self.entries, []
         accounts, self.accounts = self.accounts, {}
-        self._send((S_WRITE, self._next(), entries, channels, accounts))
+        self._send((S_WRITE, self._next(), pack(entries), len(entries), keys_of(entries), channels, accounts))
 
     def pending(self) -> bool:
         """Whether the next flush sends a batch (numbered fseq + 1)."""

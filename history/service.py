@@ -41,7 +41,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
 from config import Config
-from history.feed import (CHANNEL_ENTRY, EVENT_ENTRY, PRIVATE_ENTRY, REDACT_ENTRY, S_ANSWER, S_DONE, S_FAIL,
+from history.feed import (CHANNEL_ENTRY, EVENT_ENTRY, PRIVATE_ENTRY, REDACT_ENTRY, unpack, S_ANSWER, S_DONE, S_FAIL,
                           S_FOUND, S_HELLO, S_LOOKUP, S_MARKERS, S_MARKREAD, S_QUERY, S_WRITE)
 from accounts.store import AccountStore
 from history.store import Record, SQLiteStore
@@ -100,9 +100,10 @@ class StoreProcess(ChildProcess):
         self.store: SQLiteStore | None = None  # made on the writing thread
         self.reader: SQLiteStore | None = None  # made on the reading thread
         self.accounts: AccountStore | None = None  # the same file, on the writing thread
-        self.pending: list[tuple] = []  # entries (history.feed), made Records on the writing thread
+        self.pending: list[bytes] = []  # batches of entries as the feed packed them (history.feed.pack)
+        self.pending_count = 0  # entries in them
         self.pending_keys: set[tuple[str, str]] = set()  # the (owner, target) of every pending entry
-        self.pending_deletions: list[str] = []  # msgids of redacted messages, removed after the records
+        self.pending_anything = False  # a pending entry may touch any conversation (a redaction)
         self.pending_channels: dict[str, dict | None] = {}
         self.pending_accounts: dict[str, dict | None] = {}  # accounts made or changed (None: dropped)
         self.pending_upto = 0  # the last item folded into pending
@@ -176,13 +177,20 @@ class StoreProcess(ChildProcess):
             except Exception:
                 log.exception("store: failed on %r", item[:2])
 
-    def _write(self, source: Progress, fseq: int, entries: list[tuple], channels: dict, accounts: dict) -> None:
+    def _write(self, source: Progress, fseq: int, packed: bytes, count: int, keys: set | None, channels: dict,
+               accounts: dict) -> None:
+        """A batch, kept packed: the loop does nothing per message (it shares the normal priority
+        with the reading thread's answers); the writing jobs unpack it."""
         if self.pending_progress is not source:
             self._commit()
         self.pending_progress = source
-        self.pending.extend(entries)
-        self.pending_keys.update(keys_of(entries))
-        self.pending_deletions.extend(deletions_of(entries))
+        if count:
+            self.pending.append(packed)
+            self.pending_count += count
+        if keys is None:
+            self.pending_anything = True
+        else:
+            self.pending_keys.update(keys)
         self.pending_channels.update(channels)
         self.pending_accounts.update(accounts)
         self.pending_upto = fseq
@@ -202,7 +210,7 @@ class StoreProcess(ChildProcess):
         it; its answer, then S_DONE in order. A question that reads one conversation (`reads`:
         its (owner, target)) waits only for what writes to it: a query of a quiet room is not
         held up by the commits of a busy one."""
-        if writes or reads is None or self.pending_deletions or not self.pending_keys.isdisjoint(reads):
+        if writes or reads is None or self.pending_anything or not self.pending_keys.isdisjoint(reads):
             self._commit()
         before = self.last_commit if writes or reads is None else self._last_commit_writing(reads)
         entry = source.expect(fseq)
@@ -239,18 +247,18 @@ class StoreProcess(ChildProcess):
         source, upto = self.pending_progress, self.pending_upto
         if source is None:
             return
-        entries, channels, deletions = self.pending, self.pending_channels, self.pending_deletions
-        accounts, self.pending_accounts = self.pending_accounts, {}
-        keys, self.pending_keys = (None if deletions else self.pending_keys), set()
-        self.pending, self.pending_channels, self.pending_deletions, self.pending_progress = [], {}, [], None
+        batches, channels, accounts, size = self.pending, self.pending_channels, self.pending_accounts, self.pending_count
+        keys = None if self.pending_anything else self.pending_keys
+        self.pending, self.pending_channels, self.pending_accounts, self.pending_count = [], {}, {}, 0
+        self.pending_keys, self.pending_anything, self.pending_progress = set(), False, None
         entry = source.expect(upto)
-        self.last_commit = future = self.db.submit(write_entries, self.store, entries, channels, deletions,
-                                                   self.accounts, accounts)
+        self.last_commit = future = self.db.submit(write_batches, self.store, batches, channels, self.accounts,
+                                                   accounts)
         commits = self.commits
         while commits and commits[0][0].done():
             commits.popleft()
         commits.append((future, keys))
-        self.behind += len(entries)
+        self.behind += size
         if self.behind >= HURRY_AT and not self.db.hurry:
             self.db.hurry = True
             log.info("store: %d messages behind; writing at the normal priority", self.behind)
@@ -261,7 +269,6 @@ class StoreProcess(ChildProcess):
             self.paused = source.link
             self.paused.set_reading(False)
             log.warning("store: %d messages behind; the hub waits until they are written", self.behind)
-        size = len(entries)
         future.add_done_callback(lambda f: self._soon(self._committed, (source, entry, f, size)))
 
     def _committed(self, done: tuple[Progress, list, Future, int]) -> None:
@@ -312,11 +319,12 @@ class StoreProcess(ChildProcess):
 
 
 # --- on the database thread ----------------------------------------------------------------------------
-def write_entries(store: SQLiteStore, entries: list[tuple], channels: dict[str, dict | None],
-                  deletions: list[str] = (), account_store: AccountStore | None = None,
-                  accounts: dict[str, dict | None] | None = None) -> int:
-    """`write`, for entries as the hub sent them: made Records here, on the low-priority thread."""
-    return write(store, records_of(entries), channels, deletions, account_store, accounts)
+def write_batches(store: SQLiteStore, batches: list[bytes], channels: dict[str, dict | None],
+                  account_store: AccountStore | None = None, accounts: dict[str, dict | None] | None = None) -> int:
+    """`write`, for batches as the feed packed them: unpacked and made Records here, by the
+    writing jobs (below the clients' delivery while the store keeps up)."""
+    entries = [entry for batch in batches for entry in unpack(batch)]
+    return write(store, records_of(entries), channels, deletions_of(entries), account_store, accounts)
 
 
 def write(store: SQLiteStore, records: list[Record], channels: dict[str, dict | None],
@@ -464,24 +472,6 @@ def records_of(entries: list[tuple]) -> list[Record]:
             for key in keys:
                 add(Record(msgid, time_us, key, "", command, sender, author, text, ""))
     return records
-
-
-def keys_of(entries: list[tuple]) -> set[tuple[str, str]]:
-    """The (owner, target) of every conversation the entries write to (a redaction's is not
-    known here: see deletions_of)."""
-    keys = set()
-    add = keys.add
-    for entry in entries:
-        kind = entry[0]
-        if kind == CHANNEL_ENTRY:
-            add(("", entry[3]))
-        elif kind == PRIVATE_ENTRY:
-            for owner, peer in entry[3]:
-                add((owner, peer))
-        elif kind == EVENT_ENTRY:
-            for key in entry[4]:
-                add(("", key))
-    return keys
 
 
 def deletions_of(entries: list[tuple]) -> list[str]:

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from chatstate.state import (E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RESTORE, E_TOPIC, E_USER, State,
                              identity)
-from history.feed import (CHANNEL_ENTRY, DROP_DELAY, EVENT_ENTRY, PRIVATE_ENTRY, S_QUERY, S_WRITE, HistoryFeed)
+from history.feed import (CHANNEL_ENTRY, DROP_DELAY, EVENT_ENTRY, PRIVATE_ENTRY, S_QUERY, S_WRITE, HistoryFeed, unpack)
 from history.service import records_of
 from history.store import Record
 from hub.log import M_CHANMSG, M_USERMSG, M_WALLOPS, Log
@@ -104,16 +104,16 @@ def test_channel_settings_are_saved_with_the_batch_and_dropped_when_the_channel_
     feed, log = fed((E_TOPIC, A, "#room", "hello", 2.0))
     feed.attach(store := Link())
     feed.flush(100.0)
-    [(op, fseq, entries, channels, _accounts)] = store.items
+    [(op, fseq, _packed, _count, _keys, channels, _accounts)] = store.items
     assert (op, fseq) == (S_WRITE, 1) and channels["#room"]["topic"] == "hello"
     log.publish((E_PART, A, "#room", ""), 100.0)
     log.publish((E_PART, B, "#room", ""), 100.0)
     feed.flush(100.0)
-    assert "#room" not in store.items[-1][3]  # kept a while: this may be a stopping server's last goodbyes
+    assert "#room" not in store.items[-1][5]  # kept a while: this may be a stopping server's last goodbyes
     feed.flush(100.0 + DROP_DELAY - 0.1)
     assert len(store.items) == 2  # nothing to send yet
     feed.flush(100.0 + DROP_DELAY)
-    assert store.items[-1][3] == {"#room": None}
+    assert store.items[-1][5] == {"#room": None}
 
 
 def test_a_channel_refilled_in_time_is_not_dropped():
@@ -126,7 +126,7 @@ def test_a_channel_refilled_in_time_is_not_dropped():
     feed.flush(101.0)
     feed.touched.add("#other")  # something to flush, much later
     feed.flush(100.0 + 2 * DROP_DELAY)
-    assert all(items[3].get("#room", {}) is not None for items in store.items)
+    assert all(items[5].get("#room", {}) is not None for items in store.items)
 
 
 def test_a_stopping_server_keeps_its_channels():
@@ -136,8 +136,8 @@ def test_a_stopping_server_keeps_its_channels():
     log.publish((E_QUIT, A, link.SHUTDOWN_REASON, 3.0), 100.0)
     log.publish((E_QUIT, B, "Server process exited", 3.0), 100.0)  # a worker that went first
     feed.flush(100.1)
-    assert store.items[0][3]["#room"]["key"] == "pw"
-    assert all("#room" not in items[3] for items in store.items[1:])  # saved as it was, never dropped
+    assert store.items[0][5]["#room"]["key"] == "pw"
+    assert all("#room" not in items[5] for items in store.items[1:])  # saved as it was, never dropped
 
 
 def test_items_stay_until_the_store_is_done_and_a_new_store_gets_them_again():
@@ -224,12 +224,12 @@ def test_accounts_are_filed_with_the_batch_and_a_login_changes_the_author():
     feed, log = fed((E_ACCOUNT, "bob", {"name": "Bob"}))
     feed.attach(store := Link())
     feed.flush(1.0)
-    assert store.items[-1][4] == {"bob": {"name": "Bob"}}
+    assert store.items[-1][6] == {"bob": {"name": "Bob"}}
     log.publish((M_USERMSG, A, A, b":x PRIVMSG x :hi\r\n", "o1", 0, ""), 2.0)
     log.publish((E_LOGIN, A, "Bob"), 2.0)
     log.publish((M_USERMSG, A, A, b":x PRIVMSG x :hi\r\n", "o2", 0, ""), 2.0)
     feed.flush(3.0)
-    first, second = [e for e in store.items[-1][2] if e[0] == PRIVATE_ENTRY]
+    first, second = [e for e in unpack(store.items[-1][2]) if e[0] == PRIVATE_ENTRY]
     assert first[4] != "a:bob" and second[4] == "a:bob"
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import config
 from chatstate.state import E_JOIN, E_USER
-from history.feed import REDACT_ENTRY, S_DONE, S_FOUND, S_HELLO, S_LOOKUP, S_MARKERS, S_MARKREAD, S_WRITE
+from history.feed import REDACT_ENTRY, S_DONE, S_FOUND, S_HELLO, S_LOOKUP, S_MARKERS, S_MARKREAD, S_WRITE, unpack
 from hub.hub import Hub
 from ipc import control, link
 from tests.test_hub_link_protocol import A, W1, FakeWorker, hello
@@ -69,7 +69,7 @@ def test_a_redact_crosses_the_store_twice_and_is_acked_only_once_the_redaction_i
     assert redact[1:5] == ("#room", A, LINE, "o-1")  # its msgid is the origin id
     assert worker.until(link.D_ANSWERED)[0] == (link.D_ANSWERED, A, "REDACT")
     batch, _ = store.until(S_WRITE)
-    assert (REDACT_ENTRY, "m-1") in batch[2]
+    assert (REDACT_ENTRY, "m-1") in unpack(batch[2])
     assert worker.silent() and max(acks(worker.received), default=0) <= 4  # not before the store has it
     worker.received.clear()
     store.send((S_DONE, batch[1]))

@@ -10,7 +10,7 @@ import pytest
 
 from chatstate.state import E_CONNECTIONS, E_JOIN, E_MODE, E_USER, State, identity
 from history import service
-from history.feed import REDACT_ENTRY, S_FOUND, S_LOOKUP, S_MARKERS, S_MARKREAD, S_QUERY, S_WRITE, HistoryFeed
+from history.feed import REDACT_ENTRY, S_FOUND, S_LOOKUP, S_MARKERS, S_MARKREAD, S_QUERY, S_WRITE, HistoryFeed, unpack
 from history.store import Record, SQLiteStore
 from hub.log import M_CHANMSG, M_REDACT, Log
 from hub.policy import REDACT_FOUND, Ask, Policy, Reply
@@ -287,8 +287,9 @@ def test_the_feed_files_the_redaction_in_the_next_batch_after_the_message():
     log.publish((M_REDACT, "#room", A, LINE, "o-1", "m-1", ()), NOW)
     feed.flush()
     assert [(i[0], i[1]) for i in store.items] == [(S_WRITE, 1), (S_LOOKUP, 2), (S_WRITE, 3)]
-    assert store.items[2][2] == [(REDACT_ENTRY, "m-1")]
-    assert service.deletions_of(store.items[2][2]) == ["m-1"] and service.records_of(store.items[2][2]) == []
+    written = unpack(store.items[2][2])
+    assert written == [(REDACT_ENTRY, "m-1")] and store.items[2][4] is None  # a redaction may touch any conversation
+    assert service.deletions_of(written) == ["m-1"] and service.records_of(written) == []
     feed.ask(S_QUERY, (A, "~", None, (), ("TARGETS",)))  # a history query: numbered in the same sequence
     assert store.items[-1][:2] == (S_QUERY, 4)
 

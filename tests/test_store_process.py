@@ -10,8 +10,8 @@ import time
 import pytest
 
 import config
-from history.feed import CHANNEL_ENTRY, PRIVATE_ENTRY, S_ANSWER, S_DONE, S_QUERY, S_WRITE
-from history.service import MAX_BEHIND, Progress, StoreProcess, keys_of
+from history.feed import CHANNEL_ENTRY, PRIVATE_ENTRY, S_ANSWER, S_DONE, S_QUERY, S_WRITE, keys_of, pack
+from history.service import MAX_BEHIND, Progress, StoreProcess
 
 T = time.time()  # now: retention, which runs at start, keeps it
 WAIT = 10.0
@@ -38,6 +38,11 @@ class Collected:
 def channel_line(msgid: str, key: str, text: str, at: float) -> tuple:
     line = f":alice!a@h PRIVMSG {key} :{text}\r\n".encode()
     return (CHANNEL_ENTRY, msgid, at, key, "~alice", line, 0, "")
+
+
+def batch(fseq: int, entries: list[tuple]) -> tuple:
+    """An S_WRITE as the hub's feed sends it."""
+    return (S_WRITE, fseq, pack(entries), len(entries), keys_of(entries), {}, {})
 
 
 def latest(key: str) -> tuple:
@@ -81,11 +86,11 @@ def test_keys_of_names_each_conversation_an_entry_writes():
 def test_a_query_of_a_quiet_room_is_not_held_up_by_a_busy_rooms_commit(store):
     async def run():
         progress = await started(store)
-        store._on_items(progress, [(S_WRITE, 1, [channel_line("q1", "#quiet", "old", T)], {}, {})])
+        store._on_items(progress, [batch(1, [channel_line("q1", "#quiet", "old", T)])])
         store._commit()
         await next_item(progress, S_DONE)
         gate = hold_the_writer(store)  # the next commit cannot finish until the gate opens
-        store._on_items(progress, [(S_WRITE, 2, [channel_line("b1", "#busy", "new", T + 1)], {}, {})])
+        store._on_items(progress, [batch(2, [channel_line("b1", "#busy", "new", T + 1)])])
         store._on_items(progress, [(S_QUERY, 3, 7, "", ("", "#quiet"), (), latest("#quiet"))])
         answer = await next_item(progress, S_ANSWER)
         assert [row[0] for row in answer[3]] == ["q1"]
@@ -100,7 +105,7 @@ def test_a_query_of_a_room_waits_for_what_was_published_to_it_before(store):
     async def run():
         progress = await started(store)
         gate = hold_the_writer(store)
-        store._on_items(progress, [(S_WRITE, 1, [channel_line("b1", "#busy", "one", T)], {}, {})])
+        store._on_items(progress, [batch(1, [channel_line("b1", "#busy", "one", T)])])
         store._on_items(progress, [(S_QUERY, 2, 7, "", ("", "#busy"), (), latest("#busy"))])
         gate.set()  # had the query not waited for the commit, its answer would be empty
         answer = await next_item(progress, S_ANSWER)
@@ -113,7 +118,7 @@ def test_a_query_of_every_conversation_waits_for_every_commit(store):
     async def run():
         progress = await started(store)
         gate = hold_the_writer(store)
-        store._on_items(progress, [(S_WRITE, 1, [channel_line("b1", "#busy", "one", T)], {}, {})])
+        store._on_items(progress, [batch(1, [channel_line("b1", "#busy", "one", T)])])
         store._on_items(progress, [(S_QUERY, 2, 7, "", None, ("#busy",), ("TARGETS", ("timestamp", 0),
                                                                           ("timestamp", 2 ** 62), 10, False))])
         gate.set()
@@ -146,8 +151,8 @@ def test_a_store_whose_writes_fall_behind_hurries_and_stops_reading_the_hub_unti
         gate = hold_the_writer(store)
         per_batch = MAX_BEHIND // 4
         for n in range(1, 5):
-            batch = [channel_line(f"m{n}-{i}", "#busy", "x", T + n + i / per_batch) for i in range(per_batch)]
-            store._on_items(progress, [(S_WRITE, n, batch, {}, {})])
+            entries = [channel_line(f"m{n}-{i}", "#busy", "x", T + n + i / per_batch) for i in range(per_batch)]
+            store._on_items(progress, [batch(n, entries)])
             store._commit()
         assert progress.link.reading == [False]
         assert store.db.hurry  # and the writing jobs run at the normal priority until it catches up
