@@ -163,14 +163,18 @@ class Bridge:
                         pipe.xadd(STREAM, {b"d": blob})
                     await pipe.execute()
                 except self._errors as exc:
-                    self._down(exc)
-                    await asyncio.sleep(RETRY_DELAYS[min(delay, len(RETRY_DELAYS) - 1)])
-                    delay += 1
+                    delay = await self._back_off(exc, delay)
                     continue
                 delay = 0
                 del self.queue[:len(batch)]
                 self._up()
                 self.on_drained(len(self.queue))
+
+    async def _back_off(self, exc: Exception, delay: int) -> int:
+        """Redis is unreachable: say so once, wait a little longer each time, try again."""
+        self._down(exc)
+        await asyncio.sleep(RETRY_DELAYS[min(delay, len(RETRY_DELAYS) - 1)])
+        return delay + 1
 
     # --- reading -------------------------------------------------------------------------
     async def _read(self) -> None:
@@ -179,9 +183,7 @@ class Bridge:
             try:
                 answer = await self.reader.xread({STREAM: self.last_id}, count=READ_COUNT, block=READ_BLOCK_MS)
             except self._errors as exc:
-                self._down(exc)
-                await asyncio.sleep(RETRY_DELAYS[min(delay, len(RETRY_DELAYS) - 1)])
-                delay += 1
+                delay = await self._back_off(exc, delay)
                 continue
             delay = 0
             self._up()

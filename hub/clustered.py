@@ -37,6 +37,7 @@ from cluster.bridge import Bridge
 from cluster.seat import Seat
 from config import Config
 from hub.hub import Hub
+from hub.log import M_CHANMSG, M_REDACT, M_USERMSG
 from hub.policy import REDACT_FOUND, Reply
 from ipc import link
 from ipc.child import Heartbeat
@@ -45,6 +46,7 @@ log = logging.getLogger("hubchat.hub")
 
 CLUSTER = "cluster"  # in awaiting_hello until this hub has read the stream up to its own C_HOST_UP
 REDIS = "redis"  # in _backed_up while Redis is unreachable: the links are not read
+MESSAGES = frozenset((M_CHANMSG, M_USERMSG, M_REDACT))  # what a catching-up hub delivers
 QUEUE_LIMIT = 2000  # entries waiting for Redis before the hub stops reading its workers
 
 
@@ -57,7 +59,7 @@ class _CatchingUp:
         self.router = router
 
     def publish(self, seq: int, msgid: str, time: float, event: tuple) -> None:
-        if type(event[0]) is str and event[0] in ("cmsg", "umsg", "redact"):
+        if event[0] in MESSAGES:
             self.router.publish(seq, msgid, time, event)
 
 
