@@ -78,6 +78,7 @@ def mention_spans(text: str, nick: str) -> list[tuple[int, int]]:
 def mentions(event: Event, me: str) -> bool:
     """A line someone else said that names us (our own lines, and history, never count)."""
     return (event.kind in ("message", "action", "notice") and not event.own and event.nick is not None
+            and event.target is not None  # a server notice naming us is no mention
             and not event.history and bool(mention_spans(event.text, me)))
 
 
