@@ -68,6 +68,9 @@ SASL = "sasl"
 ACCOUNT_CAPS = (SASL, "account-notify", "extended-join", "account-tag")  # each requested only when offered
 #                                                                       (sasl only with an account to log in to)
 REGISTRATION_CAP = "draft/account-registration"
+# The people list shows every status (multi-prefix) and who is away (away-notify), when offered.
+PRESENCE_CAPS = ("multi-prefix", "away-notify")
+DEFAULT_PREFIX = "(ov)@+"
 
 
 def nickname_allowed(nick: str) -> bool:
@@ -129,6 +132,7 @@ class ChatCore:
         # Accounts, on this connection.
         self.account: str | None = None  # the account we are logged in to
         self.accounts: dict[str, str] = {}  # casefolded nick -> account, for the people we know of
+        self.away: set[str] = set()  # casefolded nicks known to be away (away-notify, WHO, 301)
         self._sasl: A.SaslLogin | None = None  # an exchange in progress
         self._sasl_problem = ""  # why we aborted one (shown with 906)
         self._login_wanted = False  # log in once sasl is acknowledged
@@ -335,6 +339,23 @@ class ChatCore:
     def members(self, channel: str | None = None) -> list[str]:
         chan = self.channels.get(casefold(channel or self.current or ""))
         return sorted(chan["members"], key=str.lower) if chan else []
+
+    def prefix_symbols(self) -> str:
+        """The status symbols, highest first, from ISUPPORT PREFIX ("(ov)@+" -> "@+")."""
+        modes, symbols = parse_prefix(self.isupport.get("PREFIX") or DEFAULT_PREFIX)
+        return symbols
+
+    def statuses(self, channel: str | None = None) -> dict[str, str]:
+        """Each member's nick (as shown) -> status symbols held in that room, highest first."""
+        chan = self.channels.get(casefold(channel or self.current or ""))
+        if not chan:
+            return {}
+        order = self.prefix_symbols()
+        held = chan.setdefault("status", {})
+        return {n: "".join(s for s in order if s in held.get(casefold(n), "")) for n in chan["members"]}
+
+    def is_away(self, nick: str) -> bool:
+        return casefold(nick) in self.away
 
     def conversations(self) -> list[str]:
         return [c["name"] for c in self.channels.values()] + list(self.queries.values())
@@ -570,7 +591,7 @@ class ChatCore:
                 self.offered[name] = value
             more = sub == "LS" and len(msg.params) > 3 and msg.params[2] == "*"
             if not more:
-                wanted = [c for c in H.WANTED_CAPS + ACCOUNT_CAPS if c in self.offered and c not in self.caps
+                wanted = [c for c in H.WANTED_CAPS + ACCOUNT_CAPS + PRESENCE_CAPS if c in self.offered and c not in self.caps
                           and (c != SASL or self._login_wanted)]  # sasl only to log in (/login asks later)
                 if sub == "LS" and self._login_wanted and SASL not in self.offered:
                     self._login_wanted = False
@@ -975,6 +996,7 @@ class ChatCore:
         chan = self.channels.get(casefold(name))
         if chan is not None:
             chan["members"].discard(who)
+            chan.get("status", {}).pop(casefold(who), None)
         return [Event("part", f"{who} left {name}{reason}", name, who)]
 
     def _leave(self, name: str) -> None:
@@ -992,11 +1014,16 @@ class ChatCore:
         chan = self.channels.get(casefold(name))
         if chan is not None:
             chan["members"].discard(victim)
+            chan.get("status", {}).pop(casefold(victim), None)
         return [Event("part", f"{who} removed {victim} from {name}{reason}", name, victim)]
 
     def _on_mode(self, msg: Message) -> list[Event]:
         if len(msg.params) < 2 or not is_channel_name(msg.params[0]):
             return []
+        chan = self.channels.get(casefold(msg.params[0]))
+        if chan is not None:
+            apply_status_modes(chan.setdefault("status", {}), msg.params[1], msg.params[2:],
+                               self.isupport.get("PREFIX") or DEFAULT_PREFIX, self.isupport.get("CHANMODES", ""))
         return [Event("info", f"{self._src(msg)} set mode {' '.join(msg.params[1:])}", msg.params[0])]
 
     def _on_invite(self, msg: Message) -> list[Event]:
@@ -1008,6 +1035,7 @@ class ChatCore:
         who = self._src(msg)
         reason = f" ({msg.params[0]})" if msg.params and msg.params[0] else ""
         self.accounts.pop(casefold(who), None)
+        self.away.discard(casefold(who))
         events = []
         for chan in self.channels.values():
             if who in chan["members"]:
@@ -1019,6 +1047,9 @@ class ChatCore:
         old, new = self._src(msg), msg.params[0]
         if casefold(old) in self.accounts:
             self.accounts[casefold(new)] = self.accounts.pop(casefold(old))
+        if casefold(old) in self.away:
+            self.away.discard(casefold(old))
+            self.away.add(casefold(new))
         if casefold(old) == casefold(self.nick):
             self.nick = new
             return [Event("nick", f"You are now known as {new}", self.current, new, own=True)]
@@ -1027,6 +1058,9 @@ class ChatCore:
             if old in chan["members"]:
                 chan["members"].discard(old)
                 chan["members"].add(new)
+                held = chan.get("status", {}).pop(casefold(old), "")
+                if held:
+                    chan["status"][casefold(new)] = held
                 events.append(Event("nick", f"{old} is now known as {new}", chan["name"], new))
         if casefold(old) in self.queries:
             del self.queries[casefold(old)]
@@ -1054,16 +1088,22 @@ class ChatCore:
 
     def _on_353(self, msg: Message) -> list[Event]:
         name = msg.params[2]
-        nicks = [n.lstrip("@+") for n in msg.params[3].split()]
-        self._names_buffer.setdefault(casefold(name), []).extend(nicks)
+        symbols = self.prefix_symbols()
+        entries = []
+        for item in msg.params[3].split():
+            nick = item.lstrip(symbols)
+            entries.append((nick.split("!", 1)[0], item[:len(item) - len(nick)]))  # userhost-in-names too
+        self._names_buffer.setdefault(casefold(name), []).extend(entries)
         return []
 
     def _on_366(self, msg: Message) -> list[Event]:
         name = msg.params[1]
-        nicks = self._names_buffer.pop(casefold(name), [])
+        entries = self._names_buffer.pop(casefold(name), [])
+        nicks = [nick for nick, _ in entries]
         chan = self.channels.get(casefold(name))
         if chan is not None:
             chan["members"] = set(nicks)
+            chan["status"] = {casefold(nick): held for nick, held in entries if held}
         if not nicks:
             return []
         listed = ", ".join(sorted(nicks, key=str.lower))
@@ -1076,7 +1116,18 @@ class ChatCore:
     def _on_311(self, msg: Message) -> list[Event]:  # RPL_WHOISUSER
         return [Event("info", f"{msg.params[1]} is {msg.params[2]}@{msg.params[3]} ({msg.params[-1]})")]
 
+    def _on_away(self, msg: Message) -> list[Event]:  # away-notify: AWAY :message, or AWAY (back)
+        who = casefold(self._src(msg))
+        (self.away.add if msg.params and msg.params[0] else self.away.discard)(who)
+        return []
+
+    def _on_352(self, msg: Message) -> list[Event]:  # RPL_WHOREPLY: flags H (here) or G (gone)
+        if len(msg.params) > 6:
+            (self.away.add if msg.params[6].startswith("G") else self.away.discard)(casefold(msg.params[5]))
+        return []
+
     def _on_301(self, msg: Message) -> list[Event]:  # RPL_AWAY
+        self.away.add(casefold(msg.params[1]))
         return [Event("info", f"{msg.params[1]} is away: {msg.params[-1]}", msg.params[1])]
 
     def _on_305(self, msg: Message) -> list[Event]:
@@ -1120,3 +1171,38 @@ def _numeric_text(msg: Message) -> str:
     if template and len(msg.params) > 2:
         return template.format(msg.params[1])
     return msg.params[-1]
+
+
+def parse_prefix(value: str) -> tuple[str, str]:
+    """ISUPPORT PREFIX "(ov)@+" -> ("ov", "@+"); anything malformed means the default."""
+    if value.startswith("(") and ")" in value:
+        modes, symbols = value[1:].split(")", 1)
+        if len(modes) == len(symbols) and modes:
+            return modes, symbols
+    return "ov", "@+"
+
+
+def apply_status_modes(status: dict[str, str], change: str, args: list[str], prefix: str = DEFAULT_PREFIX,
+                       chanmodes: str = "") -> None:
+    """Apply a channel MODE change to `status` (casefolded nick -> symbols held). Arguments are
+    consumed as CHANMODES says, so "+kv key nick" gives the voice to nick, not to the key."""
+    modes, symbols = parse_prefix(prefix)
+    groups = (chanmodes.split(",") + ["", "", "", ""])[:4]
+    always, on_set = set(groups[0] + groups[1]), set(groups[2])
+    adding, args = True, list(args)
+    for letter in change:
+        if letter in "+-":
+            adding = letter == "+"
+        elif letter in modes:
+            if not args:
+                return
+            key, symbol = casefold(args.pop(0)), symbols[modes.index(letter)]
+            held = status.get(key, "").replace(symbol, "")
+            held = held + symbol if adding else held
+            if held:
+                status[key] = "".join(s for s in symbols if s in held)
+            else:
+                status.pop(key, None)
+        elif letter in always or (adding and letter in on_set):
+            if args:
+                args.pop(0)

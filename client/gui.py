@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import queue
+import subprocess
 import threading
 import tkinter as tk
+import webbrowser
 from collections import deque
 from tkinter import simpledialog, ttk
 
@@ -35,7 +38,7 @@ from client.accounts import carries_password
 from client.connection import ConnectError, Connection
 from client.core import NICK_RULES, ChatCore, Event, completion, nickname_allowed
 from client.history import EARLIER, NO_EARLIER
-from client.render import segments
+from client.render import member_rows, mentions, segments, split_text
 from ircproto.casemap import casefold, is_channel_name
 
 SERVER_VIEW = "(server)"
@@ -49,6 +52,53 @@ HISTORY_GREY = "#8c8c8c"
 MEMBERSHIP_KINDS = {"open", "join", "part", "quit", "nick", "names", "targets"}
 LOGGED_IN_MARK = " \u2713"  # after a logged-in person's nick in the people list
 DIMMED = ("latest", "older")  # Event.history values drawn grey
+SPLIT_KINDS = ("message", "action", "notice")  # lines whose text may hold links and mentions
+THEMES = {
+    "light": {"bg": "#fafafa", "fg": "#1e1e1e", "panel": "#eeeeee", "select": "#cfe3f7", "muted": "#808080",
+              "away": "#a0a0a0", "mention_bg": "#fff3b0", "mention_fg": "#1e1e1e", "link": "#1565c0",
+              "marked": "#c0392b", "entry": "#ffffff"},
+    "dark": {"bg": "#1e1f22", "fg": "#dcdcdc", "panel": "#2b2d31", "select": "#3d4a5c", "muted": "#8a8f98",
+             "away": "#6b6f76", "mention_bg": "#5a4b12", "mention_fg": "#fff3c4", "link": "#6cb6ff",
+             "marked": "#ff7b72", "entry": "#313338"},
+}
+TEXT_FONT = ("TkFixedFont", 10)
+UI_FONT = ("TkDefaultFont", 10)
+
+
+def system_theme(env: dict | None = None, ask_gsettings=None) -> str:
+    """"dark" or "light": HUBCHAT_THEME if set, else the desktop's colour scheme where it can be
+    read (GTK_THEME ending ":dark", GNOME's color-scheme), else light."""
+    env = os.environ if env is None else env
+    chosen = env.get("HUBCHAT_THEME", "").strip().lower()
+    if chosen in THEMES:
+        return chosen
+    if env.get("GTK_THEME", "").lower().endswith(":dark"):
+        return "dark"
+    answer = (ask_gsettings or _gsettings_scheme)()
+    return "dark" if answer and "dark" in answer.lower() else "light"
+
+
+def _gsettings_scheme() -> str:
+    try:
+        done = subprocess.run(["gsettings", "get", "org.gnome.desktop.interface", "color-scheme"],
+                              capture_output=True, text=True, timeout=2)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout if done.returncode == 0 else ""
+
+
+def title_text(nick: str, status: str, unread: int, mentioned: int) -> str:
+    counts = []
+    if mentioned:
+        counts.append(f"{mentioned} mention" + ("s" if mentioned > 1 else ""))
+    if unread:
+        counts.append(f"{unread} unread")
+    return (f"({', '.join(counts)}) " if counts else "") + f"hubchat - {nick} ({status})"
+
+
+def conversation_label(title: str, unread: int, mentioned: int) -> str:
+    """As the conversation list shows it: "(3)" unread, "@1" when we were named."""
+    return title + (f"  ({unread})" if unread else "") + (f"  @{mentioned}" if mentioned else "")
 
 
 class NetworkThread:
@@ -58,6 +108,7 @@ class NetworkThread:
     def __init__(self, core: ChatCore, host: str, port: int, tls: bool, insecure: bool) -> None:
         self.core = core
         self._accounts: dict[str, str] = {}  # as last handed over (a change refreshes the people list)
+        self._away: set[str] = set()
         self.host, self.port, self.tls, self.insecure = host, port, tls, insecure
         self.inbox: queue.Queue = queue.Queue()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -86,11 +137,15 @@ class NetworkThread:
         """Hand events over, with a snapshot of rooms and people whenever they may have changed."""
         snapshot = None
         core = self.core
-        if any(e.kind in MEMBERSHIP_KINDS for e in events) or core.accounts != self._accounts:
-            self._accounts = dict(core.accounts)
+        # MODE lines come as "info" events; away-notify comes as none, so the away set is compared.
+        if (any(e.kind in MEMBERSHIP_KINDS or e.kind == "info" for e in events) or core.accounts != self._accounts
+                or core.away != self._away):
+            self._accounts, self._away = dict(core.accounts), set(core.away)
+            symbols = core.prefix_symbols()
             snapshot = (core.nick, core.current, [c["name"] for c in core.channels.values()],
                         list(core.queries.values()),
-                        {k: [n + LOGGED_IN_MARK if core.account_of(n) else n for n in core.members(c["name"])]
+                        {k: [(label + LOGGED_IN_MARK if core.account_of(nick) else label, nick, away)
+                             for label, nick, away in member_rows(core.statuses(c["name"]), core.away, symbols)]
                          for k, c in core.channels.items()}, core.status_text)
         self.inbox.put(("events", events, snapshot))
 
@@ -150,7 +205,11 @@ class ChatWindow:
         self.buffers: dict[str, deque[Event]] = {SERVER_VIEW: deque(maxlen=KEEP_LINES)}
         self.titles: dict[str, str] = {SERVER_VIEW: SERVER_VIEW}  # key -> name as shown
         self.unread: dict[str, int] = {}
-        self.members: dict[str, list[str]] = {}
+        self.mentioned: dict[str, int] = {}  # key -> lines naming us, not yet looked at
+        self.members: dict[str, list[tuple[str, str, bool]]] = {}  # key -> (label, nick, away) rows
+        self.nick_shown = nick
+        self.theme = system_theme()
+        self.open_link = webbrowser.open  # replaceable, so a test can see what a click opens
         self.shown = SERVER_VIEW
         self.history: list[str] = []
         self.history_pos = 0
@@ -168,6 +227,17 @@ class ChatWindow:
         root = self.root
         root.title(f"hubchat - {self.core.nick}")
         root.geometry("900x560")
+        self.style = ttk.Style(root)
+        if "clam" in self.style.theme_names():  # flat, and it takes colours (the default X11 one barely does)
+            self.style.theme_use("clam")
+        menu = tk.Menu(root, tearoff=False)
+        view_menu = tk.Menu(menu, tearoff=False)
+        self.dark = tk.BooleanVar(value=self.theme == "dark")
+        view_menu.add_checkbutton(label="Dark theme", variable=self.dark,
+                                  command=lambda: self.set_theme("dark" if self.dark.get() else "light"))
+        menu.add_cascade(label="View", menu=view_menu)
+        root.configure(menu=menu)
+        self.menu, self.view_menu = menu, view_menu
         root.protocol("WM_DELETE_WINDOW", self.close)
         top = ttk.Frame(root, padding=(4, 4, 4, 0))
         top.pack(fill=tk.X)
@@ -183,13 +253,15 @@ class ChatWindow:
 
         left = ttk.Frame(paned, padding=4)
         ttk.Label(left, text="Conversations").pack(anchor=tk.W)
-        self.conv_list = tk.Listbox(left, width=22, exportselection=False, activestyle="none")
+        self.conv_list = tk.Listbox(left, width=22, exportselection=False, activestyle="none", font=UI_FONT,
+                                    borderwidth=0, highlightthickness=0)
         self.conv_list.pack(fill=tk.BOTH, expand=True)
         self.conv_list.bind("<<ListboxSelect>>", self._on_select)
         paned.add(left, weight=0)
 
         middle = ttk.Frame(paned, padding=4)
-        self.view = tk.Text(middle, wrap=tk.WORD, state=tk.DISABLED, width=70, font=("TkFixedFont", 10))
+        self.view = tk.Text(middle, wrap=tk.WORD, state=tk.DISABLED, width=70, font=TEXT_FONT, borderwidth=0,
+                            highlightthickness=0, padx=8, pady=6, spacing1=1, spacing3=2)
         scroll = ttk.Scrollbar(middle, command=self._scrollbar)
         self.view.configure(yscrollcommand=scroll.set)
         scroll.pack(side=tk.RIGHT, fill=tk.Y)
@@ -202,7 +274,8 @@ class ChatWindow:
         right = ttk.Frame(paned, padding=4)
         self.people_label = ttk.Label(right, text="People")
         self.people_label.pack(anchor=tk.W)
-        self.people = tk.Listbox(right, width=18, activestyle="none")
+        self.people = tk.Listbox(right, width=18, activestyle="none", font=UI_FONT, borderwidth=0,
+                                 highlightthickness=0)
         self.people.pack(fill=tk.BOTH, expand=True)
         self.people.bind("<Double-Button-1>", self._on_person)
         paned.add(right, weight=0)
@@ -230,6 +303,11 @@ class ChatWindow:
         # Configured last, so they win over the nick colours: history is grey, whatever it says.
         self.view.tag_configure("history", foreground=HISTORY_GREY)
         self.view.tag_configure("separator", foreground=HISTORY_GREY, font=("TkFixedFont", 10, "italic"))
+        self.view.tag_configure("link", underline=True)
+        self.view.tag_bind("link", "<Button-1>", self._on_link)
+        self.view.tag_bind("link", "<Enter>", lambda e: self.view.configure(cursor="hand2"))
+        self.view.tag_bind("link", "<Leave>", lambda e: self.view.configure(cursor=""))
+        self.set_theme(self.theme)
         self.entry.focus_set()
         self._refresh_lists()
 
@@ -254,7 +332,8 @@ class ChatWindow:
                 nick = ask_nickname(self.root, item[1])
                 item[2].set_result(nick)
                 if nick:
-                    self.root.title(f"hubchat - {nick}")
+                    self.nick_shown = nick
+                    self._retitle()
         if changed:
             self._refresh_lists()
         if not self.closed:
@@ -263,7 +342,7 @@ class ChatWindow:
     def _take_events(self, events: list[Event], snapshot) -> None:
         if snapshot is not None:
             nick, current, channels, queries, members, status = snapshot
-            self.root.title(f"hubchat - {nick} ({status})")
+            self.nick_shown = nick
             if status != self.login_status:  # the status bar says so too, when it changes
                 self.login_status = status
                 self.status.set(f"Connected to {self.host}:{self.port} as {nick}, {status}")
@@ -309,6 +388,15 @@ class ChatWindow:
             self._write(event)
         elif event.kind in ("message", "action", "notice") and not event.own and not event.history:
             self.unread[key] = self.unread.get(key, 0) + 1
+        if mentions(event, self.core.nick) and (key != self.shown or not self._focused()):
+            self.mentioned[key] = self.mentioned.get(key, 0) + 1
+            self.root.bell()  # the window's own signal; the window manager may flash it too
+
+    def _focused(self) -> bool:
+        try:
+            return self.root.focus_displayof() is not None
+        except (KeyError, tk.TclError):  # a dialog's widget, gone already
+            return False
 
     def _prepend(self, chunk: list[Event]) -> None:
         """A page of earlier lines: in above what the conversation shows, under its top separator,
@@ -358,7 +446,14 @@ class ChatWindow:
         view.configure(state=tk.NORMAL)
         extra = ("history",) if event.history in DIMMED and event.kind != "separator" else ()
         for role, text in segments(event, self.core.nick, show_target=False):
-            view.insert(where, text, (role, *extra))
+            if role == "text" and event.kind in SPLIT_KINDS and not event.own:
+                for part, piece in split_text(text, self.core.nick):
+                    view.insert(where, piece, (part, *extra))
+            elif role == "text" and event.kind in SPLIT_KINDS:
+                for part, piece in split_text(text, ""):
+                    view.insert(where, piece, (part, *extra))
+            else:
+                view.insert(where, text, (role, *extra))
         view.insert(where, "\n")
         if where != tk.END:
             return
@@ -374,6 +469,7 @@ class ChatWindow:
         key = casefold(name) if name != SERVER_VIEW else SERVER_VIEW
         self.shown = key
         self.unread.pop(key, None)
+        self.mentioned.pop(key, None)
         self.view.configure(state=tk.NORMAL)
         self.view.delete("1.0", tk.END)
         self.view.configure(state=tk.DISABLED)
@@ -421,9 +517,12 @@ class ChatWindow:
         if SEARCH_VIEW in self.titles:
             keys.append(SEARCH_VIEW)
         self.conv_list.delete(0, tk.END)
+        colours = THEMES[self.theme]
         for i, key in enumerate(keys):
-            count = self.unread.get(key, 0)
-            self.conv_list.insert(tk.END, self.titles[key] + (f"  ({count})" if count else ""))
+            self.conv_list.insert(tk.END, conversation_label(self.titles[key], self.unread.get(key, 0),
+                                                             self.mentioned.get(key, 0)))
+            if self.mentioned.get(key):
+                self.conv_list.itemconfigure(i, foreground=colours["marked"])
             if key == self.shown:
                 self.conv_list.selection_clear(0, tk.END)
                 self.conv_list.selection_set(i)
@@ -431,8 +530,51 @@ class ChatWindow:
         people = self.members.get(self.shown, [])
         self.people_label.configure(text=f"People ({len(people)})" if people else "People")
         self.people.delete(0, tk.END)
-        for nick in people:
-            self.people.insert(tk.END, nick)
+        for i, (label, _nick, away) in enumerate(people):
+            self.people.insert(tk.END, label)
+            if away:
+                self.people.itemconfigure(i, foreground=colours["away"])
+        self._retitle()
+
+    def _retitle(self) -> None:
+        self.root.title(title_text(self.nick_shown, self.login_status, sum(self.unread.values()),
+                                   sum(self.mentioned.values())))
+
+    def set_theme(self, name: str) -> None:
+        """Light or dark: the ttk style and the plain Tk widgets (which ttk does not reach)."""
+        self.theme = name
+        self.dark.set(name == "dark")
+        c = THEMES[name]
+        style = self.style
+        style.configure(".", background=c["panel"], foreground=c["fg"], fieldbackground=c["entry"],
+                        bordercolor=c["panel"], lightcolor=c["panel"], darkcolor=c["panel"], font=UI_FONT)
+        style.configure("TEntry", fieldbackground=c["entry"], foreground=c["fg"], insertcolor=c["fg"], padding=4)
+        style.configure("TButton", padding=(10, 4))
+        style.map("TButton", background=[("active", c["select"])])
+        style.map("TCheckbutton", background=[("active", c["panel"])])
+        self.root.configure(background=c["panel"])
+        for box in (self.conv_list, self.people):
+            box.configure(background=c["bg"], foreground=c["fg"], selectbackground=c["select"],
+                          selectforeground=c["fg"])
+        self.view.configure(background=c["bg"], foreground=c["fg"], insertbackground=c["fg"],
+                            selectbackground=c["select"])
+        for tag in ("time", "target", "info"):
+            self.view.tag_configure(tag, foreground=c["muted"])
+        self.view.tag_configure("mention", background=c["mention_bg"], foreground=c["mention_fg"],
+                                font=(*TEXT_FONT, "bold"))
+        self.view.tag_configure("link", foreground=c["link"])
+        self.view.tag_raise("history")
+        self.view.tag_raise("separator")
+        self.view.tag_raise("link")
+        self._refresh_lists()
+
+    def _on_link(self, tk_event) -> str:
+        index = self.view.index(f"@{tk_event.x},{tk_event.y}")
+        span = self.view.tag_prevrange("link", f"{index}+1c")
+        if span:
+            url = self.view.get(*span)
+            self.open_link(url if "://" in url else "https://" + url)
+        return "break"
 
     def _on_select(self, _event=None) -> None:
         selection = self.conv_list.curselection()
@@ -442,7 +584,7 @@ class ChatWindow:
     def _on_person(self, _event=None) -> None:
         selection = self.people.curselection()
         if selection:
-            self.submit(f"/msg {self.people.get(selection[0]).removesuffix(LOGGED_IN_MARK)}")
+            self.submit(f"/msg {self.members.get(self.shown, [])[selection[0]][1]}")
 
     def submit(self, text: str | None = None) -> None:
         if text is None:
@@ -451,7 +593,10 @@ class ChatWindow:
             if text.strip() and not carries_password(text):
                 self.history.append(text)
                 self.history_pos = len(self.history)
-        if text.strip():
+        if text.strip().lower() in ("/theme", "/theme dark", "/theme light"):  # the window's own command
+            word = text.split()[1:] or ["light" if self.theme == "dark" else "dark"]
+            self.set_theme(word[0].lower())
+        elif text.strip():
             self.net.send(text)
 
     def _walk_history(self, step: int) -> str:

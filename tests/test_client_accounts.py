@@ -41,7 +41,7 @@ def logged_in_core(offered="sasl=PLAIN,SCRAM-SHA-256 account-notify", account="a
 
 def test_sasl_is_requested_only_when_offered_and_only_to_log_in():
     core = ChatCore("me")
-    assert offer(core, "sasl=PLAIN account-notify extended-join account-tag away-notify") == \
+    assert offer(core, "sasl=PLAIN account-notify extended-join account-tag chghost") == \
         ["CAP REQ :account-notify extended-join account-tag"]
     core, sent = logged_in_core("sasl=PLAIN account-tag")
     assert sent == ["CAP REQ :account-tag sasl"] or sent == ["CAP REQ :sasl account-tag"]

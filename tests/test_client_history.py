@@ -88,7 +88,7 @@ def test_only_offered_capabilities_are_requested_in_our_order():
 
 def test_a_server_offering_none_of_them_gets_cap_end_at_once_and_nothing_else():
     core = ChatCore("me")
-    sent = negotiate(core, offered="multi-prefix away-notify", isupport="")
+    sent = negotiate(core, offered="chghost setname", isupport="")
     assert sent == [b"CAP END\r\n"]
     assert core.caps == set() and not core.history_enabled and not core.search_enabled
 

@@ -110,7 +110,7 @@ def test_gui_connects_sends_receives_and_switches_conversations(display):
         win = ChatWindow(root, "127.0.0.1", server.port, "windowed", "#lobby")
         pump_until(root, lambda: win.shown == "#lobby", "#lobby")
         peer.expect("JOIN", "#lobby", where=lambda m: m.source.startswith("windowed!"))
-        pump_until(root, lambda: sorted(win.people.get(0, "end")) == ["peer", "windowed"], "the member list")
+        pump_until(root, lambda: list(win.people.get(0, "end")) == ["@peer", "windowed"], "the member list")
 
         type_into(win, "hello from the window")
         assert peer.expect("PRIVMSG").params == ["#lobby", "hello from the window"]
@@ -295,3 +295,90 @@ def test_gui_history_pages_back_lists_private_conversations_and_searches(display
         except tk.TclError:
             pass
         srv.close()
+
+
+def test_gui_people_list_mentions_links_and_themes(display, monkeypatch):
+    """Prefixes and their order, away greyed, a mention marked and counted, a link opened by a
+    click, and the theme switch, with a screenshot of each theme."""
+    import tkinter as tk
+
+    from client.gui import THEMES, ChatWindow
+    monkeypatch.setenv("HUBCHAT_THEME", "light")
+    server = Server(2)
+    root = None
+    try:
+        root = tk.Tk()
+        op = server.connect()
+        op.register("opal")
+        op.send("CAP REQ away-notify")
+        op.send("JOIN #lobby")
+        op.expect("366")
+        voiced, idle = server.connect(), server.connect()
+        voiced.register("vic")
+        idle.register("Zed")
+        for client in (voiced, idle):
+            client.send("JOIN #lobby")
+            client.expect("366")
+        win = ChatWindow(root, "127.0.0.1", server.port, "windowed", "#lobby")
+        pump_until(root, lambda: win.shown == "#lobby", "#lobby")
+        op.expect("JOIN", "#lobby", where=lambda m: m.source.startswith("windowed!"))
+        op.send("MODE #lobby +v vic")
+        idle.send("AWAY :lunch")
+        people = lambda: list(win.people.get(0, "end"))  # noqa: E731
+        pump_until(root, lambda: people() == ["@opal", "+vic", "windowed", "Zed"], "prefixes in order")
+        pump_until(root, lambda: win.people.itemcget(3, "foreground") == THEMES["light"]["away"], "Zed greyed")
+        assert win.people.itemcget(0, "foreground") != THEMES["light"]["away"]
+
+        win.submit("/join #side")
+        pump_until(root, lambda: win.shown == "#side", "#side")
+        op.send("PRIVMSG #lobby :WINDOWED: have a look at https://example.org/page.")
+        pump_until(root, lambda: any(c.startswith("#lobby") and "@1" in c for c in conversations(win)),
+                   "the mention marker in the conversation list")
+        assert "1 mention" in root.title() and "1 unread" in root.title()
+        win.show("#lobby")
+        pump_until(root, lambda: "have a look" in view_text(win), "the mention")
+        assert "@1" not in " ".join(conversations(win)) and "mention" not in root.title()
+        start, end = win.view.tag_ranges("mention")[:2]
+        assert win.view.get(start, end) == "WINDOWED"
+        link = win.view.tag_ranges("link")[:2]
+        assert win.view.get(*link) == "https://example.org/page"  # the full stop is not part of it
+
+        opened = []
+        win.open_link = opened.append
+        root.update()
+        x, y, w, h = win.view.bbox(f"{link[0]}+3c")
+        # Text tag bindings follow the pointer's "current" position, which a motion sets
+        win.view.event_generate("<Motion>", x=x + w // 2, y=y + h // 2)
+        win.view.event_generate("<Button-1>", x=x + w // 2, y=y + h // 2)
+        win.view.event_generate("<ButtonRelease-1>", x=x + w // 2, y=y + h // 2)
+        pump_until(root, lambda: opened == ["https://example.org/page"], "the link opened")
+
+        from PIL import ImageGrab
+        root.update()
+        ImageGrab.grab(xdisplay=display).save(OUTPUT / "gui-light.png")
+        win.entry.focus_set()  # the click on the link took the keyboard to the text view
+        root.update()
+        type_into(win, "/theme")
+        assert win.theme == "dark" and win.view.cget("background") == THEMES["dark"]["bg"]
+        assert win.dark.get()  # the View menu's check follows
+        root.update()
+        ImageGrab.grab(xdisplay=display).save(OUTPUT / "gui-dark.png")
+        win.view_menu.invoke(0)  # View > Dark theme, as a click does
+        assert win.theme == "light" and not win.dark.get()
+        assert win.view.cget("background") == THEMES["light"]["bg"]
+        win.close()
+        root = None
+    finally:
+        if root is not None:
+            root.destroy()
+        server.stop()
+
+
+def test_system_theme_follows_the_desktop():
+    from client.gui import conversation_label, system_theme, title_text
+    assert system_theme({"HUBCHAT_THEME": "dark"}, lambda: "") == "dark"
+    assert system_theme({"GTK_THEME": "Adwaita:dark"}, lambda: "") == "dark"
+    assert system_theme({}, lambda: "'prefer-dark'\n") == "dark"
+    assert system_theme({}, lambda: "'default'\n") == "light" and system_theme({}, lambda: "") == "light"
+    assert conversation_label("#a", 3, 1) == "#a  (3)  @1" and conversation_label("#a", 0, 0) == "#a"
+    assert title_text("me", "not logged in", 2, 1) == "(1 mention, 2 unread) hubchat - me (not logged in)"
