@@ -9,6 +9,11 @@ messages —" and "— now —", each line with its own time (and date, when not
 for the page before the oldest line shown, printed as another dimmed block; when the server has
 nothing earlier it says "— no earlier messages —". /search prints its results as a block, each
 with its time and where it was said.
+
+The conversations are numbered windows, as irssi and WeeChat users expect: Alt-1..9 or `/win N`
+looks at one, `/windows` lists them, and the prompt shows the others that have new lines
+("2:#side(3)") or named us ("3:bob(@1)"). Our nick is shown reversed where someone says it, and
+the terminal's bell rings.
 """
 from __future__ import annotations
 
@@ -27,7 +32,8 @@ from prompt_toolkit.styles import Style
 from client.accounts import carries_password
 from client.connection import ConnectError, Connection
 from client.core import NICK_RULES, ChatCore, Event, completion, nickname_allowed
-from client.render import plain, segments
+from client.render import mentions, plain, segments, split_text
+from ircproto.casemap import casefold
 
 PALETTE = ["ansired", "ansigreen", "ansiyellow", "ansiblue", "ansimagenta", "ansicyan", "ansibrightred",
            "ansibrightgreen"]
@@ -37,6 +43,7 @@ STYLE = Style.from_dict({
     **{f"nick{i}": colour for i, colour in enumerate(PALETTE)},
     # History is grey, whatever it says (formatted() gives its segments no other class).
     "history": "ansibrightblack", "separator": "ansibrightblack italic",
+    "mention": "reverse bold", "activity": "ansiyellow", "activity-mention": "ansibrightred bold",
 })
 DIMMED = ("latest", "older")  # Event.history values shown grey
 
@@ -66,10 +73,80 @@ def formatted(event: Event, me: str, multi: bool) -> FormattedText:
             style = "class:separator"
         elif dim:
             style = "class:history bold" if role.startswith("nick:") or role == "own" else "class:history"
+        elif role == "text" and event.kind in ("message", "action", "notice") and not event.own:
+            for part, piece in split_text(text, me):  # our nick, wherever it is said to us
+                parts.append(("class:mention" if part == "mention" else "class:text", piece))
+            continue
         else:
             style = f"class:nick{role[5:]}" if role.startswith("nick:") else f"class:{role}"
         parts.append((style, text))
     return FormattedText(parts)
+
+
+class Windows:
+    """The conversations as numbered windows, irssi's and WeeChat's habit: `Alt-N` or `/win N`
+    looks at the Nth, `/windows` lists them, and the prompt shows which others have something
+    new ("2:#side(3)") or named us ("3:bob(@1)")."""
+
+    def __init__(self) -> None:
+        self.unread: dict[str, int] = {}
+        self.mentioned: dict[str, int] = {}
+
+    def note(self, event: Event, current: str | None, me: str) -> bool:
+        """Count a live line said elsewhere; True when it names us (ring the bell)."""
+        named = mentions(event, me)
+        if event.target is None or event.history or event.kind not in ("message", "action", "notice") \
+                or event.own:
+            return named
+        key = casefold(event.target)
+        if current is None or key != casefold(current):
+            self.unread[key] = self.unread.get(key, 0) + 1
+            if named:
+                self.mentioned[key] = self.mentioned.get(key, 0) + 1
+        return named
+
+    def seen(self, name: str) -> None:
+        self.unread.pop(casefold(name), None)
+        self.mentioned.pop(casefold(name), None)
+
+    def pick(self, names: list[str], number: int) -> str | None:
+        return names[number - 1] if 1 <= number <= len(names) else None
+
+    def indicator(self, names: list[str]) -> list[tuple[str, str]]:
+        """The prompt's activity: the windows with unread lines, numbered."""
+        out = []
+        for n, name in enumerate(names, 1):
+            key = casefold(name)
+            if self.mentioned.get(key):
+                out.append(("class:activity-mention", f"{n}:{name}(@{self.mentioned[key]}) "))
+            elif self.unread.get(key):
+                out.append(("class:activity", f"{n}:{name}({self.unread[key]}) "))
+        return out
+
+    def listing(self, names: list[str], current: str | None) -> str:
+        if not names:
+            return "-- No conversations yet."
+        rows = []
+        for n, name in enumerate(names, 1):
+            key = casefold(name)
+            mark = "*" if current is not None and key == casefold(current) else " "
+            counts = (f" ({self.unread[key]} new)" if self.unread.get(key) else "") + \
+                     (f" (@{self.mentioned[key]})" if self.mentioned.get(key) else "")
+            rows.append(f"{mark}{n}: {name}{counts}")
+        return "-- Windows (Alt-N or /win N): " + ", ".join(rows)
+
+
+def window_command(text: str) -> tuple[str, int | None] | None:
+    """("list", None) for /windows, ("win", N) for /win N (N None when not a number), else None."""
+    words = text.split()
+    if not words:
+        return None
+    head = words[0].lower()
+    if head in ("/windows", "/window") and len(words) == 1:
+        return ("list", None)
+    if head in ("/win", "/window"):
+        return ("win", int(words[1]) if len(words) == 2 and words[1].isdigit() else None)
+    return None
 
 
 class InputHistory(InMemoryHistory):
@@ -84,13 +161,18 @@ def window_title(core: ChatCore) -> str:
     return f"hubchat - {core.nick} ({core.status_text})"
 
 
-def history_keys(page_up) -> KeyBindings:
-    """PageUp: earlier messages of the current conversation (`page_up` asks for them)."""
+def history_keys(page_up, switch=None) -> KeyBindings:
+    """PageUp: earlier messages of the current conversation (`page_up` asks for them); Alt-1..9:
+    look at that window (`switch(n)`)."""
     keys = KeyBindings()
 
     @keys.add("pageup")
     def _(event) -> None:
         page_up()
+
+    if switch is not None:
+        for n in range(1, 10):
+            keys.add("escape", str(n))(lambda event, n=n: switch(n))
 
     return keys
 
@@ -122,18 +204,31 @@ async def run(host: str, port: int, nick: str | None, channel: str, tls: bool, i
         session.completer = ChatCompleter(core)
 
         title = [""]
+        windows = Windows()
 
         def show(events: list[Event]) -> None:
             multi = len(core.conversations()) > 1
             for event in events:
                 print_formatted_text(formatted(event, core.nick, multi), style=STYLE)
+                if windows.note(event, core.current, core.nick):
+                    sys.stdout.write("\a")  # the terminal's bell: someone named us
+                    sys.stdout.flush()
             status = window_title(core)
             if status != title[0]:  # the terminal's title says who we are and whether we are logged in
                 title[0] = status
                 set_title(status)
 
         conn = Connection(core, host, port, show, lambda reason: ask_nickname(session, reason), tls, insecure)
-        session.key_bindings = history_keys(lambda: conn.apply(core.request_older()))
+        def switch(number: int | None) -> None:
+            name = windows.pick(core.conversations(), number) if number is not None else None
+            if name is None:
+                show([Event("error", f"No window {number}: /windows lists them." if number else "Usage: /win N")])
+                return
+            conn.apply(core.open_conversation(name))
+            windows.seen(name)
+            show([Event("info", f"Now in {core.current}.", core.current)])
+
+        session.key_bindings = history_keys(lambda: conn.apply(core.request_older()), switch)
         try:
             await conn.start()
         except ConnectError as exc:
@@ -144,9 +239,19 @@ async def run(host: str, port: int, nick: str | None, channel: str, tls: bool, i
         relay = asyncio.create_task(conn.run())
         while not relay.done():
             try:
-                text = await session.prompt_async(lambda: f"[{core.current or core.nick}] ")
+                text = await session.prompt_async(lambda: FormattedText(
+                    windows.indicator(core.conversations()) + [("", f"[{core.current or core.nick}] ")]))
             except (EOFError, KeyboardInterrupt):
                 text = "/quit"
+            local = window_command(text)
+            if local is not None:
+                if local[0] == "list":
+                    show([Event("info", windows.listing(core.conversations(), core.current))])
+                else:
+                    switch(local[1])
+                continue
+            if core.current:
+                windows.seen(core.current)
             if conn.send_input(text):
                 break
         await conn.quit()

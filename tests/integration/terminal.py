@@ -17,6 +17,17 @@ from tests.integration.harness import ROOT, TIMEOUT
 COLUMNS, LINES = 100, 30
 
 
+class Screen(pyte.Screen):
+    """A pyte screen that counts the terminal bells it hears."""
+
+    def __init__(self, columns: int, lines: int) -> None:
+        super().__init__(columns, lines)
+        self.bells = 0
+
+    def bell(self, *args) -> None:
+        self.bells += 1
+
+
 class TerminalClient:
     def __init__(self, *args: str) -> None:
         master, slave = os.openpty()
@@ -27,7 +38,7 @@ class TerminalClient:
                                      stdout=slave, stderr=slave, env=env, start_new_session=True)
         os.close(slave)
         self.master = master
-        self.screen = pyte.Screen(COLUMNS, LINES)
+        self.screen = Screen(COLUMNS, LINES)
         self.stream = pyte.ByteStream(self.screen)
         self.lock = threading.Lock()
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -54,6 +65,15 @@ class TerminalClient:
     def cursor_line(self) -> str:
         with self.lock:
             return self.screen.display[self.screen.cursor.y].rstrip()
+
+    def styled(self, needle: str) -> list:
+        """The screen cells of the first place `needle` is shown (their attributes: reverse, bold...)."""
+        with self.lock:
+            for y, line in enumerate(self.screen.display):
+                x = line.find(needle)
+                if x >= 0:
+                    return [self.screen.buffer[y][x + i] for i in range(len(needle))]
+        raise AssertionError(f"{needle!r} is not on screen:\n{self.text()}")
 
     def text(self) -> str:
         return "\n".join(self.lines())

@@ -71,6 +71,38 @@ def test_typing_is_never_clobbered_and_private_messages_stay_private(server):
         bob.close()
 
 
+def test_windows_switch_with_alt_n_and_a_mention_is_highlighted_and_rings(server):
+    alice = TerminalClient("--port", str(server.port), "--nick", "alice")
+    carol = server.connect()
+    try:
+        alice.wait_for("You joined #lobby")
+        alice.type("/join #side\r")
+        alice.wait_for("You joined #side")
+        wait_for(lambda: alice.cursor_line().endswith("[#side]"), what="the prompt in #side")
+        alice.type("\x1b1")  # Alt-1
+        alice.wait_for("Now in #lobby.")
+        wait_for(lambda: alice.cursor_line().endswith("[#lobby]"), what="the prompt back in #lobby")
+
+        carol.register("carol")
+        carol.send("JOIN #side")
+        carol.expect("366")
+        carol.send("PRIVMSG #side :are you there, Alice?")
+        alice.wait_for("are you there, Alice?")
+        assert all(cell.reverse for cell in alice.styled("Alice"))  # our nick stands out
+        wait_for(lambda: alice.screen.bells == 1, what="the bell for the mention")
+        wait_for(lambda: "2:#side(@1) [#lobby]" in alice.cursor_line(), what="the activity in the prompt")
+
+        alice.type("/windows\r")
+        alice.wait_for("*1: #lobby,  2: #side (1 new) (@1)")
+        alice.type("/win 2\r")
+        alice.wait_for("Now in #side.")
+        wait_for(lambda: alice.cursor_line().endswith("[#side]"), what="the prompt in #side, its activity seen")
+        alice.type("/win 9\r")
+        alice.wait_for("No window 9: /windows lists them.")
+    finally:
+        alice.close()
+
+
 def test_asks_for_a_nickname_and_again_when_it_is_taken(server):
     holder = server.connect()
     holder.register("taken")
