@@ -34,6 +34,11 @@ class ConnectError(Exception):
     """A connection could not be made; the message is for the user."""
 
 
+# Lines that change what a front end shows without an event to print (who is away, who is
+# logged in): the front end is still told, with no events, so the window redraws its people.
+SILENT_CHANGES = frozenset(("AWAY", "ACCOUNT"))
+
+
 class Connection:
     def __init__(self, core: ChatCore, host: str, port: int, on_events: Callable[[list[Event]], None],
                  ask_nick: Callable[[str], Awaitable[str | None]] | None = None,
@@ -140,7 +145,7 @@ class Connection:
             return
         events = self.core.handle_message(msg)
         self._send_raw(self.core.take_sends())
-        if events:
+        if events or msg.command in SILENT_CHANGES:
             self.on_events(events)
         self._watch_holds()
 

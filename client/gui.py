@@ -36,6 +36,7 @@ from tkinter import simpledialog, ttk
 
 from client.accounts import carries_password
 from client.connection import ConnectError, Connection
+from client import settings
 from client.core import NICK_RULES, ChatCore, Event, completion, nickname_allowed
 from client.history import EARLIER, NO_EARLIER
 from client.render import member_rows, mentions, segments, split_text
@@ -637,6 +638,70 @@ def ask_nickname(root: tk.Misc, reason: str | None = None) -> str | None:
         prompt = NICK_RULES + "\n\nChoose a nickname:"
 
 
+class ConnectDialog(tk.Toplevel):
+    """Server, port, TLS, nickname and account, filled in from what was last used; OK checks
+    them and keeps `result` (None: cancelled)."""
+
+    def __init__(self, root: tk.Misc, values: dict) -> None:
+        super().__init__(root)
+        self.title("Connect to hubchat")
+        self.result: dict | None = None
+        self.fields = {"host": tk.StringVar(self, values.get("host", "127.0.0.1")),
+                       "port": tk.StringVar(self, str(values.get("port", 6667))),
+                       "nick": tk.StringVar(self, values.get("nick", "")),
+                       "account": tk.StringVar(self, values.get("account", ""))}
+        self.tls = tk.BooleanVar(self, values.get("tls", False))
+        frame = ttk.Frame(self, padding=12)
+        frame.pack(fill="both", expand=True)
+        for row, (key, label) in enumerate((("host", "Server"), ("port", "Port"), ("nick", "Nickname"),
+                                            ("account", "Account (optional)"))):
+            ttk.Label(frame, text=label).grid(row=row, column=0, sticky="w", pady=3)
+            entry = ttk.Entry(frame, textvariable=self.fields[key], width=28)
+            entry.grid(row=row, column=1, sticky="ew", pady=3)
+            if key == "nick":
+                entry.focus_set()
+        ttk.Checkbutton(frame, text="TLS", variable=self.tls).grid(row=4, column=1, sticky="w")
+        self.problem = ttk.Label(frame, text="", foreground="#b00020", wraplength=300)
+        self.problem.grid(row=5, column=0, columnspan=2, sticky="w")
+        buttons = ttk.Frame(frame)
+        buttons.grid(row=6, column=0, columnspan=2, sticky="e", pady=(8, 0))
+        ttk.Button(buttons, text="Cancel", command=self.destroy).pack(side="right")
+        ttk.Button(buttons, text="Connect", command=self.ok).pack(side="right", padx=6)
+        self.bind("<Return>", lambda _: self.ok())
+        self.bind("<Escape>", lambda _: self.destroy())
+
+    def ok(self) -> None:
+        nick = self.fields["nick"].get().strip()
+        port = self.fields["port"].get().strip()
+        host = self.fields["host"].get().strip()
+        if not host:
+            self.problem.configure(text="Which server?")
+        elif not (port.isdigit() and 0 < int(port) < 65536):
+            self.problem.configure(text="The port is a number from 1 to 65535.")
+        elif not nickname_allowed(nick):
+            self.problem.configure(text=NICK_RULES)
+        else:
+            self.result = {"host": host, "port": int(port), "tls": bool(self.tls.get()), "nick": nick,
+                           "account": self.fields["account"].get().strip()}
+            self.destroy()
+
+
+def ask_connection(root: tk.Misc, values: dict) -> dict | None:
+    dialog = ConnectDialog(root, values)
+    root.wait_window(dialog)
+    return dialog.result
+
+
+def choose_connection(root: tk.Misc, host: str, port: int, tls: bool) -> dict | None:
+    """The connect dialog, filled in from the last connection (else the command line's), and
+    what it chose saved for the next time."""
+    path = settings.settings_path()
+    chosen = ask_connection(root, {"host": host, "port": port, "tls": tls, **settings.load(path)})
+    if chosen is not None:
+        settings.save(path, chosen)
+    return chosen
+
+
 def main(host: str, port: int, nick: str | None, channel: str, tls: bool, insecure: bool,
          login: tuple[str, str] | None = None) -> int:
     try:
@@ -645,11 +710,16 @@ def main(host: str, port: int, nick: str | None, channel: str, tls: bool, insecu
         print(f"cannot open a window ({exc}); is a display available? Without one, run python -m client",
               flush=True)
         return 1
-    if not nick:
+    if not nick:  # no nickname given: the connect dialog, with what was used last time
         root.withdraw()
-        nick = ask_nickname(root)
-        if not nick:
+        chosen = choose_connection(root, host, port, tls)
+        if chosen is None:
             return 1
+        host, port, tls, nick = chosen["host"], chosen["port"], chosen["tls"], chosen["nick"]
+        if chosen["account"] and login is None:
+            secret = simpledialog.askstring("hubchat", f"Password for {chosen['account']}:", show="*", parent=root)
+            if secret:
+                login = (chosen["account"], secret)
         root.deiconify()
     ChatWindow(root, host, port, nick, channel, tls, insecure, login)
     root.mainloop()

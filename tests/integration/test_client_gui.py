@@ -195,6 +195,43 @@ def test_nickname_dialog_refuses_a_bad_name_and_returns_a_good_one(display):
         root.destroy()
 
 
+def test_connect_dialog_checks_its_fields_and_the_window_remembers_them(display, tmp_path, monkeypatch):
+    import tkinter as tk
+
+    from client import gui, settings
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    path = settings.settings_path()
+    settings.save(path, {"host": "10.9.8.7", "port": 7000, "nick": "lasttime"})
+    root = tk.Tk()
+    seen = {}
+
+    def fill():
+        dialogs = [w for w in root.winfo_children() if isinstance(w, gui.ConnectDialog)]
+        if not dialogs:
+            root.after(20, fill)
+            return
+        dialog = dialogs[0]
+        seen.update({k: v.get() for k, v in dialog.fields.items()})
+        dialog.fields["port"].set("99999")
+        dialog.ok()  # refused: the dialog stays, and says why
+        seen["problem"] = dialog.problem.cget("text")
+        dialog.fields["host"].set("127.0.0.1")
+        dialog.fields["port"].set("6697")
+        dialog.fields["nick"].set("dialogged")
+        dialog.tls.set(True)
+        dialog.ok()
+
+    try:
+        root.after(20, fill)
+        chosen = gui.choose_connection(root, "127.0.0.1", 6667, False)
+        assert seen["host"] == "10.9.8.7" and seen["port"] == "7000" and seen["nick"] == "lasttime"
+        assert "1 to 65535" in seen["problem"]
+        assert chosen == {"host": "127.0.0.1", "port": 6697, "tls": True, "nick": "dialogged", "account": ""}
+        assert settings.load(path) == chosen  # remembered for the next start
+    finally:
+        root.destroy()
+
+
 def test_gui_history_pages_back_lists_private_conversations_and_searches(display):
     import tkinter as tk
 
