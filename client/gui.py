@@ -27,6 +27,7 @@ import asyncio
 import concurrent.futures
 import os
 import queue
+import shutil
 import subprocess
 import threading
 import tkinter as tk
@@ -39,7 +40,7 @@ from client.connection import ConnectError, Connection
 from client import settings
 from client.core import NICK_RULES, ChatCore, Event, completion, nickname_allowed
 from client.history import EARLIER, NO_EARLIER
-from client.render import member_rows, mentions, segments, split_text
+from client.render import member_rows, mentions, segments, split_text, strip_formatting
 from ircproto.casemap import casefold, is_channel_name
 
 SERVER_VIEW = "(server)"
@@ -392,6 +393,18 @@ class ChatWindow:
         if mentions(event, self.core.nick) and (key != self.shown or not self._focused()):
             self.mentioned[key] = self.mentioned.get(key, 0) + 1
             self.root.bell()  # the window's own signal; the window manager may flash it too
+            if not self._focused():
+                self.notify(f"{event.nick} in {event.target}", strip_formatting(event.text))
+
+    def notify(self, title: str, text: str) -> None:
+        """A desktop notification through the platform's notifier, where there is one (freedesktop's
+        notify-send, macOS's osascript); elsewhere the bell above is all. Never waited for."""
+        command = notification_command(title, text, shutil.which)
+        if command is not None:
+            try:
+                subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            except OSError:
+                pass
 
     def _focused(self) -> bool:
         try:
@@ -636,6 +649,16 @@ def ask_nickname(root: tk.Misc, reason: str | None = None) -> str | None:
         if nickname_allowed(nick):
             return nick
         prompt = NICK_RULES + "\n\nChoose a nickname:"
+
+
+def notification_command(title: str, text: str, which) -> list[str] | None:
+    """The command that shows a desktop notification here, or None (`which` finds programs)."""
+    if which("notify-send"):
+        return ["notify-send", "--app-name=hubchat", title, text[:300]]
+    if which("osascript"):
+        quote = lambda s: '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'  # noqa: E731
+        return ["osascript", "-e", f"display notification {quote(text[:300])} with title {quote(title)}"]
+    return None
 
 
 class ConnectDialog(tk.Toplevel):

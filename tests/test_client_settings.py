@@ -29,3 +29,12 @@ def test_a_missing_broken_or_strange_file_gives_nothing_or_only_the_good_fields(
     assert load(path) == {}
     path.write_text(json.dumps({"host": "h", "port": "6667", "tls": 1, "nick": "n", "extra": 1}))
     assert load(path) == {"host": "h", "nick": "n"}
+
+
+def test_a_desktop_notification_uses_the_platforms_notifier_or_nothing():
+    from client.gui import notification_command
+    assert notification_command("bob in #a", "hi", lambda p: p == "notify-send") == \
+        ["notify-send", "--app-name=hubchat", "bob in #a", "hi"]
+    mac = notification_command("bob", 'say "hi"', lambda p: p == "osascript")
+    assert mac == ["osascript", "-e", 'display notification "say \\"hi\\"" with title "bob"']
+    assert notification_command("bob", "hi", lambda p: None) is None
