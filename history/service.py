@@ -229,13 +229,17 @@ class StoreProcess(ChildProcess):
         else:
             before.add_done_callback(run)
 
-    def _last_commit_writing(self, reads: set) -> Future | None:
-        """The latest commit not yet done that writes to `reads` (the writing thread does its
-        jobs in order: the others before it are done when it is)."""
+    def _open_commits(self) -> deque:
+        """The commits not yet done, oldest first (the done ones are let go here)."""
         commits = self.commits
         while commits and commits[0][0].done():
             commits.popleft()
-        for future, keys in reversed(commits):
+        return commits
+
+    def _last_commit_writing(self, reads: set) -> Future | None:
+        """The latest commit not yet done that writes to `reads` (the writing thread does its
+        jobs in order: the others before it are done when it is)."""
+        for future, keys in reversed(self._open_commits()):
             if keys is None or not keys.isdisjoint(reads):
                 return future
         return None
@@ -254,10 +258,7 @@ class StoreProcess(ChildProcess):
         entry = source.expect(upto)
         self.last_commit = future = self.db.submit(write_batches, self.store, batches, channels, self.accounts,
                                                    accounts)
-        commits = self.commits
-        while commits and commits[0][0].done():
-            commits.popleft()
-        commits.append((future, keys))
+        self._open_commits().append((future, keys))
         self.behind += size
         if self.behind >= HURRY_AT and not self.db.hurry:
             self.db.hurry = True
