@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from tests.integration.harness import ROOT, Server
+from tests.integration.test_accounts import make_account
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -30,10 +31,7 @@ def client(server, *args, password=None, stdin_text="", timeout=30):
 
 def test_logs_in_with_the_password_from_the_environment(server):
     name, secret = "acctuser", "pw-" + os.urandom(8).hex()
-    raw = server.connect()
-    raw.register(name)
-    raw.send(f"REGISTER * * :{secret}")
-    assert raw.expect("REGISTER").params[:2] == ["SUCCESS", name]
+    raw = make_account(server, name, secret)
     raw.send("QUIT")
     raw.expect_closed()
     proc = client(server, "--account", name, password=secret, stdin_text="hello, logged in\n")
@@ -63,10 +61,7 @@ def test_in_a_terminal_the_password_is_asked_for_unechoed_and_the_title_says_who
     from tests.integration.terminal import TerminalClient
     monkeypatch.delenv("HUBCHAT_PASSWORD", raising=False)
     name, secret = "termacct", "pw-" + os.urandom(8).hex()
-    raw = server.connect()
-    raw.register(name)
-    raw.send(f"REGISTER * * :{secret}")
-    assert raw.expect("REGISTER").params[:2] == ["SUCCESS", name]
+    raw = make_account(server, name, secret)
     raw.send("QUIT")
     raw.expect_closed()
     person = TerminalClient("--port", str(server.port), "--account", name)
