@@ -242,7 +242,7 @@ def test_older_lines_are_asked_for_before_the_oldest_shown_until_an_empty_batch(
     core = connected()
     joined(core, "#lobby", "bob")
     history_batch(core, "h1", "#lobby", said(3000, "m2", "bob", "#lobby", "two"),
-                  f"@time=2026-11-29T21:00:00.123Z;msgid=m1 :bob!u@h PRIVMSG #lobby :one")
+                  "@time=2026-11-29T21:00:00.123Z;msgid=m1 :bob!u@h PRIVMSG #lobby :one")
     out = core.request_older()
     assert out.send == [b"CHATHISTORY BEFORE #lobby timestamp=2026-11-29T21:00:00.123Z 50\r\n"]
     assert core.request_older().send == []  # one request at a time
@@ -490,7 +490,7 @@ def test_history_lines_show_their_own_time_with_the_date_when_not_today():
     core = connected()
     joined(core)
     events = history_batch(core, "h1", "#lobby", said(0, "t", "bob", "#lobby", "today"),
-                           f"@time=2020-02-03T04:05:06.000Z;msgid=o :bob!u@h PRIVMSG #lobby :long ago")
+                           "@time=2020-02-03T04:05:06.000Z;msgid=o :bob!u@h PRIVMSG #lobby :long ago")
     today, old = events[1], events[2]
     assert segments(today, "me", now=NOW)[0] == ("time", time.strftime("%H:%M ", time.localtime(NOW)))
     assert segments(old, "me", now=NOW)[0] == ("time", time.strftime("%Y-%m-%d %H:%M ",

@@ -219,7 +219,7 @@ def test_a_kept_channel_comes_back_with_its_first_joiner_and_its_key_still_holds
 
 
 def test_accounts_are_filed_with_the_batch_and_a_login_changes_the_author():
-    from chatstate.state import E_ACCOUNT, E_LOGIN, E_USER
+    from chatstate.state import E_ACCOUNT, E_LOGIN
     from hub.log import M_USERMSG
     feed, log = fed((E_ACCOUNT, "bob", {"name": "Bob"}))
     feed.attach(store := Link())
