@@ -17,10 +17,10 @@ Writes run on one thread and reads on another, each with its own connection (an 
 connection belongs to the thread that made it; WAL lets one writer and readers work at once),
 so the loop keeps reading the link and stamping the heartbeat while a commit or a query runs,
 and a slow search (a common word in a large database takes hundreds of milliseconds) does not
-hold up the commits. The writing jobs run at a lower priority (nice +10) than the loop, the
-reading thread and the other processes, so the store's bulk work gives way to delivery, unless
-the store is HURRY_AT entries behind (history/writer.py); at MAX_BEHIND it stops reading its
-link until it has caught up.
+hold up the commits. The writing jobs run in a child process at idle priority (history/writer.py),
+so the store's bulk work gives way to the clients' delivery, unless the store is HURRY_AT
+entries behind: then on a thread of this process at the normal priority; at MAX_BEHIND it stops
+reading its link until it has caught up.
 When an item is committed or answered, S_DONE tells the hub, which may then forget it, and
 acknowledge to the workers the requests that caused it; S_DONE(n) means every item up to n, so
 it waits for a slower query before it (`Progress`). The numbers belong to one hub: a new hub
@@ -45,7 +45,7 @@ from history.feed import (CHANNEL_ENTRY, EVENT_ENTRY, PRIVATE_ENTRY, REDACT_ENTR
                           S_FOUND, S_HELLO, S_LOOKUP, S_MARKERS, S_MARKREAD, S_QUERY, S_WRITE)
 from accounts.store import AccountStore
 from history.store import Record, SQLiteStore
-from history.writer import WritingThreads
+from history.writer import Database, WritingJobs
 from ipc import control, link
 from ipc.child import ChildProcess, Heartbeat
 from ircproto.casemap import casefold
@@ -53,8 +53,7 @@ from ircproto.casemap import casefold
 log = logging.getLogger("hubchat.store")
 
 DATABASE = "history.sqlite3"
-STORE_NICENESS = 10  # the writing jobs' nice value while the store keeps up
-HURRY_AT = 20_000  # entries behind from which the writing jobs run at the normal priority
+HURRY_AT = 20_000  # entries behind from which the writing jobs run at the normal priority, on a thread
 CALM_AT = 5_000  # and back to the lower one
 MAX_BEHIND = 100_000  # entries handed to the writing thread and not yet committed (about 3 s at 30,000
 #   messages a second, some 40 MB) before the store stops reading the hub's link
@@ -90,16 +89,15 @@ class Progress:
 
 class StoreProcess(ChildProcess):
     label = "store"
+    idle_writer = True  # the writing jobs in an idle-priority process (tests that hold a job in hand say False)
 
     def __init__(self, config: Config, control_sock: socket.socket, heartbeat: Heartbeat | None = None) -> None:
         super().__init__(config, control_sock, heartbeat)
         self.control_handlers[control.HUB] = self.new_hub_link
         self.hub: link.LinkProtocol | None = None
-        self.db = WritingThreads(STORE_NICENESS)  # the writing connection's jobs, in order
+        self.db: WritingJobs | None = None  # the writing jobs, in order (made at start)
         self.reads = ThreadPoolExecutor(1, thread_name_prefix="store-reads")  # the one that answers queries
-        self.store: SQLiteStore | None = None  # made on the writing thread
         self.reader: SQLiteStore | None = None  # made on the reading thread
-        self.accounts: AccountStore | None = None  # the same file, on the writing thread
         self.pending: list[bytes] = []  # batches of entries as the feed packed them (history.feed.pack)
         self.pending_count = 0  # entries in them
         self.pending_keys: set[tuple[str, str]] = set()  # the (owner, target) of every pending entry
@@ -118,31 +116,26 @@ class StoreProcess(ChildProcess):
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        # The writing jobs run below the hub and the workers while the store keeps up (a commit
-        # is a burst of CPU, tens of ms at 30,000 messages a second, which would otherwise take
-        # a core from the clients' delivery), and at the normal priority while it is behind
-        # (history/writer.py). The loop and the reading thread keep the normal priority, so a
-        # question is read, and answered, as soon as what it reads is committed.
+        # The writing jobs run below the hub and the workers while the store keeps up, and at the
+        # normal priority while it is behind (history/writer.py). The loop and the reading thread
+        # keep the normal priority, so a question is read, and answered, as soon as what it reads
+        # is committed.
         self.loop = asyncio.get_running_loop()
         path = database_path(self.config)
-        self.db.submit(self._open, path).result()
+        self.db = WritingJobs(path, self.config.history.synchronous, idle_process=self.idle_writer)
         self.reads.submit(self._open_reader, path).result()
         log.info("store: history in %s", path)
         self.loop.call_soon(self._prune)  # retention first: a database that waited over a stop is pruned at once
-
-    def _open(self, path: str) -> None:
-        self.store = SQLiteStore(path, self.config.history.synchronous)
-        self.accounts = AccountStore(path)
 
     def _open_reader(self, path: str) -> None:
         self.reader = SQLiteStore(path)
 
     def finish(self) -> None:
         self._commit()
-        self.db.submit(self.store.close).result()  # type: ignore[union-attr]
-        self.db.submit(self.accounts.close).result()  # type: ignore[union-attr]
+        if self.last_commit is not None:
+            self.last_commit.exception()  # waits for it: what was sent before the stop is committed
+        self.db.shutdown()  # type: ignore[union-attr]
         self.reads.submit(self.reader.close).result()  # type: ignore[union-attr]
-        self.db.shutdown()
         self.reads.shutdown()
         log.info("store: committed everything and closed")
 
@@ -155,8 +148,8 @@ class StoreProcess(ChildProcess):
         progress = Progress(protocol)
         await link.open_link(fd, protocol)
         self.hub = protocol
-        channels = await self._run(self.store.channels)  # type: ignore[union-attr]
-        accounts = await self._run(self.accounts.all)  # type: ignore[union-attr]
+        channels = await self._run(kept_channels)
+        accounts = await self._run(kept_accounts)
         protocol.send((S_HELLO, channels, accounts))
         log.info("store: linked to the hub (%d channels kept, %d accounts)", len(channels), len(accounts))
 
@@ -221,7 +214,7 @@ class StoreProcess(ChildProcess):
             source.finish(entry)
 
         def run(_: Any = None) -> None:
-            future = (self.db.submit(fn, self.store, *args) if writes else
+            future = (self.db.submit(on_history, fn, *args) if writes else  # type: ignore[union-attr]
                       self.reads.submit(fn, self.reader, *args))
             future.add_done_callback(lambda f: self._soon(answered, f.result()))
         if writes or before is None or before.done():
@@ -256,13 +249,14 @@ class StoreProcess(ChildProcess):
         self.pending, self.pending_channels, self.pending_accounts, self.pending_count = [], {}, {}, 0
         self.pending_keys, self.pending_anything, self.pending_progress = set(), False, None
         entry = source.expect(upto)
-        self.last_commit = future = self.db.submit(write_batches, self.store, batches, channels, self.accounts,
-                                                   accounts)
+        self.last_commit = future = self.db.submit(commit, batches, channels, accounts)  # type: ignore[union-attr]
         self._open_commits().append((future, keys))
         self.behind += size
-        if self.behind >= HURRY_AT and not self.db.hurry:
-            self.db.hurry = True
-            log.info("store: %d messages behind; writing at the normal priority", self.behind)
+        if self.behind >= HURRY_AT:
+            if not self.db.hurry:
+                self.db.hurry = True
+                log.info("store: %d messages behind; writing at the normal priority", self.behind)
+            self.db.unstick()  # a commit starved in the idle writer is done again on the thread
         if self.behind >= MAX_BEHIND and self.paused is None:
             # The writing thread gives way to the clients' delivery: when it cannot keep up, stop
             # taking more, so the hub's link backs up and the hub stops reading requests. Memory
@@ -304,7 +298,7 @@ class StoreProcess(ChildProcess):
                 log.info("store: pruned %d messages past retention", self.pruned)
             self.pruned = 0
             self.loop.call_later(PRUNE_INTERVAL, self._prune)  # type: ignore[union-attr]
-        future = self.db.submit(prune, self.store, history.max_age, history.max_per_target)
+        future = self.db.submit(retention, history.max_age, history.max_per_target)  # type: ignore[union-attr]
         future.add_done_callback(lambda f: self._soon(pruned, f.result()))
 
     # --- helpers ---------------------------------------------------------------------------------
@@ -316,10 +310,31 @@ class StoreProcess(ChildProcess):
             pass
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.db, fn, *args)
+        return await asyncio.wrap_future(self.db.submit(fn, *args))  # type: ignore[union-attr]
 
 
-# --- on the database thread ----------------------------------------------------------------------------
+# --- the writing jobs (history/writer.py: fn(db, *args), in the idle writer or on the thread) ---------------
+def commit(db: Database, batches: list[bytes], channels: dict[str, dict | None],
+           accounts: dict[str, dict | None]) -> int:
+    return write_batches(db.history, batches, channels, db.accounts, accounts)
+
+
+def on_history(db: Database, fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(db.history, *args)
+
+
+def retention(db: Database, max_age: int, max_per_target: int) -> int:
+    return prune(db.history, max_age, max_per_target)
+
+
+def kept_channels(db: Database) -> dict[str, dict]:
+    return db.history.channels()
+
+
+def kept_accounts(db: Database) -> dict[str, dict]:
+    return db.accounts.all()
+
+
 def write_batches(store: SQLiteStore, batches: list[bytes], channels: dict[str, dict | None],
                   account_store: AccountStore | None = None, accounts: dict[str, dict | None] | None = None) -> int:
     """`write`, for batches as the feed packed them: unpacked and made Records here, by the

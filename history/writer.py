@@ -1,69 +1,286 @@
-"""The store's writing jobs: one at a time, in the order submitted, on one of two threads.
+"""The store's writing jobs: one at a time, in the order submitted, in an idle-priority process of
+their own while the store keeps up, on a thread of the store process while it is behind.
 
-The writing connection's work (commits, retention, read markers) should give way to the clients'
-delivery while the store keeps up, and must not starve when something else keeps the cores busy:
-the hub's backpressure would then stall every client for as long as that lasted (measured:
-docs/performance.md). A thread may lower its own priority but not raise it again, so there are
-two threads: one at a lower priority, one at the normal one. Each job goes to the low one unless
-the store is behind (`hurry`). A job starts only once the one before it has finished, so the
-connection is never used by both threads at once; a job already running on the low thread when
-the store falls behind finishes there (one commit: milliseconds of work, at a tenth of a core's
-share at worst)."""
+Why a process at idle priority
+------------------------------
+A commit is a burst of CPU (tens of ms at 30,000 messages a second: SQLite's inserts, the
+msgid index and the search words, about 8 us a message, near what SQLite needs: measured in
+docs/performance.md), and this machine's two cores are what the clients' delivery runs on.
+Only SCHED_IDLE keeps such work out of their way: under Linux's scheduler (EEVDF), a task at
+nice +10 or +19 still holds a core for a slice when a worker wakes, and the clients' latency
+paid for it; a SCHED_IDLE task gives the core up at once. SCHED_IDLE cannot be a thread of the
+store process, though: a starved thread holding the GIL would stall the store's loop (and with
+it the hub's link and every query) for as long as something else kept the cores busy. So the
+idle work runs in a child process, `python -m history.writer`, with its own connection, talking
+over a socketpair. Arguments and results cross it pickled: a commit's batches are bytes already
+(history.feed.pack), so that is a copy.
+
+Why it must never be waited on for long
+---------------------------------------
+An idle task runs only while a core has nothing else to do. When the store falls behind
+(`hurry`, set by the store's loop), jobs go to the normal-priority thread instead, and `unstick`
+kills a child that has been running one job for too long: the job is then done again on the
+thread. That is safe because every job is idempotent (rows are ignored by msgid when stored
+already, channel settings and accounts are replaced, read markers only move forward, retention
+deletes what is due), and SQLite rolls back a transaction whose process died. A child that
+died is started again at the next job that may use it, at most once per RESPAWN_INTERVAL.
+
+A job is `fn(db, *args)`: `db` is the `Database` of the side that runs it (each side opens
+its own), `fn` a module-level function (it is pickled by name for the child). A job starts
+only once the one before it has finished, so the two connections never write at once.
+"""
 from __future__ import annotations
 
+import logging
 import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections import deque
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from multiprocessing.connection import Connection
 from typing import Any, Callable
 
+from accounts.store import AccountStore
+from history.store import SQLiteStore
 
-class WritingThreads(Executor):
-    def __init__(self, niceness: int) -> None:
-        self.low = ThreadPoolExecutor(1, thread_name_prefix="store")
-        self.normal = ThreadPoolExecutor(1, thread_name_prefix="store-hurried")
-        self.low.submit(_lower_this_thread, niceness).result()  # its one thread, made now, stays
-        self.hurry = False  # set by the store's loop: the next jobs run at the normal priority
+log = logging.getLogger("hubchat.store")
+
+RESPAWN_INTERVAL = 10.0  # seconds at least between starts of the idle writer process
+STUCK_AFTER = 0.5  # seconds one job may run in the idle writer while the store is behind
+
+
+class Database:
+    """What a job writes to: the history and the accounts, in the one file."""
+
+    def __init__(self, path: str, synchronous: str) -> None:
+        self.history = SQLiteStore(path, synchronous)
+        self.accounts = AccountStore(path)
+
+    def close(self) -> None:
+        self.history.close()
+        self.accounts.close()
+
+
+class WritingJobs:
+    def __init__(self, path: str, synchronous: str = "normal", idle_process: bool = True) -> None:
+        self.path, self.synchronous = path, synchronous
+        self.here = ThreadPoolExecutor(1, thread_name_prefix="store-writes")  # the normal priority
+        self.db = self.here.submit(Database, path, synchronous).result()
+        self.idle_process = idle_process and hasattr(os, "sched_setscheduler")
+        self.idle: _Child | None = None
+        self.idle_waiter = ThreadPoolExecutor(1, thread_name_prefix="store-idle-writer")  # waits on the child
+        self._last_start = -RESPAWN_INTERVAL
+        self.hurry = False  # set by the store's loop: the next jobs run on the thread
         self._lock = threading.Lock()
-        self._queue: deque[tuple[Future, Callable[..., Any], tuple, dict]] = deque()
+        self._queue: deque[tuple[Future, Callable[..., Any], tuple]] = deque()
         self._busy = False  # a job is running or about to: the next waits for it
+        self._running_since: float | None = None  # when the child started the job it runs now
+        if self.idle_process:
+            self.idle_waiter.submit(self._start_child).result()
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         future: Future = Future()
         with self._lock:
-            self._queue.append((future, fn, args, kwargs))
+            self._queue.append((future, fn, args))
             if self._busy:
                 return future
             self._busy = True
         self._start_next()
         return future
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self.low.shutdown(wait)
-        self.normal.shutdown(wait)
+    def unstick(self, after: float = STUCK_AFTER) -> bool:
+        """While the store is behind: kill the idle writer if it has run one job for longer than
+        `after` (starved by other work); the job is done again on the thread. Returns whether it
+        did."""
+        since, child = self._running_since, self.idle
+        if since is None or child is None or time.monotonic() - since < after:
+            return False
+        log.info("store: the idle writer has waited %.1fs for a core while the store is behind; "
+                 "writing at the normal priority", time.monotonic() - since)
+        child.kill()
+        return True
 
+    def shutdown(self) -> None:
+        self.idle_waiter.submit(self._stop_child).result()
+        self.idle_waiter.shutdown()
+        self.here.submit(self.db.close).result()
+        self.here.shutdown()
+
+    @property
+    def idle_pid(self) -> int | None:
+        return self.idle.pid if self.idle is not None else None
+
+    # --- running the queue ---------------------------------------------------------------------
     def _start_next(self) -> None:
         with self._lock:
             if not self._queue:
                 self._busy = False
                 return
             job = self._queue.popleft()
-        (self.normal if self.hurry else self.low).submit(self._run, job)
+        if self.idle_process and not self.hurry:
+            self.idle_waiter.submit(self._run_idle, job)
+        else:
+            self.here.submit(self._run_here, job)
 
-    def _run(self, job: tuple[Future, Callable[..., Any], tuple, dict]) -> None:
-        future, fn, args, kwargs = job
+    def _run_here(self, job: tuple) -> None:
+        future, fn, args = job
         if future.set_running_or_notify_cancel():
             try:
-                result = fn(*args, **kwargs)
+                result = fn(self.db, *args)
             except BaseException as exc:  # the caller's to see, as with any executor
                 future.set_exception(exc)
             else:
                 future.set_result(result)
         self._start_next()
 
+    def _run_idle(self, job: tuple) -> None:
+        """On the waiting thread: hand the job to the child and wait for its answer; a child that
+        is gone (or cannot start) hands it to the thread instead."""
+        future, fn, args = job
+        child = self.idle
+        if child is not None and not child.alive():
+            self._lost(child, None)
+            child = None
+        if child is None:
+            child = self._start_child()
+        if child is None:
+            self.here.submit(self._run_here, job)
+            return
+        self._running_since = time.monotonic()
+        try:
+            outcome, value = child.run(fn, args)
+        except (EOFError, OSError) as exc:
+            self._running_since = None
+            self._lost(child, exc)
+            self.here.submit(self._run_here, job)
+            return
+        self._running_since = None
+        if future.set_running_or_notify_cancel():
+            if outcome == "ok":
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        self._start_next()
 
-def _lower_this_thread(niceness: int) -> None:
+    def _start_child(self) -> _Child | None:
+        if time.monotonic() - self._last_start < RESPAWN_INTERVAL:
+            return None
+        self._last_start = time.monotonic()
+        try:
+            self.idle = _Child.start(self.path, self.synchronous)
+        except OSError as exc:
+            log.warning("store: could not start the idle writer (%s); writing at the normal priority", exc)
+            self.idle = None
+        return self.idle
+
+    def _lost(self, child: _Child, exc: BaseException | None) -> None:
+        if self.idle is child:
+            self.idle = None
+        code = child.reap()
+        if not child.killed:
+            log.warning("store: the idle writer exited (code %s%s); writing at the normal priority until it is back",
+                        code, f", {exc.__class__.__name__}" if exc else "")
+
+    def _stop_child(self) -> None:
+        if self.idle is not None:
+            self.idle.stop()
+            self.idle = None
+
+
+class _Child:
+    """The idle writer process, seen from the store."""
+
+    def __init__(self, process: subprocess.Popen, conn: Connection) -> None:
+        self.process, self.conn = process, conn
+        self.killed = False
+
+    @classmethod
+    def start(cls, path: str, synchronous: str) -> _Child:
+        ours, theirs = socket.socketpair()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "history.writer", str(theirs.fileno()), path, synchronous],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": _import_root() + os.pathsep + os.environ.get("PYTHONPATH", "")})
+        finally:
+            theirs.close()
+        return cls(process, Connection(ours.detach()))
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def run(self, fn: Callable[..., Any], args: tuple) -> tuple[str, Any]:
+        self.conn.send_bytes(pickle.dumps((fn, args), pickle.HIGHEST_PROTOCOL))
+        return pickle.loads(self.conn.recv_bytes())
+
+    def kill(self) -> None:
+        self.killed = True
+        try:
+            self.process.kill()
+        except OSError:
+            pass
+
+    def reap(self) -> int | None:
+        self.conn.close()
+        try:
+            return self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def stop(self) -> None:
+        """The store is stopping: the child finishes its job (there is none: shutdown waits for
+        the queue), sees the end of its socket, closes its database and exits."""
+        self.conn.close()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _import_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# --- the child ------------------------------------------------------------------------------------------
+def serve(fd: int, path: str, synchronous: str) -> None:
+    """The idle writer: jobs from the store, one at a time, until its socket ends (the store
+    stopped, or died: then after the job in hand)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is the supervisor's to handle
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)  # one thread, on Linux
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):
-        pass  # elsewhere the store writes at the normal priority
+        os.nice(19)
+    conn = Connection(fd)
+    db = Database(path, synchronous)
+    try:
+        while True:
+            try:
+                fn, args = pickle.loads(conn.recv_bytes())
+            except EOFError:
+                return
+            try:
+                answer = ("ok", fn(db, *args))
+            except BaseException as exc:
+                answer = ("error", exc)
+            try:
+                data = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
+            except Exception:  # an exception that does not pickle still fails its job
+                data = pickle.dumps(("error", RuntimeError(repr(answer[1]))), pickle.HIGHEST_PROTOCOL)
+            conn.send_bytes(data)
+    finally:
+        db.close()
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]), sys.argv[2], sys.argv[3])

@@ -29,7 +29,7 @@ def summary(text: str) -> dict:
         if not sent or int(sent.group(1)) < 0.9 * rate:
             continue
         hub += [int(x) for x in re.findall(r"hub \d+: (\d+)%", line)]
-        store += [int(x) for x in re.findall(r"store \d+: (\d+)%", line)]
+        store += [sum(int(x) for x in re.findall(r"(?:store|writer) \d+: (\d+)%", line))] if "store " in line else []
         shares = [int(x) for x in re.findall(r"worker \d+: (\d+)%", line)]
         if shares:
             workers.append(sum(shares))

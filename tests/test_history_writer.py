@@ -1,61 +1,108 @@
-"""The store's writing jobs (history/writer.py): in order, one at a time, on the low-priority
-thread while the store keeps up and on the normal one while it hurries."""
+"""The store's writing jobs (history/writer.py): in order, one at a time, in the idle-priority
+writer process while the store keeps up and on the store's own thread while it hurries; a
+writer that is starved or gone costs no job."""
 import os
 import threading
+import time
 
-from history.writer import WritingThreads
+import psutil
+import pytest
+
+from history import writer as writer_module
+from history.writer import WritingJobs
 
 WAIT = 10.0
 
 
-def priority() -> int:
-    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+@pytest.fixture
+def jobs(tmp_path):
+    made = WritingJobs(str(tmp_path / "history.sqlite3"))
+    yield made
+    made.shutdown()
 
 
-def test_jobs_run_on_the_low_thread_unless_the_store_hurries():
-    writer = WritingThreads(10)
-    base = os.getpriority(os.PRIO_PROCESS, os.getpid())
-    assert writer.submit(priority).result(WAIT) == base + 10
-    writer.hurry = True
-    assert writer.submit(priority).result(WAIT) == base
-    writer.hurry = False
-    assert writer.submit(priority).result(WAIT) == base + 10
-    writer.shutdown()
+def where(db) -> tuple[int, int]:
+    return os.getpid(), os.sched_getscheduler(0)
 
 
-def test_jobs_run_one_at_a_time_in_order_across_both_threads():
-    writer = WritingThreads(10)
+def logged(db, path: str, n: int) -> int:
+    """Appends its start and end to a file both processes write: overlapping jobs would interleave."""
+    with open(path, "a") as f:
+        f.write(f"start {n}\n")
+        f.flush()
+        f.write(f"end {n}\n")
+    return n
+
+
+def fails(db) -> None:
+    raise ValueError("no")
+
+
+def hangs_in_the_child(db, parent: int) -> int:
+    """Stands for a commit in a writer that never gets a core."""
+    if os.getpid() != parent:
+        time.sleep(3 * WAIT)
+    return os.getpid()
+
+
+def rows_stored(db) -> int:
+    return db.history._db.execute("SELECT count(*) FROM messages").fetchone()[0]
+
+
+def test_jobs_run_in_the_idle_writer_process_unless_the_store_hurries(jobs):
+    pid, policy = jobs.submit(where).result(WAIT)
+    assert pid == jobs.idle_pid != os.getpid() and policy == os.SCHED_IDLE
+    assert psutil.Process(pid).ppid() == os.getpid()
+    jobs.hurry = True
+    assert jobs.submit(where).result(WAIT) == (os.getpid(), os.sched_getscheduler(0))
+    jobs.hurry = False
+    assert jobs.submit(where).result(WAIT)[0] == pid
+
+
+def test_jobs_run_one_at_a_time_in_order_across_both_sides(jobs, tmp_path):
     gate = threading.Event()
-    running = []
-    done = []
-    overlap = []
-
-    def job(n: int) -> int:
-        if running:
-            overlap.append(n)
-        running.append(n)
-        if n == 0:
-            gate.wait(WAIT)  # the first job holds the others back while hurry flips
-        running.remove(n)
-        done.append(n)
-        return n
-
-    futures = [writer.submit(job, 0)]
-    for n in range(1, 40):
-        writer.hurry = n % 3 == 0
-        futures.append(writer.submit(job, n))
+    trace = str(tmp_path / "trace")
+    jobs.hurry = True
+    first = jobs.submit(lambda db: gate.wait(WAIT))  # holds the others back while hurry flips
+    futures = []
+    for n in range(30):
+        jobs.hurry = n % 3 == 0
+        futures.append(jobs.submit(logged, trace, n))
     gate.set()
-    assert [f.result(WAIT) for f in futures] == list(range(40))
-    assert done == list(range(40)) and overlap == []
-    writer.shutdown()
+    assert first.result(WAIT) is True
+    assert [f.result(WAIT) for f in futures] == list(range(30))
+    with open(trace) as f:
+        assert f.read().split("\n")[:-1] == [f"{e} {n}" for n in range(30) for e in ("start", "end")]
 
 
-def test_a_failing_job_fails_only_its_own_future():
-    writer = WritingThreads(10)
+def test_a_failing_job_fails_only_its_own_future_on_either_side(jobs):
+    for hurry in (False, True):
+        jobs.hurry = hurry
+        bad, good = jobs.submit(fails), jobs.submit(where)
+        assert isinstance(bad.exception(WAIT), ValueError)
+        assert good.result(WAIT)[0] == (os.getpid() if hurry else jobs.idle_pid)
 
-    def fail():
-        raise ValueError("no")
-    bad, good = writer.submit(fail), writer.submit(lambda: 7)
-    assert isinstance(bad.exception(WAIT), ValueError)
-    assert good.result(WAIT) == 7
-    writer.shutdown()
+
+def test_a_starved_writer_is_killed_while_the_store_hurries_and_its_job_is_done_on_the_thread(jobs):
+    child = jobs.idle_pid
+    stuck = jobs.submit(hangs_in_the_child, os.getpid())
+    after = jobs.submit(where)
+    jobs.hurry = True
+    deadline = time.monotonic() + WAIT
+    while not jobs.unstick(after=0.0):  # the job is in the child's hands once it is running there
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert stuck.result(WAIT) == os.getpid()  # done again, here
+    assert after.result(WAIT)[0] == os.getpid()
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_writer_that_died_costs_no_job_and_is_started_again(jobs, monkeypatch):
+    first = jobs.idle_pid
+    jobs.submit(rows_stored).result(WAIT)
+    psutil.Process(first).kill()
+    psutil.Process(first).wait(WAIT)
+    assert jobs.submit(where).result(WAIT)[0] == os.getpid()  # too soon to start another: the thread
+    monkeypatch.setattr(writer_module, "RESPAWN_INTERVAL", 0.0)
+    pid, policy = jobs.submit(where).result(WAIT)
+    assert pid not in (first, os.getpid()) and pid == jobs.idle_pid and policy == os.SCHED_IDLE

@@ -54,6 +54,7 @@ def store(tmp_path):
     cfg = config.load(overrides={"server": {"data_dir": str(tmp_path)}, "history": {"commit_interval": 10.0}})
     a, b = socket.socketpair()
     process = StoreProcess(cfg, a)
+    process.idle_writer = False  # the jobs on the thread, where a test can hold one at a gate
     yield process
     a.close()
     b.close()
@@ -66,7 +67,7 @@ async def started(process: StoreProcess) -> Progress:
 
 def hold_the_writer(process: StoreProcess) -> threading.Event:
     gate = threading.Event()
-    process.db.submit(gate.wait, 3 * WAIT)  # longer than any wait here: a test that waits on it fails
+    process.db.submit(lambda db: gate.wait(3 * WAIT))  # longer than any wait here: a test that waits on it fails
     return gate
 
 
@@ -128,6 +129,10 @@ def test_a_query_of_every_conversation_waits_for_every_commit(store):
     asyncio.run(run())
 
 
+def synchronous_mode(db) -> tuple:
+    return db.history._db.execute("PRAGMA synchronous").fetchone()
+
+
 def test_the_store_writes_with_the_configured_synchronous_mode(tmp_path):
     cfg = config.load(overrides={"server": {"data_dir": str(tmp_path)}, "history": {"synchronous": "full"}})
     a, b = socket.socketpair()
@@ -135,8 +140,10 @@ def test_the_store_writes_with_the_configured_synchronous_mode(tmp_path):
     async def run():
         process = StoreProcess(cfg, a)
         process.start()
-        mode = process.db.submit(lambda: process.store._db.execute("PRAGMA synchronous").fetchone()).result()
-        assert mode == (2,)
+        assert process.db.idle_pid is not None  # the idle writer opens its own connection
+        assert process.db.submit(synchronous_mode).result(WAIT) == (2,)  # the idle writer's connection
+        process.db.hurry = True
+        assert process.db.submit(synchronous_mode).result(WAIT) == (2,)  # the thread's
         process.finish()
     try:
         asyncio.run(run())

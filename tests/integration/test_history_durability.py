@@ -1,6 +1,7 @@
 """History against process deaths: what the server accepted is stored, whatever dies. A clean
-stop loses nothing, and channels keep their settings; SIGKILL of the store or of the hub loses
-nothing (what was not committed is sent again, and a copy is dropped by msgid); SIGKILL of every
+stop loses nothing, and channels keep their settings; SIGKILL of the store, of its writer or of
+the hub loses nothing (what was not committed is sent again or done again, and a copy is dropped
+by msgid); SIGKILL of every
 process loses at most the commit interval. And retention: the store keeps what it is told to."""
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 import re
 import signal
 import time
+
+import psutil
 
 from tests.integration.harness import Server, wait_for
 from tests.integration.test_faults import stream
@@ -67,13 +70,29 @@ def test_a_clean_restart_keeps_history_and_channel_settings(tmp_path):
         again.stop()
 
 
-def test_the_store_killed_mid_stream_loses_nothing():
+def writer_of(srv: Server) -> tuple[int, int]:
+    """The store and its idle-priority writer process (history/writer.py)."""
+    wait_for(lambda: srv.current_store() is not None and psutil.Process(srv.current_store()).children(), 20,
+             "the store and its writer")
+    store = srv.current_store()
+    (writer,) = psutil.Process(store).children()
+    return store, writer.pid
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_the_store_killed_mid_stream_loses_nothing_and_leaves_no_writer_behind():
     srv = Server(2, env=LARGE)
     try:
         killed = []
 
         def kill_store():
-            killed.append(srv.current_store())
+            killed.extend(writer_of(srv))
             os.kill(killed[0], signal.SIGKILL)
         alice, bob = streamed(srv, "#s", 1500, kill_store)
         wait_for(lambda: srv.current_store() not in (None, killed[0]), 20, "a new store")
@@ -81,6 +100,19 @@ def test_the_store_killed_mid_stream_loses_nothing():
         # The kill landed mid-stream: the new store was sent items the dead one had not finished.
         resent = re.search(r"sending it the (\d+) items", srv.wait_for_log("the store is back"))
         assert resent and int(resent.group(1)) > 0
+        wait_for(lambda: gone(killed[1]), 20, "the dead store's writer to exit")
+    finally:
+        srv.stop()
+
+
+def test_the_stores_writer_killed_mid_stream_loses_nothing_and_the_store_lives_on():
+    srv = Server(2, env=LARGE)
+    try:
+        store, writer = writer_of(srv)
+        alice, bob = streamed(srv, "#w", 1500, lambda: os.kill(writer, signal.SIGKILL))
+        srv.wait_for_log("the idle writer exited")
+        assert stored(bob, "#w") == [f"n {i}" for i in range(1500)]
+        assert srv.current_store() == store
     finally:
         srv.stop()
 
