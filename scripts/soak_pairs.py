@@ -13,7 +13,6 @@ import argparse
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
