@@ -238,6 +238,7 @@ def test_gui_history_pages_back_lists_private_conversations_and_searches(display
     from client.core import Event
     from client.gui import SEARCH_VIEW, ChatWindow
     from client.history import END_EARLIER, EARLIER, NO_EARLIER, NOW
+    from client.render import day_label
     now = time.time()
     lobby = [(now - 3 * 86400 + 60 * i, f"m{i}", "carol", f"old line {i}") for i in range(200)]
     lobby.append((now - 1, "m200", "bob", "live while joining"))  # stored, and relayed live at the join
@@ -279,7 +280,8 @@ def test_gui_history_pages_back_lists_private_conversations_and_searches(display
                        f"earlier page {asked}")
         lines = view_text(win).splitlines()
         start = lines.index(NO_EARLIER)  # above the earliest line there is
-        assert lines[start + 1] == EARLIER and lines[start + 2].endswith("<carol> old line 0")
+        assert lines[start + 1] == EARLIER and lines[start + 3].endswith("<carol> old line 0")
+        assert lines[start + 2] == day_label(lobby[0][0])  # the history's day, under today's join
         assert "#lobby" in win.history_done
         assert view_text(win).count("old line ") == 200 and len(srv.sent("CHATHISTORY BEFORE")) == 5
         win.view.yview_moveto(0)
