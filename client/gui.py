@@ -256,6 +256,13 @@ class ChatWindow:
         self.search_here = tk.BooleanVar(value=False)
         ttk.Checkbutton(top, text="only in this conversation", variable=self.search_here).pack(side=tk.LEFT)
         ttk.Button(top, text="Find", command=self.search).pack(side=tk.LEFT, padx=(4, 0))
+        # The status line and the entry are packed before the conversation, at the bottom: pack
+        # squeezes what comes last when the window is smaller than asked for, and they must show.
+        self.status_bar = ttk.Label(root, textvariable=self.status, anchor=tk.W, padding=(6, 0, 6, 4))
+        self.status_bar.pack(side=tk.BOTTOM, fill=tk.X)
+        bottom = ttk.Frame(root, padding=4)
+        bottom.pack(side=tk.BOTTOM, fill=tk.X)
+        self.send_button = ttk.Button(bottom, text="Send", command=self.submit)
         paned = ttk.PanedWindow(root, orient=tk.HORIZONTAL)
         paned.pack(fill=tk.BOTH, expand=True)
 
@@ -288,8 +295,6 @@ class ChatWindow:
         self.people.bind("<Double-Button-1>", self._on_person)
         paned.add(right, weight=0)
 
-        bottom = ttk.Frame(root, padding=4)
-        bottom.pack(fill=tk.X)
         self.entry = ttk.Entry(bottom)
         self.entry.pack(side=tk.LEFT, fill=tk.X, expand=True)
         self.entry.bind("<Return>", lambda e: self.submit())
@@ -297,8 +302,7 @@ class ChatWindow:
         self.entry.bind("<Up>", lambda e: self._walk_history(-1))
         self.entry.bind("<Down>", lambda e: self._walk_history(1))
         self.entry.bind("<Prior>", self._page_up)
-        ttk.Button(bottom, text="Send", command=self.submit).pack(side=tk.LEFT, padx=(4, 0))
-        ttk.Label(root, textvariable=self.status, anchor=tk.W, padding=(6, 0, 6, 4)).pack(fill=tk.X)
+        self.send_button.pack(side=tk.LEFT, padx=(4, 0))
 
         self.view.tag_configure("time", foreground="#808080")
         self.view.tag_configure("target", foreground="#808080")
