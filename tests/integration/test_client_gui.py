@@ -513,3 +513,35 @@ def test_system_theme_follows_the_desktop():
     assert system_theme({}, lambda: "'default'\n") == "light" and system_theme({}, lambda: "") == "light"
     assert conversation_label("#a", 3, 1) == "#a  (3)  @1" and conversation_label("#a", 0, 0) == "#a"
     assert title_text("me", "not logged in", 2, 1) == "(1 mention, 2 unread) hubchat - me (not logged in)"
+
+
+def test_gui_lines_that_come_while_the_window_has_no_focus_are_marked_when_it_gets_it_back(display):
+    import tkinter as tk
+
+    from client.gui import ChatWindow
+    from client.render import NEW_LINES
+    srv = ScriptedServer()
+    root = tk.Tk()
+    try:
+        win = ChatWindow(root, "127.0.0.1", srv.port, "windowed", "#lobby")
+        pump_until(root, lambda: win.shown == "#lobby", "#lobby")
+        focused = [True]
+        win._focused = lambda: focused[0]  # the focus itself belongs to the display's owner
+        srv.push(":bob!u@fake PRIVMSG #lobby :seen as it came")
+        pump_until(root, lambda: "seen as it came" in view_text(win), "the first line")
+        focused[0] = False
+        srv.push(":bob!u@fake PRIVMSG #lobby :said while we were elsewhere")
+        pump_until(root, lambda: "said while" in view_text(win), "the second line")
+        assert NEW_LINES not in view_text(win) and "1 unread" in root.title()
+        focused[0] = True
+        win._on_focus()
+        lines = view_text(win).splitlines()
+        assert NEW_LINES in lines[next(i for i, line in enumerate(lines) if "said while" in line) - 1]
+        assert "unread" not in root.title() and view_text(win).count(NEW_LINES) == 1
+        win.close()
+    finally:
+        try:
+            root.destroy()
+        except tk.TclError:
+            pass
+        srv.close()
