@@ -20,6 +20,12 @@ on the lines it showed; "— no earlier messages —" ends it. The recent privat
 sends /search (optionally only in the conversation shown); the results fill the
 "(search results)" view, each with its time, date and where it was said. History never counts
 as unread.
+
+How a line looks is render.py's: IRC formatting becomes Tk tags (one per combination, made when
+first drawn), a day separator goes where the date changes, and the "new since you last looked"
+marker before the first line not seen. The view is drawn again from the conversation's lines
+when either may move (showing it, the focus coming back with unread lines, a page of earlier
+lines, the server's read marker).
 """
 from __future__ import annotations
 
@@ -40,8 +46,8 @@ from client.connection import ConnectError, Connection
 from client import settings
 from client.core import NICK_RULES, ChatCore, Event, completion, nickname_allowed
 from client.history import EARLIER, NO_EARLIER
-from client.render import NEW_LINES, PLAIN, Activity, Style, day_breaks, dated, member_rows, segments, styled_runs
-from client.render import strip_formatting
+from client.render import (NEW_LINES, PLAIN, Activity, Style, day_breaks, dated, member_rows, segments,
+                           strip_formatting, styled_runs)
 from ircproto.casemap import casefold, is_channel_name
 
 SERVER_VIEW = "(server)"

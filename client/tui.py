@@ -14,6 +14,11 @@ The conversations are numbered windows, as irssi and WeeChat users expect: Alt-1
 looks at one, `/windows` lists them, and the prompt shows the others that have new lines
 ("2:#side(3)") or named us ("3:bob(@1)"). Our nick is shown reversed where someone says it, and
 the terminal's bell rings.
+
+Lines show their IRC formatting (render.py's parser, as prompt_toolkit style words), a day
+separator where the date changes, and the "new since you last looked" marker before the first
+unread line (from the server's read marker at a join, or on switching to a window with unread
+lines, where those lines are printed again under it).
 """
 from __future__ import annotations
 
