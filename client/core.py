@@ -70,6 +70,10 @@ ACCOUNT_CAPS = (SASL, "account-notify", "extended-join", "account-tag")  # each 
 REGISTRATION_CAP = "draft/account-registration"
 # The people list shows every status (multi-prefix) and who is away (away-notify), when offered.
 PRESENCE_CAPS = ("multi-prefix", "away-notify")
+# draft/read-marker: the server keeps how far we have read each conversation (MARKREAD), across
+# sessions and devices; a join brings the room's marker, which the front ends turn into the
+# "new since you last looked" line, and looking at a conversation moves it.
+READ_MARKER = "draft/read-marker"
 DEFAULT_PREFIX = "(ov)@+"
 
 
@@ -87,7 +91,8 @@ class Event:
     """Something to show: `kind` says how; `target` is the conversation it belongs to."""
 
     kind: str  # message, action, notice, join, part, quit, nick, topic, names, info, error, open,
-    #            separator (between history and live lines), targets (recent private conversations)
+    #            separator (between history and live lines), targets (recent private conversations),
+    #            read (the server's read marker of `target` at `ts`: no line to show)
     text: str
     target: str | None = None  # channel name or the other person's nick; None: the status view
     nick: str | None = None  # who said or did it
@@ -129,6 +134,7 @@ class ChatCore:
         self._held: dict[str, tuple[float, list[Event]]] = {}  # live events waiting for that history
         self._searches: deque[str] = deque()  # the words of each SEARCH not yet answered, in order
         self._targets_asked = False
+        self._marked: dict[str, float] = {}  # casefolded target -> the read marker we last sent
         # Accounts, on this connection.
         self.account: str | None = None  # the account we are logged in to
         self.accounts: dict[str, str] = {}  # casefolded nick -> account, for the people we know of
@@ -156,6 +162,7 @@ class ChatCore:
         self._held.clear()
         self._searches.clear()
         self._targets_asked = False
+        self._marked.clear()
         self.account = None
         self.accounts.clear()
         self._sasl = None
@@ -334,6 +341,16 @@ class ChatCore:
             return Outcome(events=[Event("error", "This server does not offer search.", self.current)])
         self._searches.append(words)
         return Outcome(send=[H.search_line(words, where, sender)])
+
+    def mark_read(self, name: str, ts: float | None) -> Outcome:
+        """We have read a conversation up to the line of time `ts`: tell the server, when it keeps
+        read markers (it keeps the later of two, so an earlier time is not worth sending)."""
+        key = casefold(name)
+        if READ_MARKER not in self.caps or ts is None or ts <= self._marked.get(key, 0.0) or not self.registered:
+            return Outcome()
+        self._marked[key] = ts
+        return Outcome(send=[format_line(None, "MARKREAD", self._display_name(name),
+                                         f"timestamp={H.format_server_time(ts)}")])
 
     # --- what is known -------------------------------------------------------------------
     def members(self, channel: str | None = None) -> list[str]:
@@ -570,8 +587,8 @@ class ChatCore:
         else:
             events = []
         when = H.parse_server_time(msg.tags.get("time"))
-        if when is not None:
-            events = [e if e.msgid else replace(e, ts=when) for e in events]
+        if when is not None:  # a read marker's time is the marker's, not the line's
+            events = [e if e.msgid or e.kind == "read" else replace(e, ts=when) for e in events]
         return self._emit(events)
 
     def _time_of(self, msg: Message) -> tuple[float, str | None]:
@@ -591,7 +608,7 @@ class ChatCore:
                 self.offered[name] = value
             more = sub == "LS" and len(msg.params) > 3 and msg.params[2] == "*"
             if not more:
-                wanted = [c for c in H.WANTED_CAPS + ACCOUNT_CAPS + PRESENCE_CAPS if c in self.offered and c not in self.caps
+                wanted = [c for c in H.WANTED_CAPS + ACCOUNT_CAPS + PRESENCE_CAPS + (READ_MARKER,) if c in self.offered and c not in self.caps
                           and (c != SASL or self._login_wanted)]  # sasl only to log in (/login asks later)
                 if sub == "LS" and self._login_wanted and SASL not in self.offered:
                     self._login_wanted = False
@@ -1115,6 +1132,18 @@ class ChatCore:
 
     def _on_311(self, msg: Message) -> list[Event]:  # RPL_WHOISUSER
         return [Event("info", f"{msg.params[1]} is {msg.params[2]}@{msg.params[3]} ({msg.params[-1]})")]
+
+    def _on_markread(self, msg: Message) -> list[Event]:  # MARKREAD <target> timestamp=<time> | *
+        """The server's read marker of a conversation, as a "read" event (shown as no line: the
+        front ends place the new-lines marker with it); `*`, no marker, says nothing."""
+        if len(msg.params) < 2:
+            return []
+        when = H.parse_server_time(msg.params[1])
+        if when is None:
+            return []
+        key = casefold(msg.params[0])
+        self._marked[key] = max(self._marked.get(key, 0.0), when)
+        return [Event("read", "", self._display_name(msg.params[0]), ts=when)]
 
     def _on_away(self, msg: Message) -> list[Event]:  # away-notify: AWAY :message, or AWAY (back)
         who = casefold(self._src(msg))

@@ -20,6 +20,12 @@ on the lines it showed; "— no earlier messages —" ends it. The recent privat
 sends /search (optionally only in the conversation shown); the results fill the
 "(search results)" view, each with its time, date and where it was said. History never counts
 as unread.
+
+How a line looks is render.py's: IRC formatting becomes Tk tags (one per combination, made when
+first drawn), a day separator goes where the date changes, and the "new since you last looked"
+marker before the first line not seen. The view is drawn again from the conversation's lines
+when either may move (showing it, the focus coming back with unread lines, a page of earlier
+lines, the server's read marker).
 """
 from __future__ import annotations
 
@@ -40,7 +46,8 @@ from client.connection import ConnectError, Connection
 from client import settings
 from client.core import NICK_RULES, ChatCore, Event, completion, nickname_allowed
 from client.history import EARLIER, NO_EARLIER
-from client.render import member_rows, mentions, segments, split_text, strip_formatting
+from client.render import (NEW_LINES, PLAIN, Activity, Style, day_breaks, dated, member_rows, segments,
+                           strip_formatting, styled_runs)
 from ircproto.casemap import casefold, is_channel_name
 
 SERVER_VIEW = "(server)"
@@ -58,10 +65,10 @@ SPLIT_KINDS = ("message", "action", "notice")  # lines whose text may hold links
 THEMES = {
     "light": {"bg": "#fafafa", "fg": "#1e1e1e", "panel": "#eeeeee", "select": "#cfe3f7", "muted": "#808080",
               "away": "#a0a0a0", "mention_bg": "#fff3b0", "mention_fg": "#1e1e1e", "link": "#1565c0",
-              "marked": "#c0392b", "entry": "#ffffff"},
+              "marked": "#c0392b", "entry": "#ffffff", "code": "#ececec"},
     "dark": {"bg": "#1e1f22", "fg": "#dcdcdc", "panel": "#2b2d31", "select": "#3d4a5c", "muted": "#8a8f98",
              "away": "#6b6f76", "mention_bg": "#5a4b12", "mention_fg": "#fff3c4", "link": "#6cb6ff",
-             "marked": "#ff7b72", "entry": "#313338"},
+             "marked": "#ff7b72", "entry": "#313338", "code": "#2b2d31"},
 }
 TEXT_FONT = ("TkFixedFont", 10)
 UI_FONT = ("TkDefaultFont", 10)
@@ -173,6 +180,9 @@ class NetworkThread:
     def open_conversation(self, name: str) -> None:
         self.call(self._apply, self.core.open_conversation, name)
 
+    def mark_read(self, name: str, ts: float | None) -> None:
+        self.call(self._apply, self.core.mark_read, name, ts)
+
     def _apply(self, action, *args) -> None:
         """On the network thread: ask the core, then do what it says."""
         outcome = action(*args)
@@ -206,8 +216,9 @@ class ChatWindow:
         self.inbox = self.net.inbox
         self.buffers: dict[str, deque[Event]] = {SERVER_VIEW: deque(maxlen=KEEP_LINES)}
         self.titles: dict[str, str] = {SERVER_VIEW: SERVER_VIEW}  # key -> name as shown
-        self.unread: dict[str, int] = {}
-        self.mentioned: dict[str, int] = {}  # key -> lines naming us, not yet looked at
+        self.activity = Activity()  # unread and mention counts, and where the new-lines marker goes
+        self._fmt_tags: dict[Style, str] = {}  # a tag for each combination of IRC formatting drawn
+        self._last_dated: float | None = None  # the time of the last line drawn, for day separators
         self.members: dict[str, list[tuple[str, str, bool]]] = {}  # key -> (label, nick, away) rows
         self.nick_shown = nick
         self.theme = system_theme()
@@ -241,6 +252,7 @@ class ChatWindow:
         root.configure(menu=menu)
         self.menu, self.view_menu = menu, view_menu
         root.protocol("WM_DELETE_WINDOW", self.close)
+        root.bind("<FocusIn>", self._on_focus, add="+")
         top = ttk.Frame(root, padding=(4, 4, 4, 0))
         top.pack(fill=tk.X)
         ttk.Label(top, text="Search").pack(side=tk.LEFT)
@@ -250,6 +262,13 @@ class ChatWindow:
         self.search_here = tk.BooleanVar(value=False)
         ttk.Checkbutton(top, text="only in this conversation", variable=self.search_here).pack(side=tk.LEFT)
         ttk.Button(top, text="Find", command=self.search).pack(side=tk.LEFT, padx=(4, 0))
+        # The status line and the entry are packed before the conversation, at the bottom: pack
+        # squeezes what comes last when the window is smaller than asked for, and they must show.
+        self.status_bar = ttk.Label(root, textvariable=self.status, anchor=tk.W, padding=(6, 0, 6, 4))
+        self.status_bar.pack(side=tk.BOTTOM, fill=tk.X)
+        bottom = ttk.Frame(root, padding=4)
+        bottom.pack(side=tk.BOTTOM, fill=tk.X)
+        self.send_button = ttk.Button(bottom, text="Send", command=self.submit)
         paned = ttk.PanedWindow(root, orient=tk.HORIZONTAL)
         paned.pack(fill=tk.BOTH, expand=True)
 
@@ -282,8 +301,6 @@ class ChatWindow:
         self.people.bind("<Double-Button-1>", self._on_person)
         paned.add(right, weight=0)
 
-        bottom = ttk.Frame(root, padding=4)
-        bottom.pack(fill=tk.X)
         self.entry = ttk.Entry(bottom)
         self.entry.pack(side=tk.LEFT, fill=tk.X, expand=True)
         self.entry.bind("<Return>", lambda e: self.submit())
@@ -291,8 +308,7 @@ class ChatWindow:
         self.entry.bind("<Up>", lambda e: self._walk_history(-1))
         self.entry.bind("<Down>", lambda e: self._walk_history(1))
         self.entry.bind("<Prior>", self._page_up)
-        ttk.Button(bottom, text="Send", command=self.submit).pack(side=tk.LEFT, padx=(4, 0))
-        ttk.Label(root, textvariable=self.status, anchor=tk.W, padding=(6, 0, 6, 4)).pack(fill=tk.X)
+        self.send_button.pack(side=tk.LEFT, padx=(4, 0))
 
         self.view.tag_configure("time", foreground="#808080")
         self.view.tag_configure("target", foreground="#808080")
@@ -376,8 +392,21 @@ class ChatWindow:
             return SEARCH_VIEW
         return casefold(event.target) if event.target else SERVER_VIEW
 
+    @property
+    def unread(self) -> dict[str, int]:
+        return self.activity.unread
+
+    @property
+    def mentioned(self) -> dict[str, int]:
+        return self.activity.mentioned
+
     def _add(self, event: Event) -> None:
         key = self._key(event)
+        if event.kind == "read":  # the server's read marker: where the new-lines marker goes
+            self.activity.server_read(key, event.ts)
+            if key == self.shown:
+                self._redraw()
+            return
         if key not in self.buffers:
             self.buffers[key] = deque(maxlen=KEEP_LINES)
             self.titles[key] = event.target or SERVER_VIEW
@@ -386,15 +415,13 @@ class ChatWindow:
             self.loading.discard(key)  # whatever was asked for is not coming
             if event.kind == "info":
                 self.history_done.add(key)
-        if key == self.shown:
-            self._write(event)
-        elif event.kind in ("message", "action", "notice") and not event.own and not event.history:
-            self.unread[key] = self.unread.get(key, 0) + 1
-        if mentions(event, self.core.nick) and (key != self.shown or not self._focused()):
-            self.mentioned[key] = self.mentioned.get(key, 0) + 1
+        looking = key == self.shown and self._focused()
+        if self.activity.note(key, event, self.core.nick, looking) and not looking:
             self.root.bell()  # the window's own signal; the window manager may flash it too
             if not self._focused():
                 self.notify(f"{event.nick} in {event.target}", strip_formatting(event.text))
+        if key == self.shown:
+            self._write(event)
 
     def notify(self, title: str, text: str) -> None:
         """A desktop notification through the platform's notifier, where there is one (freedesktop's
@@ -441,57 +468,107 @@ class ChatWindow:
             buffer.insert(at + i, event)
         if key != self.shown or not lines:
             return
+        # Day separators and the marker may change around the page: the view is drawn again, and
+        # what was shown from the insertion point down stays where it was on screen; the new lines
+        # are above it, to scroll up to.
         view = self.view
         first = int(view.index("@0,0").split(".")[0])  # the line at the top of the view
-        view.configure(state=tk.NORMAL)
-        view.mark_set("older", f"{at + 1}.0")
-        view.mark_gravity("older", tk.RIGHT)
-        for event in lines:
-            self._write(event, "older")
-        view.configure(state=tk.DISABLED)
-        # What was shown from the insertion point down stays where it was on screen; the new lines
-        # are above it, to scroll up to.
-        view.yview(f"{first + len(lines)}.0")
+        rows = int(view.index("end-1c").split(".")[0])
+        self._redraw(keep_bottom=False)
+        view.yview(f"{first + int(view.index('end-1c').split('.')[0]) - rows}.0")
 
-    def _write(self, event: Event, where: str = tk.END) -> None:
-        """Draw one line at the end (or at a mark, where earlier lines go in)."""
+    def _redraw(self, keep_bottom: bool = True) -> None:
+        """Draw the conversation shown again, from its lines (its separators and marker too)."""
+        at_bottom = self.view.yview()[1] >= 0.999
+        self.view.configure(state=tk.NORMAL)
+        self.view.delete("1.0", tk.END)
+        self.view.configure(state=tk.DISABLED)
+        self._last_dated = None
+        self.activity.placed.discard(self.shown)
+        for event in self.buffers.get(self.shown, ()):
+            self._write(event, trim=False)
+        if keep_bottom and at_bottom:
+            self.view.see(tk.END)
+
+    def _write(self, event: Event, trim: bool = True) -> None:
+        """Draw one line at the end, with a day separator above it when its date is not the last
+        line's, and the new-lines marker when it is the first line you have not seen."""
         view = self.view
         at_bottom = view.yview()[1] >= 0.999
         view.configure(state=tk.NORMAL)
+        if self.shown != SEARCH_VIEW:  # results from everywhere, each with its date already
+            for _, label in day_breaks([dated(event)], self._last_dated):
+                view.insert(tk.END, label + "\n", ("day",))
+            if dated(event) is not None:
+                self._last_dated = event.ts
+            if self.activity.place(self.shown, event):
+                view.insert(tk.END, NEW_LINES + "\n", ("new-lines",))
         extra = ("history",) if event.history in DIMMED and event.kind != "separator" else ()
         for role, text in segments(event, self.core.nick, show_target=False):
-            if role == "text" and event.kind in SPLIT_KINDS and not event.own:
-                for part, piece in split_text(text, self.core.nick):
-                    view.insert(where, piece, (part, *extra))
-            elif role == "text" and event.kind in SPLIT_KINDS:
-                for part, piece in split_text(text, ""):
-                    view.insert(where, piece, (part, *extra))
+            if role == "text" and event.kind in SPLIT_KINDS:
+                for part, piece, style in styled_runs(text, "" if event.own else self.core.nick):
+                    look = self._style_tag(style)
+                    view.insert(tk.END, piece, (part, *extra) + ((look,) if look else ()))
             else:
-                view.insert(where, text, (role, *extra))
-        view.insert(where, "\n")
-        if where != tk.END:
-            return
+                view.insert(tk.END, text, (role, *extra))
+        view.insert(tk.END, "\n")
         lines = int(view.index("end-1c").split(".")[0])
-        if lines > KEEP_LINES:
+        if trim and lines > KEEP_LINES:
             view.delete("1.0", f"{lines - KEEP_LINES}.0")
         view.configure(state=tk.DISABLED)
         if at_bottom:
             view.see(tk.END)
 
+    def _style_tag(self, style: Style) -> str | None:
+        """The text tag of a combination of IRC formatting, made the first time it is drawn."""
+        if style == PLAIN:
+            return None
+        tag = self._fmt_tags.get(style)
+        if tag is None:
+            tag = self._fmt_tags[style] = f"fmt{len(self._fmt_tags)}"
+            self._configure_style(tag, style)
+            # A newer tag wins over older ones: history's grey, mentions and links stay on top.
+            for above in ("mention", "history", "separator", "link"):
+                self.view.tag_raise(above)
+        return tag
+
+    def _configure_style(self, tag: str, style: Style) -> None:
+        c = THEMES[self.theme]
+        weight = " ".join(word for word, on in (("bold", style.bold), ("italic", style.italic)) if on)
+        fg, bg = style.fg, style.bg or (c["code"] if style.mono else None)
+        if style.reverse:
+            fg, bg = bg or c["bg"], fg or c["fg"]
+        self.view.tag_configure(tag, font=(*TEXT_FONT, weight) if weight else "", underline=style.underline,
+                                overstrike=style.strike, foreground=fg or "", background=bg or "")
+
     def show(self, name: str) -> None:
-        """Put a conversation on screen and make it where typed lines go."""
+        """Put a conversation on screen and make it where typed lines go: what was looked at is
+        read (MARKREAD, where the server keeps read markers), and the one shown gets its marker."""
         key = casefold(name) if name != SERVER_VIEW else SERVER_VIEW
-        self.shown = key
-        self.unread.pop(key, None)
-        self.mentioned.pop(key, None)
-        self.view.configure(state=tk.NORMAL)
-        self.view.delete("1.0", tk.END)
-        self.view.configure(state=tk.DISABLED)
-        for event in self.buffers.get(key, ()):
-            self._write(event)
+        left, self.shown = self.shown, key
+        if left != key and left in self.titles:
+            self._mark_read(left)
+        self.activity.look(key)
+        self._mark_read(key)
+        self._redraw()
+        self.view.see(tk.END)
         if key not in (SERVER_VIEW, SEARCH_VIEW):
             self.net.open_conversation(self.titles.get(key, name))
         self._refresh_lists()
+
+    def _mark_read(self, key: str) -> None:
+        if key not in (SERVER_VIEW, SEARCH_VIEW):
+            self.net.mark_read(self.titles.get(key, key), self.activity.read.get(key))
+
+    def _on_focus(self, _event=None) -> None:
+        """The window has the focus back: what came in the conversation shown meanwhile is new."""
+        if self.activity.unread.get(self.shown) or self.activity.mentioned.get(self.shown):
+            had_unread = bool(self.activity.unread.get(self.shown))
+            self.activity.look(self.shown)
+            self._mark_read(self.shown)
+            if had_unread:
+                self._redraw()
+            self._refresh_lists()
 
     # --- earlier lines and search ----------------------------------------------------------
     def _maybe_older(self) -> None:
@@ -533,8 +610,7 @@ class ChatWindow:
         self.conv_list.delete(0, tk.END)
         colours = THEMES[self.theme]
         for i, key in enumerate(keys):
-            self.conv_list.insert(tk.END, conversation_label(self.titles[key], self.unread.get(key, 0),
-                                                             self.mentioned.get(key, 0)))
+            self.conv_list.insert(tk.END, conversation_label(self.titles[key], *self.activity.counts(key)))
             if self.mentioned.get(key):
                 self.conv_list.itemconfigure(i, foreground=colours["marked"])
             if key == self.shown:
@@ -551,8 +627,7 @@ class ChatWindow:
         self._retitle()
 
     def _retitle(self) -> None:
-        self.root.title(title_text(self.nick_shown, self.login_status, sum(self.unread.values()),
-                                   sum(self.mentioned.values())))
+        self.root.title(title_text(self.nick_shown, self.login_status, *self.activity.totals()))
 
     def set_theme(self, name: str) -> None:
         """Light or dark: the ttk style and the plain Tk widgets (which ttk does not reach)."""
@@ -577,6 +652,11 @@ class ChatWindow:
         self.view.tag_configure("mention", background=c["mention_bg"], foreground=c["mention_fg"],
                                 font=(*TEXT_FONT, "bold"))
         self.view.tag_configure("link", foreground=c["link"])
+        self.view.tag_configure("day", foreground=c["muted"], justify=tk.CENTER)
+        self.view.tag_configure("new-lines", foreground=c["marked"], justify=tk.CENTER,
+                                font=(*TEXT_FONT, "bold"))
+        for style, tag in self._fmt_tags.items():  # reverse and monospace take the theme's colours
+            self._configure_style(tag, style)
         self.view.tag_raise("history")
         self.view.tag_raise("separator")
         self.view.tag_raise("link")
@@ -633,6 +713,7 @@ class ChatWindow:
         return "break"  # keep the focus in the entry
 
     def close(self) -> None:
+        self._mark_read(self.shown)  # sent before the QUIT: the network thread keeps the order
         self.net.quit()
         self.closed = True
         self.root.destroy()

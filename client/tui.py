@@ -14,6 +14,11 @@ The conversations are numbered windows, as irssi and WeeChat users expect: Alt-1
 looks at one, `/windows` lists them, and the prompt shows the others that have new lines
 ("2:#side(3)") or named us ("3:bob(@1)"). Our nick is shown reversed where someone says it, and
 the terminal's bell rings.
+
+Lines show their IRC formatting (render.py's parser, as prompt_toolkit style words), a day
+separator where the date changes, and the "new since you last looked" marker before the first
+unread line (from the server's read marker at a join, or on switching to a window with unread
+lines, where those lines are printed again under it).
 """
 from __future__ import annotations
 
@@ -32,7 +37,8 @@ from prompt_toolkit.styles import Style
 from client.accounts import carries_password
 from client.connection import ConnectError, Connection
 from client.core import NICK_RULES, ChatCore, Event, completion, nickname_allowed
-from client.render import mentions, plain, segments, split_text
+from client.render import NEW_LINES, Activity, day_breaks, dated, plain, segments, styled_runs
+from client.render import Style as RunStyle
 from ircproto.casemap import casefold
 
 PALETTE = ["ansired", "ansigreen", "ansiyellow", "ansiblue", "ansimagenta", "ansicyan", "ansibrightred",
@@ -43,7 +49,8 @@ STYLE = Style.from_dict({
     **{f"nick{i}": colour for i, colour in enumerate(PALETTE)},
     # History is grey, whatever it says (formatted() gives its segments no other class).
     "history": "ansibrightblack", "separator": "ansibrightblack italic",
-    "mention": "reverse bold", "activity": "ansiyellow", "activity-mention": "ansibrightred bold",
+    "mention": "reverse bold", "link": "underline", "activity": "ansiyellow", "activity-mention": "ansibrightred bold",
+    "day": "ansibrightblack", "new-lines": "ansibrightred",
 })
 DIMMED = ("latest", "older")  # Event.history values shown grey
 
@@ -65,49 +72,88 @@ class ChatCompleter(Completer):
             yield Completion(completion(candidate, at_start), start_position=-len(word), display=candidate)
 
 
+def style_text(style: RunStyle, colours: bool = True) -> str:
+    """A formatting run's look as prompt_toolkit style words (added after the segment's class);
+    `colours` False for history, which stays grey whatever colours it was said in."""
+    words = [name for name in ("bold", "italic", "underline", "strike", "reverse") if getattr(style, name)]
+    if colours and style.fg:
+        words.append(f"fg:{style.fg}")
+    if colours and style.bg:
+        words.append(f"bg:{style.bg}")
+    return " ".join(words)
+
+
 def formatted(event: Event, me: str, multi: bool) -> FormattedText:
     parts = []
     dim = event.history in DIMMED
     for role, text in segments(event, me, show_target=multi):
         if role == "separator":
             style = "class:separator"
+        elif role == "text" and event.kind in ("message", "action", "notice"):
+            # Our nick where someone says it to us, links, and the line's own IRC formatting.
+            for part, piece, look in styled_runs(text, "" if event.own else me):
+                base = "class:history" if dim else f"class:{part}"
+                parts.append((f"{base} {style_text(look, colours=not dim)}".rstrip(), piece))
+            continue
         elif dim:
             style = "class:history bold" if role.startswith("nick:") or role == "own" else "class:history"
-        elif role == "text" and event.kind in ("message", "action", "notice") and not event.own:
-            for part, piece in split_text(text, me):  # our nick, wherever it is said to us
-                parts.append(("class:mention" if part == "mention" else "class:text", piece))
-            continue
         else:
             style = f"class:nick{role[5:]}" if role.startswith("nick:") else f"class:{role}"
         parts.append((style, text))
     return FormattedText(parts)
 
 
+def banner(text: str, target: str | None, multi: bool, role: str) -> FormattedText:
+    """A day separator or the new-lines marker, as a line of its own."""
+    return FormattedText(([("class:target", f"{target} ")] if multi and target else []) + [(f"class:{role}", text)])
+
+
+RECAP_LINES = 50  # unread lines of a window shown again under the marker when you switch to it
+
+
 class Windows:
     """The conversations as numbered windows, irssi's and WeeChat's habit: `Alt-N` or `/win N`
     looks at the Nth, `/windows` lists them, and the prompt shows which others have something
-    new ("2:#side(3)") or named us ("3:bob(@1)")."""
+    new ("2:#side(3)") or named us ("3:bob(@1)"). The counting is `Activity`'s, the window's too.
+
+    The terminal prints every conversation's lines as they come, so the marker cannot go back
+    into what is printed: switching to a window with unread lines prints the marker and those
+    lines again under it (the last RECAP_LINES of them)."""
 
     def __init__(self) -> None:
-        self.unread: dict[str, int] = {}
-        self.mentioned: dict[str, int] = {}
+        self.activity = Activity()
+        self.waiting: dict[str, list[Event]] = {}  # key -> its unread lines, for the recap
+
+    @property
+    def unread(self) -> dict[str, int]:
+        return self.activity.unread
+
+    @property
+    def mentioned(self) -> dict[str, int]:
+        return self.activity.mentioned
 
     def note(self, event: Event, current: str | None, me: str) -> bool:
-        """Count a live line said elsewhere; True when it names us (ring the bell)."""
-        named = mentions(event, me)
-        if event.target is None or event.history or event.kind not in ("message", "action", "notice") \
-                or event.own:
-            return named
+        """Count a line said elsewhere; True when it names us (ring the bell)."""
+        if event.target is None:
+            return self.activity.note("", event, me, looking=True)
         key = casefold(event.target)
-        if current is None or key != casefold(current):
-            self.unread[key] = self.unread.get(key, 0) + 1
-            if named:
-                self.mentioned[key] = self.mentioned.get(key, 0) + 1
+        looking = current is not None and key == casefold(current)
+        before = self.activity.unread.get(key, 0)
+        named = self.activity.note(key, event, me, looking)
+        if self.activity.unread.get(key, 0) > before:
+            self.waiting.setdefault(key, []).append(event)
+            del self.waiting[key][:-RECAP_LINES]
         return named
 
-    def seen(self, name: str) -> None:
-        self.unread.pop(casefold(name), None)
-        self.mentioned.pop(casefold(name), None)
+    def seen(self, name: str) -> tuple[float | None, list[Event]]:
+        """You look at a window: its newest line's time (for MARKREAD) and the unread lines to
+        show again under the marker (none when nothing was unread)."""
+        key = casefold(name)
+        recap = self.waiting.pop(key, [])
+        newest = self.activity.look(key)
+        if recap:
+            self.activity.placed.add(key)  # the recap shows it
+        return newest, recap
 
     def pick(self, names: list[str], number: int) -> str | None:
         return names[number - 1] if 1 <= number <= len(names) else None
@@ -205,28 +251,59 @@ async def run(host: str, port: int, nick: str | None, channel: str, tls: bool, i
 
         title = [""]
         windows = Windows()
+        last_dated: dict[str, float] = {}  # conversation key -> its last line's time, for day separators
+
+        def put(text: FormattedText) -> None:
+            print_formatted_text(text, style=STYLE)
 
         def show(events: list[Event]) -> None:
             multi = len(core.conversations()) > 1
             for event in events:
-                print_formatted_text(formatted(event, core.nick, multi), style=STYLE)
+                key = casefold(event.target) if event.target else ""
+                if event.kind == "read":
+                    windows.activity.server_read(key, event.ts)
+                    continue
                 if windows.note(event, core.current, core.nick):
                     sys.stdout.write("\a")  # the terminal's bell: someone named us
                     sys.stdout.flush()
+                if event.history != "search":
+                    for _, label in day_breaks([dated(event)], last_dated.get(key)):
+                        put(banner(label, event.target, multi, "day"))
+                    if dated(event) is not None:
+                        last_dated[key] = event.ts
+                    if windows.activity.place(key, event):
+                        put(banner(NEW_LINES, event.target, multi, "new-lines"))
+                put(formatted(event, core.nick, multi))
             status = window_title(core)
             if status != title[0]:  # the terminal's title says who we are and whether we are logged in
                 title[0] = status
                 set_title(status)
 
         conn = Connection(core, host, port, show, lambda reason: ask_nickname(session, reason), tls, insecure)
+
+        def mark_read(name: str | None) -> None:
+            if name:
+                conn.apply(core.mark_read(name, windows.activity.read.get(casefold(name))))
+
         def switch(number: int | None) -> None:
             name = windows.pick(core.conversations(), number) if number is not None else None
             if name is None:
                 show([Event("error", f"No window {number}: /windows lists them." if number else "Usage: /win N")])
                 return
+            left = core.current
             conn.apply(core.open_conversation(name))
-            windows.seen(name)
+            _, recap = windows.seen(name)
+            mark_read(left)
+            mark_read(name)
             show([Event("info", f"Now in {core.current}.", core.current)])
+            if recap:
+                multi = len(core.conversations()) > 1
+                put(banner(NEW_LINES, name, multi, "new-lines"))
+                breaks = dict(day_breaks([e.ts for e in recap]))
+                for i, event in enumerate(recap):
+                    if i in breaks:
+                        put(banner(breaks[i], event.target, multi, "day"))
+                    put(formatted(event, core.nick, multi))
 
         session.key_bindings = history_keys(lambda: conn.apply(core.request_older()), switch)
         try:
@@ -252,6 +329,8 @@ async def run(host: str, port: int, nick: str | None, channel: str, tls: bool, i
                 continue
             if core.current:
                 windows.seen(core.current)
+                if text.strip().lower().split()[:1] == ["/quit"]:
+                    mark_read(core.current)
             if conn.send_input(text):
                 break
         await conn.quit()
@@ -269,6 +348,8 @@ async def run_piped(host: str, port: int, nick: str | None, channel: str, tls: b
 
     def show(events: list[Event]) -> None:
         for event in events:
+            if event.kind == "read":
+                continue
             out.write(f"{plain(event, core.nick)}\n")
             if event.kind == "open":
                 joined.set()

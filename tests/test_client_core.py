@@ -142,3 +142,31 @@ def test_rendering_and_stable_colours():
     [event] = feed(core, ":bob!u@h PRIVMSG #lobby :hello")
     assert plain(event, "me").endswith("#lobby <bob> hello")
     assert nick_colour("Bob") == nick_colour("bob")
+
+
+def test_read_markers_are_asked_for_turned_into_events_and_sent_forward_only():
+    from client.history import format_server_time
+    core = ChatCore("me")
+    core.start_lines()
+    feed(core, ":srv CAP * LS :batch server-time draft/read-marker")
+    assert core.take_sends() == [b"CAP REQ :batch server-time draft/read-marker\r\n"]
+    assert core.mark_read("#lobby", 1_796_000_000.0).send == []  # not acknowledged yet
+    feed(core, ":srv CAP me ACK :batch server-time draft/read-marker")
+    feed(core, ":srv 001 me :hi")
+    feed(core, ":me!u@h JOIN #Lobby")
+    marker = 1_796_000_000.5
+    events = feed(core, f"@time={format_server_time(marker + 60)} :srv MARKREAD #lobby "
+                        f"timestamp={format_server_time(marker)}")
+    assert [(e.kind, e.target, e.ts) for e in events] == [("read", "#Lobby", marker)]  # the marker's time
+    assert feed(core, ":srv MARKREAD #lobby *") == []
+    assert core.mark_read("#lobby", marker).send == []  # the server has it already
+    later = marker + 30
+    assert core.mark_read("#LOBBY", later).send == [
+        f"MARKREAD #Lobby timestamp={format_server_time(later)}\r\n".encode()]
+    assert core.mark_read("#lobby", later).send == [] and core.mark_read("#lobby", None).send == []
+    assert plain(events[0], "me") is not None
+
+
+def test_without_the_capability_nothing_is_sent():
+    core = joined("me")
+    assert core.mark_read("#lobby", 1_796_000_000.0).send == []

@@ -1,12 +1,14 @@
 """The pure pieces of how lines and people look: mentions, links, formatting, the people list."""
 import string
 
+import pytest
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from client.core import ChatCore, Event, apply_status_modes, parse_prefix
-from client.render import (NICK_CHARS, link_spans, member_rank, member_rows, mention_spans, mentions, plain,
-                           split_text, strip_formatting)
+from client.render import (NICK_CHARS, PLAIN, Style, link_spans, member_rank, member_rows, mention_spans,
+                           mentions, parse_formatting, plain, split_text, strip_formatting, styled_runs)
 from ircproto.message import parse
 
 NICKS = st.from_regex(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]{0,8}", fullmatch=True)
@@ -65,6 +67,72 @@ def test_formatting_is_stripped_cleanly():
 @given(st.text(alphabet=string.printable + "\x02\x03\x0f\x1d\x1f"))
 def test_stripping_leaves_no_control_code(text):
     assert not set(strip_formatting(text)) & set("\x02\x0f\x1d\x1f")
+
+
+B, I, U = Style(bold=True), Style(italic=True), Style(underline=True)
+RED, BLUE, BLACK = "#ff0000", "#0000fc", "#000000"
+FORMATTED = [
+    ("plain", [("plain", PLAIN)]),
+    ("\x02b\x02 \x1di\x1d \x1fu", [("b", B), (" ", PLAIN), ("i", I), (" ", PLAIN), ("u", U)]),
+    ("\x1es\x0f \x11m\x16r", [("s", Style(strike=True)), (" ", PLAIN), ("m", Style(mono=True)),
+                                ("r", Style(mono=True, reverse=True))]),
+    ("\x02\x1dboth\x0fnone", [("both", Style(bold=True, italic=True)), ("none", PLAIN)]),
+    ("\x0304red \x0312,01blue on black\x03 none", [("red ", Style(fg=RED)), ("blue on black", Style(fg=BLUE, bg=BLACK)),
+                                                   (" none", PLAIN)]),
+    ("\x034,1x\x0312y", [("x", Style(fg=RED, bg=BLACK)), ("y", Style(fg=BLUE, bg=BLACK))]),  # fg alone keeps bg
+    ("\x0304,hello", [(",hello", Style(fg=RED))]),  # a comma with no digit after it is text
+    ("\x03,04x", [(",04x", PLAIN)]),  # no foreground: a reset, then text
+    ("\x03123", [("3", Style(fg=BLUE))]),  # two digits at most
+    ("\x0352x\x0398y\x0399z", [("x", Style(fg="#ff0000")), ("y", Style(fg="#ffffff")), ("z", PLAIN)]),
+    ("\x04FF8800,000000hex\x04 off", [("hex", Style(fg="#ff8800", bg=BLACK)), (" off", PLAIN)]),
+    ("\x04ff88x", [("ff88x", PLAIN)]),  # not six hex digits: text
+    ("\x02\x02", []),
+    ("tab\there\x01\x07\x7f", [("tab here", PLAIN)]),  # no stray boxes, no terminal bell
+]
+
+
+@pytest.mark.parametrize("text,runs", FORMATTED)
+def test_formatting_is_parsed_into_styled_runs(text, runs):
+    assert parse_formatting(text) == runs
+
+
+@given(st.text())
+def test_parsing_any_text_never_raises_and_leaves_no_control_character(text):
+    runs = parse_formatting(text)
+    assert "".join(piece for piece, _ in runs) == strip_formatting(text)
+    assert all(piece and not any(c < " " or c == "\x7f" for c in piece) for piece, _ in runs)
+    assert all(a[1] != b[1] for a, b in zip(runs, runs[1:]))  # neighbours always differ
+
+
+CODES = st.sampled_from(["\x02", "\x1d", "\x1f", "\x1e", "\x11", "\x16", "\x0f", "\x03", "\x034", "\x0304,12",
+                         "\x03,", "\x04", "\x04aabbcc", "\x04aabbcc,", "\x0399"])
+
+
+@given(st.lists(st.one_of(CODES, st.text(alphabet="ab ,0123456789", min_size=1)), max_size=12))
+def test_codes_among_digits_and_commas_keep_every_character_that_is_not_a_code(parts):
+    text = "".join(parts)
+    shown = strip_formatting(text)
+    assert len(shown) <= len(text) and set(shown) <= set("ab ,0123456789")
+
+
+def test_styled_runs_keep_mentions_and_links_across_formatting():
+    text = "\x02me\x02: https://x.\x0304org/a ok"
+    assert styled_runs(text, "me") == [("mention", "me", B), ("text", ": ", PLAIN), ("link", "https://x.", PLAIN),
+                                       ("link", "org/a", Style(fg=RED)), ("text", " ok", Style(fg=RED))]
+
+
+@given(st.text(), NICKS)
+def test_styled_runs_show_the_same_text_as_split_text(text, nick):
+    shown = strip_formatting(text)
+    assert "".join(piece for _, piece, _ in styled_runs(text, nick)) == shown
+    joined = [(role, piece) for role, piece, _ in styled_runs(text, nick)]
+    merged = []
+    for role, piece in joined:
+        if merged and merged[-1][0] == role:
+            merged[-1] = (role, merged[-1][1] + piece)
+        else:
+            merged.append((role, piece))
+    assert merged == [(role, piece) for role, piece in split_text(shown, nick) if piece]
 
 
 def test_links_leave_sentence_punctuation_out():

@@ -55,3 +55,22 @@ def test_window_commands():
 def test_our_nick_is_highlighted_in_a_line_said_to_us():
     parts = formatted(said("#lobby", "hey Me and meow"), "me", False)
     assert ("class:mention", "Me") in parts and ("class:text", " and meow") in parts
+
+
+def test_irc_formatting_becomes_prompt_toolkit_styles_and_history_stays_grey():
+    parts = formatted(said("#lobby", "\x02loud\x02 \x0304,01red\x0f \x1dme\x1d"), "me", False)
+    assert ("class:text bold", "loud") in parts
+    assert ("class:text fg:#ff0000 bg:#000000", "red") in parts
+    assert ("class:mention italic", "me") in parts
+    old = formatted(said("#lobby", "\x02\x0304old\x0f words", history="latest"), "me", False)
+    assert ("class:history bold", "old") in old and ("class:history", " words") in old
+    assert not any("\x02" in text or "\x03" in text for _, text in parts + old)
+
+
+def test_switching_to_a_window_gives_its_unread_lines_for_the_recap_once():
+    w = Windows()
+    w.note(said("#side", "first", history=""), "#lobby", "me")
+    w.note(said("#side", "second"), "#lobby", "me")
+    newest, recap = w.seen("#SIDE")
+    assert [e.text for e in recap] == ["first", "second"] and newest == recap[-1].ts
+    assert w.seen("#side")[1] == [] and w.unread == {}

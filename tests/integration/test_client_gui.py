@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from client.history import format_server_time
+from client.history import format_server_time, parse_server_time
 from tests.integration.harness import ROOT, Server, require_program
 from tests.integration.test_client_terminal import ScriptedServer
 
@@ -21,7 +21,7 @@ def display():
     read_end, write_end = os.pipe()
     OUTPUT.mkdir(exist_ok=True)
     log = open(OUTPUT / "xvfb.log", "w")
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "960x600x24", "-nolisten", "tcp"],
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
                             pass_fds=(write_end,), stderr=log)
     os.close(write_end)
     announced = b""
@@ -238,6 +238,7 @@ def test_gui_history_pages_back_lists_private_conversations_and_searches(display
     from client.core import Event
     from client.gui import SEARCH_VIEW, ChatWindow
     from client.history import END_EARLIER, EARLIER, NO_EARLIER, NOW
+    from client.render import day_label
     now = time.time()
     lobby = [(now - 3 * 86400 + 60 * i, f"m{i}", "carol", f"old line {i}") for i in range(200)]
     lobby.append((now - 1, "m200", "bob", "live while joining"))  # stored, and relayed live at the join
@@ -279,7 +280,8 @@ def test_gui_history_pages_back_lists_private_conversations_and_searches(display
                        f"earlier page {asked}")
         lines = view_text(win).splitlines()
         start = lines.index(NO_EARLIER)  # above the earliest line there is
-        assert lines[start + 1] == EARLIER and lines[start + 2].endswith("<carol> old line 0")
+        assert lines[start + 1] == EARLIER and lines[start + 3].endswith("<carol> old line 0")
+        assert lines[start + 2] == day_label(lobby[0][0])  # the history's day, under today's join
         assert "#lobby" in win.history_done
         assert view_text(win).count("old line ") == 200 and len(srv.sent("CHATHISTORY BEFORE")) == 5
         win.view.yview_moveto(0)
@@ -390,16 +392,11 @@ def test_gui_people_list_mentions_links_and_themes(display, monkeypatch):
         win.view.event_generate("<ButtonRelease-1>", x=x + w // 2, y=y + h // 2)
         pump_until(root, lambda: opened == ["https://example.org/page"], "the link opened")
 
-        from PIL import ImageGrab
-        root.update()
-        ImageGrab.grab(xdisplay=display).save(OUTPUT / "gui-light.png")
         win.entry.focus_set()  # the click on the link took the keyboard to the text view
         root.update()
         type_into(win, "/theme")
         assert win.theme == "dark" and win.view.cget("background") == THEMES["dark"]["bg"]
         assert win.dark.get()  # the View menu's check follows
-        root.update()
-        ImageGrab.grab(xdisplay=display).save(OUTPUT / "gui-dark.png")
         win.view_menu.invoke(0)  # View > Dark theme, as a click does
         assert win.theme == "light" and not win.dark.get()
         assert win.view.cget("background") == THEMES["light"]["bg"]
@@ -411,6 +408,103 @@ def test_gui_people_list_mentions_links_and_themes(display, monkeypatch):
         server.stop()
 
 
+def screenshot(win, display, name):
+    """The whole window (no window manager: it sits at the screen's corner, its menu above it),
+    once it is sure that nothing at its bottom is cut off."""
+    from PIL import ImageGrab
+    root = win.root
+    root.update()
+    right, bottom = root.winfo_rootx() + root.winfo_width(), root.winfo_rooty() + root.winfo_height()
+    assert bottom <= root.winfo_screenheight() and right <= root.winfo_screenwidth(), "the window is off screen"
+    for widget in (win.status_bar, win.send_button, win.entry):
+        assert widget.winfo_height() >= widget.winfo_reqheight(), f"{widget} is squeezed"
+        assert widget.winfo_rooty() + widget.winfo_height() <= bottom, f"{widget} is cut off"
+    ImageGrab.grab(bbox=(0, 0, right, bottom), xdisplay=display).save(OUTPUT / name)
+
+
+def test_gui_formatting_day_separators_the_new_lines_marker_and_screenshots(display, monkeypatch):
+    """IRC formatting drawn as tags, a day separator between yesterday's history and today's,
+    the marker where the server's read marker says and then before what came while we looked
+    elsewhere, MARKREAD sent; the screenshots of both themes (docs/gui-*.png) show all of it."""
+    import tkinter as tk
+
+    from client.gui import THEMES, ChatWindow
+    from client.render import NEW_LINES, day_label
+    monkeypatch.setenv("HUBCHAT_THEME", "light")
+    now = time.time()
+    midnight = time.mktime(time.localtime(now)[:3] + (0, 0, 0, 0, 0, -1))
+    today = lambda share: midnight + (now - midnight) * share  # noqa: E731  (always before now)
+    yesterday = midnight - 3 * 3600
+    lobby = [(yesterday, "y1", "carol", "\x02bold\x02, \x1ditalic\x1d, \x1funderline\x1f, \x1estrike\x1e, "
+                                       "\x11mono\x11 and \x16reverse\x16 (history is grey)"),
+             (yesterday + 60, "y2", "Zed", "see you all tomorrow"),
+             (today(0.5), "t1", "vic", "good morning"),
+             (today(0.6), "t2", "opal", "the deploy is at noon")]
+    srv = ScriptedServer(history={"#lobby": lobby}, chathistory_max=50, names="@opal +vic bob Zed",
+                         caps=ScriptedServer.CAPS + " draft/read-marker multi-prefix away-notify",
+                         markers={"#lobby": lobby[2][0]})
+    colours = ("\x0304red\x03, \x0303green\x03, \x0302,08blue on yellow\x03, \x0352extended\x03 and "
+               "\x04ff8800hex orange\x04")
+    root = tk.Tk()
+    try:
+        win = ChatWindow(root, "127.0.0.1", srv.port, "windowed", "#lobby")
+        win.entry.focus_force()
+        pump_until(root, lambda: "the deploy is at noon" in view_text(win), "the history")
+        lines = view_text(win).splitlines()
+        at = {text: next(i for i, line in enumerate(lines) if text in line)
+              for text in ("You joined", day_label(yesterday), "bold, italic", day_label(lobby[2][0]),
+                           "good morning", NEW_LINES, "the deploy is at noon")}
+        assert list(at.values()) == sorted(at.values()), lines
+        assert at[NEW_LINES] == at["the deploy is at noon"] - 1  # the server had us read up to "good morning"
+        assert at["good morning"] == at[day_label(lobby[2][0])] + 1
+        bold = [t for t in win.view.tag_names(win.view.search("bold,", "1.0")) if t.startswith("fmt")]
+        assert bold and "bold" in str(win.view.tag_cget(bold[0], "font"))
+        assert "history" in win.view.tag_names(win.view.search("bold,", "1.0"))
+        assert srv.sent("MARKREAD") and srv.sent("MARKREAD")[-1].startswith("MARKREAD #lobby timestamp=")
+
+        srv.push(":Zed!u@fake AWAY :lunch", f":dave!u@fake PRIVMSG #lobby :{colours}")
+        pump_until(root, lambda: "hex orange" in view_text(win), "the colours")
+        red = win.view.search("red,", "1.0")
+        fg = {win.view.tag_cget(t, "foreground") for t in win.view.tag_names(red) if t.startswith("fmt")}
+        assert fg == {"#ff0000"} and "history" not in win.view.tag_names(red)
+        on_yellow = [t for t in win.view.tag_names(win.view.search("blue on", "1.0")) if t.startswith("fmt")]
+        assert win.view.tag_cget(on_yellow[0], "background") == "#ffff00"
+        assert "\x03" not in view_text(win) and view_text(win).count(NEW_LINES) == 1
+
+        win.submit("/join #side")
+        pump_until(root, lambda: win.shown == "#side", "#side")
+        # Tk draws CJK and an emoji (as boxes where no font has them) and the line after them.
+        wide = "\u6f22\u5b57\u3068\u7d75\u6587\u5b57 \U0001f389 wide characters"
+        srv.push(f":bob!u@fake PRIVMSG #side :{wide}", ":bob!u@fake PRIVMSG #side :and after them")
+        pump_until(root, lambda: "and after them" in view_text(win), "the line after the wide one")
+        assert f"<bob> {wide}\n" in view_text(win)
+        srv.push(":opal!u@fake PRIVMSG #lobby :WINDOWED: the \x02notes\x02 are at https://example.org/page.",
+                 ":vic!u@fake PRIVMSG #lobby :\x1dthanks\x1d")
+        pump_until(root, lambda: any(c.startswith("#lobby  (2)") for c in conversations(win)), "two unread")
+        win.show("#lobby")
+        lines = view_text(win).splitlines()
+        assert view_text(win).count(NEW_LINES) == 1  # it moved, to what came while we were away
+        assert NEW_LINES in lines[next(i for i, line in enumerate(lines) if "are at https" in line) - 1]
+        start, end = win.view.tag_ranges("mention")[-2:]
+        assert win.view.get(start, end) == "WINDOWED"
+        assert win.view.get(*win.view.tag_ranges("link")[-2:]) == "https://example.org/page"
+        assert list(win.people.get(0, "end")) == ["@opal", "+vic", "bob", "windowed", "Zed"]
+        pump_until(root, lambda: win.people.itemcget(4, "foreground") == THEMES["light"]["away"], "Zed greyed")
+        pump_until(root, lambda: len(srv.sent("MARKREAD #lobby")) >= 2, "the read marker moved")
+        assert parse_server_time(srv.sent("MARKREAD #lobby")[-1].split()[-1]) >= now
+
+        screenshot(win, display, "gui-light.png")
+        win.set_theme("dark")
+        screenshot(win, display, "gui-dark.png")
+        win.close()
+    finally:
+        try:
+            root.destroy()
+        except tk.TclError:
+            pass
+        srv.close()
+
+
 def test_system_theme_follows_the_desktop():
     from client.gui import conversation_label, system_theme, title_text
     assert system_theme({"HUBCHAT_THEME": "dark"}, lambda: "") == "dark"
@@ -419,3 +513,35 @@ def test_system_theme_follows_the_desktop():
     assert system_theme({}, lambda: "'default'\n") == "light" and system_theme({}, lambda: "") == "light"
     assert conversation_label("#a", 3, 1) == "#a  (3)  @1" and conversation_label("#a", 0, 0) == "#a"
     assert title_text("me", "not logged in", 2, 1) == "(1 mention, 2 unread) hubchat - me (not logged in)"
+
+
+def test_gui_lines_that_come_while_the_window_has_no_focus_are_marked_when_it_gets_it_back(display):
+    import tkinter as tk
+
+    from client.gui import ChatWindow
+    from client.render import NEW_LINES
+    srv = ScriptedServer()
+    root = tk.Tk()
+    try:
+        win = ChatWindow(root, "127.0.0.1", srv.port, "windowed", "#lobby")
+        pump_until(root, lambda: win.shown == "#lobby", "#lobby")
+        focused = [True]
+        win._focused = lambda: focused[0]  # the focus itself belongs to the display's owner
+        srv.push(":bob!u@fake PRIVMSG #lobby :seen as it came")
+        pump_until(root, lambda: "seen as it came" in view_text(win), "the first line")
+        focused[0] = False
+        srv.push(":bob!u@fake PRIVMSG #lobby :said while we were elsewhere")
+        pump_until(root, lambda: "said while" in view_text(win), "the second line")
+        assert NEW_LINES not in view_text(win) and "1 unread" in root.title()
+        focused[0] = True
+        win._on_focus()
+        lines = view_text(win).splitlines()
+        assert NEW_LINES in lines[next(i for i, line in enumerate(lines) if "said while" in line) - 1]
+        assert "unread" not in root.title() and view_text(win).count(NEW_LINES) == 1
+        win.close()
+    finally:
+        try:
+            root.destroy()
+        except tk.TclError:
+            pass
+        srv.close()

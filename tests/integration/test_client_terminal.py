@@ -10,6 +10,7 @@ import time
 import pytest
 
 from client.history import format_server_time, parse_server_time
+from client.render import NEW_LINES, day_label
 from ircproto.message import parse
 from tests.integration.harness import ROOT, Server, wait_for
 from tests.integration.terminal import TerminalClient
@@ -103,6 +104,54 @@ def test_windows_switch_with_alt_n_and_a_mention_is_highlighted_and_rings(server
         alice.close()
 
 
+def test_formatting_wide_characters_and_the_new_lines_marker_in_the_terminal(server):
+    from wcwidth import wcswidth
+    alice = TerminalClient("--port", str(server.port), "--nick", "alice")
+    carol = server.connect()
+    try:
+        alice.wait_for("You joined #lobby")
+        carol.register("carol")
+        carol.send("JOIN #lobby")
+        carol.expect("366")
+        carol.send("PRIVMSG #lobby :\x02loud\x02 \x0304,01danger\x03 \x1dslanted\x1d \x1fbelow\x1f plain")
+        alice.wait_for("loud danger slanted below plain")  # the codes drawn, none left as text
+        assert all(c.bold and not c.italics for c in alice.styled("loud"))
+        assert all(c.fg == "ff0000" and c.bg == "000000" for c in alice.styled("danger"))
+        assert all(c.italics for c in alice.styled("slanted")) and all(c.underscore for c in alice.styled("below"))
+        assert not any(c.bold or c.italics or c.underscore or c.fg == "ff0000" for c in alice.styled("plain"))
+
+        wide = "\u6f22\u5b57\u30c6\u30b9\u30c8 \U0001f389 \u00e9t\u00e9 wide"  # CJK, an emoji, accents
+        carol.send(f"PRIVMSG #lobby :{wide}")
+        carol.send("PRIVMSG #lobby :the line after")
+        alice.wait_for("the line after")
+        lines = alice.lines()
+        row = next(i for i, line in enumerate(lines) if "wide" in line)
+        assert lines[row].endswith(f"<carol> {wide}") and lines[row][:5] == lines[row + 1][:5]
+        assert lines[row + 1].endswith("<carol> the line after") and lines[row + 1].index("<") == lines[row].index("<")
+        alice.type("\u65e5\u672c\u8a9e ok")  # typed wide characters: the cursor after them
+        wait_for(lambda: alice.cursor_line().endswith("[#lobby] \u65e5\u672c\u8a9e ok"), what="the typed line")
+        assert alice.screen.cursor.x == wcswidth(alice.cursor_line())
+        alice.type("\x15")  # Ctrl-U: the line emptied again
+
+        alice.type("/join #side\r")
+        wait_for(lambda: alice.cursor_line().endswith("[#side]"), what="the prompt in #side")
+        carol.send("PRIVMSG #lobby :first unread")
+        carol.send("PRIVMSG #lobby :second unread")
+        wait_for(lambda: "1:#lobby(2)" in alice.cursor_line(), what="the unread count")
+        alice.type("\x1b1")
+        alice.wait_for("Now in #lobby.")
+        wait_for(lambda: sum("second unread" in line for line in alice.lines()) == 2, what="the recap")
+        lines = alice.lines()
+        now_in = max(i for i, line in enumerate(lines) if "Now in #lobby." in line)
+        assert NEW_LINES in lines[now_in + 1]  # the marker, then what came while we were away
+        assert "first unread" in lines[now_in + 2] and "second unread" in lines[now_in + 3]
+        carol.send("PRIVMSG #lobby :watched arriving")
+        alice.wait_for("watched arriving")
+        assert alice.text().count(NEW_LINES) == 1  # lines seen as they come are not new
+    finally:
+        alice.close()
+
+
 def test_asks_for_a_nickname_and_again_when_it_is_taken(server):
     holder = server.connect()
     holder.register("taken")
@@ -183,16 +232,23 @@ class ScriptedServer:
     its lines, oldest first, each (unix time, msgid, nick, text); `targets` are (nick, time) for
     CHATHISTORY TARGETS; `results` (time, msgid, nick, target, text) answer every SEARCH;
     `after_join(room)` gives lines sent right after a JOIN's answer (a live line, say).
-    ISUPPORT CHATHISTORY is `chathistory_max`. Every line received is kept in `received`."""
+    ISUPPORT CHATHISTORY is `chathistory_max`. `names` is a room's NAMES after our nick;
+    `markers` maps a lower-case room to the read marker (draft/read-marker) its JOIN brings, when
+    `caps` offers that. `push(line)` sends a line to every client. Every line received is kept in
+    `received`."""
 
     CAPS = "batch server-time message-tags draft/chathistory soju.im/search"
 
-    def __init__(self, history=None, targets=(), results=(), chathistory_max=5, after_join=None):
+    def __init__(self, history=None, targets=(), results=(), chathistory_max=5, after_join=None, caps=None,
+                 names="bob", markers=None):
         self.history = history or {}
         self.targets = list(targets)
         self.results = list(results)
         self.max = chathistory_max
         self.after_join = after_join
+        self.caps = caps or self.CAPS
+        self.names = names
+        self.markers = markers or {}
         self.received: list[str] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -207,6 +263,10 @@ class ScriptedServer:
                 return
             self.conns.append(conn)
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def push(self, *lines: str) -> None:
+        for conn in list(self.conns):
+            conn.sendall(b"".join(line.encode() + b"\r\n" for line in lines))
 
     def sent(self, prefix: str) -> list[str]:
         return [line for line in list(self.received) if line.startswith(prefix)]
@@ -246,7 +306,7 @@ class ScriptedServer:
                 msg = parse(raw)
                 command, params = msg.command, msg.params
                 if command == "CAP" and params[0] == "LS":
-                    send(f":fake CAP * LS :{self.CAPS}")
+                    send(f":fake CAP * LS :{self.caps}")
                 elif command == "CAP" and params[0] == "REQ":
                     send(f":fake CAP {nick} ACK :{params[1]}")
                 elif command == "CAP" and params[0] == "END":
@@ -256,8 +316,10 @@ class ScriptedServer:
                     nick = params[0]
                 elif command == "JOIN":
                     room = params[0]
-                    send(f":{nick}!u@fake JOIN {room}", f":fake 353 {nick} = {room} :{nick} bob",
-                         f":fake 366 {nick} {room} :End of /NAMES list.")
+                    marker = self.markers.get(room.lower())
+                    send(f":{nick}!u@fake JOIN {room}",
+                         *([f":fake MARKREAD {room} timestamp={format_server_time(marker)}"] if marker else []),
+                         f":fake 353 {nick} = {room} :{nick} {self.names}", f":fake 366 {nick} {room} :End of /NAMES list.")
                     if self.after_join:
                         send(*self.after_join(room))
                 elif command == "CHATHISTORY" and params[0] == "TARGETS":
@@ -310,19 +372,22 @@ def test_history_on_join_pageup_targets_and_search_in_the_terminal(scripted):
     live = f"@time={format_server_time(now - 1)};msgid=m8 :bob!u@fake PRIVMSG #lobby :live while joining"
     srv = scripted(history={"#lobby": lobby}, targets=[("erin", now - 3600)],
                    results=[(now - 3 * 86400, "s1", "dave", "#dev", "deploy on friday")],
-                   after_join=lambda room: [live] if room == "#lobby" else [])
+                   after_join=lambda room: [live] if room == "#lobby" else [],
+                   caps=ScriptedServer.CAPS + " draft/read-marker", markers={"#lobby": lobby[5][0]})
     alice = TerminalClient("--port", str(srv.port), "--nick", "alice")
     try:
         alice.wait_for("\u2014 now \u2014")
         alice.wait_for("live while joining")
-        assert srv.sent("CAP REQ") == ["CAP REQ :batch server-time message-tags draft/chathistory soju.im/search"]
+        assert srv.sent("CAP REQ") == [
+            "CAP REQ :batch server-time message-tags draft/chathistory soju.im/search draft/read-marker"]
         assert srv.sent("CHATHISTORY LATEST") == ["CHATHISTORY LATEST #lobby * 5"]  # ISUPPORT CHATHISTORY=5
         alice.wait_for("Recent private conversations: erin (")
         lines = alice.lines()
         at = {text: next(i for i, line in enumerate(lines) if text in line)
-              for text in ("\u2014 earlier messages \u2014", "old line 4", "old line 7", "\u2014 now \u2014",
-                           "live while joining")}
+              for text in ("\u2014 earlier messages \u2014", "old line 4", "old line 5", NEW_LINES, "old line 6",
+                           "old line 7", "\u2014 now \u2014", "live while joining")}
         assert list(at.values()) == sorted(at.values())  # the held live line comes after the history
+        assert at[NEW_LINES] == at["old line 6"] - 1  # the server's read marker was at line 5
         assert alice.text().count("live while joining") == 1  # live and in history: shown once
         assert "old line 3" not in alice.text()
         assert row_colours(alice, "old line 5") == {"brightblack"}  # history is grey...
@@ -336,6 +401,9 @@ def test_history_on_join_pageup_targets_and_search_in_the_terminal(scripted):
         alice.wait_for("\u2014 end of earlier messages \u2014")
         two_days_ago = time.strftime("%Y-%m-%d %H:%M", time.localtime(lobby[0][0]))
         assert any(line.startswith(two_days_ago) and "old line 0" in line for line in alice.lines())
+        lines = alice.lines()
+        first = next(i for i, line in enumerate(lines) if "old line 0" in line)
+        assert lines[first - 1].endswith(day_label(lobby[0][0]))  # that block is of another day
         assert row_colours(alice, "old line 2") == {"brightblack"}
         alice.type("\x1b[5~")
         alice.wait_for("\u2014 no earlier messages \u2014")
@@ -348,5 +416,8 @@ def test_history_on_join_pageup_targets_and_search_in_the_terminal(scripted):
         assert any(line.startswith(found) and "#dev <dave> deploy on friday" in line for line in alice.lines())
         alice.type("/quit\r")
         assert alice.proc.wait(10) == 0
+        wait_for(lambda: srv.sent("MARKREAD"), what="the read marker sent on leaving")
+        marked = parse_server_time(srv.sent("MARKREAD")[-1].split()[-1])
+        assert srv.sent("MARKREAD")[-1].startswith("MARKREAD #lobby ") and marked >= lobby[-1][0] - 0.001
     finally:
         alice.close()
