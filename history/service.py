@@ -18,9 +18,9 @@ connection belongs to the thread that made it; WAL lets one writer and readers w
 so the loop keeps reading the link and stamping the heartbeat while a commit or a query runs,
 and a slow search (a common word in a large database takes hundreds of milliseconds) does not
 hold up the commits. The writing jobs run in a child process at idle priority (history/writer.py),
-so the store's bulk work gives way to the clients' delivery, unless the store is HURRY_AT
-entries behind: then on a thread of this process at the normal priority; at MAX_BEHIND it stops
-reading its link until it has caught up.
+so the store's bulk work gives way to the clients' delivery; when the store falls behind, on a
+thread of this process at nice +10 (LEAVE_IDLE_AT), then at the normal priority (HURRY_AT); at
+MAX_BEHIND it stops reading its link until it has caught up.
 When an item is committed or answered, S_DONE tells the hub, which may then forget it, and
 acknowledge to the workers the requests that caused it; S_DONE(n) means every item up to n, so
 it waits for a slower query before it (`Progress`). The numbers belong to one hub: a new hub
@@ -45,7 +45,7 @@ from history.feed import (CHANNEL_ENTRY, EVENT_ENTRY, PRIVATE_ENTRY, REDACT_ENTR
                           S_FOUND, S_HELLO, S_LOOKUP, S_MARKERS, S_MARKREAD, S_QUERY, S_WRITE)
 from accounts.store import AccountStore
 from history.store import Record, SQLiteStore
-from history.writer import Database, WritingJobs
+from history.writer import IDLE, LOW, NORMAL, Database, WritingJobs
 from ipc import control, link
 from ipc.child import ChildProcess, Heartbeat
 from ircproto.casemap import casefold
@@ -53,8 +53,11 @@ from ircproto.casemap import casefold
 log = logging.getLogger("hubchat.store")
 
 DATABASE = "history.sqlite3"
-HURRY_AT = 20_000  # entries behind from which the writing jobs run at the normal priority, on a thread
-CALM_AT = 5_000  # and back to the lower one
+# Where the writing jobs run (history/writer.py), by entries behind (handed over, not committed):
+LEAVE_IDLE_AT = 3_000  # from the idle writer to the nice +10 thread (about 0.1 s of row 2's load)
+BACK_TO_IDLE_AT = 1_000  # and back
+HURRY_AT = 20_000  # to the thread at the normal priority
+CALM_AT = 5_000  # and back to the nice +10 one
 MAX_BEHIND = 100_000  # entries handed to the writing thread and not yet committed (about 3 s at 30,000
 #   messages a second, some 40 MB) before the store stops reading the hub's link
 PRUNE_INTERVAL = 10.0  # seconds between retention passes
@@ -252,11 +255,9 @@ class StoreProcess(ChildProcess):
         self.last_commit = future = self.db.submit(commit, batches, channels, accounts)  # type: ignore[union-attr]
         self._open_commits().append((future, keys))
         self.behind += size
-        if self.behind >= HURRY_AT:
-            if not self.db.hurry:
-                self.db.hurry = True
-                log.info("store: %d messages behind; writing at the normal priority", self.behind)
-            self.db.unstick()  # a commit starved in the idle writer is done again on the thread
+        self._place_jobs()
+        if self.db.tier != IDLE:  # type: ignore[union-attr]
+            self.db.unstick()  # type: ignore[union-attr]  # a commit starved in the idle writer is done again on a thread
         if self.behind >= MAX_BEHIND and self.paused is None:
             # The writing thread gives way to the clients' delivery: when it cannot keep up, stop
             # taking more, so the hub's link backs up and the hub stops reading requests. Memory
@@ -269,8 +270,7 @@ class StoreProcess(ChildProcess):
     def _committed(self, done: tuple[Progress, list, Future, int]) -> None:
         source, entry, future, size = done
         self.behind -= size
-        if self.db.hurry and self.behind <= CALM_AT:
-            self.db.hurry = False
+        self._place_jobs()
         if future.exception() is not None:
             # Not done, so not acknowledged: the hub keeps the batch, and sends it again to the
             # store the supervisor starts in this one's place.
@@ -281,6 +281,16 @@ class StoreProcess(ChildProcess):
             self.paused.set_reading(True)
             self.paused = None
             log.info("store: caught up")
+
+    def _place_jobs(self) -> None:
+        db = self.db
+        tier = tier_for(db.tier, self.behind)  # type: ignore[union-attr]
+        if tier != db.tier:  # type: ignore[union-attr]
+            if tier == NORMAL:
+                log.info("store: %d messages behind; writing at the normal priority", self.behind)
+            elif db.tier == NORMAL:  # type: ignore[union-attr]
+                log.info("store: %d messages behind; writing below the normal priority again", self.behind)
+            db.tier = tier  # type: ignore[union-attr]
 
     def _prune(self) -> None:
         """One chunk of retention per job on the database thread, so a query or a commit waits
@@ -311,6 +321,20 @@ class StoreProcess(ChildProcess):
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.wrap_future(self.db.submit(fn, *args))  # type: ignore[union-attr]
+
+
+def tier_for(tier: int, behind: int) -> int:
+    """Where the next writing jobs run, given where they run now and how many entries the store is
+    behind: each step has its way back lower than its way in, so the jobs do not flap."""
+    if behind >= HURRY_AT:
+        return NORMAL
+    if behind <= BACK_TO_IDLE_AT:
+        return IDLE
+    if tier == NORMAL:
+        return LOW if behind <= CALM_AT else NORMAL
+    if tier == IDLE:
+        return LOW if behind >= LEAVE_IDLE_AT else IDLE
+    return LOW
 
 
 # --- the writing jobs (history/writer.py: fn(db, *args), in the idle writer or on the thread) ---------------

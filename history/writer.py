@@ -1,33 +1,35 @@
 """The store's writing jobs: one at a time, in the order submitted, in an idle-priority process of
-their own while the store keeps up, on a thread of the store process while it is behind.
+their own while the store keeps up, on threads of the store process when it falls behind.
 
 Why a process at idle priority
 ------------------------------
-A commit is a burst of CPU (tens of ms at 30,000 messages a second: SQLite's inserts, the
-msgid index and the search words, about 8 us a message, near what SQLite needs: measured in
-docs/performance.md), and this machine's two cores are what the clients' delivery runs on.
-Only SCHED_IDLE keeps such work out of their way: under Linux's scheduler (EEVDF), a task at
-nice +10 or +19 still holds a core for a slice when a worker wakes, and the clients' latency
-paid for it; a SCHED_IDLE task gives the core up at once. SCHED_IDLE cannot be a thread of the
-store process, though: a starved thread holding the GIL would stall the store's loop (and with
-it the hub's link and every query) for as long as something else kept the cores busy. So the
-idle work runs in a child process, `python -m history.writer`, with its own connection, talking
+A commit is a burst of CPU (milliseconds to tens of ms at 30,000 messages a second: SQLite's
+inserts, the msgid index and the search words, about 8 us a message, near what SQLite needs:
+measured in docs/performance.md), and the clients' delivery runs on the same cores. Only
+SCHED_IDLE keeps such work out of its way: under Linux's scheduler (EEVDF) a task at nice +10
+or +19 still holds a core for a slice when a worker wakes, and the clients' latency pays for it;
+a SCHED_IDLE task gives the core up at once. SCHED_IDLE cannot be a thread of the store process,
+though: a starved thread holding the GIL would stall the store's loop (and with it the hub's
+link and every query) for as long as something else kept the cores busy. So the idle work runs
+in a child process, `python -m history.writer`, started at SCHED_IDLE, with its own connection,
 over a socketpair. Arguments and results cross it pickled: a commit's batches are bytes already
 (history.feed.pack), so that is a copy.
 
-Why it must never be waited on for long
----------------------------------------
-An idle task runs only while a core has nothing else to do. When the store falls behind
-(`hurry`, set by the store's loop), jobs go to the normal-priority thread instead, and `unstick`
-kills a child that has been running one job for too long: the job is then done again on the
-thread. That is safe because every job is idempotent (rows are ignored by msgid when stored
-already, channel settings and accounts are replaced, read markers only move forward, retention
-deletes what is due), and SQLite rolls back a transaction whose process died. A child that
-died is started again at the next job that may use it, at most once per RESPAWN_INTERVAL.
+When the cores are busy
+-----------------------
+An idle task runs only while a core has nothing else to do, so on a busy machine the store
+falls behind. The store's loop then moves the jobs (`tier`) to a thread of its own at nice +10
+(LOW: a share of the CPU, small but certain, as a commit needs), and when it is far behind to a
+thread at the normal priority (NORMAL), and back as it catches up. `unstick` kills a child that
+has held one job for too long while the store is behind: the job is done again on a thread.
+That is safe because every job is idempotent (rows are ignored by msgid when stored already,
+channel settings and accounts are replaced, read markers only move forward, retention deletes
+what is due), and SQLite rolls back a transaction whose process died. A child that died is
+started again at the next job that may use it, at most once per RESPAWN_INTERVAL.
 
 A job is `fn(db, *args)`: `db` is the `Database` of the side that runs it (each side opens
 its own), `fn` a module-level function (it is pickled by name for the child). A job starts
-only once the one before it has finished, so the two connections never write at once.
+only once the one before it has finished, so no two connections ever write at once.
 """
 from __future__ import annotations
 
@@ -45,19 +47,21 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
-from accounts.store import AccountStore
-from history.store import SQLiteStore
-
 log = logging.getLogger("hubchat.store")
 
 RESPAWN_INTERVAL = 10.0  # seconds at least between starts of the idle writer process
-STUCK_AFTER = 0.5  # seconds one job may run in the idle writer while the store is behind
+STUCK_AFTER = 0.3  # seconds one job may run in the idle writer while the store is behind
+LOW_NICENESS = 10
+IDLE, LOW, NORMAL = 0, 1, 2  # where the next job runs: the idle writer, the nice +10 thread, the normal one
 
 
 class Database:
     """What a job writes to: the history and the accounts, in the one file."""
 
     def __init__(self, path: str, synchronous: str) -> None:
+        # Imported here: the idle writer is at SCHED_IDLE before it reads them (serve).
+        from accounts.store import AccountStore
+        from history.store import SQLiteStore
         self.history = SQLiteStore(path, synchronous)
         self.accounts = AccountStore(path)
 
@@ -69,13 +73,15 @@ class Database:
 class WritingJobs:
     def __init__(self, path: str, synchronous: str = "normal", idle_process: bool = True) -> None:
         self.path, self.synchronous = path, synchronous
-        self.here = ThreadPoolExecutor(1, thread_name_prefix="store-writes")  # the normal priority
-        self.db = self.here.submit(Database, path, synchronous).result()
+        self.normal = ThreadPoolExecutor(1, thread_name_prefix="store-writes")
+        self.low = ThreadPoolExecutor(1, thread_name_prefix="store-writes-low")
+        self.low.submit(_lower_this_thread, LOW_NICENESS).result()  # its one thread, made now, stays
+        self.db = self.normal.submit(Database, path, synchronous).result()  # the threads' connection
         self.idle_process = idle_process and hasattr(os, "sched_setscheduler")
         self.idle: _Child | None = None
         self.idle_waiter = ThreadPoolExecutor(1, thread_name_prefix="store-idle-writer")  # waits on the child
         self._last_start = -RESPAWN_INTERVAL
-        self.hurry = False  # set by the store's loop: the next jobs run on the thread
+        self.tier = IDLE  # set by the store's loop: where the next jobs run
         self._lock = threading.Lock()
         self._queue: deque[tuple[Future, Callable[..., Any], tuple]] = deque()
         self._busy = False  # a job is running or about to: the next waits for it
@@ -95,7 +101,7 @@ class WritingJobs:
 
     def unstick(self, after: float = STUCK_AFTER) -> bool:
         """While the store is behind: kill the idle writer if it has run one job for longer than
-        `after` (starved by other work); the job is done again on the thread. Returns whether it
+        `after` (starved by other work); the job is done again on a thread. Returns whether it
         did."""
         since, child = self._running_since, self.idle
         if since is None or child is None or time.monotonic() - since < after:
@@ -108,8 +114,9 @@ class WritingJobs:
     def shutdown(self) -> None:
         self.idle_waiter.submit(self._stop_child).result()
         self.idle_waiter.shutdown()
-        self.here.submit(self.db.close).result()
-        self.here.shutdown()
+        self.normal.submit(self.db.close).result()
+        self.normal.shutdown()
+        self.low.shutdown()
 
     @property
     def idle_pid(self) -> int | None:
@@ -122,10 +129,13 @@ class WritingJobs:
                 self._busy = False
                 return
             job = self._queue.popleft()
-        if self.idle_process and not self.hurry:
+        if self.tier == IDLE and self.idle_process:
             self.idle_waiter.submit(self._run_idle, job)
         else:
-            self.here.submit(self._run_here, job)
+            self._thread().submit(self._run_here, job)
+
+    def _thread(self) -> ThreadPoolExecutor:
+        return self.normal if self.tier == NORMAL else self.low
 
     def _run_here(self, job: tuple) -> None:
         future, fn, args = job
@@ -140,7 +150,7 @@ class WritingJobs:
 
     def _run_idle(self, job: tuple) -> None:
         """On the waiting thread: hand the job to the child and wait for its answer; a child that
-        is gone (or cannot start) hands it to the thread instead."""
+        is gone (or cannot start) hands it to a thread instead."""
         future, fn, args = job
         child = self.idle
         if child is not None and not child.alive():
@@ -149,7 +159,7 @@ class WritingJobs:
         if child is None:
             child = self._start_child()
         if child is None:
-            self.here.submit(self._run_here, job)
+            self._thread().submit(self._run_here, job)
             return
         self._running_since = time.monotonic()
         try:
@@ -157,7 +167,7 @@ class WritingJobs:
         except (EOFError, OSError) as exc:
             self._running_since = None
             self._lost(child, exc)
-            self.here.submit(self._run_here, job)
+            self._thread().submit(self._run_here, job)
             return
         self._running_since = None
         if future.set_running_or_notify_cancel():
@@ -246,6 +256,13 @@ class _Child:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _lower_this_thread(niceness: int) -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)  # one thread, on Linux
+    except (AttributeError, OSError):
+        pass  # elsewhere the thread writes at the normal priority
 
 
 def _import_root() -> str:

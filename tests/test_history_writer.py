@@ -1,6 +1,6 @@
 """The store's writing jobs (history/writer.py): in order, one at a time, in the idle-priority
-writer process while the store keeps up and on the store's own thread while it hurries; a
-writer that is starved or gone costs no job."""
+writer process while the store keeps up and on the store's own threads (nice +10, normal) when it
+falls behind; a writer that is starved or gone costs no job."""
 import os
 import threading
 import time
@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from history import writer as writer_module
-from history.writer import WritingJobs
+from history.writer import IDLE, LOW, NORMAL, WritingJobs
 
 WAIT = 10.0
 
@@ -23,6 +23,10 @@ def jobs(tmp_path):
 
 def where(db) -> tuple[int, int]:
     return os.getpid(), os.sched_getscheduler(0)
+
+
+def niceness(db) -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
 def logged(db, path: str, n: int) -> int:
@@ -53,20 +57,24 @@ def test_jobs_run_in_the_idle_writer_process_unless_the_store_hurries(jobs):
     pid, policy = jobs.submit(where).result(WAIT)
     assert pid == jobs.idle_pid != os.getpid() and policy == os.SCHED_IDLE
     assert psutil.Process(pid).ppid() == os.getpid()
-    jobs.hurry = True
+    base = os.getpriority(os.PRIO_PROCESS, os.getpid())
+    jobs.tier = LOW
     assert jobs.submit(where).result(WAIT) == (os.getpid(), os.sched_getscheduler(0))
-    jobs.hurry = False
+    assert jobs.submit(niceness).result(WAIT) == base + 10
+    jobs.tier = NORMAL
+    assert jobs.submit(niceness).result(WAIT) == base
+    jobs.tier = IDLE
     assert jobs.submit(where).result(WAIT)[0] == pid
 
 
 def test_jobs_run_one_at_a_time_in_order_across_both_sides(jobs, tmp_path):
     gate = threading.Event()
     trace = str(tmp_path / "trace")
-    jobs.hurry = True
-    first = jobs.submit(lambda db: gate.wait(WAIT))  # holds the others back while hurry flips
+    jobs.tier = NORMAL
+    first = jobs.submit(lambda db: gate.wait(WAIT))  # holds the others back while the tier changes
     futures = []
     for n in range(30):
-        jobs.hurry = n % 3 == 0
+        jobs.tier = n % 3
         futures.append(jobs.submit(logged, trace, n))
     gate.set()
     assert first.result(WAIT) is True
@@ -76,18 +84,18 @@ def test_jobs_run_one_at_a_time_in_order_across_both_sides(jobs, tmp_path):
 
 
 def test_a_failing_job_fails_only_its_own_future_on_either_side(jobs):
-    for hurry in (False, True):
-        jobs.hurry = hurry
+    for tier in (IDLE, LOW, NORMAL):
+        jobs.tier = tier
         bad, good = jobs.submit(fails), jobs.submit(where)
         assert isinstance(bad.exception(WAIT), ValueError)
-        assert good.result(WAIT)[0] == (os.getpid() if hurry else jobs.idle_pid)
+        assert good.result(WAIT)[0] == (jobs.idle_pid if tier == IDLE else os.getpid())
 
 
-def test_a_starved_writer_is_killed_while_the_store_hurries_and_its_job_is_done_on_the_thread(jobs):
+def test_a_starved_writer_is_killed_while_the_store_is_behind_and_its_job_is_done_on_a_thread(jobs):
     child = jobs.idle_pid
     stuck = jobs.submit(hangs_in_the_child, os.getpid())
     after = jobs.submit(where)
-    jobs.hurry = True
+    jobs.tier = LOW
     deadline = time.monotonic() + WAIT
     while not jobs.unstick(after=0.0):  # the job is in the child's hands once it is running there
         assert time.monotonic() < deadline

@@ -11,7 +11,9 @@ import pytest
 
 import config
 from history.feed import CHANNEL_ENTRY, PRIVATE_ENTRY, S_ANSWER, S_DONE, S_QUERY, S_WRITE, keys_of, pack
-from history.service import MAX_BEHIND, Progress, StoreProcess
+from history.service import (BACK_TO_IDLE_AT, CALM_AT, HURRY_AT, LEAVE_IDLE_AT, MAX_BEHIND, Progress, StoreProcess,
+                             tier_for)
+from history.writer import IDLE, LOW, NORMAL
 
 T = time.time()  # now: retention, which runs at start, keeps it
 WAIT = 10.0
@@ -142,7 +144,7 @@ def test_the_store_writes_with_the_configured_synchronous_mode(tmp_path):
         process.start()
         assert process.db.idle_pid is not None  # the idle writer opens its own connection
         assert process.db.submit(synchronous_mode).result(WAIT) == (2,)  # the idle writer's connection
-        process.db.hurry = True
+        process.db.tier = NORMAL
         assert process.db.submit(synchronous_mode).result(WAIT) == (2,)  # the thread's
         process.finish()
     try:
@@ -162,7 +164,7 @@ def test_a_store_whose_writes_fall_behind_hurries_and_stops_reading_the_hub_unti
             store._on_items(progress, [batch(n, entries)])
             store._commit()
         assert progress.link.reading == [False]
-        assert store.db.hurry  # and the writing jobs run at the normal priority until it catches up
+        assert store.db.tier == NORMAL  # and the writing jobs run at the normal priority until it catches up
         gate.set()
         progress.link.reading_changed.clear()
         await asyncio.wait_for(progress.link.reading_changed.wait(), WAIT)
@@ -170,6 +172,16 @@ def test_a_store_whose_writes_fall_behind_hurries_and_stops_reading_the_hub_unti
         assert (await next_item(progress, S_DONE)) is not None
         while store.behind:
             await next_item(progress, S_DONE)
-        assert not store.db.hurry
+        assert store.db.tier == IDLE  # caught up: back below every other process
         store.finish()
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("tier, behind, then", [
+    (IDLE, 0, IDLE), (IDLE, LEAVE_IDLE_AT - 1, IDLE), (IDLE, LEAVE_IDLE_AT, LOW), (IDLE, HURRY_AT, NORMAL),
+    (LOW, LEAVE_IDLE_AT - 1, LOW), (LOW, BACK_TO_IDLE_AT + 1, LOW), (LOW, BACK_TO_IDLE_AT, IDLE),
+    (LOW, HURRY_AT - 1, LOW), (LOW, HURRY_AT, NORMAL),
+    (NORMAL, HURRY_AT - 1, NORMAL), (NORMAL, CALM_AT + 1, NORMAL), (NORMAL, CALM_AT, LOW), (NORMAL, 0, IDLE),
+])
+def test_the_writing_jobs_step_down_as_the_store_falls_behind_and_back_later_than_they_left(tier, behind, then):
+    assert tier_for(tier, behind) == then
