@@ -151,8 +151,8 @@ class StoreProcess(ChildProcess):
         progress = Progress(protocol)
         await link.open_link(fd, protocol)
         self.hub = protocol
-        channels = await self._run(kept_channels)
-        accounts = await self._run(kept_accounts)
+        channels = await asyncio.wrap_future(self.db.submit(kept_channels, now=True))  # type: ignore[union-attr]
+        accounts = await asyncio.wrap_future(self.db.submit(kept_accounts, now=True))  # type: ignore[union-attr]
         protocol.send((S_HELLO, channels, accounts))
         log.info("store: linked to the hub (%d channels kept, %d accounts)", len(channels), len(accounts))
 
@@ -318,9 +318,6 @@ class StoreProcess(ChildProcess):
             self.loop.call_soon_threadsafe(then, value)  # type: ignore[union-attr]
         except RuntimeError:  # the loop is closing: finish() waits for the database itself
             pass
-
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.wrap_future(self.db.submit(fn, *args))  # type: ignore[union-attr]
 
 
 def tier_for(tier: int, behind: int) -> int:

@@ -52,6 +52,7 @@ log = logging.getLogger("hubchat.store")
 RESPAWN_INTERVAL = 10.0  # seconds at least between starts of the idle writer process
 STUCK_AFTER = 0.3  # seconds one job may run in the idle writer while the store is behind
 LOW_NICENESS = 10
+READY = b"ready"  # the idle writer's first word: its database is open
 IDLE, LOW, NORMAL = 0, 1, 2  # where the next job runs: the idle writer, the nice +10 thread, the normal one
 
 
@@ -83,16 +84,19 @@ class WritingJobs:
         self._last_start = -RESPAWN_INTERVAL
         self.tier = IDLE  # set by the store's loop: where the next jobs run
         self._lock = threading.Lock()
-        self._queue: deque[tuple[Future, Callable[..., Any], tuple]] = deque()
+        self._queue: deque[tuple[Future, Callable[..., Any], tuple, bool]] = deque()
         self._busy = False  # a job is running or about to: the next waits for it
         self._running_since: float | None = None  # when the child started the job it runs now
         if self.idle_process:
-            self.idle_waiter.submit(self._start_child).result()
+            self._start_child()
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+    def submit(self, fn: Callable[..., Any], *args: Any, now: bool = False) -> Future:
+        """Queue `fn(db, *args)`; `now`: on a thread whatever the tier, for a job someone waits
+        on (the store's hello to a new hub), which an idle writer could hold up for as long as
+        the cores are busy."""
         future: Future = Future()
         with self._lock:
-            self._queue.append((future, fn, args))
+            self._queue.append((future, fn, args, now))
             if self._busy:
                 return future
             self._busy = True
@@ -112,11 +116,27 @@ class WritingJobs:
         return True
 
     def shutdown(self) -> None:
+        """Once every job queued is done: the writer has nothing in hand then, so it is simply
+        killed (an idle-priority process could take long to see the end of its socket on a busy
+        machine; its connection has no transaction open)."""
+        self.submit(_nothing, now=True).result()
         self.idle_waiter.submit(self._stop_child).result()
         self.idle_waiter.shutdown()
         self.normal.submit(self.db.close).result()
         self.normal.shutdown()
         self.low.shutdown()
+
+    def idle_writer_ready(self, timeout: float) -> bool:
+        """Wait up to `timeout` for the idle writer to have opened its database (while no job is
+        in hand: for tests, and for anyone who must know the next job goes there)."""
+        child = self.idle
+        if child is None:
+            return False
+        try:
+            child.conn.poll(timeout)
+        except (EOFError, OSError):
+            return False
+        return child.ready()
 
     @property
     def idle_pid(self) -> int | None:
@@ -129,16 +149,29 @@ class WritingJobs:
                 self._busy = False
                 return
             job = self._queue.popleft()
-        if self.tier == IDLE and self.idle_process:
+        if self.tier == IDLE and self.idle_process and not job[3] and self._idle_ready():
             self.idle_waiter.submit(self._run_idle, job)
         else:
             self._thread().submit(self._run_here, job)
+
+    def _idle_ready(self) -> bool:
+        """Whether the idle writer can take a job now. One that has died is reaped and another
+        started (at most once per RESPAWN_INTERVAL); until one has opened its database (at idle
+        priority, which takes as long as the cores are busy), jobs run on a thread."""
+        child = self.idle
+        if child is not None and not child.alive():
+            self._lost(child, None)
+            child = None
+        if child is None:
+            self._start_child()
+            return False
+        return child.ready()
 
     def _thread(self) -> ThreadPoolExecutor:
         return self.normal if self.tier == NORMAL else self.low
 
     def _run_here(self, job: tuple) -> None:
-        future, fn, args = job
+        future, fn, args, _ = job
         if future.set_running_or_notify_cancel():
             try:
                 result = fn(self.db, *args)
@@ -150,14 +183,9 @@ class WritingJobs:
 
     def _run_idle(self, job: tuple) -> None:
         """On the waiting thread: hand the job to the child and wait for its answer; a child that
-        is gone (or cannot start) hands it to a thread instead."""
-        future, fn, args = job
+        is gone hands it to a thread instead."""
+        future, fn, args, _ = job
         child = self.idle
-        if child is not None and not child.alive():
-            self._lost(child, None)
-            child = None
-        if child is None:
-            child = self._start_child()
         if child is None:
             self._thread().submit(self._run_here, job)
             return
@@ -208,6 +236,7 @@ class _Child:
     def __init__(self, process: subprocess.Popen, conn: Connection) -> None:
         self.process, self.conn = process, conn
         self.killed = False
+        self._ready = False
 
     @classmethod
     def start(cls, path: str, synchronous: str) -> _Child:
@@ -227,6 +256,15 @@ class _Child:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def ready(self) -> bool:
+        """Whether it has said it opened its database (never asked while it runs a job)."""
+        if not self._ready:
+            try:
+                self._ready = self.conn.poll(0) and self.conn.recv_bytes() == READY
+            except (EOFError, OSError):
+                return False
+        return self._ready
 
     def run(self, fn: Callable[..., Any], args: tuple) -> tuple[str, Any]:
         self.conn.send_bytes(pickle.dumps((fn, args), pickle.HIGHEST_PROTOCOL))
@@ -248,14 +286,12 @@ class _Child:
             return self.process.wait()
 
     def stop(self) -> None:
-        """The store is stopping: the child finishes its job (there is none: shutdown waits for
-        the queue), sees the end of its socket, closes its database and exits."""
-        self.conn.close()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        self.kill()
+        self.reap()
+
+
+def _nothing(db: Database) -> None:
+    pass
 
 
 def _lower_this_thread(niceness: int) -> None:
@@ -280,6 +316,7 @@ def serve(fd: int, path: str, synchronous: str) -> None:
         os.nice(19)
     conn = Connection(fd)
     db = Database(path, synchronous)
+    conn.send_bytes(READY)
     try:
         while True:
             try:

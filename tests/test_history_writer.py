@@ -2,6 +2,7 @@
 writer process while the store keeps up and on the store's own threads (nice +10, normal) when it
 falls behind; a writer that is starved or gone costs no job."""
 import os
+import signal
 import threading
 import time
 
@@ -17,6 +18,7 @@ WAIT = 10.0
 @pytest.fixture
 def jobs(tmp_path):
     made = WritingJobs(str(tmp_path / "history.sqlite3"))
+    assert made.idle_writer_ready(WAIT)
     yield made
     made.shutdown()
 
@@ -53,7 +55,25 @@ def rows_stored(db) -> int:
     return db.history._db.execute("SELECT count(*) FROM messages").fetchone()[0]
 
 
-def test_jobs_run_in_the_idle_writer_process_unless_the_store_hurries(jobs):
+def test_jobs_wait_for_no_idle_writer_that_has_not_opened_its_database(tmp_path):
+    made = WritingJobs(str(tmp_path / "history.sqlite3"))
+    try:
+        os.kill(made.idle_pid, signal.SIGSTOP)  # stands for a writer that never gets a core to start
+        assert made.submit(where).result(WAIT)[0] == os.getpid()
+        assert made.submit(where, now=True).result(WAIT)[0] == os.getpid()
+        os.kill(made.idle_pid, signal.SIGCONT)
+        assert made.idle_writer_ready(WAIT)
+        assert made.submit(where).result(WAIT)[0] == made.idle_pid
+    finally:
+        made.shutdown()
+
+
+def test_a_job_asked_for_now_runs_on_a_thread_whatever_the_tier(jobs):
+    assert jobs.submit(where, now=True).result(WAIT)[0] == os.getpid()
+    assert jobs.submit(where).result(WAIT)[0] == jobs.idle_pid
+
+
+def test_jobs_run_in_the_idle_writer_process_unless_the_store_is_behind(jobs):
     pid, policy = jobs.submit(where).result(WAIT)
     assert pid == jobs.idle_pid != os.getpid() and policy == os.SCHED_IDLE
     assert psutil.Process(pid).ppid() == os.getpid()
@@ -112,5 +132,7 @@ def test_a_writer_that_died_costs_no_job_and_is_started_again(jobs, monkeypatch)
     psutil.Process(first).wait(WAIT)
     assert jobs.submit(where).result(WAIT)[0] == os.getpid()  # too soon to start another: the thread
     monkeypatch.setattr(writer_module, "RESPAWN_INTERVAL", 0.0)
+    assert jobs.submit(where).result(WAIT)[0] == os.getpid()  # a new one starts: the thread meanwhile
+    assert jobs.idle_pid not in (None, first) and jobs.idle_writer_ready(WAIT)
     pid, policy = jobs.submit(where).result(WAIT)
     assert pid not in (first, os.getpid()) and pid == jobs.idle_pid and policy == os.SCHED_IDLE

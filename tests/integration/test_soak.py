@@ -19,7 +19,7 @@ def test_quick_soak_run_passes(tmp_path):
     assert (tmp_path / "soak.md").read_text().startswith("# Soak run")
     assert results["machine_loop_ms"] > 0 and f"loop takes {results['machine_loop_ms']:g} ms" in proc.stdout
     roles = sorted(name.split()[0] for name in results["registration_cpu_percent"])
-    assert roles == ["generator"] * results["plan"]["procs"] + ["hub", "store", "supervisor", "worker", "worker"]
+    assert roles == ["generator"] * results["plan"]["procs"] + ["hub", "store", "supervisor", "worker", "worker", "writer"]
     assert results["history"] is True
     assert "soak: CPU while registering: " in proc.stdout
 
