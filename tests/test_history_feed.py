@@ -7,10 +7,11 @@ from types import SimpleNamespace
 
 from chatstate.state import (E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RESTORE, E_TOPIC, E_USER, State,
                              identity)
-from history.feed import (CHANNEL_ENTRY, DROP_DELAY, EVENT_ENTRY, PRIVATE_ENTRY, S_QUERY, S_WRITE, HistoryFeed, unpack)
+from history.feed import (CHANNEL_ENTRY, DROP_DELAY, EVENT_ENTRY, PRIVATE_ENTRY, S_QUERY, S_WRITE, HistoryFeed, keys_of,
+                          unpack)
 from history.service import records_of
 from history.store import Record
-from hub.log import M_CHANMSG, M_USERMSG, M_WALLOPS, Log
+from hub.log import M_CHANMSG, M_REDACT, M_USERMSG, M_WALLOPS, Log
 from hub.policy import Ask, Policy
 from ipc import link
 from ircproto import numerics as N
@@ -85,6 +86,31 @@ def test_a_private_message_is_filed_under_each_party_and_a_message_to_oneself_on
         ("o-3", alice, "bob", "alice", alice), ("o-3", bob, "alice", "alice", alice),
         ("o-4", alice, "alice", "alice", alice)]
     assert records[0].line == ":alice!~a@h PRIVMSG bob :psst" and records[0].kind == "PRIVMSG"
+
+
+def test_a_batch_names_every_conversation_its_entries_write_to_and_none_with_a_redaction():
+    feed, log = fed()
+    feed.link = Link()
+    feed.flush(100.0)
+    alice, bob = identity(feed.replica.users[A]), identity(feed.replica.users[B])
+    log.publish((M_CHANMSG, "#room", A, b":alice!~a@h PRIVMSG #Room :hi\r\n", "o-1", 0, ""), 100.0)
+    log.publish((M_CHANMSG, "@#room", A, b":alice!~a@h PRIVMSG @#Room :ops\r\n", "o-2", 0, ""), 100.0)
+    log.publish((M_USERMSG, B, A, b":alice!~a@h PRIVMSG bob :psst\r\n", "o-3", 0, ""), 100.0)
+    log.publish((E_JOIN, C, "#other", 3.0), 100.0)
+    log.publish((E_QUIT, B, "bye", 3.0), 100.0)
+    feed.flush(100.0)
+    _, _, packed, count, keys, _, _ = feed.link.items[-1]
+    entries = unpack(packed)
+    assert count == len(entries) == 4 and keys == keys_of(entries)
+    assert keys == {("", "#room"), ("", "#other"), (alice, "bob"), (bob, "alice")}
+    log.publish((M_CHANMSG, "#room", A, b":alice!~a@h PRIVMSG #Room :again\r\n", "o-4", 0, ""), 100.0)
+    log.publish((M_REDACT, "#room", A, b":alice!~a@h REDACT #Room o-1\r\n", "o-5", "o-1", ()), 100.0)
+    feed.flush(100.0)
+    _, _, packed, _, keys, _, _ = feed.link.items[-1]
+    assert keys is None and keys_of(unpack(packed)) is None  # a redaction may be in any conversation
+    log.publish((M_CHANMSG, "#room", A, b":alice!~a@h PRIVMSG #Room :later\r\n", "o-6", 0, ""), 100.0)
+    feed.flush(100.0)
+    assert feed.link.items[-1][4] == {("", "#room")}  # the next batch names its own again
 
 
 def test_records_name_their_command_and_keep_only_persistent_tagmsgs():
