@@ -168,7 +168,7 @@ def test_the_target_is_checked_before_the_references_and_the_references_before_t
 SEARCHES = [
     ("in=#chan;from=jackie", ("SEARCH", "#chan", "jackie", None, None, None, 100, False)),
     ("text=fast;in=#chan;limit=2", ("SEARCH", "#chan", None, None, None, "fast", 2, False)),
-    (f"before=2010-01-01T00:00:00.000Z;in=#chan", ("SEARCH", "#chan", None, None, 1262304000000000, None, 100, False)),
+    ("before=2010-01-01T00:00:00.000Z;in=#chan", ("SEARCH", "#chan", None, None, 1262304000000000, None, 100, False)),
     (f"after={T0};before={T1}", ("SEARCH", None, None, US0, US1, None, 100, False)),
     ("text=hello\\sworld\\:", ("SEARCH", None, None, None, None, "hello world;", 100, False)),  # tag escapes
     ("text=two words", ("SEARCH", None, None, None, None, "two words", 100, False)),  # raw spaces (trailing)

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from ipc import link
 from ircproto import numerics as N
 from workers.handlers import history, read_marker, redaction
-from workers.session import REGISTERING
 
 if TYPE_CHECKING:
     from workers.item_target import HubItemTarget
