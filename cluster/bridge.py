@@ -90,17 +90,24 @@ class Bridge:
         self.renew = self.writer.register_script(RENEW)
 
     # --- start ---------------------------------------------------------------------------
-    async def newest_snapshot(self) -> tuple[str, bytes] | None:
-        """The newest snapshot any host wrote (its stream id and blob), waiting for Redis."""
+    async def newest_snapshot(self, at_most: tuple[int, int] | None = None) -> tuple[str, bytes] | None:
+        """The newest snapshot any host wrote (its stream id and blob), waiting for Redis; with
+        `at_most`, the newest of those at or before that entry, if there is one."""
         while True:
             try:
                 ids = await self.writer.hgetall(SNAPSHOT_IDS)
                 if not ids:
                     return None
-                host, eid = max(ids.items(), key=lambda kv: ledger.entry_id(kv[1]))
-                blob = await self.writer.get(snapshot_key(int(host)))
+                early = {h: e for h, e in ids.items() if ledger.entry_id(e) <= at_most} if at_most else {}
+                host, eid = max((early or ids).items(), key=lambda kv: ledger.entry_id(kv[1]))
+                pipe = self.writer.pipeline(transaction=True)  # the id and the blob of one write
+                pipe.hget(SNAPSHOT_IDS, host)
+                pipe.get(snapshot_key(int(host)))
+                now_eid, blob = await pipe.execute()
                 if blob is None:
                     return None
+                if now_eid != eid:
+                    continue  # the host wrote a newer one since: choose again
                 return eid.decode(), blob
             except self._errors as exc:
                 self._down(exc)

@@ -134,6 +134,7 @@ class Worker(ChildProcess):
         self.replay: list[tuple] = []  # requests the dead hub never acknowledged
         self.delivered_ids = RecentIds(SEEN_MESSAGES)  # to drop replayed duplicates
         self.hub_time = 0.0  # the time on the latest message from the hub, for the next hub's hello
+        self.log_at: str | None = None  # with --cluster: the stream entry the replica is at, for the next hello
         self._flush_scheduled = False
         self.whois_waiting: dict[tuple[int, int], tuple[str, asyncio.TimerHandle]] = {}  # (asker, target)
         self.clients_paused = False
@@ -211,6 +212,7 @@ class Worker(ChildProcess):
         snapshot["connections"] = [(s.cid, s.host) for s in self.sessions.values()
                                    if s.announced and s.cid not in held_connects]
         snapshot["hub_time"] = self.hub_time
+        snapshot["log_at"] = self.log_at
         protocol.send((link.R_HELLO, snapshot))  # always the first item on a link
         self.sent = 1
         replay, self.replay = self.replay, []

@@ -3,7 +3,9 @@
 `RedisServer` runs `redis-server` on a free loopback port, with AOF on (appendfsync everysec,
 Redis's default), in a directory of its own, and can restart it on the same port and files.
 `Proxy` is a TCP relay between one host and Redis that the test owns: `cut()` drops every
-connection through it and refuses new ones (a partition), `restore()` lets them through again.
+connection through it and refuses new ones (a partition), `restore()` lets them through again;
+`hold_reads()` stops passing on what Redis answers to the host's stream reader (the connection
+that sent XREAD) while its appends still go through, `release_reads()` lets the answers flow.
 `start_hosts` starts hubchat servers on 127.0.0.2, .3, .4, ... all on one Redis.
 """
 from __future__ import annotations
@@ -82,6 +84,9 @@ class Proxy:
         self.port = self.listener.getsockname()[1]
         self.pairs: dict[socket.socket, socket.socket] = {}
         self.cutting = False
+        self.clients: set[socket.socket] = set()  # the host's ends of the pairs
+        self.readers: set[socket.socket] = set()  # Redis's ends of the pairs whose client sent XREAD
+        self.holding_reads = False
         self.lock = threading.Lock()
         self.running = True
         self.wake_r, self.wake_w = socket.socketpair()
@@ -102,6 +107,18 @@ class Proxy:
         with self.lock:
             self.cutting = False
 
+    def hold_reads(self) -> None:
+        """From now on the host's hub reads nothing more from the stream (its XREAD answers wait
+        here, in the kernel's buffers); what it appends still reaches Redis."""
+        with self.lock:
+            self.holding_reads = True
+        self.wake_w.send(b"x")
+
+    def release_reads(self) -> None:
+        with self.lock:
+            self.holding_reads = False
+        self.wake_w.send(b"x")
+
     def close(self) -> None:
         self.running = False
         self.wake_w.send(b"x")
@@ -114,11 +131,14 @@ class Proxy:
         for sock in list(self.pairs):
             sock.close()
         self.pairs.clear()
+        self.clients.clear()
+        self.readers.clear()
 
     def _run(self) -> None:
         while self.running:
             with self.lock:
-                watched = [self.listener, self.wake_r, *self.pairs]
+                held = self.readers if self.holding_reads else ()
+                watched = [self.listener, self.wake_r, *(s for s in self.pairs if s not in held)]
             try:
                 ready, _, _ = select.select(watched, [], [], 1.0)
             except (OSError, ValueError):
@@ -144,6 +164,7 @@ class Proxy:
             return
         with self.lock:
             self.pairs[conn], self.pairs[upstream] = upstream, conn
+            self.clients.add(conn)
 
     def _relay(self, sock: socket.socket) -> None:
         with self.lock:
@@ -153,6 +174,9 @@ class Proxy:
         try:
             data = sock.recv(65536)
             if data:
+                if sock in self.clients and b"XREAD" in data:
+                    with self.lock:
+                        self.readers.add(other)
                 other.sendall(data)
                 return
         except OSError:
@@ -160,6 +184,8 @@ class Proxy:
         with self.lock:
             for s in (sock, other):
                 self.pairs.pop(s, None)
+                self.clients.discard(s)
+                self.readers.discard(s)
                 s.close()
 
 

@@ -388,3 +388,58 @@ def test_a_host_that_joins_later_starts_from_a_snapshot_and_the_stream_is_trimme
     finally:
         stopped_all(hosts)
         redis.close()
+
+
+def on_channel(client: Client, channel: str) -> list[tuple[str, str, str]]:
+    """What the client was shown of the channel, in order: (command, nick, text)."""
+    return [(m.command, m.source.split("!")[0], m.params[-1] if m.command == "PRIVMSG" else "")
+            for m in client.received
+            if m.command in ("JOIN", "PART", "PRIVMSG", "NICK", "MODE") and m.params[:1] == [channel]]
+
+
+def test_what_is_decided_while_a_restarted_hub_catches_up_reaches_its_clients_once_in_order():
+    """Host A's hub appends a JOIN and dies before it reads the entry back (the proxy holds
+    what Redis answers its reader); meanwhile host B decides that JOIN, another JOIN and
+    messages to the channel. The hub A restarts with decides them all while it catches up:
+    A's clients must be shown each of them once, in the stream's order, and B's the JOIN once."""
+    redis = RedisServer()
+    proxy = Proxy(redis.port)
+    hosts = start_hosts([proxy.url, redis.url], workers=2, lease=LEASE)
+    try:
+        a_host, b_host = hosts
+        talker, member = on(b_host, "b_talk"), on(a_host, "a_old")
+        for client in (talker, member):
+            client.send("JOIN #w")
+            client.expect("366")
+        talker.expect("JOIN", "#w", where=lambda m: m.source.startswith("a_old!"))
+        newcomer, late = on(a_host, "a_new"), on(b_host, "b_late")
+        proxy.hold_reads()
+        newcomer.send("JOIN #w")
+        talker.expect("JOIN", "#w", where=lambda m: m.source.startswith("a_new!"))  # in the stream, decided by B
+        late.send("JOIN #w")
+        late.expect("366")
+        for n in range(5):
+            talker.send(f"PRIVMSG #w :m{n}")
+        late.expect("PRIVMSG", where=lambda m: m.params[-1] == "m4")
+        old_hub = a_host.current_hub()
+        os.kill(old_hub, signal.SIGKILL)  # it had read none of the above from the stream
+        proxy.release_reads()
+        a_host.wait_for_log("cluster: caught up")
+        assert a_host.current_hub() not in (None, old_hub)
+        for n in range(5, 10):
+            talker.send(f"PRIVMSG #w :m{n}")
+        texts = [("PRIVMSG", "b_talk", f"m{n}") for n in range(10)]
+        joins = [("JOIN", "a_new", ""), ("JOIN", "b_late", "")]
+        for client, expected in ((newcomer, joins + texts), (member, [("JOIN", "a_old", "")] + joins + texts)):
+            client.expect("PRIVMSG", where=lambda m: m.params[-1] == "m9", timeout=15)
+            client.sync()
+            assert on_channel(client, "#w") == expected, client.nick
+        assert "a_new" in {n.lstrip("@") for n in newcomer.since("353")[-1].params[-1].split()}
+        talker.sync()
+        assert on_channel(talker, "#w").count(("JOIN", "a_new", "")) == 1
+        for client in (talker, member, newcomer, late):
+            assert not client.closed
+    finally:
+        stopped_all(hosts)
+        proxy.close()
+        redis.close()
