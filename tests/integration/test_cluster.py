@@ -391,17 +391,18 @@ def test_a_host_that_joins_later_starts_from_a_snapshot_and_the_stream_is_trimme
 
 
 def on_channel(client: Client, channel: str) -> list[tuple[str, str, str]]:
-    """What the client was shown of the channel, in order: (command, nick, text)."""
-    return [(m.command, m.source.split("!")[0], m.params[-1] if m.command == "PRIVMSG" else "")
+    """What the client was shown of the channel (and of nick changes), in order: (command, nick, text)."""
+    return [(m.command, m.source.split("!")[0], m.params[-1] if m.command in ("PRIVMSG", "NICK") else "")
             for m in client.received
-            if m.command in ("JOIN", "PART", "PRIVMSG", "NICK", "MODE") and m.params[:1] == [channel]]
+            if m.command == "NICK" or m.command in ("JOIN", "PART", "PRIVMSG", "MODE") and m.params[:1] == [channel]]
 
 
 def test_what_is_decided_while_a_restarted_hub_catches_up_reaches_its_clients_once_in_order():
     """Host A's hub appends a JOIN and dies before it reads the entry back (the proxy holds
     what Redis answers its reader); meanwhile host B decides that JOIN, another JOIN and
-    messages to the channel. The hub A restarts with decides them all while it catches up:
-    A's clients must be shown each of them once, in the stream's order, and B's the JOIN once."""
+    messages to the channel, and a nick change. The hub A restarts with decides them all while it
+    catches up: A's clients must be shown each of them once, in the stream's order, and B's the
+    JOIN once."""
     redis = RedisServer()
     proxy = Proxy(redis.port)
     hosts = start_hosts([proxy.url, redis.url], workers=2, lease=LEASE)
@@ -418,6 +419,8 @@ def test_what_is_decided_while_a_restarted_hub_catches_up_reaches_its_clients_on
         talker.expect("JOIN", "#w", where=lambda m: m.source.startswith("a_new!"))  # in the stream, decided by B
         late.send("JOIN #w")
         late.expect("366")
+        late.send("NICK b_later")
+        late.expect("NICK")
         for n in range(5):
             talker.send(f"PRIVMSG #w :m{n}")
         late.expect("PRIVMSG", where=lambda m: m.params[-1] == "m4")
@@ -429,7 +432,7 @@ def test_what_is_decided_while_a_restarted_hub_catches_up_reaches_its_clients_on
         for n in range(5, 10):
             talker.send(f"PRIVMSG #w :m{n}")
         texts = [("PRIVMSG", "b_talk", f"m{n}") for n in range(10)]
-        joins = [("JOIN", "a_new", ""), ("JOIN", "b_late", "")]
+        joins = [("JOIN", "a_new", ""), ("JOIN", "b_late", ""), ("NICK", "b_late", "b_later")]
         for client, expected in ((newcomer, joins + texts), (member, [("JOIN", "a_old", "")] + joins + texts)):
             client.expect("PRIVMSG", where=lambda m: m.params[-1] == "m9", timeout=15)
             client.sync()
