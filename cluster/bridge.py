@@ -15,12 +15,18 @@ Everything here is I/O; what the entries mean is `cluster/ledger.py` and the hub
 - **Down.** Any failed command marks Redis down: the hub stops reading its workers (so their
   clients' reading is paused and nothing grows without bound) and requests wait in the queue;
   the tasks retry with a short backoff, and the first success marks it up again.
-- **Leases.** Every `lease / 4` the hub renews its own lease (a TTL of 1.25 leases) (a script: only if it is still
-  this boot's, or has lapsed) and looks at the leases of the hosts the ledger says are up. A
-  host whose lease is gone is reported with `C_HOST_GONE` for its epoch; every hub may report
-  it, the ledger applies it once. A hub judges others only after it has itself been connected
-  for a whole lease: right after Redis comes back (a restart loses no TTL, but an outage
-  stops every host's renewals), every host renews first.
+- **Leases.** Every `lease / 4` (on a fixed cadence) the hub renews its own lease (a TTL of
+  1.5 leases: `seat.lease_ms`) (a script: only if it is still this boot's, or has lapsed) and
+  looks at the leases of the hosts the ledger says are up. A host whose lease is gone is
+  reported with `C_HOST_GONE` for its epoch; every hub may report it, the ledger applies it
+  once. A hub judges others only after it has itself been connected for a whole lease: right
+  after Redis comes back (a restart loses no TTL, but an outage stops every host's renewals),
+  every host renews first. A host reported gone takes its lease again (`hold_lease`) before it
+  appends the `C_HOST_UP` that rejoins it: in the other order, a judge that reads the rejoin
+  before the renewal sees a host that is up with no lease, and reports the new epoch too.
+  Whether a lapse is reported is up to the judges' look while the key is gone (a host back
+  within a check interval of its lapse may not be); either way the log decides it, once, for
+  every host alike.
 - **Snapshots.** Every two leases the hub's state (pickled, with the id of the last
   entry it covers) is written under this host's number; a starting hub reads the newest of
   them and the stream after it. The stream is trimmed (`XTRIM MINID`) to the oldest snapshot
@@ -207,11 +213,27 @@ class Bridge:
             self.on_entries(decoded)
 
     # --- leases --------------------------------------------------------------------------
+    async def hold_lease(self) -> None:
+        """Renew this host's lease now, waiting for Redis if need be."""
+        delay = 0
+        while True:
+            try:
+                if await self.renew(keys=[lease_key(self.seat.host_id)], args=[self.seat.boot,
+                                                                               lease_ms(self.seat.lease)]):
+                    return
+                log.error("cluster: another host has taken host_id %r; this host's lease is lost", self.seat.host_id)
+                return
+            except self._errors as exc:
+                delay = await self._back_off(exc, delay)
+
     async def _leases(self) -> None:
         seat = self.seat
         ms = lease_ms(seat.lease)
+        interval = seat.lease / RENEWALS
+        due = time.monotonic()
         while True:
-            await asyncio.sleep(seat.lease / RENEWALS)
+            due = max(due + interval, time.monotonic())  # a late renewal does not push back the next ones
+            await asyncio.sleep(due - time.monotonic())
             try:
                 renewed = await self.renew(keys=[lease_key(seat.host_id)], args=[seat.boot, ms])
                 if renewed == 0:

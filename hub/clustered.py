@@ -107,6 +107,7 @@ class ClusteredHub(Hub):
         self.joined_from = (0, 0)  # the snapshot's entry: what was kept starts after it
         self._hellos_in = asyncio.Event()
         self._early: list[tuple] = []
+        self._rejoining = False
 
     # --- start ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -259,8 +260,21 @@ class ClusteredHub(Hub):
     def _declared_gone(self) -> None:
         """Another hub saw this host's lease lapse (it was cut off for longer than a lease): its
         users have quit everywhere, here too. It comes back as a new epoch of itself."""
+        if self._rejoining:
+            return  # a second report of the same epoch
+        self._rejoining = True
         log.warning("cluster: this host was reported gone (cut off longer than its lease); its users quit; rejoining")
-        self._add((None, 0, False, (ledger.C_HOST_UP, self.seat.number, self.seat.host_id, self.seat.boot)))
+        asyncio.get_running_loop().create_task(self._rejoin())
+
+    async def _rejoin(self) -> None:
+        """Up again only once the lease is held again: a judge that read this C_HOST_UP while the
+        lease was still lapsed would report the new epoch gone too, and quit the users who came
+        since."""
+        try:
+            await self.bridge.hold_lease()  # type: ignore[union-attr]
+            self._add((None, 0, False, (ledger.C_HOST_UP, self.seat.number, self.seat.host_id, self.seat.boot)))
+        finally:
+            self._rejoining = False
 
     # --- the single host's paths, through the stream ---------------------------------------------
     def hello(self, wid: int, snapshot: dict) -> None:

@@ -446,3 +446,52 @@ def test_what_is_decided_while_a_restarted_hub_catches_up_reaches_its_clients_on
         stopped_all(hosts)
         proxy.close()
         redis.close()
+
+
+def test_a_host_cut_off_a_little_longer_than_its_lease_rejoins_once_and_keeps_who_came_since():
+    """Cut off until its lease key is gone, then back at once: the others quit its users, it lets
+    its own go and rejoins. A client that comes meanwhile stays, everywhere: the host must hold
+    its lease again before it says it is up (the proxy holds its renewals back for a while, so a
+    judge that read the rejoin first would see an up host with no lease, and quit it again)."""
+    redis = RedisServer()
+    proxy = Proxy(redis.port)
+    hosts = start_hosts([redis.url, redis.url, proxy.url], workers=1, lease=LEASE)
+    try:
+        a_host, b_host, c_host = hosts
+        alice, bob, island = on(a_host, "alice"), on(b_host, "bob"), on(c_host, "island")
+        for client in (alice, bob, island):
+            client.send("JOIN #q")
+            client.expect("366")
+        alice.expect("JOIN", "#q", where=lambda m: m.source.startswith("island!"))
+        for host in (a_host, b_host):
+            host.wait_for_log("judging other hosts' leases", timeout=LEASE * 3)
+        proxy.cut()
+        wait_for(lambda: redis.command("EXISTS", "hubchat:lease:host4").startswith(b":0"), LEASE * 3,
+                 "the island's lease to lapse")
+        proxy.hold_renewals()
+        proxy.restore()
+        for client in (alice, bob):
+            assert client.expect("QUIT", timeout=LEASE * 3).source.startswith("island!")
+        island.expect_closed(timeout=LEASE * 5)
+        c_host.wait_for_log("rejoining", timeout=LEASE * 5)
+        fresh = on(c_host, "fresh")
+        fresh.send("JOIN #q")
+        fresh.expect("366")
+        alice.expect("JOIN", "#q", where=lambda m: m.source.startswith("fresh!"))
+        # The judges look every quarter lease: half a lease of held renewals gives each two looks.
+        time.sleep(LEASE / 2)
+        proxy.release_renewals()
+        c_host.wait_for_log("judging other hosts' leases", timeout=LEASE * 5)  # connected a lease since
+        fresh.send("PRIVMSG #q :still here")
+        for client in (alice, bob):
+            assert client.expect("PRIVMSG", timeout=LEASE * 2).params[-1] == "still here"
+            client.sync()
+            assert [m.source.split("!")[0] for m in client.since("QUIT")] == ["island"]
+        assert not fresh.closed
+    finally:
+        stopped_all(hosts)
+        proxy.close()
+        redis.close()
+    reports = [line for host in hosts for line in host.stderr.splitlines() if "reporting it gone" in line
+               and "'host4'" in line]
+    assert 1 <= len(reports) <= 2, reports  # one epoch, reported by one judge or both
