@@ -152,14 +152,13 @@ class ClusteredHub(Hub):
         if self.feed is not None:
             self.feed.adopt(self.state)
 
-    def _snapshot(self) -> tuple[str, bytes] | None:
+    def _snapshot(self) -> tuple[str, dict] | None:
+        """What a snapshot holds, as it is now (the bridge pickles it in a forked child)."""
         if not self.caught_up:
             return None
         policy = self.policy
-        return self.last_applied, pickle.dumps(
-            {"state": self.state, "connections": policy.connections, "dormant": policy.dormant,
-             "throttle": policy.throttle, "last_us": self.log.last_us, "ledger": self.ledger},
-            protocol=pickle.HIGHEST_PROTOCOL)
+        return self.last_applied, {"state": self.state, "connections": policy.connections, "dormant": policy.dormant,
+                                   "throttle": policy.throttle, "last_us": self.log.last_us, "ledger": self.ledger}
 
     def finish(self) -> None:
         super().finish()
