@@ -11,7 +11,10 @@ Everything here is I/O; what the entries mean is `cluster/ledger.py` and the hub
   are sent again once it is back: the readers drop the copies by (token, seq).
 - **Reading.** The reader task `XREAD BLOCK`s from the last id it handed on and gives each
   batch of entries to the hub, in stream order. Across a reconnect (or a Redis restart with
-  AOF) it resumes from that id.
+  AOF) it resumes from that id, once it has seen that the stream still starts at or before it:
+  a host reported gone is no longer among those whose snapshots hold back the trimming, so
+  after a long enough cut the entries it has not read (its own C_HOST_GONE among them) may be
+  gone, and an XREAD would skip them without a word. Then the hub starts over (`on_gap`).
 - **Down.** Any failed command marks Redis down: the hub stops reading its workers (so their
   clients' reading is paused and nothing grows without bound) and requests wait in the queue;
   the tasks retry with a short backoff, and the first success marks it up again.
@@ -77,7 +80,8 @@ class Bridge:
     def __init__(self, seat: Seat, token: str, on_entries: Callable[[list], None],
                  on_health: Callable[[bool], None], hosts: Callable[[], dict],
                  snapshot: Callable[[], tuple[str, dict] | None],
-                 on_drained: Callable[[int], None] = lambda waiting: None) -> None:
+                 on_drained: Callable[[int], None] = lambda waiting: None,
+                 on_gap: Callable[[str, str], None] = lambda last, first: None) -> None:
         self.seat = seat
         self.token = token
         self.on_entries = on_entries  # [(id bytes, entry tuple)], in stream order
@@ -85,6 +89,7 @@ class Bridge:
         self.hosts = hosts  # the ledger's hosts (host -> (host_id, boot, epoch)), as the hub holds them now
         self.snapshot = snapshot  # (last id, what to pickle) of the hub's state, or None before it has caught up
         self.on_drained = on_drained  # entries still waiting, after each confirmed write
+        self.on_gap = on_gap  # (last id read, the stream's first): entries this hub never read were trimmed
         self.seq = 0
         self.queue: list[bytes] = []  # entries not yet confirmed by Redis, in order
         self.pending: list[tuple] = []  # requests for the next entry
@@ -105,13 +110,17 @@ class Bridge:
     # --- start ---------------------------------------------------------------------------
     async def newest_snapshot(self, at_most: tuple[int, int] | None = None) -> tuple[str, bytes] | None:
         """The newest snapshot any host wrote (its stream id and blob), waiting for Redis; with
-        `at_most`, the newest of those at or before that entry, if there is one."""
+        `at_most`, the newest of those at or before that entry that the stream still goes on
+        from (a snapshot of a host that was gone may be behind its start), if there is one."""
         while True:
             try:
                 ids = await self.writer.hgetall(SNAPSHOT_IDS)
                 if not ids:
                     return None
-                early = {h: e for h, e in ids.items() if ledger.entry_id(e) <= at_most} if at_most else {}
+                first = await self.first_id()
+                early = {h: e for h, e in ids.items()
+                         if (first is None or ledger.entry_id(e) >= first) and ledger.entry_id(e) <= at_most} \
+                    if at_most else {}
                 host, eid = max((early or ids).items(), key=lambda kv: ledger.entry_id(kv[1]))
                 pipe = self.writer.pipeline(transaction=True)  # the id and the blob of one write
                 pipe.hget(SNAPSHOT_IDS, host)
@@ -125,6 +134,10 @@ class Bridge:
             except self._errors as exc:
                 self._down(exc)
                 await asyncio.sleep(RETRY_DELAYS[-1])
+
+    async def first_id(self) -> tuple[int, int] | None:
+        first = await self.writer.xrange(STREAM, "-", "+", count=1)
+        return ledger.entry_id(first[0][0]) if first else None
 
     def start(self, from_id: str) -> None:
         self.last_id = from_id
@@ -199,10 +212,18 @@ class Bridge:
     # --- reading -------------------------------------------------------------------------
     async def _read(self) -> None:
         delay = 0
+        check = True  # at the start, and after any failure: is the stream still there from last_id on?
         while True:
             try:
+                if check and self.last_id != "0-0":
+                    first = await self.first_id()
+                    if first is not None and first > ledger.entry_id(self.last_id):
+                        self.on_gap(self.last_id, ledger.id_text(first))
+                        return
+                check = False
                 answer = await self.reader.xread({STREAM: self.last_id}, count=READ_COUNT, block=READ_BLOCK_MS)
             except self._errors as exc:
+                check = True
                 delay = await self._back_off(exc, delay)
                 continue
             delay = 0

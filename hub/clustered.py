@@ -31,7 +31,11 @@ at or before the oldest mark, and, while it catches up, keeps what it would send
 Once it has caught up (and every hello is in), each worker is sent what came after its own
 mark, in stream order, and then the mark: every line its clients were owed reaches them once,
 whether their own JOIN, another host's NICK or a message of the channel they joined. A worker
-with no mark, or one older than the snapshot, adopts the state instead (D_SYNC), silently.
+with no mark, or one older than the snapshot, adopts the state instead (D_SYNC): of what it
+missed, only the QUITs of its own users that the log quit meanwhile are shown (they would
+linger, unknown to the cluster); the rest changes silently. The hub says it is up only once
+it holds its lease again (`Bridge.hold_lease`): a judge that read the C_HOST_UP of a host with
+a lapsed lease would report it gone again.
 Its clients' unacknowledged requests are then replayed, as on one host, and decided as
 replays: what already took effect changes nothing.
 """
@@ -43,7 +47,7 @@ import pickle
 import secrets
 import socket
 
-from chatstate.state import host_of_wid, wid_of
+from chatstate.state import E_QUIT, host_of_wid, wid_of
 from cluster import ledger
 from cluster.bridge import Bridge
 from cluster.seat import Seat
@@ -104,6 +108,7 @@ class ClusteredHub(Hub):
         self.kept: _Kept | None = _Kept(seat.number)  # None once the workers have been brought up to date
         self.router.links = self.kept
         self.marks: dict[int, tuple[int, int] | None] = {}  # wid -> the entry its replica is at (its hello's)
+        self.announced: dict[int, list[int]] = {}  # wid -> the users its hello said its replica has
         self.joined_from = (0, 0)  # the snapshot's entry: what was kept starts after it
         self._hellos_in = asyncio.Event()
         self._early: list[tuple] = []
@@ -113,7 +118,8 @@ class ClusteredHub(Hub):
     def start(self) -> None:
         super().start()
         self.bridge = Bridge(self.seat, self.token, self._on_entries, self._on_health,
-                             hosts=lambda: self.ledger.hosts, snapshot=self._snapshot, on_drained=self._on_drained)
+                             hosts=lambda: self.ledger.hosts, snapshot=self._snapshot, on_drained=self._on_drained,
+                             on_gap=self._on_gap)
         asyncio.get_running_loop().create_task(self._join())
 
     async def _join(self) -> None:
@@ -135,6 +141,7 @@ class ClusteredHub(Hub):
                 from_id = "0-0"
         self.last_applied = from_id
         self.joined_from = ledger.entry_id(from_id)
+        await bridge.hold_lease()  # up only with a lease: else a judge may read the C_HOST_UP first and report it
         bridge.add((None, 0, False, (ledger.C_HOST_UP, self.seat.number, self.seat.host_id, self.seat.boot)))
         for item in self._early:
             bridge.add(item)
@@ -256,6 +263,16 @@ class ClusteredHub(Hub):
         if not self.awaiting_hello:
             self._release()
 
+    def _on_gap(self, last: str, first: str) -> None:
+        """Entries this hub never read are trimmed away (it was cut off, reported gone, and the
+        others' snapshots moved on): its state can no longer follow the log's. It stops; the
+        supervisor starts a new hub, which catches up from a snapshot and brings the workers
+        to it (their marks are behind it: they adopt the state, and their users that the
+        cluster quit meanwhile are quit here too)."""
+        log.error("cluster: the stream now starts at %s, after %s, the last entry this hub read: what it "
+                  "missed is gone; starting over from a snapshot", first, last)
+        self.stop()
+
     def _declared_gone(self) -> None:
         """Another hub saw this host's lease lapse (it was cut off for longer than a lease): its
         users have quit everywhere, here too. It comes back as a new epoch of itself."""
@@ -282,8 +299,9 @@ class ClusteredHub(Hub):
         from; after, the worker adopts the state (a new worker; or one whose hello came too late)."""
         at = snapshot.get("log_at")
         self.marks[wid] = ledger.entry_id(at) if at else None
+        self.announced[wid] = [user[0] for user in snapshot["users"]]
         if self.kept is None and wid in self.links:
-            self._sync(self.links[wid])
+            self._sync(self.links[wid], wid)
         self._hello_check(wid)
 
     def _hello_check(self, saying: int | None = None) -> None:
@@ -291,7 +309,14 @@ class ClusteredHub(Hub):
         if not any(type(w) is int and w != saying for w in self.awaiting_hello):
             self._hellos_in.set()
 
-    def _sync(self, protocol: link.LinkProtocol) -> None:
+    def _sync(self, protocol: link.LinkProtocol, wid: int) -> None:
+        """The worker adopts the state. Its users that the log has quit since its replica was
+        made quit there first: D_SYNC keeps a worker's own users, and these would linger, and
+        their neighbours would never see them go."""
+        users = self.state.users
+        for cid in self.announced.pop(wid, ()):
+            if cid not in users:
+                protocol.send((E_QUIT, cid, ledger.HOST_GONE_REASON, self.log.last_us / 1_000_000))
         self._send(protocol, (link.D_SYNC, self.state.snapshot()))
         self._send(protocol, (link.D_AT, self.last_applied))
 
@@ -322,13 +347,14 @@ class ClusteredHub(Hub):
                 log.warning("cluster: worker %d was at %s, before the snapshot this hub started from (%s); "
                             "it adopts the state, and what its clients missed is not shown to them",
                             wid, ledger.id_text(mark), ledger.id_text(self.joined_from))
-            self._sync(protocol)
+            self._sync(protocol, wid)
             return
         sent = 0
         for eid, to, item in kept.items:
             if eid > mark and (to is None or to == wid):
                 protocol.send(item)
                 sent += 1
+        self.announced.pop(wid, None)
         protocol.send((link.D_AT, self.last_applied))
         log.info("cluster: worker %d was at %s; sent it the %d items decided after that", wid,
                  ledger.id_text(mark), sent)
@@ -351,6 +377,7 @@ class ClusteredHub(Hub):
             table.pop(wid, None)
         self.replaying.discard(wid)
         self.marks.pop(wid, None)
+        self.announced.pop(wid, None)
         if wid in self.awaiting_hello:
             self.awaiting_hello.discard(wid)
             self._hello_check()

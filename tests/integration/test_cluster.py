@@ -495,3 +495,58 @@ def test_a_host_cut_off_a_little_longer_than_its_lease_rejoins_once_and_keeps_wh
     reports = [line for host in hosts for line in host.stderr.splitlines() if "reporting it gone" in line
                and "'host4'" in line]
     assert 1 <= len(reports) <= 2, reports  # one epoch, reported by one judge or both
+
+
+def bulk_strings(reply: bytes) -> list[str]:
+    """The bulk strings of a RESP reply, in order (an entry's pickle comes out mangled: ids only)."""
+    lines = reply.split(b"\r\n")
+    return [lines[i + 1].decode(errors="replace") for i, line in enumerate(lines)
+            if line.startswith(b"$") and line != b"$-1"]
+
+
+def test_a_host_whose_unread_entries_were_trimmed_while_it_was_cut_off_starts_over_and_agrees():
+    """Cut off, reported gone, and then the others' snapshots move on and the stream is trimmed
+    past the last entry the host read (its own C_HOST_GONE too): back, it must not read on from
+    there as if nothing were missing. It starts over from a snapshot: its users are quit, as
+    everywhere else, and the host is one of the network again."""
+    redis = RedisServer()
+    proxy = Proxy(redis.port)
+    hosts = start_hosts([redis.url, redis.url, proxy.url], workers=1, lease=LEASE)
+    try:
+        a_host, b_host, c_host = hosts
+        alice, island = on(a_host, "alice"), on(c_host, "island")
+        for client in (alice, island):
+            client.send("JOIN #g")
+            client.expect("366")
+        alice.expect("JOIN", "#g", where=lambda m: m.source.startswith("island!"))
+        proxy.cut()
+        assert alice.expect("QUIT", timeout=LEASE * 6).source.startswith("island!")
+        alice.send("PRIVMSG #g :after the island left")
+        newest = bulk_strings(redis.command("XREVRANGE", "hubchat:log", "+", "-", "COUNT", "1"))[0]
+
+        def snapshots_past_it() -> list[str] | None:
+            ids = dict(zip(*[iter(bulk_strings(redis.command("HGETALL", "hubchat:snapids")))] * 2))
+            live = [ids.get("1"), ids.get("2")]
+            if all(i is not None and tuple(map(int, i.split("-"))) >= tuple(map(int, newest.split("-")))
+                   for i in live):
+                return live
+            return None
+        live = wait_for(snapshots_past_it, LEASE * 6, "the live hosts' snapshots to pass the island's report")
+        oldest = min(live, key=lambda i: tuple(map(int, i.split("-"))))
+        redis.command("XTRIM", "hubchat:log", "MINID", oldest)  # what their trimming does, to the entry
+        proxy.restore()
+        island.expect_closed(timeout=LEASE * 5)
+        c_host.wait_for_log("starting over from a snapshot")
+        c_host.wait_for_log("cluster: caught up")
+        again = on(c_host, "island")  # the nick is free here too
+        again.send("JOIN #g")
+        again.expect("366")
+        alice.expect("JOIN", "#g", where=lambda m: m.source.startswith("island!"))
+        alice.send("PRIVMSG island :one network")
+        assert again.expect("PRIVMSG").params[-1] == "one network"
+        again.send("NAMES #g")
+        assert {n.lstrip("@") for n in again.expect("353").params[-1].split()} == {"alice", "island"}
+    finally:
+        stopped_all(hosts)
+        proxy.close()
+        redis.close()
