@@ -100,6 +100,7 @@ class Bridge:
         self.judging = False  # connected for a whole lease: other hosts' leases are judged
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._lease_task: asyncio.Task | None = None
         self._errors = _errors()
         import redis.asyncio as aioredis
         common = dict(socket_connect_timeout=1.0, health_check_interval=0, retry=None)
@@ -139,15 +140,21 @@ class Bridge:
         first = await self.writer.xrange(STREAM, "-", "+", count=1)
         return ledger.entry_id(first[0][0]) if first else None
 
+    def start_leases(self) -> None:
+        """Renew from the start: a hub that waits for its workers' hellos and loads a snapshot
+        must not let its lease lapse meanwhile."""
+        self._lease_task = asyncio.get_running_loop().create_task(self._leases())
+
     def start(self, from_id: str) -> None:
         self.last_id = from_id
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._read()), loop.create_task(self._write()),
-                       loop.create_task(self._leases()), loop.create_task(self._snapshots())]
+                       loop.create_task(self._snapshots())]
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        for task in (*self._tasks, self._lease_task):
+            if task is not None:
+                task.cancel()
         for client in (self.reader, self.writer):
             try:
                 await client.aclose()

@@ -118,8 +118,9 @@ class ClusteredHub(Hub):
     def start(self) -> None:
         super().start()
         self.bridge = Bridge(self.seat, self.token, self._on_entries, self._on_health,
-                             hosts=lambda: self.ledger.hosts, snapshot=self._snapshot, on_drained=self._on_drained,
-                             on_gap=self._on_gap)
+                             hosts=lambda: self.ledger.hosts if self.caught_up else {}, snapshot=self._snapshot,
+                             on_drained=self._on_drained, on_gap=self._on_gap)
+        self.bridge.start_leases()
         asyncio.get_running_loop().create_task(self._join())
 
     async def _join(self) -> None:
