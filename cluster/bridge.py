@@ -222,7 +222,9 @@ class Bridge:
         check = True  # at the start, and after any failure: is the stream still there from last_id on?
         while True:
             try:
-                if check and self.last_id != "0-0":
+                hosts = self.hosts()
+                if (check or hosts and self.seat.number not in hosts) and self.last_id != "0-0":
+                    # (and while this host is reported gone: nothing holds the trimming back for it)
                     first = await self.first_id()
                     if first is not None and first > ledger.entry_id(self.last_id):
                         self.on_gap(self.last_id, ledger.id_text(first))
@@ -343,7 +345,10 @@ class Bridge:
             finally:
                 os._exit(code)
         while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # reaped by someone else: whether it wrote is not known
+                return False
             if done:
                 break
             await asyncio.sleep(0.02)
