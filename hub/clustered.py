@@ -46,6 +46,7 @@ import logging
 import pickle
 import secrets
 import socket
+from collections import deque
 
 from chatstate.state import E_QUIT, host_of_wid, wid_of
 from cluster import ledger
@@ -62,6 +63,9 @@ log = logging.getLogger("hubchat.hub")
 CLUSTER = "cluster"  # in awaiting_hello until this hub has read the stream up to its own C_HOST_UP
 REDIS = "redis"  # in _backed_up while Redis is unreachable: the links are not read
 QUEUE_LIMIT = 2000  # entries waiting for Redis before the hub stops reading its workers
+# Requests whose answer comes from the store, asked only by the hub that appended them: one that
+# a dead hub appended was decided, but its question never asked, so its replay is not skipped.
+STORE_QUESTIONS = frozenset((link.R_HISTORY, link.R_MARKREAD, link.R_REDACT))
 
 
 class _Kept:
@@ -109,6 +113,9 @@ class ClusteredHub(Hub):
         self.router.links = self.kept
         self.marks: dict[int, tuple[int, int] | None] = {}  # wid -> the entry its replica is at (its hello's)
         self.announced: dict[int, list[int]] = {}  # wid -> the users its hello said its replica has
+        # Replays of what a dead hub of this host had appended already (see _append):
+        self.appended_before: dict[tuple[str, int], int] = {}  # (its token, wid) -> the last position it appended
+        self.replays: dict[int, tuple[str | None, deque[int]]] = {}  # wid -> (the dead hub's token, numbers)
         self.joined_from = (0, 0)  # the snapshot's entry: what was kept starts after it
         self._hellos_in = asyncio.Event()
         self._early: list[tuple] = []
@@ -192,11 +199,27 @@ class ClusteredHub(Hub):
                     log.exception("hub failed to handle %r from worker %d", item[:1], wid)
                 replayed = wid in self.replaying
                 continue
+            if replayed and wid in self.replays and self._appended_before(wid, op):
+                self.handled[wid] = self.acks_due[wid] = position  # all before it on this link: gate items
+                continue
             add((wid, position, replayed, item))
         self.appended[wid] = position
         bridge = self.bridge
         if len(bridge.queue) > QUEUE_LIMIT:  # type: ignore[union-attr]
             self._backpressure(REDIS, True)  # lifted when half of it is written (_on_drained)
+
+    def _appended_before(self, wid: int, op: str) -> bool:
+        """Whether this replayed request is one the dead hub had appended (so it is decided, and
+        what it caused was among what the worker was brought up to date with): the worker sends
+        again what that hub never acknowledged, and a JOIN then PART decided once, then again as
+        replays, would be shown twice. Only a first run of them is skipped (they are the start of
+        the replay: that hub appended in order), and never a question for the store."""
+        token, numbers = self.replays[wid]
+        number = numbers.popleft() if numbers else None
+        if number is not None and op not in STORE_QUESTIONS and number <= self.appended_before.get((token, wid), 0):
+            return True
+        del self.replays[wid]  # from here on every replay is decided, as a replay
+        return False
 
     def _on_health(self, up: bool) -> None:
         backlog = self.bridge is not None and len(self.bridge.queue) > QUEUE_LIMIT
@@ -228,6 +251,11 @@ class ClusteredHub(Hub):
                 self.ledger.errors.clear()
             now = int(eid.partition("-")[0]) / 1000
             mine = entry[1] == token
+            if not self.caught_up and entry[0] == number and not mine:  # a dead hub of this host's
+                before = self.appended_before
+                for wid, position, _, _ in decided:
+                    if wid is not None and position > before.get((entry[1], wid), 0):
+                        before[(entry[1], wid)] = position
             for wid, position, item, outputs in decided:
                 try:
                     for out in outputs:
@@ -251,7 +279,7 @@ class ClusteredHub(Hub):
             if mine and not self.caught_up:
                 self._caught_up()
         if self.kept is None and self.last_applied != applied:
-            mark = (link.D_AT, self.last_applied)  # behind what these entries caused, in the same frame
+            mark = (link.D_AT, self.last_applied, token)  # behind what these entries caused, in the same frame
             for protocol in self.links.values():
                 protocol.send(mark)
         self._schedule_flush()
@@ -301,6 +329,8 @@ class ClusteredHub(Hub):
         at = snapshot.get("log_at")
         self.marks[wid] = ledger.entry_id(at) if at else None
         self.announced[wid] = [user[0] for user in snapshot["users"]]
+        if snapshot.get("replayed") and self.kept is not None:
+            self.replays[wid] = (snapshot.get("log_hub"), deque(snapshot["replayed"]))
         if self.kept is None and wid in self.links:
             self._sync(self.links[wid], wid)
         self._hello_check(wid)
@@ -319,7 +349,7 @@ class ClusteredHub(Hub):
             if cid not in users:
                 protocol.send((E_QUIT, cid, ledger.HOST_GONE_REASON, self.log.last_us / 1_000_000))
         self._send(protocol, (link.D_SYNC, self.state.snapshot()))
-        self._send(protocol, (link.D_AT, self.last_applied))
+        self._send(protocol, (link.D_AT, self.last_applied, self.token))
 
     def _release(self) -> None:
         if self._hello_timer is not None:
@@ -356,7 +386,7 @@ class ClusteredHub(Hub):
                 protocol.send(item)
                 sent += 1
         self.announced.pop(wid, None)
-        protocol.send((link.D_AT, self.last_applied))
+        protocol.send((link.D_AT, self.last_applied, self.token))
         log.info("cluster: worker %d was at %s; sent it the %d items decided after that", wid,
                  ledger.id_text(mark), sent)
 
@@ -379,6 +409,7 @@ class ClusteredHub(Hub):
         self.replaying.discard(wid)
         self.marks.pop(wid, None)
         self.announced.pop(wid, None)
+        self.replays.pop(wid, None)
         if wid in self.awaiting_hello:
             self.awaiting_hello.discard(wid)
             self._hello_check()

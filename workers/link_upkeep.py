@@ -18,8 +18,8 @@ def on_sync(w: "HubItemTarget", snapshot: dict) -> None:
     w.log_at = None  # the hub says where this state is in the cluster's stream (D_AT), if it is in one
 
 
-def on_at(w: "HubItemTarget", stream_id: str) -> None:
-    w.log_at = stream_id
+def on_at(w: "HubItemTarget", stream_id: str, hub_token: str) -> None:
+    w.log_at, w.link_hub = stream_id, hub_token
 
 
 def on_ack(w: "HubItemTarget", count: int) -> None:

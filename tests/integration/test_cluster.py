@@ -402,7 +402,8 @@ def test_what_is_decided_while_a_restarted_hub_catches_up_reaches_its_clients_on
     what Redis answers its reader); meanwhile host B decides that JOIN, another JOIN and
     messages to the channel, and a nick change. The hub A restarts with decides them all while it
     catches up: A's clients must be shown each of them once, in the stream's order, and B's the
-    JOIN once."""
+    JOIN once. A JOIN and PART the dead hub appended, and whose worker sends them again to the
+    next, happen once too."""
     redis = RedisServer()
     proxy = Proxy(redis.port)
     hosts = start_hosts([proxy.url, redis.url], workers=2, lease=LEASE)
@@ -413,10 +414,12 @@ def test_what_is_decided_while_a_restarted_hub_catches_up_reaches_its_clients_on
             client.send("JOIN #w")
             client.expect("366")
         talker.expect("JOIN", "#w", where=lambda m: m.source.startswith("a_old!"))
-        newcomer, late = on(a_host, "a_new"), on(b_host, "b_late")
+        newcomer, flip, late = on(a_host, "a_new"), on(a_host, "a_flip"), on(b_host, "b_late")
         proxy.hold_reads()
         newcomer.send("JOIN #w")
         talker.expect("JOIN", "#w", where=lambda m: m.source.startswith("a_new!"))  # in the stream, decided by B
+        flip.send("JOIN #w\r\nPART #w")  # decided, but unacknowledged: its worker sends them again
+        talker.expect("PART", "#w", where=lambda m: m.source.startswith("a_flip!"))
         late.send("JOIN #w")
         late.expect("366")
         late.send("NICK b_later")
@@ -432,15 +435,17 @@ def test_what_is_decided_while_a_restarted_hub_catches_up_reaches_its_clients_on
         for n in range(5, 10):
             talker.send(f"PRIVMSG #w :m{n}")
         texts = [("PRIVMSG", "b_talk", f"m{n}") for n in range(10)]
-        joins = [("JOIN", "a_new", ""), ("JOIN", "b_late", ""), ("NICK", "b_late", "b_later")]
+        joins = [("JOIN", "a_new", ""), ("JOIN", "a_flip", ""), ("PART", "a_flip", ""), ("JOIN", "b_late", ""),
+                 ("NICK", "b_late", "b_later")]
         for client, expected in ((newcomer, joins + texts), (member, [("JOIN", "a_old", "")] + joins + texts)):
             client.expect("PRIVMSG", where=lambda m: m.params[-1] == "m9", timeout=15)
             client.sync()
             assert on_channel(client, "#w") == expected, client.nick
         assert "a_new" in {n.lstrip("@") for n in newcomer.since("353")[-1].params[-1].split()}
         talker.sync()
-        assert on_channel(talker, "#w").count(("JOIN", "a_new", "")) == 1
-        for client in (talker, member, newcomer, late):
+        seen = on_channel(talker, "#w")
+        assert [seen.count(line) for line in joins[:3]] == [1, 1, 1], seen
+        for client in (talker, member, newcomer, flip, late):
             assert not client.closed
     finally:
         stopped_all(hosts)
