@@ -36,8 +36,12 @@ missed, only the QUITs of its own users that the log quit meanwhile are shown (t
 linger, unknown to the cluster); the rest changes silently. The hub says it is up only once
 it holds its lease again (`Bridge.hold_lease`): a judge that read the C_HOST_UP of a host with
 a lapsed lease would report it gone again.
-Its clients' unacknowledged requests are then replayed, as on one host, and decided as
-replays: what already took effect changes nothing.
+Its clients' unacknowledged requests are then replayed, as on one host. Those the dead hub had
+appended are decided already (and what they caused was in what the worker was sent): the hello
+names that hub (its token, from D_AT) and the replayed requests' numbers on its link, and the
+first run of them that it appended is acknowledged without being appended again (a JOIN then
+PART decided twice would be shown twice). The rest are decided as replays: what already took
+effect changes nothing.
 """
 from __future__ import annotations
 
