@@ -111,6 +111,10 @@ D_ACCOUNT_REGISTER = "registered"  # (cid, name, code, via): code None when the 
 D_SERVICE = "service"  # (cid, text, resume): NickServ's answer to R_GHOST or R_ACCOUNT_CHANGE, a NOTICE from it;
 #   the session resumes unless resume is False (REGAIN: the E_NICK that follows resumes it)
 D_SYNC = "sync"  # (snapshot): a new hub's view of the world, after a restart
+D_AT = "at"  # (stream_id, hub_token): with --cluster, everything the cluster's entries up to this one caused
+#   for this worker is before it on the link; the worker's next hello names both, so that a restarted hub
+#   sends it what it decides after that while it catches up, and nothing before, and knows which of the
+#   replayed requests that hub (the token) had appended already (hub/clustered.py)
 D_REFUSE = "refuse"  # (cid, reason): over a connection limit; the worker closes it with ERROR
 D_HANDLED = "handled"  # (count,): with history on, the hub has handled this many items from this link and
 #   their effects have reached every link, though the store may not have them yet (D_ACK waits for

@@ -18,7 +18,7 @@ from workers.answers import (on_answered, on_barrier, on_fail, on_history, on_id
 from workers.delivery import on_echo, on_redact, on_user_message, on_wallops
 from workers.handlers.accounts import on_account_register, on_login as on_login_answer, on_login_check
 from workers.handlers.nickserv import on_service
-from workers.link_upkeep import on_ack, on_handled, on_sync
+from workers.link_upkeep import on_ack, on_at, on_handled, on_sync
 from workers.replica_events import (on_account, on_away, on_chghost, on_connections, on_invite, on_join, on_kick, on_login, on_mode,
                                     on_nick, on_part, on_quit, on_rename, on_restore, on_setname, on_topic, on_user,
                                     on_user_mode)
@@ -62,6 +62,7 @@ HANDLERS: dict[str, Callable[..., None]] = {
     link.D_MARKREAD: on_markread,
     link.D_ANSWERED: on_answered,
     link.D_SYNC: on_sync,
+    link.D_AT: on_at,
     link.D_REFUSE: on_refuse,
     link.D_ACK: on_ack,
     link.D_HANDLED: on_handled,

@@ -15,6 +15,8 @@ class HubItemTarget(Protocol):
     outbox: Outbox
     delivered_ids: Any  # workers.worker.RecentIds: the message ids already delivered
     hub_time: float  # the time on the latest message from the hub, for the next hub's hello
+    log_at: str | None  # with --cluster: the last stream entry whose effects the replica holds (D_AT)
+    link_hub: str | None  # with --cluster: the token of the hub at the other end of this link (D_AT)
     handled: int  # items of the current link the hub has handled (D_HANDLED)
     deliveries: int  # relayed messages written to local recipients, for /metrics
 

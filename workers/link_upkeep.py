@@ -15,6 +15,11 @@ def on_sync(w: "HubItemTarget", snapshot: dict) -> None:
     mine = w.state.snapshot(only_wid=w.wid)
     w.state = State.from_snapshot(snapshot, w.wid)
     w.state.merge(mine)
+    w.log_at = None  # the hub says where this state is in the cluster's stream (D_AT), if it is in one
+
+
+def on_at(w: "HubItemTarget", stream_id: str, hub_token: str) -> None:
+    w.log_at, w.link_hub = stream_id, hub_token
 
 
 def on_ack(w: "HubItemTarget", count: int) -> None:

@@ -131,9 +131,11 @@ class Worker(ChildProcess):
         self.unacked: deque[tuple[int, tuple]] = deque()  # (number on this link, request) until acked
         self.sent = 0  # items sent on the current link
         self.handled = 0  # items of this link the hub has handled (D_HANDLED), stored or not
-        self.replay: list[tuple] = []  # requests the dead hub never acknowledged
+        self.replay: list[tuple[int, tuple]] = []  # requests the dead hub never acknowledged, by number on its link
         self.delivered_ids = RecentIds(SEEN_MESSAGES)  # to drop replayed duplicates
         self.hub_time = 0.0  # the time on the latest message from the hub, for the next hub's hello
+        self.log_at: str | None = None  # with --cluster: the stream entry the replica is at, for the next hello
+        self.link_hub: str | None = None  # with --cluster: the current link's hub, as its D_AT named it
         self._flush_scheduled = False
         self.whois_waiting: dict[tuple[int, int], tuple[str, asyncio.TimerHandle]] = {}  # (asker, target)
         self.clients_paused = False
@@ -211,13 +213,18 @@ class Worker(ChildProcess):
         snapshot["connections"] = [(s.cid, s.host) for s in self.sessions.values()
                                    if s.announced and s.cid not in held_connects]
         snapshot["hub_time"] = self.hub_time
+        snapshot["log_at"] = self.log_at
+        replay, self.replay = self.replay, []
+        # With --cluster, the dead hub may have appended some of these: its token, and their
+        # numbers on its link, let the next hub tell which (hub/clustered.py).
+        snapshot["log_hub"], self.link_hub = self.link_hub, None
+        snapshot["replayed"] = [n for n, _ in replay]
         protocol.send((link.R_HELLO, snapshot))  # always the first item on a link
         self.sent = 1
-        replay, self.replay = self.replay, []
         held, self.held = self.held, []
         if replay:
             self.request((link.R_REPLAY, True))
-            for item in replay:
+            for _, item in replay:
                 self.request(item)
             self.request((link.R_REPLAY, False))
         for item in held:
@@ -253,7 +260,7 @@ class Worker(ChildProcess):
         def waited_for(cid: int) -> tuple | None:
             s = sessions.get(cid)
             return s.asked if s is not None and s.waiting else None
-        return to_replay(self.unacked, self.handled, waited_for)
+        return to_replay(self.unacked, self.handled, waited_for, numbered=True)
 
     # --- hub traffic ---------------------------------------------------------------------
     def dispatch(self, s: Session, msg) -> None:
@@ -583,7 +590,7 @@ class Worker(ChildProcess):
         self._drain()
 
 
-def to_replay(unacked, handled: int, waited_for) -> list[tuple]:
+def to_replay(unacked, handled: int, waited_for, numbered: bool = False) -> list:
     """What a dead hub did not acknowledge, less what it handled (D_HANDLED) and need not be
     done again: a state change it made would be made twice, after the fact (an AWAY then a
     BACK). Kept of those: the messages, which it may not have stored (the workers drop a copy
@@ -591,11 +598,12 @@ def to_replay(unacked, handled: int, waited_for) -> list[tuple]:
     (`waited_for(cid)` is the very request a session waits on, or None): the store answers
     after the hub has handled a question, and the dead hub may never have passed it on. A
     question already answered is not asked again, even while its client waits on a later
-    one: that answer would be taken for the later question's."""
+    one: that answer would be taken for the later question's. `numbered`: (number on the dead
+    hub's link, request) pairs."""
     kept = []
     for n, item in unacked:
         if n > handled or item[0] in REPLAYED_WHEN_HANDLED:
-            kept.append(item)
+            kept.append((n, item) if numbered else item)
         elif item[0] in STORE_QUESTIONS and waited_for(item[1]) is item:
-            kept.append(item)
+            kept.append((n, item) if numbered else item)
     return kept

@@ -3,7 +3,11 @@
 `RedisServer` runs `redis-server` on a free loopback port, with AOF on (appendfsync everysec,
 Redis's default), in a directory of its own, and can restart it on the same port and files.
 `Proxy` is a TCP relay between one host and Redis that the test owns: `cut()` drops every
-connection through it and refuses new ones (a partition), `restore()` lets them through again.
+connection through it and refuses new ones (a partition), `restore()` lets them through again;
+`hold_reads()` stops passing on what Redis answers to the host's stream reader (the connection
+that sent XREAD) while its appends still go through, `release_reads()` lets the answers flow;
+`hold_renewals()` keeps back the host's lease renewals (the scripts it runs, EVALSHA) and
+whatever follows them on their connection, `release_renewals()` sends them on.
 `start_hosts` starts hubchat servers on 127.0.0.2, .3, .4, ... all on one Redis.
 """
 from __future__ import annotations
@@ -82,6 +86,11 @@ class Proxy:
         self.port = self.listener.getsockname()[1]
         self.pairs: dict[socket.socket, socket.socket] = {}
         self.cutting = False
+        self.clients: set[socket.socket] = set()  # the host's ends of the pairs
+        self.readers: set[socket.socket] = set()  # Redis's ends of the pairs whose client sent XREAD
+        self.holding_reads = False
+        self.holding_renewals = False
+        self.held: dict[socket.socket, bytes] = {}  # client socket -> what it sent since its held renewal
         self.lock = threading.Lock()
         self.running = True
         self.wake_r, self.wake_w = socket.socketpair()
@@ -102,6 +111,40 @@ class Proxy:
         with self.lock:
             self.cutting = False
 
+    def hold_reads(self) -> None:
+        """From now on the host's hub reads nothing more from the stream (its XREAD answers wait
+        here, in the kernel's buffers); what it appends still reaches Redis."""
+        with self.lock:
+            self.holding_reads = True
+        self.wake_w.send(b"x")
+
+    def release_reads(self) -> None:
+        with self.lock:
+            self.holding_reads = False
+        self.wake_w.send(b"x")
+
+    def hold_renewals(self) -> None:
+        with self.lock:
+            self.holding_renewals = True
+
+    def release_renewals(self) -> None:
+        with self.lock:
+            self.holding_renewals = False
+        self.wake_w.send(b"x")  # the relay's thread sends them, so nothing overtakes them
+
+    def _send_held(self) -> None:
+        with self.lock:
+            if self.holding_renewals or not self.held:
+                return
+            held, self.held = self.held, {}
+        for sock, data in held.items():
+            other = self.pairs.get(sock)
+            if other is not None:
+                try:
+                    other.sendall(data)
+                except OSError:
+                    pass
+
     def close(self) -> None:
         self.running = False
         self.wake_w.send(b"x")
@@ -114,11 +157,16 @@ class Proxy:
         for sock in list(self.pairs):
             sock.close()
         self.pairs.clear()
+        self.clients.clear()
+        self.readers.clear()
+        self.held.clear()
 
     def _run(self) -> None:
         while self.running:
             with self.lock:
-                watched = [self.listener, self.wake_r, *self.pairs]
+                held = self.readers if self.holding_reads else ()
+                watched = [self.listener, self.wake_r, *(s for s in self.pairs if s not in held)]
+            self._send_held()
             try:
                 ready, _, _ = select.select(watched, [], [], 1.0)
             except (OSError, ValueError):
@@ -144,6 +192,7 @@ class Proxy:
             return
         with self.lock:
             self.pairs[conn], self.pairs[upstream] = upstream, conn
+            self.clients.add(conn)
 
     def _relay(self, sock: socket.socket) -> None:
         with self.lock:
@@ -153,6 +202,12 @@ class Proxy:
         try:
             data = sock.recv(65536)
             if data:
+                with self.lock:
+                    if sock in self.clients and b"XREAD" in data:
+                        self.readers.add(other)
+                    if sock in self.held or (self.holding_renewals and sock in self.clients and b"EVAL" in data):
+                        self.held[sock] = self.held.get(sock, b"") + data
+                        return
                 other.sendall(data)
                 return
         except OSError:
@@ -160,6 +215,9 @@ class Proxy:
         with self.lock:
             for s in (sock, other):
                 self.pairs.pop(s, None)
+                self.clients.discard(s)
+                self.readers.discard(s)
+                self.held.pop(s, None)
                 s.close()
 
 
