@@ -61,6 +61,7 @@ CALM_AT = 5_000  # and back to the nice +10 one
 MAX_BEHIND = 100_000  # entries handed to the writing thread and not yet committed (about 3 s at 30,000
 #   messages a second, some 40 MB) before the store stops reading the hub's link
 PRUNE_INTERVAL = 10.0  # seconds between retention passes
+STUCK_CHECK = 0.1  # seconds between looks at how long the idle writer has held its job (history/writer.py)
 SPOKEN = frozenset(("PRIVMSG", "NOTICE"))  # what a client without event-playback is sent
 PERSIST_TAGS = ("+draft/persist", "+persist")  # a TAGMSG with one of these is kept
 
@@ -129,11 +130,23 @@ class StoreProcess(ChildProcess):
         self.reads.submit(self._open_reader, path).result()
         log.info("store: history in %s", path)
         self.loop.call_soon(self._prune)  # retention first: a database that waited over a stop is pruned at once
+        self.loop.call_later(STUCK_CHECK, self._watch_the_writer)
+
+    def _watch_the_writer(self) -> None:
+        """A commit in the idle writer's hands that has waited STUCK_AFTER for a core is done again
+        on a thread, however little is behind: a quiet room's commit, and the CHATHISTORY that
+        waits on it, must not wait for as long as other work keeps the cores busy."""
+        self.db.unstick()  # type: ignore[union-attr]
+        self.loop.call_later(STUCK_CHECK, self._watch_the_writer)  # type: ignore[union-attr]
 
     def _open_reader(self, path: str) -> None:
         self.reader = SQLiteStore(path)
 
     def finish(self) -> None:
+        # A stop waits for the last commit: at the normal priority, and one already in the idle
+        # writer's hands is done again here rather than waited for (it may not get a core soon).
+        self.db.tier = NORMAL  # type: ignore[union-attr]
+        self.db.unstick(after=0.0)  # type: ignore[union-attr]
         self._commit()
         if self.last_commit is not None:
             self.last_commit.exception()  # waits for it: what was sent before the stop is committed
@@ -256,8 +269,6 @@ class StoreProcess(ChildProcess):
         self._open_commits().append((future, keys))
         self.behind += size
         self._place_jobs()
-        if self.db.tier != IDLE:  # type: ignore[union-attr]
-            self.db.unstick()  # type: ignore[union-attr]  # a commit starved in the idle writer is done again on a thread
         if self.behind >= MAX_BEHIND and self.paused is None:
             # The writing thread gives way to the clients' delivery: when it cannot keep up, stop
             # taking more, so the hub's link backs up and the hub stops reading requests. Memory

@@ -20,8 +20,9 @@ When the cores are busy
 An idle task runs only while a core has nothing else to do, so on a busy machine the store
 falls behind. The store's loop then moves the jobs (`tier`) to a thread of its own at nice +10
 (LOW: a share of the CPU, small but certain, as a commit needs), and when it is far behind to a
-thread at the normal priority (NORMAL), and back as it catches up. `unstick` kills a child that
-has held one job for too long while the store is behind: the job is done again on a thread.
+thread at the normal priority (NORMAL), and back as it catches up. `unstick` (the store looks
+every STUCK_CHECK) kills a child that has held one job for STUCK_AFTER: the job is done again on
+a thread, and later jobs stay there until a new child is up (at most one every RESPAWN_INTERVAL).
 That is safe because every job is idempotent (rows are ignored by msgid when stored already,
 channel settings and accounts are replaced, read markers only move forward, retention deletes
 what is due), and SQLite rolls back a transaction whose process died. A child that died is
@@ -104,14 +105,13 @@ class WritingJobs:
         return future
 
     def unstick(self, after: float = STUCK_AFTER) -> bool:
-        """While the store is behind: kill the idle writer if it has run one job for longer than
-        `after` (starved by other work); the job is done again on a thread. Returns whether it
-        did."""
+        """Kill the idle writer if it has held one job for longer than `after` (it has not had a
+        core for it); the job is done again on a thread. Returns whether it did."""
         since, child = self._running_since, self.idle
         if since is None or child is None or time.monotonic() - since < after:
             return False
-        log.info("store: the idle writer has waited %.1fs for a core while the store is behind; "
-                 "writing at the normal priority", time.monotonic() - since)
+        log.info("store: the idle writer has held a job for %.1fs; doing it again at a higher priority",
+                 time.monotonic() - since)
         child.kill()
         return True
 

@@ -3,6 +3,9 @@ process: the hub's items are handed to `StoreProcess._on_items` as its link woul
 sends back is collected. The writing thread is held at a gate to stand for a slow commit, so
 which answers can come before it is done is decided by events, not by timing."""
 import asyncio
+import contextlib
+import os
+import signal
 import socket
 import threading
 import time
@@ -185,3 +188,30 @@ def test_a_store_whose_writes_fall_behind_hurries_and_stops_reading_the_hub_unti
 ])
 def test_the_writing_jobs_step_down_as_the_store_falls_behind_and_back_later_than_they_left(tier, behind, then):
     assert tier_for(tier, behind) == then
+
+
+def test_a_commit_the_idle_writer_never_gets_a_core_for_is_done_on_a_thread_and_its_query_answered(tmp_path):
+    cfg = config.load(overrides={"server": {"data_dir": str(tmp_path)}, "history": {"commit_interval": 10.0}})
+    a, b = socket.socketpair()
+
+    async def run():
+        process = StoreProcess(cfg, a)  # with its idle writer
+        progress = await started(process)
+        assert process.db.idle_writer_ready(WAIT)
+        writer = process.db.idle_pid
+        os.kill(writer, signal.SIGSTOP)  # stands for a writer that other work keeps from every core
+        try:
+            process._on_items(progress, [batch(1, [channel_line("q1", "#quiet", "hello", T)])])
+            process._on_items(progress, [(S_QUERY, 2, 7, "", ("", "#quiet"), (), latest("#quiet"))])
+            answer = await next_item(progress, S_ANSWER)  # few entries behind: only the time it waited tells
+            assert [row[0] for row in answer[3]] == ["q1"]
+            assert process.db.idle_pid != writer
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # killed for it, as it should be
+                os.kill(writer, signal.SIGCONT)
+        process.finish()
+    try:
+        asyncio.run(run())
+    finally:
+        a.close()
+        b.close()
