@@ -138,23 +138,28 @@ def synchronous_mode(db) -> tuple:
     return db.history._db.execute("PRAGMA synchronous").fetchone()
 
 
-def test_the_store_writes_with_the_configured_synchronous_mode(tmp_path):
-    cfg = config.load(overrides={"server": {"data_dir": str(tmp_path)}, "history": {"synchronous": "full"}})
+@contextlib.contextmanager
+def store_with_its_writer(tmp_path, **history):
+    """A store process as the supervisor makes it: with its idle writer (history/writer.py)."""
+    cfg = config.load(overrides={"server": {"data_dir": str(tmp_path)}, "history": {"commit_interval": 10.0, **history}})
     a, b = socket.socketpair()
+    try:
+        yield StoreProcess(cfg, a)
+    finally:
+        a.close()
+        b.close()
 
-    async def run():
-        process = StoreProcess(cfg, a)
+
+def test_the_store_writes_with_the_configured_synchronous_mode(tmp_path):
+    async def run(process):
         process.start()
-        assert process.db.idle_pid is not None  # the idle writer opens its own connection
+        assert process.db.idle_writer_ready(WAIT)  # the idle writer opens its own connection
         assert process.db.submit(synchronous_mode).result(WAIT) == (2,)  # the idle writer's connection
         process.db.tier = NORMAL
         assert process.db.submit(synchronous_mode).result(WAIT) == (2,)  # the thread's
         process.finish()
-    try:
-        asyncio.run(run())
-    finally:
-        a.close()
-        b.close()
+    with store_with_its_writer(tmp_path, synchronous="full") as process:
+        asyncio.run(run(process))
 
 
 def test_a_store_whose_writes_fall_behind_hurries_and_stops_reading_the_hub_until_they_catch_up(store):
@@ -191,11 +196,7 @@ def test_the_writing_jobs_step_down_as_the_store_falls_behind_and_back_later_tha
 
 
 def test_a_commit_the_idle_writer_never_gets_a_core_for_is_done_on_a_thread_and_its_query_answered(tmp_path):
-    cfg = config.load(overrides={"server": {"data_dir": str(tmp_path)}, "history": {"commit_interval": 10.0}})
-    a, b = socket.socketpair()
-
-    async def run():
-        process = StoreProcess(cfg, a)  # with its idle writer
+    async def run(process):
         progress = await started(process)
         assert process.db.idle_writer_ready(WAIT)
         writer = process.db.idle_pid
@@ -210,8 +211,5 @@ def test_a_commit_the_idle_writer_never_gets_a_core_for_is_done_on_a_thread_and_
             with contextlib.suppress(ProcessLookupError):  # killed for it, as it should be
                 os.kill(writer, signal.SIGCONT)
         process.finish()
-    try:
-        asyncio.run(run())
-    finally:
-        a.close()
-        b.close()
+    with store_with_its_writer(tmp_path) as process:
+        asyncio.run(run(process))
