@@ -89,26 +89,6 @@ def unpack(packed: bytes) -> list[tuple]:
     return marshal.loads(packed) if packed else []
 
 
-def keys_of(entries: list[tuple]) -> set[tuple[str, str]] | None:
-    """The (owner, target) of every conversation the entries write to; None if one of them is
-    a redaction, whose conversation is not known here."""
-    keys: set[tuple[str, str]] = set()
-    add = keys.add
-    for entry in entries:
-        kind = entry[0]
-        if kind == CHANNEL_ENTRY:
-            add(("", entry[3]))
-        elif kind == PRIVATE_ENTRY:
-            for owner, peer in entry[3]:
-                add((owner, peer))
-        elif kind == EVENT_ENTRY:
-            for key in entry[4]:
-                add(("", key))
-        elif kind == REDACT_ENTRY:
-            return None
-    return keys
-
-
 DROP_DELAY = 10.0  # seconds a channel stays saved after it empties, so a stopping server keeps its channels
 MAX_UNSENT = 1_000_000  # items the store may be behind before the hub stops reading requests
 
@@ -127,8 +107,8 @@ class HistoryFeed:
         self.backlogged = False
         self._on_backlog = on_backlog
         self._authors: dict[int, str] = {}  # cid -> identity, made once per client
-        # What the entries since the last flush write to (`keys_of` them, kept as they come: the
-        # hot path adds a channel key to a set instead of a second walk over the batch).
+        # What the entries since the last flush write to (S_WRITE's keys), kept as they come: the
+        # hot path adds a channel key to a set instead of walking the batch again at the flush.
         self.channel_keys: set[str] = set()
         self.private_keys: set[tuple[str, str]] = set()
         self.redacting = False

@@ -13,9 +13,9 @@ all). So do the other questions: a REDACT's lookup (S_LOOKUP, the facts only: th
 decides) and read markers (S_MARKREAD, which the store moves forward only: `set_marker` keeps
 the later).
 
-Writes run on one thread and reads on another, each with its own connection (an SQLite
-connection belongs to the thread that made it; WAL lets one writer and readers work at once),
-so the loop keeps reading the link and stamping the heartbeat while a commit or a query runs,
+Writes run off the loop (the writing jobs, below) and reads on a thread of their own, each with
+its own connection (WAL lets one writer and readers work at once), so the loop keeps reading
+the link and stamping the heartbeat while a commit or a query runs,
 and a slow search (a common word in a large database takes hundreds of milliseconds) does not
 hold up the commits. The writing jobs run in a child process at idle priority (history/writer.py),
 so the store's bulk work gives way to the clients' delivery; when the store falls behind, on a
@@ -58,7 +58,7 @@ LEAVE_IDLE_AT = 3_000  # from the idle writer to the nice +10 thread (about 0.1 
 BACK_TO_IDLE_AT = 1_000  # and back
 HURRY_AT = 20_000  # to the thread at the normal priority
 CALM_AT = 5_000  # and back to the nice +10 one
-MAX_BEHIND = 100_000  # entries handed to the writing thread and not yet committed (about 3 s at 30,000
+MAX_BEHIND = 100_000  # entries handed to the writing jobs and not yet committed (about 3 s at 30,000
 #   messages a second, some 40 MB) before the store stops reading the hub's link
 PRUNE_INTERVAL = 10.0  # seconds between retention passes
 STUCK_CHECK = 0.1  # seconds between looks at how long the idle writer has held its job (history/writer.py)
@@ -120,8 +120,8 @@ class StoreProcess(ChildProcess):
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        # The writing jobs run below the hub and the workers while the store keeps up, and at the
-        # normal priority while it is behind (history/writer.py). The loop and the reading thread
+        # The writing jobs run below the hub and the workers while the store keeps up, and higher
+        # as it falls behind (history/writer.py, tier_for). The loop and the reading thread
         # keep the normal priority, so a question is read, and answered, as soon as what it reads
         # is committed.
         self.loop = asyncio.get_running_loop()

@@ -22,11 +22,11 @@ falls behind. The store's loop then moves the jobs (`tier`) to a thread of its o
 (LOW: a share of the CPU, small but certain, as a commit needs), and when it is far behind to a
 thread at the normal priority (NORMAL), and back as it catches up. `unstick` (the store looks
 every STUCK_CHECK) kills a child that has held one job for STUCK_AFTER: the job is done again on
-a thread, and later jobs stay there until a new child is up (at most one every RESPAWN_INTERVAL).
-That is safe because every job is idempotent (rows are ignored by msgid when stored already,
-channel settings and accounts are replaced, read markers only move forward, retention deletes
-what is due), and SQLite rolls back a transaction whose process died. A child that died is
-started again at the next job that may use it, at most once per RESPAWN_INTERVAL.
+a thread, and later jobs stay there until a new child is up (a child that died is started again
+at the next job that may use it, at most once every RESPAWN_INTERVAL). That is safe because
+every job is idempotent (rows are ignored by msgid when stored already, channel settings and
+accounts are replaced, read markers only move forward, retention deletes what is due), and
+SQLite rolls back a transaction whose process died.
 
 A job is `fn(db, *args)`: `db` is the `Database` of the side that runs it (each side opens
 its own), `fn` a module-level function (it is pickled by name for the child). A job starts
@@ -51,7 +51,7 @@ from typing import Any, Callable
 log = logging.getLogger("hubchat.store")
 
 RESPAWN_INTERVAL = 10.0  # seconds at least between starts of the idle writer process
-STUCK_AFTER = 0.3  # seconds one job may run in the idle writer while the store is behind
+STUCK_AFTER = 0.3  # seconds one job may run in the idle writer before it is done again on a thread
 LOW_NICENESS = 10
 READY = b"ready"  # the idle writer's first word: its database is open
 IDLE, LOW, NORMAL = 0, 1, 2  # where the next job runs: the idle writer, the nice +10 thread, the normal one
@@ -245,7 +245,7 @@ class _Child:
             process = subprocess.Popen(
                 [sys.executable, "-m", "history.writer", str(theirs.fileno()), path, synchronous],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONPATH": _import_root() + os.pathsep + os.environ.get("PYTHONPATH", "")})
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (_import_root(), os.environ.get("PYTHONPATH"))))})
         finally:
             theirs.close()
         return cls(process, Connection(ours.detach()))

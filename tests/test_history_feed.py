@@ -7,14 +7,14 @@ from types import SimpleNamespace
 
 from chatstate.state import (E_JOIN, E_KICK, E_MODE, E_NICK, E_PART, E_QUIT, E_RESTORE, E_TOPIC, E_USER, State,
                              identity)
-from history.feed import (CHANNEL_ENTRY, DROP_DELAY, EVENT_ENTRY, PRIVATE_ENTRY, S_QUERY, S_WRITE, HistoryFeed, keys_of,
-                          unpack)
+from history.feed import CHANNEL_ENTRY, DROP_DELAY, EVENT_ENTRY, PRIVATE_ENTRY, S_QUERY, S_WRITE, HistoryFeed, unpack
 from history.service import records_of
 from history.store import Record
 from hub.log import M_CHANMSG, M_REDACT, M_USERMSG, M_WALLOPS, Log
 from hub.policy import Ask, Policy
 from ipc import link
 from ircproto import numerics as N
+from tests.test_store_process import keys_of
 
 A, B, C = (1 << 32 | 1), (1 << 32 | 2), (2 << 32 | 1)
 LIMITS = SimpleNamespace(chanlimit=5, nicklen=30, max_clients=9, max_clients_per_ip=9, exempt_loopback=True)

@@ -13,7 +13,8 @@ import time
 import pytest
 
 import config
-from history.feed import CHANNEL_ENTRY, PRIVATE_ENTRY, S_ANSWER, S_DONE, S_QUERY, S_WRITE, keys_of, pack
+from history.feed import (CHANNEL_ENTRY, EVENT_ENTRY, PRIVATE_ENTRY, REDACT_ENTRY, S_ANSWER, S_DONE, S_QUERY,
+                          S_WRITE, pack)
 from history.service import (BACK_TO_IDLE_AT, CALM_AT, HURRY_AT, LEAVE_IDLE_AT, MAX_BEHIND, Progress, StoreProcess,
                              tier_for)
 from history.writer import IDLE, LOW, NORMAL
@@ -38,6 +39,27 @@ class Collected:
     def set_reading(self, reading: bool) -> None:
         self.reading.append(reading)
         self.reading_changed.set()
+
+
+def keys_of(entries: list[tuple]) -> set[tuple[str, str]] | None:
+    """The (owner, target) of every conversation the entries write to; None if one of them is
+    a redaction, whose conversation is not known here: what an S_WRITE's keys must say (the
+    hub's feed keeps them as the entries come)."""
+    keys: set[tuple[str, str]] = set()
+    add = keys.add
+    for entry in entries:
+        kind = entry[0]
+        if kind == CHANNEL_ENTRY:
+            add(("", entry[3]))
+        elif kind == PRIVATE_ENTRY:
+            for owner, peer in entry[3]:
+                add((owner, peer))
+        elif kind == EVENT_ENTRY:
+            for key in entry[4]:
+                add(("", key))
+        elif kind == REDACT_ENTRY:
+            return None
+    return keys
 
 
 def channel_line(msgid: str, key: str, text: str, at: float) -> tuple:
