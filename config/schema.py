@@ -133,6 +133,9 @@ class HistorySection:
     commit_interval: float = setting(0.02, "Seconds between commits to disk: what SIGKILL of every process "
                                            "may lose at most (a power cut: see docs/operations.md).",
                                      check=positive_seconds)
+    search: bool = setting(True, "Index the words of messages for SEARCH (soju.im/search). Off, SEARCH is not "
+                                 "offered and each stored message costs about a quarter less CPU; turned on "
+                                 "again, what was stored meanwhile is indexed at start (docs/performance.md).")
     max_query: int = setting(100, "Most messages one CHATHISTORY or SEARCH answer holds (CHATHISTORY in "
                                    "ISUPPORT).", check=at_least(1))
     synchronous: str = setting("normal", "SQLite's synchronous mode: normal (a commit is not fsynced; a power "

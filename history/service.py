@@ -127,6 +127,9 @@ class StoreProcess(ChildProcess):
         self.loop = asyncio.get_running_loop()
         path = database_path(self.config)
         self.db = WritingJobs(path, self.config.history.synchronous, idle_process=self.idle_writer)
+        # First of the jobs, so every commit after it indexes words or not as configured.
+        self.db.submit(set_search, self.config.history.search, now=True).add_done_callback(
+            lambda f: self._soon(_searching, f.exception() or f.result()))
         self.reads.submit(self._open_reader, path).result()
         log.info("store: history in %s", path)
         self.loop.call_soon(self._prune)  # retention first: a database that waited over a stop is pruned at once
@@ -353,6 +356,17 @@ def commit(db: Database, batches: list[bytes], channels: dict[str, dict | None],
 
 def on_history(db: Database, fn: Callable[..., Any], *args: Any) -> Any:
     return fn(db.history, *args)
+
+
+def set_search(db: Database, on: bool) -> int:
+    return db.history.set_search(on)
+
+
+def _searching(indexed: int | BaseException) -> None:
+    if isinstance(indexed, BaseException):
+        log.error("store: could not apply history.search (%s)", indexed)
+    elif indexed:
+        log.info("store: search is on again: indexed the words of %d messages stored while it was off", indexed)
 
 
 def retention(db: Database, max_age: int, max_per_target: int) -> int:

@@ -35,6 +35,10 @@ Schema (version `SCHEMA_VERSION`, kept in `PRAGMA user_version`)
   kept by every write and delete; indexed by rows and by oldest_us so `prune` finds its work
   without scanning, and it lists an owner's private targets for `targets` and `search`.
 - `read_markers(owner, target, time_us)` and `channel_state(key, state)` (state as JSON).
+- `marks(name, value)`: `words_from` while search is off (`history.search`, `set_search`): the
+  rows above that id have no words. Its presence is the setting, read by every write, so the
+  connections of the writing jobs agree without being told; turning search on indexes those
+  rows and removes it.
 
 Text that is not UTF-8 (the server keeps such bytes as lone surrogates, `surrogateescape`)
 cannot be bound as SQLite text; such a value is stored as the raw bytes (a BLOB) and read
@@ -65,7 +69,7 @@ from typing import NamedTuple
 
 # 2: message_words gained the sender column and automerge 8. A version 1 database (main has run
 # that one) is migrated when opened: its FTS table is rebuilt from the messages.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Rows `prune` deletes at most per call. A conversation's oldest rows lie all over the table,
 # so deleting them dirties ~3 pages for every 4 rows: ~18 us a row by age, ~7 by count on a
 # 1M-row database (scripts/bench_store.py), so a call takes ~20 ms, up to ~190 ms when its
@@ -109,6 +113,9 @@ _WORDS_TABLE = """CREATE VIRTUAL TABLE message_words USING fts5 (
 )"""
 _WORDS_AUTOMERGE = f"INSERT INTO message_words (message_words, rank) VALUES ('automerge', {FTS_AUTOMERGE})"
 
+_MARKS_TABLE = "CREATE TABLE marks (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID"
+WORDS_FROM = "words_from"  # marks: while search is off, the last row with its words indexed
+
 SCHEMA = f"""
 CREATE TABLE messages (
     id INTEGER PRIMARY KEY,
@@ -145,6 +152,7 @@ CREATE TABLE channel_state (
     key TEXT PRIMARY KEY,
     state TEXT NOT NULL
 ) WITHOUT ROWID;
+{_MARKS_TABLE};
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
@@ -252,6 +260,8 @@ class SQLiteStore:
             self._db.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
         elif version == 1:
             self._index_words_again()
+        elif version == 2:
+            self._db.executescript(f"BEGIN IMMEDIATE; {_MARKS_TABLE}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
         elif version != SCHEMA_VERSION:
             self._db.close()
             raise RuntimeError(f"{path}: history schema version {version}, this code reads {SCHEMA_VERSION}")
@@ -263,7 +273,29 @@ class SQLiteStore:
             db.execute(_WORDS_TABLE)
             db.execute(_WORDS_AUTOMERGE)
             db.execute(_INDEX_WORDS_AFTER, (0,))
+            db.execute(_MARKS_TABLE)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def set_search(self, on: bool) -> int:
+        """history.search: off, later rows get no words (the mark says from where); on, the rows
+        written while it was off are indexed now, in one statement. Returns how many rows that
+        indexed (0 when turning it off, or when it was on)."""
+        with self._transaction() as db:
+            mark = self._words_from()
+            if not on:
+                if mark is None:
+                    db.execute("INSERT INTO marks (name, value) VALUES (?, (SELECT coalesce(max(id), 0) FROM messages))",
+                               (WORDS_FROM,))
+                return 0
+            if mark is None:
+                return 0
+            indexed = db.execute(_INDEX_WORDS_AFTER, (mark,)).rowcount
+            db.execute("DELETE FROM marks WHERE name = ?", (WORDS_FROM,))
+            return indexed
+
+    def _words_from(self) -> int | None:
+        row = self._db.execute("SELECT value FROM marks WHERE name = ?", (WORDS_FROM,)).fetchone()
+        return None if row is None else row[0]
 
     def close(self) -> None:
         self._db.execute("PRAGMA optimize")
@@ -304,7 +336,8 @@ class SQLiteStore:
             (last,) = db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
             added = db.executemany(_INSERT, rows).rowcount
             if added:
-                db.execute(_INDEX_WORDS_AFTER, (last,))
+                if self._words_from() is None:
+                    db.execute(_INDEX_WORDS_AFTER, (last,))
                 db.execute(_COUNT_ROWS_AFTER, (last,))
         return added
 
@@ -315,11 +348,19 @@ class SQLiteStore:
             places = db.execute("SELECT owner, target FROM messages WHERE msgid = ?", (key,)).fetchall()
             if not places:
                 return 0
-            db.execute(_FORGET_WORDS.format(where="msgid = ?"), (key,))
+            self._forget_words("msgid = ?", (key,))
             db.execute("DELETE FROM messages WHERE msgid = ?", (key,))
             for owner, target in places:
                 self._recount(owner, target, 1)
         return len(places)
+
+    def _forget_words(self, where: str, params: tuple) -> None:
+        """Remove the words of the rows `where` selects, of those that have them: a contentless
+        FTS5 table takes a 'delete' of words it never held as corruption."""
+        mark = self._words_from()
+        if mark is not None:
+            where, params = f"({where}) AND id <= ?", (*params, mark)
+        self._db.execute(_FORGET_WORDS.format(where=where), params)
 
     def _recount(self, owner, target, removed: int) -> None:
         where = {"owner": owner, "target": target, "removed": removed}
@@ -369,7 +410,7 @@ class SQLiteStore:
         where, params = "owner = ? AND target = ?", (owner, target)
         if upto is not None:
             where, params = where + " AND time_us < ?", params + (upto,)
-        self._db.execute(_FORGET_WORDS.format(where=where), params)
+        self._forget_words(where, params)
         removed = self._db.execute(f"DELETE FROM messages WHERE {where}", params).rowcount
         if removed:
             self._recount(owner, target, removed)

@@ -2,14 +2,17 @@
 
     .venv/bin/python scripts/soak_pairs.py --pairs 4 A=DIR_A B=DIR_B -- <scripts/soak.sh arguments>
 
-Runs `scripts/soak.sh <arguments> --out ...` from each checkout in turn (A, B, A, B, ...). A side
-written `LABEL=@ARGS` instead runs from this checkout with ARGS added, e.g.
-`on=@ off=@--no-history` compares history on and off. Prints each run's p50, p99 and the hub's and the
+Runs `scripts/soak.sh <arguments> --out ...` from each checkout in turn (A, B, A, B, ...; more
+than two sides take turns the same way). A side written `LABEL=@ARGS` instead runs from this
+checkout with ARGS added, e.g. `on=@ off=@--no-history` compares history on and off; a word
+`NAME=VALUE` among ARGS is set in the server's environment instead (a setting:
+`nosearch=@HUBCHAT_HISTORY_SEARCH=false`). Prints each run's p50, p99 and the hub's and the
 workers' mean CPU over the seconds the load was at full rate, then the medians and ranges.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -40,20 +43,27 @@ def summary(text: str) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=4)
-    parser.add_argument("sides", nargs=2, help="LABEL=DIR, or LABEL=@ARGS for this checkout with ARGS added")
+    parser.add_argument("sides", nargs="+", help="LABEL=DIR, or LABEL=@ARGS for this checkout with ARGS added")
     parser.add_argument("soak", nargs=argparse.REMAINDER, help="-- then scripts/soak.sh's arguments")
     args = parser.parse_args()
     soak = args.soak[1:] if args.soak[:1] == ["--"] else args.soak
+    if len(args.sides) < 2:
+        parser.error("at least two sides")
     sides = []
     for side in args.sides:
         label, _, where = side.partition("=")
-        sides.append((label, ROOT, where[1:].split()) if where.startswith("@") else (label, Path(where), []))
-    results: dict[str, list[dict]] = {label: [] for label, _, _ in sides}
+        if where.startswith("@"):
+            words = where[1:].split()
+            env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))
+            sides.append((label, ROOT, [w for w in words if not ("=" in w and not w.startswith("-"))], env))
+        else:
+            sides.append((label, Path(where), [], {}))
+    results: dict[str, list[dict]] = {label: [] for label, _, _, _ in sides}
     for i in range(args.pairs):
-        for label, checkout, extra in sides:
+        for label, checkout, extra, env in sides:
             with tempfile.TemporaryDirectory() as out:
                 run = subprocess.run(["bash", "scripts/soak.sh", *soak, *extra, "--out", out], cwd=checkout,
-                                     capture_output=True, text=True)
+                                     capture_output=True, text=True, env={**os.environ, **env})
             got = summary(run.stdout)
             results[label].append(got)
             print(f"{label} {i + 1}: " + " ".join(f"{k} {v}" for k, v in got.items()), flush=True)

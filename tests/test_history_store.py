@@ -269,6 +269,50 @@ def test_delete_removes_every_copy_and_its_words(store):
     assert store.targets("a:alice", ["#lobby"], 0, 100, 10) == [("#lobby", 20)]  # the conversation is gone
 
 
+def test_with_search_off_no_words_are_indexed_and_turning_it_on_indexes_what_was_stored_meanwhile(store):
+    store.write([rec(10, text="alpha before"), rec(20, text="alpha doomed")])
+    assert store.set_search(False) == 0
+    assert store.set_search(False) == 0  # already off: the mark stays where it was
+    store.write([rec(30, text="alpha while off"), rec(40, text="alpha redacted while off"), rec(50, kind="JOIN")])
+    assert times(store.search("", ["#lobby"], text="alpha", limit=10)) == [10, 20]  # only what has words
+    assert len(fts_rowids(store, "alpha")) == 2
+    assert store.delete("m20") == 1  # indexed before the mark: its words go with it
+    assert fts_rowids(store, "doomed") == []
+    assert store.delete("m40") == 1  # stored without words: none to remove
+    assert times(store.latest("", "#lobby", 10)) == [10, 30, 50]  # history itself is whole
+    assert store.set_search(True) == 1  # row 30; the JOIN has no words, row 40 is gone
+    assert times(store.search("", ["#lobby"], text="alpha", limit=10)) == [10, 30]
+    store.write([rec(60, text="alpha after")])
+    assert times(store.search("", ["#lobby"], text="alpha", limit=10)) == [10, 30, 60]
+    assert store.set_search(True) == 0
+
+
+def test_search_off_is_kept_in_the_database_for_every_connection(tmp_path):
+    path = str(tmp_path / "history.db")
+    first, second = SQLiteStore(path), SQLiteStore(path)
+    first.set_search(False)
+    second.write([rec(10, text="unseen words")])  # the other connection was never told
+    assert fts_rowids(second, "unseen") == []
+    first.close()
+    second.close()
+    again = SQLiteStore(path)
+    assert again.set_search(True) == 1 and times(again.search("", ["#lobby"], text="unseen", limit=10)) == [10]
+    again.close()
+
+
+def test_a_version_2_database_gets_the_marks_table(tmp_path):
+    path = str(tmp_path / "history.db")
+    version_2 = (store_module.SCHEMA.replace(store_module._MARKS_TABLE + ";", "")
+                 .replace(f"user_version = {SCHEMA_VERSION}", "user_version = 2"))
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(version_2)
+    db.close()
+    store = SQLiteStore(path)
+    assert store._db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    assert store.set_search(False) == 0 and store._words_from() == 0
+    store.close()
+
+
 def test_a_reused_rowid_does_not_inherit_deleted_words(store):
     store.write([rec(10, text="first"), rec(20, text="forbidden word")])
     store.delete("m20")  # the newest row: SQLite gives its rowid to the next row
@@ -357,7 +401,7 @@ def test_a_version_1_database_gets_its_words_indexed_again(tmp_path):
     path = str(tmp_path / "history.db")
     assert "body, sender," in store_module.SCHEMA and store_module._WORDS_AUTOMERGE in store_module.SCHEMA
     version_1 = (store_module.SCHEMA.replace("body, sender,", "body,").replace(store_module._WORDS_AUTOMERGE + ";", "")
-                 .replace(f"user_version = {SCHEMA_VERSION}", "user_version = 1"))
+                 .replace(store_module._MARKS_TABLE + ";", "").replace(f"user_version = {SCHEMA_VERSION}", "user_version = 1"))
     db = sqlite3.connect(path, isolation_level=None)
     db.create_function("message_text", 1, message_text)
     db.executescript(version_1)

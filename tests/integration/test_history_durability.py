@@ -191,3 +191,31 @@ def test_with_history_off_there_is_no_store_and_a_query_is_refused(tmp_path):
     finally:
         srv.stop()
     assert not (tmp_path / "unused").exists()
+
+
+def test_with_search_off_search_is_refused_and_a_restart_with_it_on_finds_what_was_said_meanwhile(tmp_path):
+    srv = Server(2, data_dir=str(tmp_path), env={"HUBCHAT_HISTORY_SEARCH": "false"})
+    try:
+        probe = srv.connect()
+        probe.send("CAP LS 302")
+        offered = {name.partition("=")[0] for name in probe.expect("CAP").params[-1].split()}
+        assert "draft/chathistory" in offered and "soju.im/search" not in offered
+        probe.close()
+        alice, bob = with_caps(srv, ("alice", CAPS), ("bob", CAPS))
+        join("#words", alice, bob)
+        sent = say(alice, "#words", "a needle in the haystack", bob)
+        alice.send("SEARCH in=#words;text=needle")
+        assert alice.expect("FAIL").params[:3] == ["SEARCH", "MESSAGE_ERROR", "SEARCH"]
+        _, got = ask(alice, "CHATHISTORY LATEST #words * 10")  # history itself is kept, and in order
+        assert texts(got) == [sent["text"]]
+    finally:
+        assert srv.stop() == 0
+    again = Server(2, data_dir=str(tmp_path))
+    try:
+        again.wait_for_log("indexed the words of 1 messages stored while it was off")
+        carol, = with_caps(again, ("carol", CAPS + " soju.im/search"))
+        join("#words", carol)
+        header, found = ask(carol, "SEARCH in=#words;text=needle")
+        assert header == ["soju.im/search"] and [m.tags["msgid"] for m in found] == [sent["msgid"]]
+    finally:
+        again.stop()

@@ -38,7 +38,11 @@ def chathistory(s: Session, msg: Message) -> None:
 
 def search(s: Session, msg: Message) -> None:
     """SEARCH <attributes>: in=, from=, after=, before=, text=, limit=."""
-    _ask(s, parse_search(msg.params, history_limit(s.server.config)))
+    config = s.server.config
+    if config.history.enabled and not config.history.search:
+        _ask(s, Fail(SEARCH, MESSAGE_ERROR, ("SEARCH", "Search is off on this server")))
+        return
+    _ask(s, parse_search(msg.params, history_limit(config)))
 
 
 def _ask(s: Session, query: tuple | Fail) -> None:

@@ -7,7 +7,7 @@ import re
 from ipc import link
 from ircproto import numerics as N
 from accounts import names
-from ircproto.caps import ACCOUNT_CAPS, ACCOUNT_REGISTRATION, CAP_NOTIFY, CAPABILITIES, HISTORY_CAPS
+from ircproto.caps import ACCOUNT_CAPS, ACCOUNT_REGISTRATION, CAP_NOTIFY, CAPABILITIES, HISTORY_CAPS, SEARCH
 from ircproto.casemap import casefold, is_valid_nick
 from ircproto.message import Message
 from workers import replies
@@ -56,12 +56,15 @@ def cap(s: Session, msg: Message) -> None:
 
 def offered(s: Session) -> dict[str, str]:
     """The capabilities this server offers, with their values: the history and account ones only
-    with history on (accounts are kept in its database), draft/account-registration only when REGISTER is allowed."""
+    with history on (accounts are kept in its database), soju.im/search only with history.search on,
+    draft/account-registration only when REGISTER is allowed."""
     config = s.server.config
     accounts = config.history.enabled
     found = {}
     for name, capability in CAPABILITIES.items():
         if (name in ACCOUNT_CAPS or name in HISTORY_CAPS) and not accounts:
+            continue
+        if name == SEARCH and not config.history.search:
             continue
         if name == ACCOUNT_REGISTRATION:
             if not config.accounts.registration_enabled:
