@@ -4,7 +4,7 @@ reordered, that nobody was disconnected and that no server process restarted.
 
 Usage: scripts/soak.sh [--workers N] [--clients C] [--channels M] [--senders S] [--rate R]
                        [--duration D] [--target HOST:PORT] [--procs P] [--quick] [--out DIR]
-                       [--websocket-share F] [--cluster H]
+                       [--websocket-share F] [--cluster H] [--idle-load KIND[:SHARE]] [--no-history]
 
 With --cluster H it starts a redis-server (AOF on, in a temporary directory) and H servers on
 127.0.0.2, .3, ... sharing it (--workers each), spreads the clients evenly over them (each
@@ -62,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="H hosts of one cluster sharing one Redis (started here); 0: one server, no Redis")
     parser.add_argument("--quick", action="store_true", help="a short light run (CI): " + str(QUICK))
     parser.add_argument("--out", default=str(ROOT / "soak-results"), help="where results are written")
+    parser.add_argument("--idle-load", metavar="KIND[:SHARE]",
+                        help="beside the server, a SCHED_IDLE load of KIND cpu or memory at SHARE of a core "
+                             "(default 0.26, the store's writer at row 2): scripts/idle_load.py")
     parser.add_argument("--no-history", dest="history", action="store_false",
                         help="start the server with history off (on by default, as the server's default; "
                              "its database goes to a temporary directory, removed after the run)")
@@ -75,6 +78,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("--websocket-share is a fraction from 0 to 1")
     if args.websocket_share and args.target:
         parser.error("--websocket-share needs the server the soak starts (it reads the HTTP port at start)")
+    if args.idle_load and args.idle_load.partition(":")[0] not in ("cpu", "memory"):
+        parser.error("--idle-load is cpu or memory, then optionally :SHARE")
     if args.cluster and (args.target or args.websocket_share):
         parser.error("--cluster starts its own servers, over TCP only")
     if args.procs is None:
@@ -285,6 +290,11 @@ def main(argv=None) -> int:
     problems: list[str] = []
     timeline = []
     results = {}
+    idle_load = None
+    if args.idle_load:
+        kind, _, share = args.idle_load.partition(":")
+        idle_load = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "idle_load.py"), "--kind", kind,
+                                      "--share", share or "0.26", "--seconds", str(args.duration + 120)])
     try:
         connecting_since = time.monotonic()
         everyone = {**watched, **gen_procs}
@@ -419,6 +429,9 @@ def main(argv=None) -> int:
             f"{psutil.virtual_memory().total / 2 ** 30:.0f} GiB", "machine_loop_ms": loop_ms,
         }
     finally:
+        if idle_load is not None:
+            idle_load.kill()
+            idle_load.wait()
         for g in gens:
             g.join(5)
             if g.is_alive():

@@ -16,6 +16,7 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -43,10 +44,12 @@ def summary(text: str) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=4)
-    parser.add_argument("sides", nargs="+", help="LABEL=DIR, or LABEL=@ARGS for this checkout with ARGS added")
-    parser.add_argument("soak", nargs=argparse.REMAINDER, help="-- then scripts/soak.sh's arguments")
-    args = parser.parse_args()
-    soak = args.soak[1:] if args.soak[:1] == ["--"] else args.soak
+    parser.add_argument("sides", nargs="+", help="LABEL=DIR, or LABEL=@ARGS for this checkout with ARGS added; "
+                                                 "then -- and scripts/soak.sh's arguments")
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)  # argparse would give the sides the soak's words
+    args = parser.parse_args(argv[:cut])
+    soak = argv[cut + 1:]
     if len(args.sides) < 2:
         parser.error("at least two sides")
     sides = []
