@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,26 +42,40 @@ def summary(text: str) -> dict:
             "hub": mean(hub), "workers": mean(workers), "store": mean(store), "passed": "soak: passed" in text}
 
 
+class Side(NamedTuple):
+    label: str
+    checkout: Path
+    extra: list[str]  # soak.sh arguments added
+    env: dict[str, str]  # set in the soak's (so the server's) environment
+
+
+def side_of(text: str) -> Side:
+    """`LABEL=DIR`, or `LABEL=@ARGS`: this checkout, ARGS's `NAME=VALUE` words to the environment
+    and the rest to soak.sh."""
+    label, _, where = text.partition("=")
+    if not where.startswith("@"):
+        return Side(label, Path(where), [], {})
+    words = where[1:].split()
+    setting = [w for w in words if "=" in w and not w.startswith("-")]
+    return Side(label, ROOT, [w for w in words if w not in setting], dict(w.split("=", 1) for w in setting))
+
+
+def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
+    """This script's words, and soak.sh's after `--` (argparse would hand them to the sides)."""
+    cut = argv.index("--") if "--" in argv else len(argv)
+    return argv[:cut], argv[cut + 1:]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("sides", nargs="+", help="LABEL=DIR, or LABEL=@ARGS for this checkout with ARGS added; "
                                                  "then -- and scripts/soak.sh's arguments")
-    argv = sys.argv[1:]
-    cut = argv.index("--") if "--" in argv else len(argv)  # argparse would give the sides the soak's words
-    args = parser.parse_args(argv[:cut])
-    soak = argv[cut + 1:]
+    own, soak = split_argv(sys.argv[1:])
+    args = parser.parse_args(own)
     if len(args.sides) < 2:
         parser.error("at least two sides")
-    sides = []
-    for side in args.sides:
-        label, _, where = side.partition("=")
-        if where.startswith("@"):
-            words = where[1:].split()
-            env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))
-            sides.append((label, ROOT, [w for w in words if not ("=" in w and not w.startswith("-"))], env))
-        else:
-            sides.append((label, Path(where), [], {}))
+    sides = [side_of(text) for text in args.sides]
     results: dict[str, list[dict]] = {label: [] for label, _, _, _ in sides}
     for i in range(args.pairs):
         for label, checkout, extra, env in sides:
