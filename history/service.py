@@ -94,6 +94,7 @@ class Progress:
 class StoreProcess(ChildProcess):
     label = "store"
     idle_writer = True  # the writing jobs in an idle-priority process (tests that hold a job in hand say False)
+    metrics_row = None  # web.metrics.Row, given by the supervisor
 
     def __init__(self, config: Config, control_sock: socket.socket, heartbeat: Heartbeat | None = None) -> None:
         super().__init__(config, control_sock, heartbeat)
@@ -139,7 +140,13 @@ class StoreProcess(ChildProcess):
         """A commit in the idle writer's hands that has waited STUCK_AFTER for a core is done again
         on a thread, however little is behind: a quiet room's commit, and the CHATHISTORY that
         waits on it, must not wait for as long as other work keeps the cores busy."""
-        self.db.unstick()  # type: ignore[union-attr]
+        db = self.db
+        db.unstick()  # type: ignore[union-attr]
+        row = self.metrics_row
+        if row is not None:  # where the jobs ran, for /metrics: a store behind competes with the clients
+            for name, count in zip(("store_jobs_idle", "store_jobs_low", "store_jobs_normal"), db.ran):  # type: ignore[union-attr]
+                row.put(name, count)
+            row.put("store_writer_stuck", db.stuck)  # type: ignore[union-attr]
         self.loop.call_later(STUCK_CHECK, self._watch_the_writer)  # type: ignore[union-attr]
 
     def _open_reader(self, path: str) -> None:

@@ -84,6 +84,8 @@ class WritingJobs:
         self.idle_waiter = ThreadPoolExecutor(1, thread_name_prefix="store-idle-writer")  # waits on the child
         self._last_start = -RESPAWN_INTERVAL
         self.tier = IDLE  # set by the store's loop: where the next jobs run
+        self.ran = [0, 0, 0]  # jobs started, by where they ran: IDLE, LOW, NORMAL (for /metrics)
+        self.stuck = 0  # idle writers killed by unstick
         self._lock = threading.Lock()
         self._queue: deque[tuple[Future, Callable[..., Any], tuple, bool]] = deque()
         self._busy = False  # a job is running or about to: the next waits for it
@@ -113,6 +115,7 @@ class WritingJobs:
         log.info("store: the idle writer has held a job for %.1fs; doing it again at a higher priority",
                  time.monotonic() - since)
         child.kill()
+        self.stuck += 1
         return True
 
     def shutdown(self) -> None:
@@ -149,9 +152,12 @@ class WritingJobs:
                 self._busy = False
                 return
             job = self._queue.popleft()
+        # Jobs never overlap, so neither do these counts.
         if self.tier == IDLE and self.idle_process and not job[3] and self._idle_ready():
+            self.ran[IDLE] += 1
             self.idle_waiter.submit(self._run_idle, job)
         else:
+            self.ran[NORMAL if self._thread() is self.normal else LOW] += 1
             self._thread().submit(self._run_here, job)
 
     def _idle_ready(self) -> bool:

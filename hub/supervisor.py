@@ -83,9 +83,13 @@ def _run_hub(cfg: Config, ctl: socket.socket, *, heartbeat: Heartbeat, board: me
     hub.run()
 
 
-def _run_store(cfg: Config, ctl: socket.socket, *, heartbeat: Heartbeat, **_: object) -> None:
+def _run_store(cfg: Config, ctl: socket.socket, *, heartbeat: Heartbeat, board: metrics.Board | None = None,
+               **_: object) -> None:
     from history.service import StoreProcess
-    StoreProcess(cfg, ctl, heartbeat).run()
+    store = StoreProcess(cfg, ctl, heartbeat)
+    if board is not None:
+        store.metrics_row = board.row(board.store)
+    store.run()
 
 
 def _run_worker(cfg: Config, ctl: socket.socket, *, wid: int, slot: int, listener: socket.socket,

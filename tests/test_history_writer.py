@@ -85,6 +85,7 @@ def test_jobs_run_in_the_idle_writer_process_unless_the_store_is_behind(jobs):
     assert jobs.submit(niceness).result(WAIT) == base
     jobs.tier = IDLE
     assert jobs.submit(where).result(WAIT)[0] == pid
+    assert jobs.ran == [2, 2, 1]  # counted where they ran (for /metrics)
 
 
 def test_jobs_run_one_at_a_time_in_order_across_both_sides(jobs, tmp_path):
@@ -121,6 +122,7 @@ def test_a_starved_writer_is_killed_while_the_store_is_behind_and_its_job_is_don
         assert time.monotonic() < deadline
         time.sleep(0.01)
     assert stuck.result(WAIT) == os.getpid()  # done again, here
+    assert jobs.stuck == 1
     assert after.result(WAIT)[0] == os.getpid()
     assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
 

@@ -27,7 +27,9 @@ import time
 
 # The columns of a row. Counters (summed over the rows, the retired one included) first.
 COUNTERS = ("registrations", "commands_in", "messages_in", "deliveries", "bytes_in", "bytes_out",
-            "sendq_drops", "http_requests", "websockets_opened")
+            "sendq_drops", "http_requests", "websockets_opened",
+            "store_jobs_idle", "store_jobs_low", "store_jobs_normal", "store_writer_stuck")
+STORE_PRIORITIES = ("idle", "low", "normal")  # where the store's writing jobs ran: history/writer.py
 GAUGES = ("up", "pid", "cpu_seconds", "rss_bytes", "linked", "conn_tcp", "conn_tls", "conn_websocket",
           "hub_queue_bytes", "hub_parked", "history_unfinished", "history_entries",
           "restarts_worker", "restarts_hub", "restarts_store")
@@ -158,6 +160,13 @@ def render(board: Board, now: float | None = None) -> str:
            [("", board.get(board.hub, "history_unfinished"))])
     family("hubchat_history_pending_entries", "gauge", "History entries waiting for the next batch to the store.",
            [("", board.get(board.hub, "history_entries"))])
+    family("hubchat_history_write_jobs_total", "counter",
+           "The store's writing jobs (commits, retention, read markers) by where they ran: the idle-priority "
+           "writer, or a thread at nice +10 (low) or the normal priority once the store fell behind.",
+           [(f'{{priority="{p}"}}', board.total("store_jobs_" + p)) for p in STORE_PRIORITIES])
+    counter("history_writer_stuck", "store_writer_stuck",
+            "Jobs the idle-priority writer held too long without a core, done again on a thread.")
+
     processes = [i for i in range(board.rows - 1) if board.get(i, "pid") > 0]
     now = time.monotonic() if now is None else now
 

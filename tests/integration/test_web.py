@@ -212,6 +212,11 @@ def metric_values(srv: Server) -> dict:
     return values
 
 
+def write_jobs(values: dict) -> float:
+    """The store's writing jobs, wherever they ran."""
+    return sum(values[("hubchat_history_write_jobs_total", (("priority", p),))] for p in ("idle", "low", "normal"))
+
+
 def test_metrics_parse_and_move_when_traffic_flows(web):
     before = metric_values(web)
     with connect(ws_url(web), open_timeout=TIMEOUT) as ws:
@@ -227,7 +232,8 @@ def test_metrics_parse_and_move_when_traffic_flows(web):
             grew = all(now[(name, ())] >= before[(name, ())] + n for name, n in (
                 ("hubchat_registrations_total", 2), ("hubchat_messages_in_total", 2),
                 ("hubchat_deliveries_total", 2), ("hubchat_commands_in_total", 4)))
-            return grew and now[("hubchat_connections", (("transport", "websocket"),))] >= 1 and now
+            return (grew and now[("hubchat_connections", (("transport", "websocket"),))] >= 1
+                    and write_jobs(now) > write_jobs(before) and now)  # the store committed the two
         now = wait_for(moved, what="the counters to move (published once a second)")
         listener.close()
     roles = {dict(labels).get("role") for name, labels in now if name == "hubchat_process_resident_memory_bytes"}
@@ -235,6 +241,7 @@ def test_metrics_parse_and_move_when_traffic_flows(web):
     assert now[("hubchat_process_resident_memory_bytes", (("role", "hub"),))] > 1e6
     assert ("hubchat_history_unfinished_items", ()) in now and ("hubchat_hub_queue_bytes", ()) in now
     assert now[("hubchat_restarts_total", (("role", "hub"),))] == 0
+    assert ("hubchat_history_writer_stuck_total", ()) in now
     assert now[("hubchat_healthy", ())] == 1
 
 
