@@ -157,8 +157,9 @@ class WritingJobs:
             self.ran[IDLE] += 1
             self.idle_waiter.submit(self._run_idle, job)
         else:
-            self.ran[NORMAL if self._thread() is self.normal else LOW] += 1
-            self._thread().submit(self._run_here, job)
+            thread = self._thread()
+            self.ran[NORMAL if thread is self.normal else LOW] += 1
+            thread.submit(self._run_here, job)
 
     def _idle_ready(self) -> bool:
         """Whether the idle writer can take a job now. One that has died is reaped and another

@@ -17,6 +17,7 @@ import pytest
 
 from tests.integration.cluster import Proxy, RedisServer, start_hosts, stopped_all
 from tests.integration.harness import Client, Server, wait_for, worker_pid_of
+from tests.integration.test_history import join
 
 LEASE = 2.0
 pytestmark = pytest.mark.timeout(120)
@@ -144,12 +145,7 @@ def test_channel_messages_reach_every_member_on_every_host_once_in_one_order(hos
     for i, host in enumerate(hosts):
         for j in range(2):
             members.append(on(host, f"fan{i}{j}"))
-    for client in members:
-        client.send("JOIN #fan")
-        client.expect("366")
-    last = members[-1].nick
-    for client in members[:-1]:
-        client.expect("JOIN", "#fan", where=lambda m: m.source.startswith(last + "!"))
+    join("#fan", *members)
     per_sender = 40
 
     def talk(client: Client) -> None:
@@ -202,11 +198,7 @@ def test_a_killed_host_s_users_quit_everywhere_after_its_lease_and_their_nicks_a
     try:
         a_host, b_host, c_host = hosts
         alice, bob, victim = on(a_host, "alice"), on(b_host, "bob"), on(c_host, "victim")
-        for client in (alice, bob, victim):
-            client.send("JOIN #k")
-            client.expect("366")
-        alice.expect("JOIN", "#k", where=lambda m: m.source.startswith("victim!"))
-        bob.expect("JOIN", "#k", where=lambda m: m.source.startswith("victim!"))
+        join("#k", alice, bob, victim)
         killed_at = time.monotonic()
         kill_host(c_host)
         for client in (alice, bob):
@@ -239,11 +231,7 @@ def test_a_redis_restart_mid_stream_loses_doubles_reorders_nothing_and_disconnec
     hosts = start_hosts([redis.url] * 3, workers=1, lease=LEASE)
     try:
         talkers = [on(host, f"r{i}") for i, host in enumerate(hosts)]
-        for client in talkers:
-            client.send("JOIN #r")
-            client.expect("366")
-        for client in talkers[:-1]:
-            client.expect("JOIN", "#r", where=lambda m: m.source.startswith("r2!"))
+        join("#r", *talkers)
         sender, listeners = talkers[0], talkers[1:]
         total = 300
         for n in range(100):
@@ -314,11 +302,7 @@ def test_a_hub_killed_on_one_host_loses_doubles_reorders_nothing_on_any_host(hos
     a_host, b_host, c_host = hosts
     sender = on(a_host, "hubkill")
     listeners = [on(b_host, "hk_b"), on(c_host, "hk_c"), on(a_host, "hk_a")]
-    for client in (sender, *listeners):
-        client.send("JOIN #hk")
-        client.expect("366")
-    for client in (sender, *listeners[:-1]):
-        client.expect("JOIN", "#hk", where=lambda m: m.source.startswith("hk_a!"))
+    join("#hk", sender, *listeners)
     total = 400
     old_hub = a_host.current_hub()
     for n in range(total // 2):
@@ -410,10 +394,7 @@ def test_what_is_decided_while_a_restarted_hub_catches_up_reaches_its_clients_on
     try:
         a_host, b_host = hosts
         talker, member = on(b_host, "b_talk"), on(a_host, "a_old")
-        for client in (talker, member):
-            client.send("JOIN #w")
-            client.expect("366")
-        talker.expect("JOIN", "#w", where=lambda m: m.source.startswith("a_old!"))
+        join("#w", talker, member)
         newcomer, flip, late = on(a_host, "a_new"), on(a_host, "a_flip"), on(b_host, "b_late")
         proxy.hold_reads()
         newcomer.send("JOIN #w")
